@@ -1,0 +1,275 @@
+"""Networks: directed graphs of neuron pools (nodes) joined by edges.
+
+A :class:`Network` is the paper's N = (V, E): named nodes with a shape, an
+activation and a dropout rate, and directed edges (self-loops allowed) that each
+carry a receptive field. Input nodes are the nodes without incoming edges; every
+other node must be reachable from one of them.
+"""
+
+from __future__ import annotations
+
+import difflib
+from dataclasses import dataclass
+
+import networkx as nx
+
+from .errors import SpecError
+
+__all__ = ["Node", "Edge", "Network", "ACTIVATIONS", "OUTPUT_TAGS"]
+
+#: Activation names a node may use (lower case); aliases map onto them.
+ACTIVATIONS = ("identity", "relu", "tanh", "sigmoid", "elu", "leaky_relu", "softmax")
+_ACTIVATION_ALIASES = {"id": "identity", "linear": "identity", "none": "identity"}
+
+#: Node tags that mark a node as an output of the network.
+OUTPUT_TAGS = ("prediction", "output")
+
+
+def _suggest(word, choices):
+    close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
+    return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+@dataclass(frozen=True)
+class Node:
+    """A neuron pool: ``shape`` = (channels, height, width); (C, 1, 1) is dense.
+
+    Examples
+    --------
+    >>> Node("h1", (16, 7, 7), activation="relu", dropout=0.25)
+    Node(name='h1', shape=(16, 7, 7), activation='relu', dropout=0.25, tags=())
+    """
+
+    name: str
+    shape: tuple
+    activation: str = "relu"
+    dropout: float = 0.0
+    tags: tuple = ()
+
+    @property
+    def is_spatial(self):
+        """True when the node has a spatial extent (height or width above 1)."""
+        return self.shape[1] * self.shape[2] > 1
+
+    @property
+    def size(self):
+        """Number of units, C * H * W."""
+        c, h, w = self.shape
+        return c * h * w
+
+
+@dataclass(frozen=True)
+class Edge:
+    """A directed edge ``source -> target`` with a receptive field ``rf``.
+
+    ``rf`` is the kernel size of the convolution into a spatial target; it is
+    ignored for dense (1x1) targets.
+
+    Examples
+    --------
+    >>> Edge("h1", "h1", rf=3).is_self_loop
+    True
+    """
+
+    source: str
+    target: str
+    rf: int = 3
+    tags: tuple = ()
+
+    @property
+    def key(self):
+        """The pair ``(source, target)`` that identifies the edge."""
+        return (self.source, self.target)
+
+    @property
+    def is_self_loop(self):
+        return self.source == self.target
+
+
+class Network:
+    """A directed graph of nodes and edges: the paper's network N = (V, E).
+
+    Parameters
+    ----------
+    nodes : iterable of Node
+        The nodes, in a fixed order (drawings and tables follow it).
+    edges : iterable of Edge or (source, target) pairs
+        The edges. At most one edge per ordered pair of nodes.
+    name : str
+        A name for messages and plots.
+    rollouts : mapping of str to iterable of (source, target), optional
+        Named rollout patterns that come with the network, each given by its
+        streaming edges (R = 1); all other edges have R = 0. The name
+        ``"sequential"`` overrides the canonical sequential rollout.
+    source : str, optional
+        Where the description came from (a file or built-in name), for messages.
+    description : str, optional
+        One or two sentences on what the network is.
+
+    Raises
+    ------
+    SpecError
+        Duplicate node or edge, an edge to an unknown node, a bad shape,
+        activation or dropout, no input node, or a node no input reaches.
+
+    Examples
+    --------
+    >>> net = Network(
+    ...     [Node("u", (1, 1, 1)), Node("v", (8, 1, 1)), Node("w", (8, 1, 1))],
+    ...     [("u", "v"), ("v", "w"), ("v", "v"), ("u", "w"), ("w", "v")],
+    ...     name="fig2",
+    ... )
+    >>> net.inputs, net.outputs
+    (('u',), ('w',))
+    >>> len(net.edges)
+    5
+    """
+
+    def __init__(self, nodes, edges, name="network", rollouts=None, source=None, description=""):
+        self.name = str(name)
+        self.description = str(description or "")
+        self.source = source
+        self.nodes = {}
+        for i, node in enumerate(nodes):
+            node = self._checked_node(node, f"nodes[{i}]")
+            if node.name in self.nodes:
+                raise SpecError(f"node {node.name!r} is defined twice; give each node a unique name",
+                                source, f"nodes.{node.name}")
+            self.nodes[node.name] = node
+        self.edges = tuple(self._checked_edges(edges))
+        self.edge_index = {e.key: i for i, e in enumerate(self.edges)}
+        self.graph = nx.DiGraph()
+        self.graph.add_nodes_from(self.nodes)
+        self.graph.add_edges_from(self.edge_index)
+        self.inputs = tuple(v for v in self.nodes if self.graph.in_degree(v) == 0)
+        self.outputs = self._find_outputs()
+        self._check_reachable()
+        self.rollouts = self._checked_rollouts(rollouts or {})
+
+    # -- validation -----------------------------------------------------------------
+
+    def _checked_node(self, node, where):
+        if not isinstance(node, Node):
+            raise SpecError(f"expected a Node, got {type(node).__name__}", self.source, where)
+        name = node.name
+        if not isinstance(name, str) or not name:
+            raise SpecError("a node needs a non-empty string name", self.source, where)
+        shape = node.shape
+        if isinstance(shape, int):
+            shape = (shape,)
+        try:
+            shape = tuple(shape)
+        except TypeError:
+            shape = None
+        ok = shape is not None and len(shape) in (1, 3) and all(
+            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+        if not ok:
+            raise SpecError(f"shape must be [channels] or [channels, height, width] of positive "
+                            f"integers, got {node.shape!r}", self.source, f"nodes.{name}.shape")
+        if len(shape) == 1:
+            shape = (shape[0], 1, 1)
+        act = str(node.activation).lower()
+        act = _ACTIVATION_ALIASES.get(act, act)
+        if act not in ACTIVATIONS:
+            raise SpecError(f"unknown activation {node.activation!r}{_suggest(act, ACTIVATIONS)}; "
+                            f"choose one of {', '.join(ACTIVATIONS)}", self.source,
+                            f"nodes.{name}.activation")
+        dropout = node.dropout
+        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+            raise SpecError(f"dropout must be a number in [0, 1), got {dropout!r}", self.source,
+                            f"nodes.{name}.dropout")
+        tags = node.tags
+        if isinstance(tags, str):
+            tags = (tags,)
+        tags = tuple(str(t) for t in (tags or ()))
+        return Node(name, shape, act, float(dropout), tags)
+
+    def _checked_edges(self, edges):
+        seen = set()
+        for i, edge in enumerate(edges):
+            if not isinstance(edge, Edge):
+                try:
+                    edge = Edge(*edge)
+                except TypeError:
+                    raise SpecError(f"an edge is a pair (source, target), got {edge!r}",
+                                    self.source, f"edges[{i}]") from None
+            for end in ("source", "target"):
+                name = getattr(edge, end)
+                if name not in self.nodes:
+                    raise SpecError(f"unknown node {name!r}{_suggest(name, self.nodes)}; "
+                                    f"define it under 'nodes' or fix the name",
+                                    self.source, f"edges[{i}].{end}")
+            rf = edge.rf
+            if isinstance(rf, bool) or not isinstance(rf, int) or rf < 1:
+                raise SpecError(f"receptive field must be a positive integer, got {rf!r}",
+                                self.source, f"edges[{i}].rf ({edge.source} -> {edge.target})")
+            if edge.key in seen:
+                raise SpecError(f"edge {edge.source} -> {edge.target} is defined twice; "
+                                f"a network has at most one edge per ordered pair of nodes",
+                                self.source, f"edges[{i}]")
+            seen.add(edge.key)
+            tags = (edge.tags,) if isinstance(edge.tags, str) else tuple(edge.tags or ())
+            yield Edge(edge.source, edge.target, rf, tuple(str(t) for t in tags))
+        if not seen:
+            raise SpecError("a network needs at least one edge", self.source, "edges")
+
+    def _find_outputs(self):
+        tagged = tuple(v for v, n in self.nodes.items() if set(n.tags) & set(OUTPUT_TAGS))
+        if tagged:
+            return tagged
+        return tuple(v for v in self.nodes
+                     if all(t == v for t in self.graph.successors(v)))
+
+    def _check_reachable(self):
+        if not self.inputs:
+            raise SpecError("the network has no input node (every node has an incoming edge); "
+                            "an input is a node without incoming edges", self.source, "edges")
+        reached = set(self.inputs)
+        for u in self.inputs:
+            reached |= nx.descendants(self.graph, u)
+        missing = [v for v in self.nodes if v not in reached]
+        if missing:
+            raise SpecError(f"node {missing[0]!r} is not reachable from any input node "
+                            f"({', '.join(self.inputs)}); add an edge into it from a reachable node",
+                            self.source, f"nodes.{missing[0]}")
+
+    def _checked_rollouts(self, rollouts):
+        checked = {}
+        for name, streaming in dict(rollouts).items():
+            keys = []
+            for j, pair in enumerate(streaming or ()):
+                pair = tuple(pair) if isinstance(pair, (list, tuple)) else pair
+                if pair not in self.edge_index:
+                    raise SpecError(f"{pair!r} is not an edge of the network; list edges as "
+                                    f"[source, target]", self.source, f"rollouts.{name}[{j}]")
+                keys.append(pair)
+            checked[str(name)] = frozenset(keys)
+        return checked
+
+    # -- queries --------------------------------------------------------------------
+
+    def in_edges(self, v):
+        """The edges into node ``v``, in declaration order."""
+        return tuple(e for e in self.edges if e.target == v)
+
+    def out_edges(self, v):
+        """The edges out of node ``v``, in declaration order."""
+        return tuple(e for e in self.edges if e.source == v)
+
+    def edge(self, source, target):
+        """The edge ``source -> target``."""
+        try:
+            return self.edges[self.edge_index[(source, target)]]
+        except KeyError:
+            raise SpecError(f"no edge {source} -> {target} in network {self.name!r}") from None
+
+    def __repr__(self):
+        return (f"Network({self.name!r}, {len(self.nodes)} nodes, {len(self.edges)} edges, "
+                f"inputs={list(self.inputs)}, outputs={list(self.outputs)})")
+
+    def __eq__(self, other):
+        return (isinstance(other, Network) and self.name == other.name
+                and list(self.nodes.values()) == list(other.nodes.values())
+                and self.edges == other.edges and self.rollouts == other.rollouts)
+
+    __hash__ = object.__hash__

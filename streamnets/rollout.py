@@ -1,0 +1,342 @@
+"""Rollout patterns and everything the paper computes from one.
+
+A rollout pattern R assigns each edge a delay of 0 (within the frame) or 1 (to the
+next frame). From it follow the rollout window R_W, validity, the tableau T (the
+update step at which each node of the window is computed), the inference factor
+F(R), the first response of each output, and the model-parallel key.
+"""
+
+from __future__ import annotations
+
+from collections import deque
+from functools import cached_property
+from typing import NamedTuple
+
+import networkx as nx
+
+from .errors import InvalidRolloutError, SpecError
+from .graph import Network
+
+__all__ = ["Rollout", "FirstResponse"]
+
+
+class FirstResponse(NamedTuple):
+    """When an output first carries input information.
+
+    ``frame`` is the first frame i >= 1 of the window whose output node is reached
+    by a path from an input, and ``update_step`` is the tableau value T((i, out)).
+    """
+
+    frame: int
+    update_step: int
+
+
+def _canonical_sequential(net):
+    """Streaming edges of the canonical sequential rollout: the back edges of a
+    depth-first search from the inputs (in declaration order, successors in edge
+    order). Every back edge closes a cycle of tree edges, so the set breaks every
+    cycle and no edge can be dropped from it: it is inclusion-minimal."""
+    successors = {v: [e.target for e in net.out_edges(v)] for v in net.nodes}
+    state = dict.fromkeys(net.nodes, 0)  # 0 new, 1 on the DFS stack, 2 finished
+    back = set()
+    for root in net.inputs:
+        if state[root]:
+            continue
+        state[root] = 1
+        stack = [(root, iter(successors[root]))]
+        while stack:
+            u, children = stack[-1]
+            for v in children:
+                if state[v] == 1:
+                    back.add((u, v))
+                elif state[v] == 0:
+                    state[v] = 1
+                    stack.append((v, iter(successors[v])))
+                    break
+            else:
+                state[u] = 2
+                stack.pop()
+    return back
+
+
+class Rollout:
+    """A rollout pattern R: E -> {0, 1} of a network.
+
+    Parameters
+    ----------
+    network : Network
+    pattern : mapping of (source, target) to 0 or 1
+        The delay of every edge of the network.
+    name : str, optional
+        A label for messages and plots (``"streaming"``, ``"sequential"``, ...).
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> net = sn.load("fig2")
+    >>> r = sn.Rollout.sequential(net)
+    >>> sorted(r.streaming_edges)
+    [('v', 'v'), ('w', 'v')]
+    >>> r.inference_factor
+    2
+    >>> r.tableau(3)["w"]
+    [0, 2, 4, 6]
+    >>> sn.Rollout.streaming(net).first_response()
+    {'w': FirstResponse(frame=1, update_step=1)}
+    """
+
+    def __init__(self, network: Network, pattern, name=None):
+        self.network = network
+        pattern = dict(pattern)
+        unknown = [k for k in pattern if k not in network.edge_index]
+        if unknown:
+            raise SpecError(f"{unknown[0]!r} is not an edge of network {network.name!r}; a pattern "
+                            f"maps each edge (source, target) to 0 or 1", field="pattern")
+        missing = [e.key for e in network.edges if e.key not in pattern]
+        if missing:
+            raise SpecError(f"the pattern gives no value for edge {missing[0]!r}; give every edge "
+                            f"0 (within the frame) or 1 (to the next frame)", field="pattern")
+        bad = [(k, r) for k, r in pattern.items() if isinstance(r, bool) or r not in (0, 1)]
+        if bad:
+            raise SpecError(f"edge {bad[0][0]!r} has delay {bad[0][1]!r}; only 0 and 1 are "
+                            f"allowed (insert copy nodes for longer delays)", field="pattern")
+        self.bits = tuple(int(pattern[e.key]) for e in network.edges)
+        self.name = name or "custom"
+
+    # -- constructors ---------------------------------------------------------------
+
+    @classmethod
+    def streaming(cls, network):
+        """The streaming rollout: every edge delays by one frame (R = 1)."""
+        return cls(network, {e.key: 1 for e in network.edges}, "streaming")
+
+    @classmethod
+    def sequential(cls, network):
+        """The sequential rollout: R = 1 only where needed to break cycles.
+
+        Uses the network's own ``"sequential"`` pattern if its spec defines one
+        (for statestream ``.st_graph`` files: the edges tagged ``stream``);
+        otherwise the back edges of a depth-first search from the inputs, an
+        inclusion-minimal set of streaming edges that breaks every cycle.
+        """
+        streaming = network.rollouts.get("sequential")
+        if streaming is None:
+            streaming = _canonical_sequential(network)
+        return cls.from_streaming_edges(network, streaming, "sequential")
+
+    @classmethod
+    def from_streaming_edges(cls, network, edges, name=None):
+        """The pattern with R = 1 on ``edges`` and R = 0 on all others."""
+        edges = {tuple(e) for e in edges}
+        unknown = edges - set(network.edge_index)
+        if unknown:
+            raise SpecError(f"{sorted(unknown)[0]!r} is not an edge of network {network.name!r}",
+                            field="streaming edges")
+        return cls(network, {e.key: int(e.key in edges) for e in network.edges}, name)
+
+    @classmethod
+    def from_bits(cls, network, bits, name=None):
+        """The pattern whose delays, in the network's edge order, are ``bits``."""
+        bits = tuple(bits)
+        if len(bits) != len(network.edges):
+            raise SpecError(f"expected {len(network.edges)} delays (one per edge), got {len(bits)}",
+                            field="pattern")
+        return cls(network, {e.key: b for e, b in zip(network.edges, bits)}, name)
+
+    @classmethod
+    def named(cls, network, name):
+        """``"streaming"``, ``"sequential"`` or a pattern named in the network's spec."""
+        if name == "streaming":
+            return cls.streaming(network)
+        if name == "sequential":
+            return cls.sequential(network)
+        if name in network.rollouts:
+            return cls.from_streaming_edges(network, network.rollouts[name], name)
+        known = ["streaming", "sequential", *sorted(set(network.rollouts) - {"sequential"})]
+        raise SpecError(f"unknown rollout {name!r} for network {network.name!r}; "
+                        f"choose one of {', '.join(known)}", field="rollout")
+
+    # -- the pattern ----------------------------------------------------------------
+
+    @property
+    def pattern(self):
+        """The delays as a dict ``{(source, target): 0 or 1}``."""
+        return {e.key: b for e, b in zip(self.network.edges, self.bits)}
+
+    def __getitem__(self, edge):
+        return self.bits[self.network.edge_index[tuple(edge)]]
+
+    @property
+    def streaming_edges(self):
+        """The edges with R = 1, in edge order."""
+        return [e.key for e, b in zip(self.network.edges, self.bits) if b]
+
+    @property
+    def model_parallel_key(self):
+        """The delays of the edges whose source is not an input node.
+
+        Two patterns are equally model-parallel iff their keys are equal.
+        """
+        inputs = set(self.network.inputs)
+        return tuple(b for e, b in zip(self.network.edges, self.bits) if e.source not in inputs)
+
+    def is_equally_model_parallel(self, other):
+        """True when ``self`` and ``other`` agree on every edge not leaving an input."""
+        return self.network is other.network and self.model_parallel_key == other.model_parallel_key
+
+    @property
+    def is_streaming_equivalent(self):
+        """Theorem 1 (a): equally model-parallel to the streaming rollout."""
+        return all(self.model_parallel_key)
+
+    def __eq__(self, other):
+        return isinstance(other, Rollout) and self.network is other.network and self.bits == other.bits
+
+    def __hash__(self):
+        return hash((id(self.network), self.bits))
+
+    def __repr__(self):
+        streaming = ", ".join(f"{u}->{v}" for u, v in self.streaming_edges) or "none"
+        return f"Rollout({self.name!r} of {self.network.name!r}, streaming edges: {streaming})"
+
+    # -- validity -------------------------------------------------------------------
+
+    @cached_property
+    def zero_delay_cycle(self):
+        """A cycle of edges with R = 0 as a list of edges, or None if there is none."""
+        graph = nx.DiGraph()
+        graph.add_nodes_from(self.network.nodes)
+        graph.add_edges_from(e.key for e, b in zip(self.network.edges, self.bits) if not b)
+        try:
+            return [tuple(e) for e in nx.find_cycle(graph)]
+        except nx.NetworkXNoCycle:
+            return None
+
+    @property
+    def is_valid(self):
+        """True iff every cycle of the network has an edge with R = 1."""
+        return self.zero_delay_cycle is None
+
+    def validate(self):
+        """Raise :class:`InvalidRolloutError` naming a zero-delay cycle, else return self."""
+        cycle = self.zero_delay_cycle
+        if cycle is not None:
+            path = " -> ".join([cycle[0][0]] + [v for _, v in cycle])
+            raise InvalidRolloutError(
+                f"rollout {self.name!r} of network {self.network.name!r} is not valid: the cycle "
+                f"{path} has no streaming edge, so a frame would depend on itself; set R=1 on one "
+                f"of its edges", cycle)
+        return self
+
+    # -- the rollout window ---------------------------------------------------------
+
+    @cached_property
+    def _frame_order(self):
+        """Nodes in an order in which zero-delay predecessors come first, each with
+        its incoming edges as (source index, delay) pairs."""
+        self.validate()
+        names = list(self.network.nodes)
+        index = {v: i for i, v in enumerate(names)}
+        zero = nx.DiGraph()
+        zero.add_nodes_from(names)
+        zero.add_edges_from(e.key for e, b in zip(self.network.edges, self.bits) if not b)
+        order = list(nx.lexicographical_topological_sort(zero, key=index.__getitem__))
+        preds = {v: [] for v in names}
+        for e, b in zip(self.network.edges, self.bits):
+            preds[e.target].append((index[e.source], b))
+        inputs = set(self.network.inputs)
+        return [(index[v], v in inputs, preds[v]) for v in order], names
+
+    @property
+    def frame_order(self):
+        """Node names in an order that computes a frame: every node comes after the
+        sources of its zero-delay incoming edges (ties in declaration order)."""
+        order, names = self._frame_order
+        return [names[v] for v, _, _ in order]
+
+    def window(self, size):
+        """The rollout window R_W as a networkx DiGraph on nodes ``(frame, node)``.
+
+        Frames run 0..size. Edge attribute ``delay`` holds R(e).
+        """
+        if size < 0:
+            raise SpecError(f"window size must be >= 0, got {size}", field="window")
+        graph = nx.DiGraph()
+        for i in range(size + 1):
+            graph.add_nodes_from(((i, v) for v in self.network.nodes), frame=i)
+        for e, b in zip(self.network.edges, self.bits):
+            for i in range(size + 1 - b):
+                graph.add_edge((i, e.source), (i + b, e.target), delay=b, edge=e.key)
+        return graph
+
+    def _tableau_rows(self, size):
+        order, names = self._frame_order
+        rows = [[0] * len(names)]
+        for i in range(1, size + 1):
+            row = [0] * len(names)
+            rows.append(row)
+            for v, is_input, preds in order:
+                if not is_input:
+                    row[v] = 1 + max(rows[i - d][u] for u, d in preds)
+        return rows
+
+    def tableau(self, size):
+        """The tableau T over frames 0..size: ``{node: [T((0, v)), ..., T((size, v))]}``.
+
+        T((i, v)) is the number of update steps until node v of frame i is
+        computed, starting from the initial state (frame 0 and the inputs). It is
+        computed by dynamic programming over R_W in time O(size * |E|).
+        """
+        if size < 0:
+            raise SpecError(f"window size must be >= 0, got {size}", field="window")
+        rows = self._tableau_rows(size)
+        names = self._frame_order[1]
+        return {v: [row[j] for row in rows] for j, v in enumerate(names)}
+
+    @cached_property
+    def inference_factor(self):
+        """F(R): update steps per frame in steady state (max tableau value of frame 1
+        in the window of size 1)."""
+        return max(self._tableau_rows(1)[1])
+
+    @cached_property
+    def _first_frames(self):
+        """Earliest frame >= 1 at which each node carries input information: a
+        shortest path from the inputs with edge weights R(e) (but at least frame 1),
+        found by 0-1 breadth-first search."""
+        self.validate()
+        successors = {v: [] for v in self.network.nodes}
+        for e, b in zip(self.network.edges, self.bits):
+            successors[e.source].append((e.target, b))
+        dist = dict.fromkeys(self.network.inputs, 0)
+        queue = deque(self.network.inputs)
+        while queue:
+            u = queue.popleft()
+            for v, b in successors[u]:
+                d = max(dist[u] + b, 1)
+                if d < dist.get(v, d + 1):
+                    dist[v] = d
+                    if d > dist[u]:
+                        queue.append(v)
+                    else:
+                        queue.appendleft(v)
+        return {v: max(d, 1) for v, d in dist.items()}
+
+    def first_response(self):
+        """The first response of every output: ``{output: FirstResponse(frame, update_step)}``.
+
+        The frame is the first i >= 1 where a path from an input reaches the
+        output in R_W (edges into frame 0 ignored); the update step is T((i, out)).
+        """
+        frames = {o: self._first_frames[o] for o in self.network.outputs}
+        rows = self._tableau_rows(max(frames.values()))
+        names = self._frame_order[1]
+        return {o: FirstResponse(i, rows[i][names.index(o)]) for o, i in frames.items()}
+
+    def output_steps(self, frames):
+        """Update steps of each output at frames 0..frames-1 (None before the first
+        response): the time axis on which results of this rollout are plotted."""
+        first = self.first_response()
+        tab = self.tableau(max(frames - 1, 0))
+        return {o: [tab[o][i] if i >= first[o].frame else None for i in range(frames)]
+                for o in self.network.outputs}

@@ -1,0 +1,260 @@
+"""Reading and writing network descriptions.
+
+Two formats are read:
+
+* our YAML spec (``.yaml`` / ``.yml``), also written by :func:`save`::
+
+      name: fig2
+      nodes:
+        u: {shape: [1]}                    # [C] or [C, H, W]
+        v: {shape: [8], activation: relu, dropout: 0.0, tags: []}
+        w: {shape: [8], tags: [prediction]}
+      edges:                               # [source, target] or a mapping
+        - [u, v]
+        - {source: v, target: w, rf: 3}
+      rollouts:                            # optional named patterns: their streaming edges
+        sequential: [[v, v], [w, v]]
+
+* the statestream toolbox's ``.st_graph`` YAML: ``neuron_pools`` (``shape``, ``act``,
+  ``dropout``, ``tags``) and ``synapse_pools`` (``source: [[a, b]]`` gives one edge
+  per source, ``target``, ``rf``, ``tags: [stream]``). Other sections are ignored.
+  The ``sequential`` rollout of such a file has R = 1 exactly on the edges of
+  pools tagged ``stream``.
+
+Built-in specs (the paper's networks) load by name, e.g. ``load("mnist_sr")``.
+"""
+
+from __future__ import annotations
+
+import difflib
+import os
+from importlib import resources
+from pathlib import Path
+
+import yaml
+
+from ._io import atomic_write_text
+from .errors import SpecError
+from .graph import Edge, Network, Node
+
+__all__ = ["load", "save", "loads", "from_dict", "to_dict", "from_st_graph", "builtin_names"]
+
+_TOP_FIELDS = ("name", "description", "nodes", "edges", "rollouts")
+_NODE_FIELDS = ("shape", "activation", "dropout", "tags")
+_EDGE_FIELDS = ("source", "target", "rf", "tags")
+_SPEC_DIR = "specs"
+
+
+def _unknown_field(key, allowed, source, where):
+    close = difflib.get_close_matches(str(key), allowed, n=1)
+    hint = f" (did you mean {close[0]!r}?)" if close else ""
+    raise SpecError(f"unknown field {key!r}{hint}; allowed: {', '.join(allowed)}", source,
+                    f"{where}.{key}" if where else str(key))
+
+
+def _mapping(value, source, where):
+    if not isinstance(value, dict):
+        raise SpecError(f"expected a mapping, got {type(value).__name__}", source, where)
+    return value
+
+
+def _as_list(value, source, where):
+    if not isinstance(value, list):
+        raise SpecError(f"expected a list, got {type(value).__name__}", source, where)
+    return value
+
+
+def from_dict(doc, source=None):
+    """Build a :class:`Network` from a parsed YAML spec (a dict).
+
+    Examples
+    --------
+    >>> net = from_dict({"nodes": {"x": {"shape": [4]}, "y": {"shape": [2]}},
+    ...                  "edges": [["x", "y"]]})
+    >>> net.inputs, net.outputs
+    (('x',), ('y',))
+    """
+    doc = _mapping(doc, source, "")
+    for key in doc:
+        if key not in _TOP_FIELDS:
+            _unknown_field(key, _TOP_FIELDS, source, "")
+    if "nodes" not in doc:
+        raise SpecError("missing field 'nodes' (a mapping from node name to its fields)", source, "nodes")
+    nodes = []
+    for name, fields in _mapping(doc["nodes"], source, "nodes").items():
+        fields = _mapping(fields if fields is not None else {}, source, f"nodes.{name}")
+        for key in fields:
+            if key not in _NODE_FIELDS:
+                _unknown_field(key, _NODE_FIELDS, source, f"nodes.{name}")
+        if "shape" not in fields:
+            raise SpecError("missing field 'shape' ([C] or [C, H, W])", source, f"nodes.{name}.shape")
+        nodes.append(Node(str(name), fields["shape"], fields.get("activation", "relu"),
+                          fields.get("dropout", 0.0), fields.get("tags") or ()))
+    edges = []
+    for i, item in enumerate(_as_list(doc.get("edges", []), source, "edges")):
+        where = f"edges[{i}]"
+        if isinstance(item, list):
+            if len(item) != 2:
+                raise SpecError(f"an edge is [source, target], got {item!r}", source, where)
+            item = {"source": item[0], "target": item[1]}
+        item = _mapping(item, source, where)
+        for key in item:
+            if key not in _EDGE_FIELDS:
+                _unknown_field(key, _EDGE_FIELDS, source, where)
+        for key in ("source", "target"):
+            if key not in item:
+                raise SpecError(f"missing field {key!r}", source, f"{where}.{key}")
+        edges.append(Edge(str(item["source"]), str(item["target"]), item.get("rf", 3),
+                          item.get("tags") or ()))
+    rollouts = {}
+    for name, pairs in _mapping(doc.get("rollouts") or {}, source, "rollouts").items():
+        pairs = _as_list(pairs or [], source, f"rollouts.{name}")
+        for j, pair in enumerate(pairs):
+            if not (isinstance(pair, list) and len(pair) == 2):
+                raise SpecError(f"a streaming edge is [source, target], got {pair!r}", source,
+                                f"rollouts.{name}[{j}]")
+        rollouts[name] = [tuple(str(p) for p in pair) for pair in pairs]
+    name = doc.get("name") or (Path(source).stem if source else "network")
+    return Network(nodes, edges, name=name, rollouts=rollouts, source=source,
+                   description=doc.get("description", ""))
+
+
+def to_dict(net):
+    """The YAML spec of a network as a dict (inverse of :func:`from_dict`)."""
+    nodes = {}
+    for node in net.nodes.values():
+        shape = [node.shape[0]] if not node.is_spatial else list(node.shape)
+        fields = {"shape": shape, "activation": node.activation}
+        if node.dropout:
+            fields["dropout"] = node.dropout
+        if node.tags:
+            fields["tags"] = list(node.tags)
+        nodes[node.name] = fields
+    edges = []
+    for e in net.edges:
+        item = {"source": e.source, "target": e.target, "rf": e.rf}
+        if e.tags:
+            item["tags"] = list(e.tags)
+        edges.append(item)
+    doc = {"name": net.name}
+    if net.description:
+        doc["description"] = net.description
+    doc.update(nodes=nodes, edges=edges)
+    if net.rollouts:
+        doc["rollouts"] = {name: [list(k) for k in net.edge_index if k in keys]
+                           for name, keys in net.rollouts.items()}
+    return doc
+
+
+def _parse_yaml(text, source):
+    try:
+        return yaml.safe_load(text)
+    except yaml.YAMLError as err:
+        mark = getattr(err, "problem_mark", None)
+        where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
+        problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        raise SpecError(f"YAML syntax error: {problem}; fix the YAML", source, where) from None
+
+
+def loads(text, source=None):
+    """Parse a YAML spec (our format, or statestream's if it has ``neuron_pools``)."""
+    doc = _parse_yaml(text, source)
+    if isinstance(doc, dict) and "neuron_pools" in doc:
+        return from_st_graph(doc, source)
+    return from_dict(doc, source)
+
+
+def from_st_graph(doc, source=None):
+    """Build a :class:`Network` from a parsed statestream ``.st_graph`` document.
+
+    Every synapse pool gives one edge per source pool; pools tagged ``stream``
+    define the network's ``sequential`` rollout (R = 1 on them, 0 elsewhere).
+    """
+    doc = _mapping(doc, source, "")
+    pools = _mapping(doc.get("neuron_pools"), source, "neuron_pools")
+    nodes = []
+    for name, fields in pools.items():
+        fields = _mapping(fields if fields is not None else {}, source, f"neuron_pools.{name}")
+        if "shape" not in fields:
+            raise SpecError("missing field 'shape'", source, f"neuron_pools.{name}.shape")
+        nodes.append(Node(str(name), fields["shape"], fields.get("act", "relu"),
+                          fields.get("dropout", 0.0), fields.get("tags") or ()))
+    edges, streaming, owner = [], [], {}
+    synapses = _mapping(doc.get("synapse_pools") or {}, source, "synapse_pools")
+    for name, fields in synapses.items():
+        where = f"synapse_pools.{name}"
+        fields = _mapping(fields, source, where)
+        for key in ("source", "target"):
+            if key not in fields:
+                raise SpecError(f"missing field {key!r}", source, f"{where}.{key}")
+        sources = _flatten(fields["source"])
+        rfs = _flatten(fields.get("rf", 3))
+        if len(rfs) == 1:
+            rfs = rfs * len(sources)
+        if len(rfs) != len(sources):
+            raise SpecError(f"{len(rfs)} receptive fields for {len(sources)} sources; give one rf "
+                            f"or one per source", source, f"{where}.rf")
+        tags = fields.get("tags") or []
+        for src, rf in zip(sources, rfs):
+            key = (str(src), str(fields["target"]))
+            if key in owner:
+                raise SpecError(f"synapse pools {owner[key]!r} and {name!r} both connect "
+                                f"{key[0]} -> {key[1]}; merge them", source, where)
+            owner[key] = name
+            edges.append(Edge(key[0], key[1], rf, tuple(tags)))
+            if "stream" in tags:
+                streaming.append(key)
+    name = doc.get("name") or (Path(source).stem if source else "network")
+    return Network(nodes, edges, name=name, rollouts={"sequential": streaming}, source=source)
+
+
+def _flatten(value):
+    if isinstance(value, (list, tuple)):
+        return [x for item in value for x in _flatten(item)]
+    return [value]
+
+
+def builtin_names():
+    """Names of the built-in specs (the paper's networks and examples)."""
+    folder = resources.files(__package__) / _SPEC_DIR
+    return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
+
+
+def load(spec):
+    """Load a network: a built-in name, or a path to a ``.yaml``/``.yml``/``.st_graph`` file.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> sn.load("mnist_sr")
+    Network('mnist_sr', 4 nodes, 5 edges, inputs=['image'], outputs=['prediction'])
+    """
+    if isinstance(spec, Network):
+        return spec
+    text_spec = str(spec)
+    path = Path(text_spec)
+    if path.suffix in (".yaml", ".yml", ".st_graph") or os.sep in text_spec:
+        if not path.is_file():
+            raise SpecError("no such file; give a built-in name "
+                            f"({', '.join(builtin_names())}) or an existing path", text_spec)
+        try:
+            text = path.read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as err:
+            raise SpecError(f"cannot read the file: {err}", text_spec) from None
+        if path.suffix == ".st_graph":
+            return from_st_graph(_parse_yaml(text, text_spec), text_spec)
+        return loads(text, text_spec)
+    names = builtin_names()
+    if text_spec not in names:
+        close = difflib.get_close_matches(text_spec, names, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SpecError(f"no built-in network of that name; {hint}built-ins: {', '.join(names)}; "
+                        f"or give a path to a .yaml / .st_graph file", text_spec)
+    resource = resources.files(__package__) / _SPEC_DIR / f"{text_spec}.yaml"
+    return loads(resource.read_text(encoding="utf-8"), text_spec)
+
+
+def save(net, path):
+    """Write ``net`` as a YAML spec to ``path`` atomically (temp file + rename)."""
+    text = yaml.safe_dump(to_dict(net), sort_keys=False, default_flow_style=None)
+    return atomic_write_text(path, text)
