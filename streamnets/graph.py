@@ -115,7 +115,7 @@ class Network:
     Examples
     --------
     >>> net = Network(
-    ...     [Node("u", (1, 1, 1)), Node("v", (8, 1, 1)), Node("w", (8, 1, 1))],
+    ...     [Node("u", (1,)), Node("v", (8,)), Node("w", (8,), tags=("prediction",))],
     ...     [("u", "v"), ("v", "w"), ("v", "v"), ("u", "w"), ("w", "v")],
     ...     name="fig2",
     ... )
@@ -142,8 +142,12 @@ class Network:
         self.graph.add_nodes_from(self.nodes)
         self.graph.add_edges_from(self.edge_index)
         self.inputs = tuple(v for v in self.nodes if self.graph.in_degree(v) == 0)
-        self.outputs = self._find_outputs()
         self._check_reachable()
+        self.outputs = self._find_outputs()
+        if not self.outputs:
+            raise SpecError("the network has no output node (no node tagged 'prediction' or "
+                            "'output', and every node has an outgoing edge); tag the output node "
+                            "with 'prediction'", source, "nodes")
         self.rollouts = self._checked_rollouts(rollouts or {})
 
     # -- validation -----------------------------------------------------------------
