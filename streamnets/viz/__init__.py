@@ -1,0 +1,25 @@
+"""Drawings of networks, rollout windows, tableaus, pattern grids and results.
+
+Every function draws with matplotlib (headless-safe: no pyplot state is
+touched), takes an optional ``ax`` to draw into and returns the
+:class:`matplotlib.figure.Figure` it drew on. Colours follow the paper and
+live in :mod:`streamnets.viz.style`: streaming red, sequential blue, hybrid
+purple.
+
+Examples
+--------
+>>> import streamnets as sn
+>>> from streamnets.viz import draw_window
+>>> fig = draw_window(sn.Rollout.streaming(sn.load("fig2")), 3, tableau=True)
+>>> fig.savefig("/tmp/window.png")  # doctest: +SKIP
+"""
+
+from .layout import layered_layout
+from .network import draw_network
+from .window import draw_window
+from .style import HYBRID, SEQUENTIAL, STREAMING, edge_color, rollout_color
+
+__all__ = [
+    "draw_network", "draw_window", "layered_layout",
+    "STREAMING", "SEQUENTIAL", "HYBRID", "edge_color", "rollout_color",
+]

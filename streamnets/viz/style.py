@@ -1,0 +1,77 @@
+"""The colour conventions of every drawing, in one place.
+
+As in the paper: streaming edges (R = 1) and the streaming rollout are red,
+within-frame edges (R = 0) and the sequential rollout are blue, hybrid
+rollouts purple.
+"""
+
+from __future__ import annotations
+
+__all__ = [
+    "STREAMING", "SEQUENTIAL", "HYBRID", "NEUTRAL", "INVALID",
+    "NODE_FACE", "INPUT_FACE", "FILLED_FACE", "NODE_EDGE", "INVALID_FACE",
+    "edge_color", "rollout_color", "new_figure", "root_figure",
+]
+
+STREAMING = "#d62728"   # red: R = 1, the streaming rollout
+SEQUENTIAL = "#1f77b4"  # blue: R = 0, the sequential rollout
+HYBRID = "#9467bd"      # purple: hybrid rollouts
+NEUTRAL = "#444444"     # edges drawn without a rollout
+INVALID = "#000000"     # the zero-delay cycle of an invalid pattern
+
+NODE_FACE = "white"
+INPUT_FACE = "#dddddd"
+FILLED_FACE = "#4d4d4d"   # a node already computed (state S = 1)
+NODE_EDGE = "black"
+INVALID_FACE = "#d9d9d9"  # background of an invalid pattern in a grid
+
+_OTHERS = ("#2ca02c", "#ff7f0e", "#8c564b", "#e377c2", "#7f7f7f", "#bcbd22", "#17becf")
+
+
+def edge_color(delay):
+    """The colour of an edge with R(e) = ``delay`` (None: no rollout given)."""
+    if delay is None:
+        return NEUTRAL
+    return STREAMING if delay else SEQUENTIAL
+
+
+def rollout_color(name, index=0):
+    """The colour of a rollout by its name.
+
+    ``"streaming"`` is red, ``"sequential"`` blue and names containing
+    ``"hybrid"`` purple; any other name gets a colour from a fixed cycle by
+    ``index``.
+
+    Examples
+    --------
+    >>> rollout_color("streaming") == STREAMING
+    True
+    """
+    name = str(getattr(name, "name", name)).lower()
+    if name == "streaming":
+        return STREAMING
+    if name == "sequential":
+        return SEQUENTIAL
+    if "hybrid" in name:
+        return HYBRID
+    return _OTHERS[index % len(_OTHERS)]
+
+
+def new_figure(ax=None, figsize=(5, 4)):
+    """``(figure, axes)``: the figure of ``ax``, or a new one with one axes.
+
+    New figures are plain :class:`matplotlib.figure.Figure` objects, not
+    registered with pyplot: they work headless, and a notebook shows one
+    when it is the value of a cell (or via ``display(fig)``).
+    """
+    if ax is not None:
+        return root_figure(ax), ax
+    from matplotlib.figure import Figure
+
+    fig = Figure(figsize=figsize, layout="constrained")
+    return fig, fig.add_subplot()
+
+
+def root_figure(artist):
+    """The top-level Figure of an Axes or SubFigure (the one to ``savefig``)."""
+    return artist.get_figure(root=True)
