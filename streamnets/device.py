@@ -1,0 +1,132 @@
+"""Choosing where to run: device resolution, optional mixed precision and compilation.
+
+Nothing here is required: every default runs on the CPU in full precision.
+"""
+
+from __future__ import annotations
+
+import contextlib
+
+import torch
+
+from .errors import StreamnetsError
+
+__all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "maybe_compile"]
+
+
+class DeviceError(StreamnetsError, RuntimeError):
+    """A requested device does not exist on this machine or in this PyTorch build."""
+
+
+def _mps_available():
+    mps = getattr(torch.backends, "mps", None)
+    return bool(mps is not None and mps.is_available())
+
+
+def available_devices():
+    """Device names usable here, best first (e.g. ``["cuda:0", "cpu"]``).
+
+    Examples
+    --------
+    >>> available_devices()[-1]
+    'cpu'
+    """
+    names = [f"cuda:{i}" for i in range(torch.cuda.device_count())] if torch.cuda.is_available() else []
+    if _mps_available():
+        names.append("mps")
+    return names + ["cpu"]
+
+
+def resolve_device(device="auto"):
+    """A :class:`torch.device` for ``device``, checked to exist.
+
+    Parameters
+    ----------
+    device : str, torch.device or None
+        ``"auto"`` (or None) picks CUDA, else Apple MPS, else the CPU. ``"cuda"``
+        means the current CUDA device; ``"cuda:1"``, ``"mps"``, ``"cpu"`` as usual.
+
+    Raises
+    ------
+    DeviceError
+        The device is unknown or not available (e.g. CUDA on a machine without it).
+
+    Examples
+    --------
+    >>> resolve_device("cpu")
+    device(type='cpu')
+    >>> resolve_device("auto").type in ("cuda", "mps", "cpu")
+    True
+    """
+    if device is None or (isinstance(device, str) and device.strip().lower() == "auto"):
+        if torch.cuda.is_available():
+            return torch.device("cuda", torch.cuda.current_device())
+        return torch.device("mps") if _mps_available() else torch.device("cpu")
+    try:
+        dev = torch.device(device.strip().lower() if isinstance(device, str) else device)
+    except (RuntimeError, TypeError, ValueError):
+        raise DeviceError(f"unknown device {device!r}; use 'auto', 'cpu', 'cuda', 'cuda:N' or "
+                          f"'mps' (available here: {', '.join(available_devices())})") from None
+    if dev.type == "cuda":
+        if not torch.cuda.is_available():
+            build = (f"this PyTorch {torch.__version__} was built without CUDA" if torch.version.cuda
+                     is None else "no CUDA GPU is visible (check drivers / CUDA_VISIBLE_DEVICES)")
+            raise DeviceError(f"device {str(device)!r} was requested but CUDA is not available: "
+                              f"{build}; use device='cpu' or 'auto'")
+        count = torch.cuda.device_count()
+        index = torch.cuda.current_device() if dev.index is None else dev.index
+        if index >= count:
+            raise DeviceError(f"device {str(device)!r} was requested but only {count} CUDA device(s) "
+                              f"exist (cuda:0 .. cuda:{count - 1})")
+        return torch.device("cuda", index)
+    if dev.type == "mps" and not _mps_available():
+        raise DeviceError(f"device {str(device)!r} was requested but Apple MPS is not available "
+                          f"here; use device='cpu' or 'auto'")
+    return dev
+
+
+def autocast(device, enabled=None, dtype=None):
+    """A mixed-precision context for ``device`` (a no-op unless enabled).
+
+    Parameters
+    ----------
+    device : str or torch.device
+    enabled : bool, optional
+        Default: on for CUDA, off elsewhere (CPU autocast is rarely faster).
+    dtype : torch.dtype, optional
+        Default: bfloat16 where the GPU supports it (no loss scaling needed),
+        else float16 (use a ``torch.amp.GradScaler`` then).
+
+    Examples
+    --------
+    >>> with autocast("cpu"):
+    ...     torch.ones(1).dtype
+    torch.float32
+    """
+    dev = resolve_device(device)
+    if enabled is None:
+        enabled = dev.type == "cuda"
+    if not enabled:
+        return contextlib.nullcontext()
+    if dtype is None:
+        if dev.type == "cuda":
+            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
+        else:
+            dtype = torch.bfloat16
+    return torch.autocast(dev.type, dtype=dtype)
+
+
+def maybe_compile(module, enabled=False, **options):
+    """``torch.compile(module, **options)`` when ``enabled``, else ``module`` itself.
+
+    Compilation traces one graph per rollout pattern and window length (the frame
+    loop is unrolled), so it pays off for long training runs on a GPU, not for
+    tests or short CPU runs.
+
+    Examples
+    --------
+    >>> layer = torch.nn.Linear(2, 2)
+    >>> maybe_compile(layer) is layer
+    True
+    """
+    return torch.compile(module, **options) if enabled else module

@@ -1,0 +1,442 @@
+"""The StreamNet module: a network's edges and nodes as PyTorch, run under a rollout."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import dataclass, field, replace
+
+import torch
+from torch import nn
+
+from ..errors import ShapeError, SpecError
+from ..rollout import Rollout
+from ..spec import load
+from .edges import edge_transform
+from .node import NodeUpdate
+from .plan import RolloutPlan
+
+__all__ = ["StreamNet", "StreamOutput", "StreamState"]
+
+_MAX_PLANS = 256  # distinct patterns cached per model (a sweep over all valid ones stays cached)
+
+
+@dataclass
+class StreamOutput:
+    """What a windowed pass returns.
+
+    Attributes
+    ----------
+    logits : dict of str to Tensor
+        Per output node, (batch, time, C) for dense outputs and (batch, time, C, H, W)
+        for spatial ones. Softmax outputs report the pre-activation (feed it to
+        cross entropy); other outputs their value. Empty frames are zero.
+    mask : dict of str to Tensor
+        Per output, bool (time,): True where the frame carries a response (never
+        frame 0). The first True is the rollout's first-response frame.
+    update_step : dict of str to Tensor
+        Per output, long (time,): the tableau value T((i, output)), the update
+        step at which frame i is ready; meaningful where ``mask`` is True.
+    rollout : Rollout
+        The pattern the pass ran under.
+    states : list of dict, optional
+        With ``return_states=True``: per frame, every node's value (None if empty).
+    """
+
+    logits: dict
+    mask: dict
+    update_step: dict
+    rollout: Rollout
+    states: list | None = field(default=None, repr=False)
+
+    def responses(self, output=None):
+        """The logits of the responding frames only: (batch, n_responses, ...).
+
+        ``output`` defaults to the only output (an error if there are several).
+        """
+        if output is None:
+            if len(self.logits) != 1:
+                raise SpecError(f"the network has outputs {', '.join(self.logits)}; name one",
+                                field="output")
+            output = next(iter(self.logits))
+        return self.logits[output][:, self.mask[output]]
+
+
+@dataclass(frozen=True)
+class StreamState:
+    """The node values of one frame, carried from one :meth:`StreamNet.step` to the next.
+
+    ``frame`` is the frame the values belong to (-1 before the first step);
+    ``values`` holds one tensor per node in network order, None where empty.
+    Index it by node name: ``state["h1"]``.
+    """
+
+    frame: int
+    values: tuple
+    names: tuple
+    batch_size: int
+    device: torch.device
+
+    def __getitem__(self, name):
+        try:
+            return self.values[self.names.index(name)]
+        except ValueError:
+            raise SpecError(f"no node {name!r}; nodes: {', '.join(self.names)}") from None
+
+    def as_dict(self):
+        """``{node: tensor or None}``."""
+        return dict(zip(self.names, self.values))
+
+    def detach(self):
+        """The same state cut from the autograd graph (truncated backpropagation)."""
+        values = tuple(None if v is None else v.detach() for v in self.values)
+        return replace(self, values=values)
+
+
+def _module_key(name):
+    key = name.replace(".", "_")
+    return key + "_" if hasattr(nn.ModuleDict, key) else key
+
+
+def _shape_text(shape):
+    return ", ".join(str(s) for s in shape)
+
+
+class StreamNet(nn.Module):
+    """A network as a PyTorch module: one transform per edge, one bias per node.
+
+    Parameters
+    ----------
+    network : Network or str
+        The network, or a built-in name / spec path for :func:`streamnets.load`.
+
+    Notes
+    -----
+    Frames are indexed as in the theory. Frame 0 is the initial state: inputs hold
+    their first frame, every other node is empty. At frame i >= 1 node v becomes
+    ``activation(dropout(bias_v + sum_e transform_e(value of (i - R(e), source))))``,
+    summing the non-empty sources only; with no non-empty source it stays empty. So
+    an output carries a response exactly from the rollout's first-response frame on.
+
+    Edges (see :mod:`streamnets.nn.edges`): into a dense node a bias-free dense
+    layer on the flattened source; into a spatial node a "same" convolution with
+    kernel ``rf``, strided or upsampled by the integer size ratio. Weights start
+    Glorot-uniform and biases at zero, like the Keras layers of the paper's scripts.
+
+    Under the streaming rollout every update of a frame reads only the previous
+    frame, so the nodes can be updated concurrently: :meth:`frame_sources` and
+    :meth:`node_update` are the per-node pieces a model-parallel executor needs.
+    For speed, ``torch.compile(model)`` and ``torch.autocast`` (see
+    :func:`streamnets.device.autocast`) both work; neither is on by default.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> model = StreamNet(sn.load("mnist_sr")).eval()
+    >>> frames = torch.rand(2, 5, 1, 28, 28)               # (batch, time, C, H, W)
+    >>> out = model(frames, rollout=sn.Rollout.streaming(model.network))
+    >>> out.logits["prediction"].shape
+    torch.Size([2, 5, 10])
+    >>> out.mask["prediction"].tolist()
+    [False, False, True, True, True]
+    >>> state = model.initial_state(2)
+    >>> for t in range(5):
+    ...     logits, state = model.step(frames[:, t], state)
+    >>> torch.allclose(logits["prediction"], out.logits["prediction"][:, 4], atol=1e-6)
+    True
+    """
+
+    def __init__(self, network):
+        super().__init__()
+        net = load(network)
+        self.network = net
+        self._names = tuple(net.nodes)
+        self._index = {v: i for i, v in enumerate(self._names)}
+        self._edge_keys = [f"{_module_key(e.source)}->{_module_key(e.target)}" for e in net.edges]
+        self._node_keys = [None if v in net.inputs else _module_key(v) for v in self._names]
+        if len(set(self._edge_keys)) < len(self._edge_keys) or \
+                len({k for k in self._node_keys if k}) < sum(1 for k in self._node_keys if k):
+            raise SpecError("node names collide once '.' is replaced by '_'; rename the nodes",
+                            net.source, "nodes")
+        self.edge_modules = nn.ModuleDict({
+            k: edge_transform(e, net.nodes[e.source], net.nodes[e.target])
+            for k, e in zip(self._edge_keys, net.edges)})
+        self.node_modules = nn.ModuleDict({
+            k: NodeUpdate(net.nodes[v]) for k, v in zip(self._node_keys, self._names) if k})
+        self._outputs = tuple(self._index[o] for o in net.outputs)
+        self._in_edges = {v: [(j, e.source) for j, e in enumerate(net.edges) if e.target == v]
+                          for v in self._names}
+        self._plans = {}
+
+    # -- helpers ----------------------------------------------------------------------
+
+    @property
+    def device(self):
+        """The device of the parameters."""
+        return next(self.parameters()).device
+
+    @property
+    def dtype(self):
+        """The floating dtype of the parameters."""
+        return next(self.parameters()).dtype
+
+    def _by_index(self):
+        # Looked up per call (not cached) so that module replacement and replication work.
+        edges = [self.edge_modules[k] for k in self._edge_keys]
+        nodes = [self.node_modules[k] if k else None for k in self._node_keys]
+        return edges, nodes
+
+    @staticmethod
+    def _combine(update, terms):
+        """``update`` applied to bias + the sum of ``edge(x)`` over ``terms``."""
+        (edge, x), *rest = terms
+        summed = edge(x, update.bias)  # the bias rides along in the first conv / matmul
+        for edge, x in rest:
+            summed = summed.add_(edge(x))
+        return update(summed)
+
+    def plan(self, rollout=None):
+        """The cached :class:`~streamnets.nn.plan.RolloutPlan` of ``rollout``.
+
+        ``rollout``: a :class:`Rollout` of this network, a name (``"streaming"``,
+        ``"sequential"`` or one from the spec) or None for streaming. Raises
+        :class:`~streamnets.errors.InvalidRolloutError` for an invalid pattern.
+        """
+        if rollout is None:
+            rollout = "streaming"
+        if isinstance(rollout, str):
+            rollout = Rollout.named(self.network, rollout)
+        elif not isinstance(rollout, Rollout):
+            raise SpecError(f"expected a Rollout or a rollout name, got {type(rollout).__name__}",
+                            field="rollout")
+        plan = self._plans.get(rollout.bits)
+        if plan is not None and (rollout.network is self.network or rollout.network == self.network):
+            return plan
+        if rollout.network is not self.network:
+            if rollout.network != self.network:
+                raise SpecError(
+                    f"rollout {rollout.name!r} belongs to network {rollout.network.name!r}, not to "
+                    f"this model's network {self.network.name!r}; build it from model.network, "
+                    f"e.g. Rollout.streaming(model.network)", field="rollout")
+            rollout = Rollout.from_bits(self.network, rollout.bits, rollout.name)
+        plan = RolloutPlan(rollout)
+        if len(self._plans) >= _MAX_PLANS:
+            self._plans.clear()
+        self._plans[rollout.bits] = plan
+        return plan
+
+    def _inputs(self, frames, lead):
+        """Check ``frames`` against the input nodes; ``lead`` = ("batch", "time") or ("batch",).
+
+        Returns ``[(node index, tensor)]`` (dense inputs as (*lead, C)) and the
+        leading sizes.
+        """
+        net = self.network
+        layout = f"({', '.join(lead)}, C, H, W)"
+        if not isinstance(frames, Mapping):
+            if len(net.inputs) != 1:
+                raise ShapeError(f"network {net.name!r} has inputs {', '.join(net.inputs)}; pass a "
+                                 f"dict {{input name: tensor {layout}}}")
+            frames = {net.inputs[0]: frames}
+        unknown = [k for k in frames if k not in net.inputs]
+        missing = [k for k in net.inputs if k not in frames]
+        if unknown or missing:
+            what = (f"unknown input {unknown[0]!r}" if unknown else f"no frames for input {missing[0]!r}")
+            raise ShapeError(f"{what}; network {net.name!r} takes inputs {', '.join(net.inputs)}, "
+                             f"each a tensor {layout}")
+        device, dtype = self.device, self.dtype
+        result, sizes = [], None
+        for name in net.inputs:
+            x = frames[name]
+            node = net.nodes[name]
+            if not isinstance(x, torch.Tensor):
+                raise ShapeError(f"input {name!r}: expected a tensor {layout}, got {type(x).__name__}")
+            k = len(lead)
+            ok = tuple(x.shape[k:]) == node.shape or (
+                not node.is_spatial and tuple(x.shape[k:]) == node.shape[:1])
+            if not ok:
+                raise ShapeError(f"input {name!r} expects frames of shape ({', '.join(lead)}, "
+                                 f"{_shape_text(node.shape)}), got {tuple(x.shape)}; frames are laid "
+                                 f"out as {layout}")
+            if 0 in x.shape[:k]:
+                raise ShapeError(f"input {name!r}: got {tuple(x.shape)}, an empty "
+                                 f"{' or '.join(lead)}; pass at least one sample and frame")
+            if sizes is None:
+                sizes = tuple(x.shape[:k])
+            elif tuple(x.shape[:k]) != sizes:
+                raise ShapeError(f"input {name!r} has {', '.join(lead)} sizes {tuple(x.shape[:k])} "
+                                 f"but another input has {sizes}; all inputs must agree")
+            if not node.is_spatial:
+                x = x.reshape(*x.shape[:k], node.shape[0])
+            result.append((self._index[name], x.to(device=device, dtype=dtype)))
+        return result, sizes
+
+    # -- windowed rollout (training) ---------------------------------------------------
+
+    def forward(self, frames, rollout=None, return_states=False):
+        """Run frames 0..T-1 of the rollout window.
+
+        Parameters
+        ----------
+        frames : Tensor or dict of str to Tensor
+            (batch, time, C, H, W) per input node (dense inputs may drop H, W); a
+            single input may be passed as a plain tensor. Moved to the model's
+            device and dtype.
+        rollout : Rollout, str or None
+            The pattern (default: streaming).
+        return_states : bool
+            Also return every node's value at every frame (``out.states``).
+
+        Returns
+        -------
+        StreamOutput
+        """
+        plan = self.plan(rollout)
+        inputs, (batch, frames_n) = self._inputs(frames, ("batch", "time"))
+        edges, nodes = self._by_index()
+        out_pos = {v: k for k, v in enumerate(self._outputs)}
+        logits = [[None] * frames_n for _ in self._outputs]
+        current = [None] * len(self._names)
+        for i, x in inputs:
+            current[i] = x[:, 0]
+        states = [self._named(current)] if return_states else None
+        for t in range(1, frames_n):
+            previous, current = current, [None] * len(self._names)
+            for i, x in inputs:
+                current[i] = x[:, t]
+            for v, terms in plan.steps(t):
+                value, out = self._combine(
+                    nodes[v], [(edges[e], previous[u] if d else current[u]) for e, u, d in terms])
+                current[v] = value
+                k = out_pos.get(v)
+                if k is not None:
+                    logits[k][t] = out
+            if return_states:
+                states.append(self._named(current))
+        for k, v in enumerate(self._outputs):
+            if v in plan.inputs:  # an input that is also an output reports its frames
+                logits[k] = [x[:, t] for i, x in inputs if i == v for t in range(frames_n)]
+        masks, steps = plan.output_tensors(frames_n, self.device)
+        names = self.network.outputs
+        return StreamOutput(
+            logits={o: self._stack(lgs, batch, o) for o, lgs in zip(names, logits)},
+            mask=masks, update_step=steps, rollout=plan.rollout, states=states)
+
+    def _stack(self, frames, batch, name):
+        template = next((x for x in frames if x is not None), None)
+        if template is None:
+            shape = self.network.nodes[name].shape
+            shape = shape if self.network.nodes[name].is_spatial else shape[:1]
+            template = torch.zeros((batch, *shape), device=self.device, dtype=self.dtype)
+        zeros = template.new_zeros(()).expand_as(template)
+        return torch.stack([zeros if x is None else x for x in frames], dim=1)
+
+    def _named(self, values):
+        return dict(zip(self._names, values))
+
+    # -- stateful streaming inference ----------------------------------------------------
+
+    def initial_state(self, batch_size):
+        """The empty state before frame 0 (nothing loaded yet), for :meth:`step`."""
+        return StreamState(-1, (None,) * len(self._names), self._names, int(batch_size), self.device)
+
+    def step(self, frame, state, rollout=None):
+        """Advance one frame: consume input frame t, return the outputs of frame t.
+
+        Parameters
+        ----------
+        frame : Tensor or dict of str to Tensor
+            (batch, C, H, W) per input node, the next input frame.
+        state : StreamState
+            From :meth:`initial_state` or the previous call (not modified).
+        rollout : Rollout, str or None
+            The pattern (default: streaming). Zero-delay edges read the frame being
+            computed, streaming edges the state.
+
+        Returns
+        -------
+        logits : dict of str to Tensor or None
+            Per output, its logits at this frame (see :class:`StreamOutput`), None
+            while empty. The first call only loads frame 0 and returns all None.
+        state : StreamState
+            The values of this frame.
+        """
+        plan = self.plan(rollout)
+        if not isinstance(state, StreamState) or state.names != self._names:
+            raise SpecError("state must come from this model's initial_state() or step()",
+                            field="state")
+        inputs, (batch,) = self._inputs(frame, ("batch",))
+        if batch != state.batch_size:
+            raise ShapeError(f"the frame has batch size {batch} but the state was made for "
+                             f"{state.batch_size}; call initial_state({batch})")
+        current = [None] * len(self._names)
+        for i, x in inputs:
+            current[i] = x
+        logits = dict.fromkeys(self.network.outputs)
+        if state.frame >= 0:
+            edges, nodes = self._by_index()
+            previous = state.values
+            for v in plan.order:
+                terms = [(edges[e], previous[u] if d else current[u]) for e, u, d in plan.in_terms[v]]
+                terms = [(edge, x) for edge, x in terms if x is not None]
+                if terms:
+                    current[v], out = self._combine(nodes[v], terms)
+                    if v in self._outputs:
+                        logits[self._names[v]] = out
+            for v in self._outputs:
+                if v in plan.inputs:
+                    logits[self._names[v]] = current[v]
+        return logits, replace(state, frame=state.frame + 1, values=tuple(current))
+
+    # -- per-node API (model-parallel executors) ----------------------------------------
+
+    def frame_sources(self, node, previous, current, rollout=None):
+        """What each incoming edge of ``node`` reads when computing a frame.
+
+        ``previous``: the previous frame's values (a :class:`StreamState` or a dict
+        ``{node: tensor or None}``); ``current``: the values of the frame being
+        computed so far (a dict; under the streaming rollout it may be empty).
+        Returns ``{source: tensor or None}``.
+        """
+        r = self.plan(rollout).rollout
+        prev = previous.as_dict() if isinstance(previous, StreamState) else previous
+        return {u: (prev if r[(u, node)] else current).get(u) for _, u in self._in_edges_of(node)}
+
+    def _in_edges_of(self, node):
+        try:
+            return self._in_edges[node]
+        except KeyError:
+            raise SpecError(f"no node {node!r} in network {self.network.name!r}; nodes: "
+                            f"{', '.join(self._names)}") from None
+
+    def node_update(self, node, sources, return_logits=False):
+        """The new value of ``node`` from the values its incoming edges read.
+
+        Parameters
+        ----------
+        node : str
+            A non-input node.
+        sources : dict of str to Tensor or None
+            Per source node of an incoming edge, the value that edge reads (see
+            :meth:`frame_sources`); missing or None sources are empty.
+        return_logits : bool
+            Also return what an output reports (the pre-activation of softmax nodes).
+
+        Returns
+        -------
+        Tensor or None (or a pair of them with ``return_logits``)
+            None when every source is empty.
+        """
+        in_edges = self._in_edges_of(node)
+        if node in self.network.inputs:
+            raise SpecError(f"{node!r} is an input node; its values come from the frames, not an update")
+        known = {u for _, u in in_edges}
+        unknown = [u for u in sources if u not in known]
+        if unknown:
+            raise SpecError(f"node {node!r} has no incoming edge from {unknown[0]!r}; its sources "
+                            f"are {', '.join(sorted(known))}")
+        edges, nodes = self._by_index()
+        terms = [(edges[j], sources[u]) for j, u in in_edges if sources.get(u) is not None]
+        value = out = None
+        if terms:
+            value, out = self._combine(nodes[self._index[node]], terms)
+        return (value, out) if return_logits else value

@@ -1,0 +1,72 @@
+"""Node updates: bias, dropout and activation applied to the sum of a node's inputs."""
+
+from __future__ import annotations
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+__all__ = ["NodeUpdate"]
+
+
+def _identity(x):
+    return x
+
+
+# In-place variants: the summed input is a fresh tensor nobody else holds, and
+# none of these activations needs its input for the backward pass, so writing
+# over it saves one activation-sized tensor per node and frame.
+_ACTIVATIONS = {
+    "identity": _identity,
+    "relu": torch.relu_,
+    "tanh": torch.tanh_,
+    "sigmoid": torch.sigmoid_,
+    "elu": lambda x: F.elu(x, inplace=True),
+    "leaky_relu": lambda x: F.leaky_relu(x, 0.01, inplace=True),
+    "softmax": lambda x: torch.softmax(x, dim=1),
+}
+
+
+class NodeUpdate(nn.Module):
+    """The per-node part of an update: one bias per channel, dropout, activation.
+
+    The caller sums the node's incoming edge transforms, lending :attr:`bias` to the
+    first of them (``transform(x, bias)``) so that the addition is fused into the
+    convolution or matrix product; :meth:`forward` then applies dropout and the
+    activation, in place where that is safe.
+
+    Parameters
+    ----------
+    node : streamnets.Node
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> update = NodeUpdate(sn.load("mnist_sr").nodes["h2"])
+    >>> value, logits = update(torch.randn(2, 128))
+    >>> bool((value >= 0).all())
+    True
+    """
+
+    def __init__(self, node):
+        super().__init__()
+        self.name = node.name
+        self.activation = node.activation
+        self.p = float(node.dropout)
+        self.bias = nn.Parameter(torch.zeros(node.shape[0]))
+        self._act = _ACTIVATIONS[node.activation]
+
+    def forward(self, summed):
+        """Dropout and activation of ``summed`` (the biased sum, overwritten).
+
+        Returns ``(value, logits)``: the node's new value and what an output node
+        reports, the value itself or, for softmax nodes, the pre-activation (so
+        that cross entropy can take it).
+        """
+        if self.p and self.training:
+            summed = F.dropout(summed, self.p, True, inplace=True)
+        value = self._act(summed)
+        return value, summed if self.activation == "softmax" else value
+
+    def extra_repr(self):
+        return f"{self.name!r}, channels={self.bias.shape[0]}, activation={self.activation}, dropout={self.p}"
