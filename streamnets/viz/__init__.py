@@ -2,9 +2,9 @@
 
 Every function draws with matplotlib (headless-safe: no pyplot state is
 touched), takes an optional ``ax`` to draw into and returns the
-:class:`matplotlib.figure.Figure` it drew on. Colours follow the paper and
-live in :mod:`streamnets.viz.style`: streaming red, sequential blue, hybrid
-purple.
+:class:`matplotlib.figure.Figure` it drew on (the root figure of ``ax`` when
+one is given). Colours follow the paper and live in
+:mod:`streamnets.viz.style`: streaming red, sequential blue, hybrid purple.
 
 Examples
 --------
@@ -16,10 +16,14 @@ Examples
 
 from .layout import layered_layout
 from .network import draw_network
-from .window import draw_window
+from .patterns import draw_patterns
+from .results import (ResultsError, first_response_table, plot_accuracy_over_steps,
+                      plot_first_response_comparison)
 from .style import HYBRID, SEQUENTIAL, STREAMING, edge_color, rollout_color
+from .window import draw_window
 
 __all__ = [
-    "draw_network", "draw_window", "layered_layout",
-    "STREAMING", "SEQUENTIAL", "HYBRID", "edge_color", "rollout_color",
+    "draw_network", "draw_window", "draw_patterns", "layered_layout",
+    "plot_accuracy_over_steps", "plot_first_response_comparison", "first_response_table",
+    "ResultsError", "STREAMING", "SEQUENTIAL", "HYBRID", "edge_color", "rollout_color",
 ]

@@ -20,9 +20,6 @@ from .style import NODE_EDGE, root_figure
 __all__ = ["draw_node", "draw_arrow", "draw_self_loop", "blocks_segment", "free_angle", "arc_points",
            "loop_angle"]
 
-ARROW = dict(arrowstyle="-|>", mutation_scale=11)
-
-
 def draw_node(ax, xy, gid, size=20, face="white", label=None, text_color="black",
               fontsize=9, linewidth=1.2):
     """A circle marker of diameter ``size`` points at ``xy`` with an optional
@@ -36,22 +33,25 @@ def draw_node(ax, xy, gid, size=20, face="white", label=None, text_color="black"
     return marker
 
 
-def draw_arrow(ax, p, q, color, gid, node_size=20, rad=0.0, linestyle="-", linewidth=1.5):
+def draw_arrow(ax, p, q, color, gid, node_size=20, rad=0.0, linestyle="-", linewidth=1.5,
+               head=11):
     """An arrow from node ``p`` to node ``q`` (data coordinates), straight or, for
     ``rad`` != 0, a circular-ish arc bulging ``rad`` times the distance."""
     shrink = node_size / 2 + 1
     arrow = FancyArrowPatch(p, q, connectionstyle=f"arc3,rad={rad}", color=color,
                             linestyle=linestyle, linewidth=linewidth, shrinkA=shrink,
-                            shrinkB=shrink, zorder=2, gid=gid, **ARROW)
+                            shrinkB=shrink, zorder=2, gid=gid, arrowstyle="-|>",
+                            mutation_scale=head)
     ax.add_patch(arrow)
     return arrow
 
 
-def draw_self_loop(ax, xy, color, gid, node_size=20, angle=0.0, linestyle="-", linewidth=1.5):
+def draw_self_loop(ax, xy, color, gid, node_size=20, angle=0.0, linestyle="-", linewidth=1.5,
+                   head=11):
     """A loop from node ``xy`` back to itself, leaving in direction ``angle``
-    (radians); drawn in inches around the node so its size is fixed."""
+    (radians); drawn in inches around the node, its size in proportion to it."""
     r = (node_size / 2 + 1) / 72
-    reach = r + 0.28
+    reach = 2.6 * r
     spread = math.radians(38)
     a0, a1 = angle + spread, angle - spread
     verts = [(r * math.cos(a0), r * math.sin(a0)),
@@ -61,7 +61,8 @@ def draw_self_loop(ax, xy, color, gid, node_size=20, angle=0.0, linestyle="-", l
     path = Path(verts, [Path.MOVETO, Path.CURVE4, Path.CURVE4, Path.CURVE4])
     trans = root_figure(ax).dpi_scale_trans + ScaledTranslation(xy[0], xy[1], ax.transData)
     loop = FancyArrowPatch(path=path, transform=trans, color=color, linestyle=linestyle,
-                           linewidth=linewidth, zorder=2, gid=gid, **ARROW)
+                           linewidth=linewidth, zorder=2, gid=gid, arrowstyle="-|>",
+                           mutation_scale=head)
     ax.add_patch(loop)
     return loop
 

@@ -78,6 +78,7 @@ def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=
     fig, ax = new_figure(ax, figsize=(max(2.8, 1.2 * width + 1.6), max(2.6, 0.85 * height + 1.0)))
     inside = max(len(v) for v in net.nodes) <= 4
     size = node_size or (24 if inside else 14)
+    scale = min(1.0, size / 20)  # thinner lines and smaller heads for small nodes
 
     cycle = set(rollout.zero_delay_cycle or ()) if rollout is not None else set()
     rads = _routes(net, pos)
@@ -85,7 +86,7 @@ def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=
         delay = rollout[e.key] if rollout is not None else None
         style = dict(color=edge_color(delay) if rollout is not None else NEUTRAL,
                      linestyle="--" if e.key in cycle else "-",
-                     linewidth=2.8 if e.key in cycle else 1.5)
+                     linewidth=(2.8 if e.key in cycle else 1.5) * scale, head=11 * scale)
         gid = f"edge:{e.source}->{e.target}"
         if e.is_self_loop:
             routes = [(pos[f.source], pos[f.target], rads[f.key]) for f in net.edges
@@ -101,14 +102,16 @@ def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=
     inputs = set(net.inputs)
     for v in net.nodes:
         face = INPUT_FACE if v in inputs else NODE_FACE
-        draw_node(ax, pos[v], f"node:{v}", size=size, face=face, label=v if inside else None)
+        draw_node(ax, pos[v], f"node:{v}", size=size, face=face, label=v if inside else None,
+                  fontsize=min(9.0, 0.42 * size), linewidth=1.2 * scale)
         if not inside:
             ax.annotate(v, pos[v], xytext=(-(size / 2 + 3), 0), textcoords="offset points",
-                        ha="right", va="center", fontsize=8, zorder=4, gid=f"label:{v}",
+                        ha="right", va="center", fontsize=min(8.0, 0.5 * size), zorder=4,
+                        gid=f"label:{v}",
                         bbox=dict(boxstyle="round,pad=0.15", fc="white", ec="none", alpha=0.8))
 
     xs = [p[0] for p in pos.values()]
-    ax.set_xlim(min(xs) - 0.9, max(xs) + 0.9)
+    ax.set_xlim(min(xs) - (0.9 if inside else 1.5), max(xs) + 0.9)
     ax.set_ylim(-0.6, height - 0.4)
     ax.set_axis_off()
     if title is not False:
