@@ -25,6 +25,16 @@ _ACTIVATION_ALIASES = {"id": "identity", "linear": "identity", "none": "identity
 OUTPUT_TAGS = ("prediction", "output")
 
 
+def _checked_tags(tags, source, where):
+    if isinstance(tags, str):
+        tags = [tags]
+    if tags is None:
+        return ()
+    if not isinstance(tags, (list, tuple)) or not all(isinstance(t, (str, int)) for t in tags):
+        raise SpecError(f"tags must be a list of names, got {tags!r}", source, where)
+    return tuple(str(t) for t in tags)
+
+
 def _suggest(word, choices):
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
@@ -138,6 +148,11 @@ class Network:
             self.nodes[node.name] = node
         self.edges = tuple(self._checked_edges(edges))
         self.edge_index = {e.key: i for i, e in enumerate(self.edges)}
+        self._in_edges = {v: [] for v in self.nodes}
+        self._out_edges = {v: [] for v in self.nodes}
+        for e in self.edges:
+            self._in_edges[e.target].append(e)
+            self._out_edges[e.source].append(e)
         self.graph = nx.DiGraph()
         self.graph.add_nodes_from(self.nodes)
         self.graph.add_edges_from(self.edge_index)
@@ -182,10 +197,7 @@ class Network:
         if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
             raise SpecError(f"dropout must be a number in [0, 1), got {dropout!r}", self.source,
                             f"nodes.{name}.dropout")
-        tags = node.tags
-        if isinstance(tags, str):
-            tags = (tags,)
-        tags = tuple(str(t) for t in (tags or ()))
+        tags = _checked_tags(node.tags, self.source, f"nodes.{name}.tags")
         return Node(name, shape, act, float(dropout), tags)
 
     def _checked_edges(self, edges):
@@ -212,8 +224,8 @@ class Network:
                                 f"a network has at most one edge per ordered pair of nodes",
                                 self.source, f"edges[{i}]")
             seen.add(edge.key)
-            tags = (edge.tags,) if isinstance(edge.tags, str) else tuple(edge.tags or ())
-            yield Edge(edge.source, edge.target, rf, tuple(str(t) for t in tags))
+            tags = _checked_tags(edge.tags, self.source, f"edges[{i}].tags")
+            yield Edge(edge.source, edge.target, rf, tags)
         if not seen:
             raise SpecError("a network needs at least one edge", self.source, "edges")
 
@@ -254,11 +266,11 @@ class Network:
 
     def in_edges(self, v):
         """The edges into node ``v``, in declaration order."""
-        return tuple(e for e in self.edges if e.target == v)
+        return tuple(self._in_edges[v])
 
     def out_edges(self, v):
         """The edges out of node ``v``, in declaration order."""
-        return tuple(e for e in self.edges if e.source == v)
+        return tuple(self._out_edges[v])
 
     def edge(self, source, target):
         """The edge ``source -> target``."""

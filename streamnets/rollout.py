@@ -202,15 +202,19 @@ class Rollout:
     # -- validity -------------------------------------------------------------------
 
     @cached_property
-    def zero_delay_cycle(self):
-        """A cycle of edges with R = 0 as a list of edges, or None if there is none."""
+    def _zero_graph(self):
+        """The network's edges with R = 0: what one frame computes internally."""
         graph = nx.DiGraph()
         graph.add_nodes_from(self.network.nodes)
         graph.add_edges_from(e.key for e, b in zip(self.network.edges, self.bits) if not b)
-        try:
-            return [tuple(e) for e in nx.find_cycle(graph)]
-        except nx.NetworkXNoCycle:
+        return graph
+
+    @cached_property
+    def zero_delay_cycle(self):
+        """A cycle of edges with R = 0 as a list of edges, or None if there is none."""
+        if nx.is_directed_acyclic_graph(self._zero_graph):
             return None
+        return [tuple(e) for e in nx.find_cycle(self._zero_graph)]
 
     @property
     def is_valid(self):
@@ -237,10 +241,7 @@ class Rollout:
         self.validate()
         names = list(self.network.nodes)
         index = {v: i for i, v in enumerate(names)}
-        zero = nx.DiGraph()
-        zero.add_nodes_from(names)
-        zero.add_edges_from(e.key for e, b in zip(self.network.edges, self.bits) if not b)
-        order = list(nx.lexicographical_topological_sort(zero, key=index.__getitem__))
+        order = list(nx.lexicographical_topological_sort(self._zero_graph, key=index.__getitem__))
         preds = {v: [] for v in names}
         for e, b in zip(self.network.edges, self.bits):
             preds[e.target].append((index[e.source], b))
@@ -334,9 +335,19 @@ class Rollout:
         return {o: FirstResponse(i, rows[i][names.index(o)]) for o, i in frames.items()}
 
     def output_steps(self, frames):
-        """Update steps of each output at frames 0..frames-1 (None before the first
-        response): the time axis on which results of this rollout are plotted."""
-        first = self.first_response()
-        tab = self.tableau(max(frames - 1, 0))
-        return {o: [tab[o][i] if i >= first[o].frame else None for i in range(frames)]
-                for o in self.network.outputs}
+        """The update step at which each output of frames 0..frames-1 is available
+        in stateful inference (chained windows of size 1, the paper's protocol):
+        the first response at step t = T((first frame, out)), then one frame every
+        F(R) steps; None before the first response. This is the time axis on which
+        the results of this rollout are plotted.
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> sn.Rollout.sequential(sn.load("mnist_sr")).output_steps(4)
+        {'prediction': [None, 3, 6, 9]}
+        """
+        factor = self.inference_factor
+        return {o: [f.update_step + (i - f.frame) * factor if i >= f.frame else None
+                    for i in range(frames)]
+                for o, f in self.first_response().items()}

@@ -35,7 +35,7 @@ import yaml
 
 from ._io import atomic_write_text
 from .errors import SpecError
-from .graph import Edge, Network, Node
+from .graph import Edge, Network, Node, _checked_tags
 
 __all__ = ["load", "save", "loads", "from_dict", "to_dict", "from_st_graph", "builtin_names"]
 
@@ -89,7 +89,7 @@ def from_dict(doc, source=None):
         if "shape" not in fields:
             raise SpecError("missing field 'shape' ([C] or [C, H, W])", source, f"nodes.{name}.shape")
         nodes.append(Node(str(name), fields["shape"], fields.get("activation", "relu"),
-                          fields.get("dropout", 0.0), fields.get("tags") or ()))
+                          fields.get("dropout", 0.0), fields.get("tags")))
     edges = []
     for i, item in enumerate(_as_list(doc.get("edges", []), source, "edges")):
         where = f"edges[{i}]"
@@ -105,7 +105,7 @@ def from_dict(doc, source=None):
             if key not in item:
                 raise SpecError(f"missing field {key!r}", source, f"{where}.{key}")
         edges.append(Edge(str(item["source"]), str(item["target"]), item.get("rf", 3),
-                          item.get("tags") or ()))
+                          item.get("tags")))
     rollouts = {}
     for name, pairs in _mapping(doc.get("rollouts") or {}, source, "rollouts").items():
         pairs = _as_list(pairs or [], source, f"rollouts.{name}")
@@ -146,9 +146,24 @@ def to_dict(net):
     return doc
 
 
+class _UniqueKeyLoader(yaml.SafeLoader):
+    """A safe YAML loader that rejects a key given twice in one mapping (a node
+    defined twice would otherwise silently replace the first)."""
+
+    def construct_mapping(self, node, deep=False):
+        seen = set()
+        for key_node, _ in node.value:
+            key = self.construct_object(key_node, deep=deep)
+            if isinstance(key, (str, int, float, bool)) and key in seen:
+                raise yaml.constructor.ConstructorError(
+                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+            seen.add(key)
+        return super().construct_mapping(node, deep)
+
+
 def _parse_yaml(text, source):
     try:
-        return yaml.safe_load(text)
+        return yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
@@ -178,7 +193,7 @@ def from_st_graph(doc, source=None):
         if "shape" not in fields:
             raise SpecError("missing field 'shape'", source, f"neuron_pools.{name}.shape")
         nodes.append(Node(str(name), fields["shape"], fields.get("act", "relu"),
-                          fields.get("dropout", 0.0), fields.get("tags") or ()))
+                          fields.get("dropout", 0.0), fields.get("tags")))
     edges, streaming, owner = [], [], {}
     synapses = _mapping(doc.get("synapse_pools") or {}, source, "synapse_pools")
     for name, fields in synapses.items():
@@ -194,14 +209,14 @@ def from_st_graph(doc, source=None):
         if len(rfs) != len(sources):
             raise SpecError(f"{len(rfs)} receptive fields for {len(sources)} sources; give one rf "
                             f"or one per source", source, f"{where}.rf")
-        tags = fields.get("tags") or []
+        tags = _checked_tags(fields.get("tags"), source, f"{where}.tags")
         for src, rf in zip(sources, rfs):
             key = (str(src), str(fields["target"]))
             if key in owner:
                 raise SpecError(f"synapse pools {owner[key]!r} and {name!r} both connect "
                                 f"{key[0]} -> {key[1]}; merge them", source, where)
             owner[key] = name
-            edges.append(Edge(key[0], key[1], rf, tuple(tags)))
+            edges.append(Edge(key[0], key[1], rf, tags))
             if "stream" in tags:
                 streaming.append(key)
     name = doc.get("name") or (Path(source).stem if source else "network")

@@ -1,0 +1,174 @@
+"""The ``streamnets`` command line.
+
+User errors (bad specs, invalid patterns, missing data) print one line
+``streamnets: error: ...`` on stderr and exit with status 2, without a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+
+from .errors import SpecError, StreamnetsError
+
+__all__ = ["main"]
+
+
+def _resolve_rollout(net, args):
+    from .rollout import Rollout
+
+    if args.pattern is not None:
+        bits = args.pattern.strip()
+        if set(bits) - {"0", "1"} or len(bits) != len(net.edges):
+            raise SpecError(f"--pattern needs one 0/1 digit per edge ({len(net.edges)} edges, in "
+                            f"the order {_edge_list(net)}), got {args.pattern!r}", field="--pattern")
+        return Rollout.from_bits(net, [int(b) for b in bits], "custom")
+    if args.stream is not None:
+        edges = []
+        for item in args.stream:
+            source, sep, target = item.partition(":")
+            if not sep:
+                raise SpecError(f"write a streaming edge as SOURCE:TARGET, got {item!r}", field="--stream")
+            edges.append((source, target))
+        return Rollout.from_streaming_edges(net, edges, "custom")
+    return Rollout.named(net, args.rollout)
+
+
+def _edge_list(net):
+    return " ".join(f"{u}:{v}" for u, v in net.edge_index)
+
+
+def inspect_report(net, rollout, window=None):
+    """Everything the theory says about one network and pattern, as a JSON-ready dict."""
+    from .theory import count_patterns
+
+    rollout.validate()
+    first = rollout.first_response()
+    if window is None:
+        window = max(3, *(f.frame for f in first.values()))
+    try:
+        counts = count_patterns(net)._asdict()
+    except StreamnetsError as err:  # an SCC too large to enumerate
+        counts = {"total": 2 ** len(net.edges), "valid": None, "model_parallel_classes": None,
+                  "note": str(err)}
+    return {
+        "network": {"name": net.name, "nodes": list(net.nodes), "edges": [list(k) for k in net.edge_index],
+                    "inputs": list(net.inputs), "outputs": list(net.outputs)},
+        "rollout": {"name": rollout.name,
+                    "pattern": [[u, v, r] for (u, v), r in rollout.pattern.items()]},
+        "valid": True,
+        "inference_factor": rollout.inference_factor,
+        "window": window,
+        "tableau": rollout.tableau(window),
+        "first_response": {o: f._asdict() for o, f in first.items()},
+        "patterns": counts,
+    }
+
+
+def _print_report(report, out):
+    net, r = report["network"], report["rollout"]
+    print(f"network   {net['name']}: {len(net['nodes'])} nodes, {len(net['edges'])} edges; "
+          f"inputs {', '.join(net['inputs'])}; outputs {', '.join(net['outputs'])}", file=out)
+    streaming = [f"{u}->{v}" for u, v, b in r["pattern"] if b]
+    print(f"rollout   {r['name']}: streaming edges (R=1): {', '.join(streaming) or 'none'}", file=out)
+    print(f"valid     yes; inference factor F = {report['inference_factor']}", file=out)
+    for o, f in report["first_response"].items():
+        print(f"response  {o}: first at frame {f['frame']}, update step {f['update_step']}", file=out)
+    p = report["patterns"]
+    valid = "?" if p["valid"] is None else p["valid"]
+    classes = "?" if p["model_parallel_classes"] is None else p["model_parallel_classes"]
+    print(f"patterns  {p['total']} in all, {valid} valid, {classes} model-parallel classes", file=out)
+    width = max(5, *(len(v) for v in report["tableau"]))
+    frames = range(report["window"] + 1)
+    print(f"\ntableau T (update step at which node v of frame i is computed)", file=out)
+    print(f"{'frame':<{width}}  " + " ".join(f"{i:>3}" for i in frames), file=out)
+    for v in reversed(list(report["tableau"])):
+        print(f"{v:<{width}}  " + " ".join(f"{t:>3}" for t in report["tableau"][v]), file=out)
+
+
+def _cmd_inspect(args, out):
+    from .spec import load
+
+    if args.spec is None:
+        return _cmd_list(args, out)
+    net = load(args.spec)
+    report = inspect_report(net, _resolve_rollout(net, args), args.window)
+    if args.json:
+        json.dump(report, out)
+        print(file=out)
+    else:
+        _print_report(report, out)
+    return 0
+
+
+def _cmd_list(args, out):
+    from .paper import AUTHORS_VALUES
+    from .rollout import Rollout
+    from .spec import builtin_names, load
+
+    print(f"{'network':<14}{'nodes':>6}{'edges':>6}  {'F(seq)':>7}  {'streaming 1st':>17}  "
+          f"{'sequential 1st':>17}  paper", file=out)
+    mismatches = 0
+    for name in builtin_names():
+        net = load(name)
+        seq, stream = Rollout.sequential(net), Rollout.streaming(net)
+        (s,), (q,) = stream.first_response().values(), seq.first_response().values()
+        ours = (seq.inference_factor, (s.frame, s.update_step), (q.frame, q.update_step))
+        paper = AUTHORS_VALUES.get(name)
+        if paper is None:
+            verdict = "-"
+        else:
+            ok = ours[:2] == tuple(paper[:2]) and paper[2] in (None, ours[2])
+            mismatches += not ok
+            verdict = "matches" if ok else f"DIFFERS: paper {tuple(paper)}"
+        print(f"{name:<14}{len(net.nodes):>6}{len(net.edges):>6}  {ours[0]:>7}  "
+              f"{'frame %d, step %d' % ours[1]:>17}  {'frame %d, step %d' % ours[2]:>17}  {verdict}",
+              file=out)
+    return 1 if mismatches else 0
+
+
+def build_parser():
+    parser = argparse.ArgumentParser(
+        prog="streamnets",
+        description="The streaming rollout of deep networks: theory, training, reproduction.")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("inspect", help="rollout theory of a network: validity, F, tableau, first response",
+                       description="Inspect a network under a rollout pattern. Without SPEC: list the "
+                                   "built-in networks with their values next to the paper's.")
+    p.add_argument("spec", nargs="?", help="built-in network name or path to a .yaml / .st_graph file")
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--rollout", default="streaming",
+                       help="streaming, sequential, or a pattern named in the spec (default: streaming)")
+    group.add_argument("--pattern", help="one 0/1 digit per edge, in the spec's edge order")
+    group.add_argument("--stream", nargs="+", metavar="SRC:TGT",
+                       help="the streaming edges (R=1); all others get R=0")
+    p.add_argument("--window", type=int, help="window size W (frames 0..W) for the tableau")
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_cmd_inspect)
+
+    p = sub.add_parser("list", help="the built-in networks with their theory values next to the paper's")
+    p.set_defaults(run=_cmd_list)
+    return parser
+
+
+def main(argv=None, out=None):
+    """Run the command line; returns the exit status."""
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+    try:
+        return args.run(args, out)
+    except StreamnetsError as err:
+        print(f"streamnets: error: {err}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("streamnets: interrupted", file=sys.stderr)
+        return 130
+    except BrokenPipeError:  # output piped into e.g. `head`
+        sys.stderr.close()
+        return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,61 @@
+"""Networks made by code: feed-forward chains and random networks.
+
+For teaching (chains of any depth), property tests and benchmarks (random
+networks of any size). Every generated network is valid: all nodes are reachable
+from an input, and the last node is tagged as the output.
+"""
+
+import random
+
+from .graph import Edge, Network, Node
+
+__all__ = ["chain", "random_network"]
+
+
+def chain(depth, width=8):
+    """A feed-forward chain ``x -> h1 -> ... -> out`` with ``depth`` edges.
+
+    Examples
+    --------
+    >>> from streamnets import Rollout
+    >>> Rollout.sequential(chain(3)).inference_factor
+    3
+    """
+    names = ["x"] + [f"h{i}" for i in range(1, depth)] + ["out"]
+    nodes = [Node(n, (width,), "identity" if n == "x" else "relu") for n in names]
+    nodes[-1] = Node("out", (width,), "identity", tags=("prediction",))
+    return Network(nodes, list(zip(names, names[1:])), name=f"chain{depth}")
+
+
+def random_network(n_nodes, n_edges, n_inputs=1, self_loops=True, seed=0, shape=(1,)):
+    """A random network with ``n_nodes`` nodes and ``n_edges`` edges.
+
+    The first ``n_inputs`` nodes are inputs. Every other node first gets one edge
+    from an earlier node (so all are reachable), then random edges are added
+    (forward, backward, and self-loops when allowed) until there are ``n_edges``.
+
+    Examples
+    --------
+    >>> net = random_network(6, 10, seed=1)
+    >>> len(net.nodes), len(net.edges), net.inputs
+    (6, 10, ('n0',))
+    """
+    if not 0 < n_inputs < n_nodes:
+        raise ValueError("need 0 < n_inputs < n_nodes")
+    rng = random.Random(seed)
+    names = [f"n{i}" for i in range(n_nodes)]
+    parents = [(names[rng.randrange(i)], names[i]) for i in range(n_inputs, n_nodes)]
+    room = (n_nodes - n_inputs) * (n_nodes if self_loops else n_nodes - 1)
+    if n_edges > room:
+        raise ValueError(f"at most {room} edges fit")
+    if n_edges < len(parents):
+        raise ValueError(f"need at least {len(parents)} edges to reach every node")
+    edges, edge_list = set(parents), list(parents)
+    while len(edges) < n_edges:
+        u, v = rng.choice(names), names[rng.randrange(n_inputs, n_nodes)]
+        if (u, v) not in edges and (self_loops or u != v):
+            edges.add((u, v))
+            edge_list.append((u, v))
+    nodes = [Node(n, shape, "identity" if i < n_inputs else "relu") for i, n in enumerate(names)]
+    nodes[-1] = Node(names[-1], shape, "relu", tags=("prediction",))
+    return Network(nodes, [Edge(u, v, 1) for u, v in edge_list], name=f"random{n_nodes}x{n_edges}")

@@ -1,0 +1,87 @@
+"""The command line: output, JSON fields, exit codes, one-line errors."""
+
+import json
+import subprocess
+import sys
+
+import pytest
+
+from streamnets.cli import main
+
+
+def run(*args):
+    """Run the CLI in a real subprocess (to see exit codes and stderr as a user would)."""
+    return subprocess.run([sys.executable, "-m", "streamnets.cli", *args],
+                          capture_output=True, text=True, timeout=120)
+
+
+def test_inspect_json_has_every_field():
+    proc = run("inspect", "fig2", "--rollout", "sequential", "--window", "3", "--json")
+    assert proc.returncode == 0, proc.stderr
+    report = json.loads(proc.stdout)
+    assert report["network"] == {"name": "fig2", "nodes": ["u", "v", "w"],
+                                 "edges": [["u", "v"], ["v", "w"], ["v", "v"], ["u", "w"], ["w", "v"]],
+                                 "inputs": ["u"], "outputs": ["w"]}
+    assert report["rollout"] == {"name": "sequential", "pattern": [
+        ["u", "v", 0], ["v", "w", 0], ["v", "v", 1], ["u", "w", 0], ["w", "v", 1]]}
+    assert report["valid"] is True
+    assert report["inference_factor"] == 2
+    assert report["window"] == 3
+    assert report["tableau"] == {"u": [0, 0, 0, 0], "v": [0, 1, 3, 5], "w": [0, 2, 4, 6]}
+    assert report["first_response"] == {"w": {"frame": 1, "update_step": 2}}
+    assert report["patterns"] == {"total": 32, "valid": 12, "model_parallel_classes": 3}
+
+
+def test_invalid_pattern_exits_2_with_one_line_naming_the_cycle():
+    proc = run("inspect", "fig2", "--pattern", "10110")
+    assert proc.returncode == 2
+    assert proc.stdout == ""
+    lines = proc.stderr.strip().splitlines()
+    assert len(lines) == 1 and "Traceback" not in proc.stderr
+    assert "not valid" in lines[0] and ("v -> w -> v" in lines[0] or "w -> v -> w" in lines[0])
+
+
+@pytest.mark.parametrize("args, message", [
+    (["inspect", "mnist_srr"], "did you mean 'mnist_sr'"),
+    (["inspect", "fig2", "--pattern", "101"], "one 0/1 digit per edge"),
+    (["inspect", "fig2", "--stream", "v-v"], "SOURCE:TARGET"),
+    (["inspect", "fig2", "--stream", "v:x"], "not an edge"),
+    (["inspect", "fig2", "--rollout", "hybird"], "unknown rollout 'hybird'"),
+    (["inspect", "nope/missing.yaml"], "no such file"),
+])
+def test_user_errors_exit_2(args, message, capsys):
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("streamnets: error: ") and message in err
+    assert len(err.strip().splitlines()) == 1
+
+
+def test_bad_spec_file_names_file_and_field(tmp_path, capsys):
+    path = tmp_path / "typo.yaml"
+    path.write_text("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, bb]]\n")
+    assert main(["inspect", str(path)]) == 2
+    err = capsys.readouterr().err
+    assert "typo.yaml: edges[0].target: unknown node 'bb'" in err
+
+
+def test_human_output_shows_the_tableau(capsys):
+    assert main(["inspect", "mnist_sr", "--rollout", "hybrid"]) == 0
+    out = capsys.readouterr().out
+    assert "inference factor F = 2" in out
+    assert "prediction: first at frame 2, update step 3" in out
+    assert "prediction    0   2   3   4" in out
+    assert "image         0   0   0   0" in out
+
+
+def test_st_graph_through_the_cli(tmp_path, capsys):
+    from test_spec import ST_GRAPH
+    path = tmp_path / "net.st_graph"
+    path.write_text(ST_GRAPH)
+    assert main(["inspect", str(path), "--rollout", "sequential", "--json"]) == 0
+    assert json.loads(capsys.readouterr().out)["inference_factor"] == 2
+
+
+def test_list_compares_every_builtin_with_the_paper(capsys):
+    assert main(["list"]) == 0
+    out = capsys.readouterr().out
+    assert out.count("matches") == 12 and "DIFFERS" not in out

@@ -1,0 +1,166 @@
+"""Rollout theory against the paper's reference values and a literal implementation."""
+
+import networkx as nx
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import streamnets as sn
+from streamnets.generate import chain
+from streamnets.paper import (AUTHORS_VALUES, CHAIN_SEQUENTIAL_F, FIG2_INVALID,
+                              FIG2_TABLEAUS)
+from strategies import literal_first_frames, literal_tableau, networks, patterns
+
+
+@pytest.fixture(scope="module")
+def fig2():
+    return sn.load("fig2")
+
+
+@pytest.mark.parametrize("streaming, expected", FIG2_TABLEAUS)
+def test_fig2_tableaus_match_the_paper(fig2, streaming, expected):
+    r = sn.Rollout.from_streaming_edges(fig2, streaming)
+    assert r.tableau(3) == expected
+
+
+def test_fig2_invalid_pattern_names_the_cycle(fig2):
+    r = sn.Rollout.from_streaming_edges(fig2, FIG2_INVALID)
+    assert not r.is_valid
+    assert set(r.zero_delay_cycle) == {("v", "w"), ("w", "v")}
+    with pytest.raises(sn.InvalidRolloutError, match=r"cycle (v -> w -> v|w -> v -> w)") as err:
+        r.tableau(3)
+    assert set(err.value.cycle) == {("v", "w"), ("w", "v")}
+
+
+def test_sequential_of_fig2_is_the_papers_sequential_pattern(fig2):
+    assert set(sn.Rollout.sequential(fig2).streaming_edges) == {("v", "v"), ("w", "v")}
+
+
+@pytest.mark.parametrize("depth, factor", CHAIN_SEQUENTIAL_F.items())
+def test_inference_factor_of_chains(depth, factor):
+    net = chain(depth)
+    assert sn.Rollout.sequential(net).inference_factor == factor
+    assert sn.Rollout.streaming(net).inference_factor == 1
+    assert sn.Rollout.streaming(net).first_response()["out"] == (depth, depth)
+
+
+@pytest.mark.parametrize("name", AUTHORS_VALUES)
+def test_builtin_networks_reproduce_the_authors_values(name):
+    net = sn.load(name)
+    paper = AUTHORS_VALUES[name]
+    seq, stream = sn.Rollout.sequential(net), sn.Rollout.streaming(net)
+    (s,) = stream.first_response().values()
+    (q,) = seq.first_response().values()
+    assert seq.inference_factor == paper.sequential_factor
+    assert (s.frame, s.update_step) == paper.streaming_first
+    if paper.sequential_first is not None:
+        assert (q.frame, q.update_step) == paper.sequential_first
+
+
+def test_hybrid_pattern_of_mnist_sr():
+    net = sn.load("mnist_sr")
+    hybrid = sn.Rollout.named(net, "hybrid")
+    assert hybrid.inference_factor == 2
+    assert hybrid.first_response()["prediction"] == (2, 3)
+    assert not hybrid.is_streaming_equivalent
+
+
+def test_output_steps_put_results_on_the_update_step_axis():
+    net = sn.load("mnist_sr")
+    seq = sn.Rollout.sequential(net)
+    assert seq.output_steps(4) == {"prediction": [None, 3, 6, 9]}
+    assert sn.Rollout.streaming(net).output_steps(4) == {"prediction": [None, None, 2, 3]}
+
+
+def test_window_graph(fig2):
+    r = sn.Rollout.sequential(fig2)
+    w = r.window(2)
+    assert w.number_of_nodes() == 9
+    # R=0 edges appear in all 3 frames, R=1 edges in 2 frame pairs.
+    assert w.number_of_edges() == 3 * 3 + 2 * 2
+    assert w.edges[(0, "w"), (1, "v")]["delay"] == 1
+    assert w.edges[(1, "u"), (1, "v")]["delay"] == 0
+
+
+@pytest.mark.parametrize("bad, message", [
+    ({("u", "v"): 2}, "only 0 and 1"),
+    ({("u", "x"): 1}, "not an edge"),
+])
+def test_bad_patterns_are_rejected_with_a_message(fig2, bad, message):
+    pattern = {e.key: 1 for e in fig2.edges}
+    pattern.update(bad)
+    with pytest.raises(sn.SpecError, match=message):
+        sn.Rollout(fig2, pattern)
+
+
+def test_missing_edge_in_pattern(fig2):
+    with pytest.raises(sn.SpecError, match=r"no value for edge \('w', 'v'\)"):
+        sn.Rollout(fig2, {e.key: 1 for e in fig2.edges[:-1]})
+
+
+def test_unknown_named_rollout(fig2):
+    with pytest.raises(sn.SpecError, match="choose one of streaming, sequential"):
+        sn.Rollout.named(fig2, "hybird")
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_tableau_dp_equals_the_literal_update_iteration(data):
+    net = data.draw(networks())
+    r = data.draw(patterns(net))
+    size = data.draw(st.integers(1, 4))
+    when, finished = literal_tableau(r, size)
+    assert finished == r.is_valid  # update steps stall exactly on a zero-delay cycle
+    if r.is_valid:
+        tab = r.tableau(size)
+        assert {(i, v): tab[v][i] for v in tab for i in range(size + 1)} == when
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_validity_equals_acyclicity_of_the_window(data):
+    net = data.draw(networks())
+    r = data.draw(patterns(net))
+    assert r.is_valid == nx.is_directed_acyclic_graph(r.window(2))
+    assert (r.zero_delay_cycle is None) == r.is_valid
+    if not r.is_valid:
+        assert all(r[e] == 0 for e in r.zero_delay_cycle)
+
+
+@settings(max_examples=150, deadline=None)
+@given(st.data())
+def test_first_response_equals_a_search_over_the_window(data):
+    net = data.draw(networks())
+    r = data.draw(patterns(net, valid_only=True))
+    size = len(net.nodes) + 1
+    frames = literal_first_frames(r, size)
+    tab = r.tableau(size)
+    for o, first in r.first_response().items():
+        assert first.frame == frames[o]
+        assert first.update_step == tab[o][first.frame]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_streaming_first_response_is_the_shortest_path(data):
+    net = data.draw(networks())
+    first = sn.Rollout.streaming(net).first_response()
+    for o, f in first.items():
+        distance = min(nx.shortest_path_length(net.graph, u, o) for u in net.inputs
+                       if nx.has_path(net.graph, u, o))
+        assert f.frame == f.update_step == max(distance, 1)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_canonical_sequential_is_valid_and_minimal(data):
+    net = data.draw(networks())
+    seq = sn.Rollout.sequential(net)
+    assert seq.is_valid
+    for edge in seq.streaming_edges:  # dropping any streaming edge breaks validity
+        assert not sn.Rollout.from_streaming_edges(net, set(seq.streaming_edges) - {edge}).is_valid
+
+
+def test_output_steps_of_the_hybrid_follow_its_first_response_and_factor():
+    hybrid = sn.Rollout.named(sn.load("mnist_sr"), "hybrid")
+    assert hybrid.output_steps(5) == {"prediction": [None, None, 3, 5, 7]}

@@ -1,0 +1,222 @@
+"""Specs: our YAML format, statestream .st_graph import, built-ins, and error messages."""
+
+import textwrap
+
+import pytest
+import yaml
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import streamnets as sn
+from streamnets.spec import from_dict, loads, to_dict
+from strategies import networks
+
+ST_GRAPH = textwrap.dedent("""\
+    name: mnist_small
+    agents: 16
+    neuron_pools:
+      image: {shape: [1, 28, 28], tags: [sensor]}
+      hidden: {shape: [16, 7, 7], act: relu, dropout: 0.25}
+      hidden2: {shape: [128, 1, 1], act: relu}
+      prediction: {shape: [10, 1, 1], act: softmax, tags: [prediction]}
+    synapse_pools:
+      img_hid: {source: [[image]], target: hidden, rf: 7}
+      hid_hid: {source: [[hidden]], target: hidden, rf: 3, tags: [stream]}
+      hid_hid2: {source: [[hidden]], target: hidden2, tags: [stream]}
+      to_pred: {source: [[hidden2, hidden]], target: prediction, rf: [[1, 1]]}
+    plasticities:
+      loss: {type: loss, source: prediction}
+    interfaces: {}
+    """)
+
+
+@pytest.mark.parametrize("name", sn.builtin_names())
+def test_builtin_specs_round_trip(name, tmp_path):
+    net = sn.load(name)
+    path = sn.save(net, tmp_path / f"{name}.yaml")
+    again = sn.load(path)
+    assert again == net
+    assert again.description == net.description
+
+
+@settings(max_examples=50, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+@given(networks(spatial=True))
+def test_random_networks_round_trip(net):
+    assert from_dict(yaml.safe_load(yaml.safe_dump(to_dict(net)))) == net
+
+
+def test_st_graph_import(tmp_path):
+    path = tmp_path / "mnist_small.st_graph"
+    path.write_text(ST_GRAPH)
+    net = sn.load(path)
+    assert list(net.nodes) == ["image", "hidden", "hidden2", "prediction"]
+    assert [e.key for e in net.edges] == [("image", "hidden"), ("hidden", "hidden"),
+                                          ("hidden", "hidden2"), ("hidden2", "prediction"),
+                                          ("hidden", "prediction")]
+    assert net.edge("image", "hidden").rf == 7
+    assert net.nodes["prediction"].activation == "softmax"
+    assert net.nodes["hidden2"].shape == (128, 1, 1)
+    assert net.outputs == ("prediction",)
+    seq = sn.Rollout.sequential(net)  # the pools tagged stream
+    assert set(seq.streaming_edges) == {("hidden", "hidden"), ("hidden", "hidden2")}
+    assert seq.inference_factor == 2
+
+
+def test_st_graph_also_parses_from_a_yaml_string():
+    assert loads(ST_GRAPH).name == "mnist_small"
+
+
+def test_st_graph_duplicate_connection():
+    text = ST_GRAPH.replace("plasticities:", "  again: {source: [[image]], target: hidden}\nplasticities:")
+    with pytest.raises(sn.SpecError, match="'img_hid' and 'again' both connect image -> hidden"):
+        loads(text, "dup.st_graph")
+
+
+def test_st_graph_rf_count_must_match_sources():
+    text = ST_GRAPH.replace("rf: [[1, 1]]", "rf: [[1, 1, 1]]")
+    with pytest.raises(sn.SpecError, match=r"synapse_pools.to_pred.rf: 3 receptive fields for 2 sources"):
+        loads(text, "bad.st_graph")
+
+
+BAD_SPECS = [
+    ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, c]]",
+     r"x.yaml: edges\[0\].target: unknown node 'c'"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [0]}}\nedges: [[a, b]]",
+     r"nodes.b.shape: shape must be"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2], activaton: relu}}\nedges: [[a, b]]",
+     r"nodes.b.activaton: unknown field 'activaton' \(did you mean 'activation'\?\)"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2], activation: rleu}}\nedges: [[a, b]]",
+     r"unknown activation 'rleu' \(did you mean 'relu'\?\)"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b], [b, a]]",
+     r"no input node"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2]}, c: {shape: [2]}}\nedges: [[a, b], [c, c]]",
+     r"nodes.c: node 'c' is not reachable"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b], [a, b]]",
+     r"edges\[1\]: edge a -> b is defined twice"),
+    ("nodes: {a: {shape: [1]}, a: {shape: [2]}}\nedges: [[a, a]]",
+     r"x.yaml: line 1, column \d+: YAML syntax error: key 'a' is given twice"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2]}\nedges: [[a, b]]",
+     r"x.yaml: line \d+, column \d+: YAML syntax error"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]\nrollouts: {seq: [[b, a]]}",
+     r"rollouts.seq\[0\]: \('b', 'a'\) is not an edge"),
+    ("nodez: {}", r"unknown field 'nodez' \(did you mean 'nodes'\?\)"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2], dropout: 1.5}}\nedges: [[a, b]]",
+     r"nodes.b.dropout: dropout must be"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [{source: a, target: b, rf: 0}]",
+     r"edges\[0\].rf \(a -> b\): receptive field must be a positive integer"),
+    ("- just\n- a list", r"expected a mapping"),
+]
+
+
+@pytest.mark.parametrize("text, message", BAD_SPECS)
+def test_spec_errors_name_file_field_and_node(text, message):
+    with pytest.raises(sn.SpecError, match=message):
+        loads(text, "x.yaml")
+
+
+def test_load_unknown_builtin_suggests_a_name():
+    with pytest.raises(sn.SpecError, match="did you mean 'mnist_sr'"):
+        sn.load("mnist_srr")
+
+
+def test_load_missing_file(tmp_path):
+    with pytest.raises(sn.SpecError, match="no such file"):
+        sn.load(tmp_path / "nope.yaml")
+
+
+def test_outputs_default_to_sinks_and_follow_tags():
+    net = loads("nodes: {a: {shape: [1]}, b: {shape: [2]}, c: {shape: [2]}}\nedges: [[a, b], [a, c], [c, c]]")
+    assert net.outputs == ("b", "c")  # c's self-loop does not make it a non-sink
+    net = loads("nodes: {a: {shape: [1]}, b: {shape: [2], tags: [output]}, c: {shape: [2]}}\n"
+                "edges: [[a, b], [b, c]]")
+    assert net.outputs == ("b",)
+
+
+# -- fuzzing: every malformed document fails with a streamnets error ------------------
+
+scalars = st.one_of(st.none(), st.booleans(), st.integers(-3, 40), st.floats(allow_nan=False),
+                    st.sampled_from(["a", "b", "c", "relu", "stream", "", "x y"]))
+keys = st.sampled_from(["name", "nodes", "edges", "rollouts", "shape", "activation", "dropout",
+                        "tags", "source", "target", "rf", "a", "b", "c", "neuron_pools",
+                        "synapse_pools", "act", "sequential", 3])
+junk = st.one_of(scalars, st.lists(scalars, max_size=3), st.dictionaries(keys, scalars, max_size=2))
+documents = st.recursive(scalars, lambda children: st.one_of(
+    st.lists(children, max_size=4), st.dictionaries(keys, children, max_size=5)), max_leaves=25)
+
+
+@settings(max_examples=400, deadline=None)
+@given(documents)
+def test_fuzzed_documents_raise_only_spec_errors(doc):
+    text = yaml.safe_dump(doc)
+    try:
+        loads(text, "fuzz.yaml")
+    except sn.SpecError as err:
+        assert str(err)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.text(max_size=200))
+def test_fuzzed_text_raises_only_spec_errors(text):
+    try:
+        loads(text, "fuzz.yaml")
+    except sn.SpecError as err:
+        assert str(err)
+
+
+@settings(max_examples=300, deadline=None)
+@given(st.dictionaries(st.tuples(st.sampled_from("uvwx"), st.sampled_from("uvwx")),
+                       st.one_of(st.integers(-1, 2), st.booleans(), st.none(), st.text(max_size=2)),
+                       max_size=6))
+def test_fuzzed_patterns_raise_only_streamnets_errors(pattern):
+    net = sn.load("fig2")
+    try:
+        sn.Rollout(net, pattern).validate()
+    except sn.StreamnetsError as err:
+        assert str(err)
+
+
+def _paths(doc, prefix=()):
+    yield prefix
+    if isinstance(doc, dict):
+        for k, v in doc.items():
+            yield from _paths(v, prefix + (k,))
+    elif isinstance(doc, list):
+        for i, v in enumerate(doc):
+            yield from _paths(v, prefix + (i,))
+
+
+def _replace(doc, path, value):
+    if not path:
+        return value
+    copy = dict(doc) if isinstance(doc, dict) else list(doc)
+    copy[path[0]] = _replace(doc[path[0]], path[1:], value)
+    return copy
+
+
+@pytest.mark.parametrize("builtin", ["mnist_sr", "cifar10_dsr1"])
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_mutated_specs_raise_only_spec_errors(builtin, data):
+    """Start from a valid spec, replace one field anywhere by junk."""
+    doc = to_dict(sn.load(builtin))
+    doc["rollouts"] = {"hybrid": [["h1", "h1"]]}
+    path = data.draw(st.sampled_from(list(_paths(doc))))
+    mutated = _replace(doc, path, data.draw(junk))
+    try:
+        loads(yaml.safe_dump(mutated), "mutated.yaml")
+    except sn.SpecError as err:
+        assert str(err)
+
+
+ST_DOC = yaml.safe_load(ST_GRAPH)
+
+
+@settings(max_examples=300, deadline=None)
+@given(data=st.data())
+def test_mutated_st_graphs_raise_only_spec_errors(data):
+    path = data.draw(st.sampled_from([p for p in _paths(ST_DOC) if p]))
+    mutated = _replace(ST_DOC, path, data.draw(junk))
+    try:
+        loads(yaml.safe_dump(mutated), "mutated.st_graph")
+    except sn.SpecError as err:
+        assert str(err)

@@ -1,0 +1,88 @@
+"""Counting and Theorem 1, against brute force over all 2^|E| patterns."""
+
+import pytest
+from hypothesis import given, settings
+from hypothesis import strategies as st
+
+import streamnets as sn
+from streamnets.paper import FIG2_COUNTS
+from streamnets.theory import (all_patterns, check_theorem1, count_patterns, forward_edges,
+                               lemma1_bounds, minimal_tableau, model_parallel_classes,
+                               valid_patterns)
+from strategies import networks
+
+
+def brute_force_counts(net):
+    valid = [r for r in all_patterns(net) if r.is_valid]
+    return len(list(all_patterns(net))), valid, {r.model_parallel_key for r in valid}
+
+
+def test_fig2_counts_match_the_paper():
+    assert tuple(count_patterns(sn.load("fig2"))) == FIG2_COUNTS
+
+
+def test_fig2_classes_and_their_factors():
+    classes = model_parallel_classes(sn.load("fig2"))
+    assert len(classes) == 3
+    assert all(len(members) == 4 for members in classes.values())  # 2 edges out of u
+    factors = sorted(members[0].inference_factor for members in classes.values())
+    assert factors == [1, 2, 2]
+
+
+def test_counts_of_the_paper_networks_factor_over_components():
+    dsr6 = sn.load("cifar10_dsr6")
+    assert len(dsr6.edges) == 23
+    # 22 forward edges, one self-loop that must stream; one edge leaves the input.
+    assert count_patterns(dsr6) == (2 ** 23, 2 ** 22, 2 ** 21)
+    assert len(forward_edges(dsr6)) == 22
+
+
+@settings(max_examples=80, deadline=None)
+@given(networks(max_nodes=5, max_extra_edges=5))
+def test_counts_equal_brute_force(net):
+    total, valid, keys = brute_force_counts(net)
+    assert count_patterns(net) == (total, len(valid), len(keys))
+    assert sorted(r.bits for r in valid_patterns(net)) == sorted(r.bits for r in valid)
+
+
+@settings(max_examples=80, deadline=None)
+@given(networks(max_nodes=6, max_extra_edges=6))
+def test_lemma1_bounds_hold(net):
+    bounds = lemma1_bounds(net)
+    valid = count_patterns(net).valid
+    assert 1 <= bounds.forward <= valid <= bounds.upper
+    assert bounds.cycles <= valid
+    edges = [set(zip(c, c[1:] + c[:1])) for c in bounds.cycle_set]
+    for i, a in enumerate(edges):  # the chosen cycles are pairwise edge-disjoint
+        assert all(not a & b for b in edges[i + 1:])
+
+
+@settings(max_examples=60, deadline=None)
+@given(networks(max_nodes=4, max_extra_edges=4), st.integers(2, 4))
+def test_theorem1_statements_agree_on_every_valid_pattern(net, size):
+    minimal = minimal_tableau(net, size)
+    assert minimal == sn.Rollout.streaming(net).tableau(size)  # (d) for the streaming rollout
+    for r in valid_patterns(net):
+        check = check_theorem1(r, size, minimal)
+        assert check.consistent, (r, check)
+
+
+def test_theorem1_on_fig2_patterns():
+    net = sn.load("fig2")
+    results = {r.bits: check_theorem1(r) for r in valid_patterns(net)}
+    assert sum(c.a for c in results.values()) == 4  # the streaming class: 4 patterns
+    assert all(c.consistent for c in results.values())
+
+
+def test_check_theorem1_rejects_invalid_patterns():
+    net = sn.load("fig2")
+    bad = sn.Rollout.from_bits(net, [1, 0, 1, 1, 0])
+    with pytest.raises(sn.InvalidRolloutError):
+        check_theorem1(bad)
+
+
+def test_enumeration_refuses_huge_components():
+    from streamnets.generate import random_network
+    net = random_network(12, 60, self_loops=False, seed=3)
+    with pytest.raises(sn.StreamnetsError, match="exact enumeration is limited"):
+        count_patterns(net)
