@@ -1,0 +1,222 @@
+"""RolloutExplorer: flip the delay of each edge and watch the window, the
+tableau and the inference factor change."""
+
+from __future__ import annotations
+
+import contextlib
+
+from ..rollout import Rollout
+from ..viz.network import draw_network
+from ..viz.window import cycle_text, draw_window
+from ._common import WidgetApp, escape, png_bytes, require_ipywidgets
+
+__all__ = ["RolloutExplorer", "status_text", "tableau_html"]
+
+
+def status_text(rollout):
+    """One line on a pattern: validity (with the offending cycle), F(R), first
+    responses and whether it is equally model-parallel to the streaming rollout.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> status_text(sn.Rollout.sequential(sn.load("fig2")))
+    'valid; F(R) = 2; first response: w at frame 1, update step 2; not equally model-parallel to the streaming rollout'
+    """
+    if not rollout.is_valid:
+        return (f"not valid: the cycle {cycle_text(rollout.zero_delay_cycle)} has no streaming "
+                f"edge (R = 0 on all its edges); set R = 1 on one of them")
+    first = "; ".join(f"{o} at frame {fr.frame}, update step {fr.update_step}"
+                      for o, fr in rollout.first_response().items())
+    equal = "" if rollout.is_streaming_equivalent else "not "
+    return (f"valid; F(R) = {rollout.inference_factor}; first response: {first}; "
+            f"{equal}equally model-parallel to the streaming rollout")
+
+
+def tableau_html(rollout, W, state_after=None):
+    """The tableau over frames 0..W as an HTML table (rows top-down as in the
+    window drawing; cells with T <= state_after shaded)."""
+    from ..viz.layout import layered_layout
+
+    if not rollout.is_valid:
+        return "<i>no tableau: the pattern is not valid</i>"
+    T = rollout.tableau(W)
+    head = "".join(f"<th style='padding:0 6px'>{i}</th>" for i in range(W + 1))
+    lines = [f"<tr><th style='text-align:left'>node \\ frame</th>{head}</tr>"]
+    for v in reversed(layered_layout(rollout.network).rows):
+        cells = []
+        for t in T[v]:
+            shade = state_after is not None and t <= state_after
+            style = "padding:0 6px;text-align:center" + (";background:#ddd" if shade else "")
+            cells.append(f"<td style='{style}'>{t}</td>")
+        lines.append(f"<tr><th style='text-align:left'>{escape(v)}</th>{''.join(cells)}</tr>")
+    return "<table>" + "".join(lines) + "</table>"
+
+
+class RolloutExplorer(WidgetApp):
+    """An interactive rollout pattern of a network.
+
+    One toggle per edge sets R(e) in {0, 1}; a preset menu sets the streaming,
+    sequential or a named pattern; sliders set the window size W and the
+    number n of update steps. Every change redraws the window (state after
+    n update steps filled, tableau numbers in the nodes), the tableau table
+    and the status line (validity with the offending cycle, F(R), first
+    response).
+
+    Parameters
+    ----------
+    network : Network or str
+        A network or the name of a built-in one.
+    rollout : Rollout or str, optional
+        The starting pattern (default: sequential).
+    window : int
+        The starting window size W.
+    step : int, optional
+        The starting number of update steps n (default: F(R), one frame's worth).
+
+    Attributes
+    ----------
+    rollout : Rollout
+        The current pattern (read from the toggles).
+    toggles : dict
+        ``{(source, target): ToggleButtons}`` with values 0 and 1.
+    preset, window_slider, step_slider : ipywidgets
+    status : ipywidgets.HTML
+        The status line; ``status.value`` holds its text.
+    table : ipywidgets.HTML
+        The tableau table.
+    figure : matplotlib.figure.Figure
+        The drawing of the network and the window, redrawn on every change.
+    image : ipywidgets.Image
+        The drawing as shown.
+    widget : ipywidgets.VBox
+        The whole app (the object displays as it in a notebook).
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> from streamnets.widgets import RolloutExplorer
+    >>> app = RolloutExplorer(sn.load("fig2"))
+    >>> app.toggles[("w", "v")].value = 0     # now v -> w -> v has no delay
+    >>> app.rollout.is_valid
+    False
+    """
+
+    def __init__(self, network, rollout=None, window=3, step=None):
+        w = require_ipywidgets()
+        from matplotlib.figure import Figure
+
+        from ..spec import load
+
+        self.network = net = load(network)
+        if rollout is None or isinstance(rollout, str):
+            rollout = Rollout.named(net, rollout or "sequential")
+        self._holding = False
+        self.toggles = {}
+        for e in net.edges:
+            toggle = w.ToggleButtons(options=[("0", 0), ("1", 1)], value=rollout[e.key],
+                                     description=f"{e.source}\u2192{e.target}",
+                                     tooltips=["within the frame", "to the next frame"],
+                                     style={"description_width": "110px", "button_width": "36px"})
+            toggle.observe(self._changed, names="value")
+            self.toggles[e.key] = toggle
+        self._presets = ["streaming", "sequential",
+                         *sorted(set(net.rollouts) - {"sequential"})]
+        self.preset = w.Dropdown(options=[*self._presets, "custom"], description="pattern")
+        self.preset.observe(self._preset_chosen, names="value")
+        self.window_slider = w.IntSlider(value=window, min=1, max=max(8, window),
+                                         description="window W", continuous_update=False)
+        self.step_slider = w.IntSlider(value=0, min=0, max=1, description="update step n",
+                                       continuous_update=False)
+        self.window_slider.observe(self._changed, names="value")
+        self.step_slider.observe(self._changed, names="value")
+        self.status = w.HTML()
+        self.table = w.HTML()
+        self.figure = Figure(layout="constrained")
+        self.image = w.Image(format="png")
+        controls = w.VBox([self.preset, *self.toggles.values(), self.window_slider,
+                           self.step_slider])
+        self.widget = w.VBox([w.HTML(f"<b>Rollout patterns of {escape(net.name)}</b>"),
+                              w.HBox([controls, self.table]), self.status, self.image])
+        self._step_default = rollout.inference_factor if step is None and rollout.is_valid else step
+        self.update()
+
+    # -- state ------------------------------------------------------------------------
+
+    @property
+    def rollout(self):
+        """The pattern the toggles describe, named after a matching preset."""
+        bits = [self.toggles[e.key].value for e in self.network.edges]
+        r = Rollout.from_bits(self.network, bits)
+        for name in self._presets:
+            if Rollout.named(self.network, name).bits == r.bits:
+                return Rollout.from_bits(self.network, bits, name)
+        return r
+
+    @property
+    def window(self):
+        return self.window_slider.value
+
+    @property
+    def step(self):
+        return self.step_slider.value
+
+    @contextlib.contextmanager
+    def _hold(self):
+        """Change several controls with one redraw at the end."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+        self.update()
+
+    def set_rollout(self, rollout):
+        """Set every toggle from ``rollout`` (a Rollout or a preset name)."""
+        if isinstance(rollout, str):
+            rollout = Rollout.named(self.network, rollout)
+        with self._hold():
+            for key, toggle in self.toggles.items():
+                toggle.value = rollout[key]
+
+    def _preset_chosen(self, change):
+        if not self._holding and change["new"] != "custom":
+            self.set_rollout(change["new"])
+
+    def _changed(self, _change=None):
+        if not self._holding:
+            self.update()
+
+    # -- view -------------------------------------------------------------------------
+
+    def update(self):
+        """Recompute everything shown from the controls."""
+        r = self.rollout
+        W = self.window
+        self._holding = True
+        try:
+            self.preset.value = r.name if r.name in self._presets else "custom"
+            if r.is_valid:
+                top = max(max(row) for row in r.tableau(W).values())
+                self.step_slider.max = max(top, 1)  # lowering max clamps the value
+                if self._step_default is not None:
+                    self.step_slider.value = min(self._step_default, top)
+                    self._step_default = None
+        finally:
+            self._holding = False
+        n = self.step
+        text = status_text(r)
+        color = "#2a7a2a" if r.is_valid else "#b00020"
+        self.status.value = f"<span style='color:{color}'>{escape(text)}</span>"
+        self.table.value = tableau_html(r, W, n)
+        self._draw(r, W, n)
+
+    def _draw(self, r, W, n):
+        rows = len(self.network.nodes)
+        fig = self.figure
+        fig.clear()
+        fig.set_size_inches(2.6 + 1.05 * (W + 1) + 1.8, 0.7 * rows + 2.4)
+        left, right = fig.subplots(1, 2, width_ratios=[2.6, 1.05 * (W + 1) + 1.8])
+        draw_network(self.network, r, ax=left, legend=False, title="network")
+        draw_window(r, W, ax=right, tableau=True, state_after=n)
+        self.image.value = png_bytes(fig)
