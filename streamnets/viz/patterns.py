@@ -78,7 +78,7 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     ncols = ncols or min(8, len(patterns))
     nrows = math.ceil(len(patterns) / ncols)
     if ax is not None:
-        fig = ax.get_figure()
+        fig = ax.figure  # the (sub)figure the axes lives in
         grid = ax.get_subplotspec().subgridspec(nrows, ncols)
         ax.remove()
     else:

@@ -244,8 +244,9 @@ def plot_first_response_comparison(runs_or_table, ax=None):
                              ("sequential", "sequential", SEQUENTIAL)):
         acc = [row[f"{key}_accuracy"] for row in rows]
         std = [row.get(f"{key}_std", np.nan) for row in rows]
-        ax.errorbar(x, acc, yerr=None if np.all(np.isnan(std)) else std, color=color,
-                    marker="o", capsize=3, label=name, gid=f"accuracy:{key}")
+        ax.plot(x, acc, color=color, marker="o", label=name, gid=f"accuracy:{key}")
+        if not np.all(np.isnan(std)):
+            ax.errorbar(x, acc, yerr=std, fmt="none", ecolor=color, capsize=3)
     ax.set_xticks(x, short_names(row["network"] for row in rows))
     ax.set_xlabel("network")
     ax.set_ylabel("test accuracy")

@@ -74,4 +74,7 @@ def new_figure(ax=None, figsize=(5, 4)):
 
 def root_figure(artist):
     """The top-level Figure of an Axes or SubFigure (the one to ``savefig``)."""
-    return artist.get_figure(root=True)
+    fig = artist.figure
+    while fig.figure is not fig:  # a SubFigure's .figure is its parent's figure
+        fig = fig.figure
+    return fig

@@ -1,0 +1,298 @@
+"""Drawings: rendered to PNG and checked through their artists.
+
+Every drawn artist carries a gid: nodes ``node:...`` (circle markers),
+edges ``edge:source->target[:frame]`` (arrows), tableau numbers and names
+``label:...``. The tests compare those against the theory (``Rollout.window``,
+``Rollout.tableau``, ``theory.count_patterns``).
+"""
+
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+from hypothesis import HealthCheck, given, settings  # noqa: E402
+from hypothesis import strategies as st  # noqa: E402
+from matplotlib.colors import same_color  # noqa: E402
+from matplotlib.figure import Figure  # noqa: E402
+from matplotlib.lines import Line2D  # noqa: E402
+from matplotlib.patches import FancyArrowPatch  # noqa: E402
+
+import streamnets as sn  # noqa: E402
+from streamnets.viz import (draw_network, draw_patterns, draw_window,  # noqa: E402
+                            layered_layout)
+from streamnets.viz.layout import back_edges  # noqa: E402
+from streamnets.viz.style import (FILLED_FACE, HYBRID, NODE_FACE, SEQUENTIAL,  # noqa: E402
+                                  STREAMING, rollout_color)
+from strategies import networks, patterns  # noqa: E402
+
+FIG2_INVALID = {("u", "v"): 1, ("v", "w"): 0, ("v", "v"): 1, ("u", "w"): 1, ("w", "v"): 0}
+
+
+@pytest.fixture(scope="module")
+def fig2():
+    return sn.load("fig2")
+
+
+def arrows(fig):
+    """{gid: arrow} of the drawn edges."""
+    return {a.get_gid(): a for ax in fig.axes for a in ax.patches
+            if isinstance(a, FancyArrowPatch) and (a.get_gid() or "").startswith("edge:")}
+
+
+def node_markers(fig):
+    return {m.get_gid(): m for ax in fig.axes for m in ax.lines
+            if (m.get_gid() or "").startswith("node:")}
+
+
+def labels(fig):
+    return {t.get_gid(): t.get_text() for ax in fig.axes for t in ax.texts
+            if (t.get_gid() or "").startswith("label:")}
+
+
+def colour_counts(fig):
+    counts = {"red": 0, "blue": 0}
+    for a in arrows(fig).values():
+        if same_color(a.get_edgecolor(), STREAMING):
+            counts["red"] += 1
+        elif same_color(a.get_edgecolor(), SEQUENTIAL):
+            counts["blue"] += 1
+    return counts
+
+
+def save(fig, tmp_path, name):
+    path = tmp_path / f"{name}.png"
+    fig.savefig(path, dpi=50)
+    assert path.stat().st_size > 1000
+    return path
+
+
+# -- layout ------------------------------------------------------------------------------
+
+def test_layout_puts_inputs_at_the_bottom_and_layers_by_longest_path(fig2):
+    lay = layered_layout(fig2)
+    assert back_edges(fig2) == {("v", "v"), ("w", "v")}
+    assert lay.layer == {"u": 0, "v": 1, "w": 2}
+    assert lay.rows == ["u", "v", "w"]
+    lay = layered_layout(sn.load("cifar10_dsr2"))
+    assert lay.rows == ["image", "h1", "h11", "h2", "h21", "hd", "prediction"]
+    mnist = layered_layout(sn.load("mnist_sr"))
+    assert mnist.layer["prediction"] == 3  # longest path image-h1-h2-prediction, not the skip
+
+
+# -- draw_network --------------------------------------------------------------------------
+
+def test_draw_network_colours_every_edge_by_its_delay(fig2, tmp_path):
+    for r in (sn.Rollout.streaming(fig2), sn.Rollout.sequential(fig2)):
+        fig = draw_network(fig2, r)
+        save(fig, tmp_path, f"net_{r.name}")
+        drawn = arrows(fig)
+        assert set(drawn) == {f"edge:{u}->{v}" for u, v in fig2.edge_index}
+        for (u, v), delay in r.pattern.items():
+            assert same_color(drawn[f"edge:{u}->{v}"].get_edgecolor(),
+                              STREAMING if delay else SEQUENTIAL)
+        assert colour_counts(fig) == {"red": sum(r.bits), "blue": len(r.bits) - sum(r.bits)}
+        assert r.name in fig.axes[0].get_title()
+
+
+def test_draw_network_places_layers_and_curves_back_edges(fig2):
+    fig = draw_network(fig2)
+    ys = {gid[5:]: m.get_ydata()[0] for gid, m in node_markers(fig).items()}
+    assert ys["u"] < ys["v"] < ys["w"]
+    input_face = node_markers(fig)["node:u"].get_markerfacecolor()
+    assert not same_color(input_face, node_markers(fig)["node:v"].get_markerfacecolor())
+    drawn = arrows(fig)
+    assert drawn["edge:v->v"].get_path() is not None and drawn["edge:v->v"]._posA_posB is None
+    for gid in ("edge:w->v", "edge:u->w"):  # a back edge, and one that would cross v
+        assert drawn[gid].get_connectionstyle().rad != 0
+    assert drawn["edge:u->v"].get_connectionstyle().rad == 0
+    assert labels(fig) == {"label:u": "u", "label:v": "v", "label:w": "w"}
+
+
+def test_draw_network_marks_the_zero_delay_cycle(fig2, tmp_path):
+    r = sn.Rollout(fig2, FIG2_INVALID)
+    fig = draw_network(fig2, r)
+    save(fig, tmp_path, "net_invalid")
+    dashed = {gid for gid, a in arrows(fig).items() if a.get_linestyle() == "--"}
+    assert dashed == {"edge:v->w", "edge:w->v"}
+    assert "not valid" in fig.axes[0].get_title()
+
+
+@pytest.mark.parametrize("name", sn.builtin_names())
+def test_every_builtin_network_draws(name):
+    net = sn.load(name)
+    r = sn.Rollout.sequential(net)
+    fig = draw_network(net, r)
+    assert len(arrows(fig)) == len(net.edges)
+    assert len(node_markers(fig)) == len(net.nodes)
+    fig = draw_window(r, 2, tableau=True)
+    assert colour_counts(fig)["red"] + colour_counts(fig)["blue"] == r.window(2).number_of_edges()
+
+
+# -- draw_window ---------------------------------------------------------------------------
+
+def _window_counts(r, W):
+    delays = [d for _, _, d in r.window(W).edges(data="delay")]
+    return {"red": sum(delays), "blue": len(delays) - sum(delays)}
+
+
+@pytest.mark.parametrize("W", [1, 3, 4])
+def test_window_edges_match_the_rollout_window(fig2, W, tmp_path):
+    from streamnets.theory import all_patterns
+
+    for k, r in enumerate(all_patterns(fig2)):
+        if k % 5:  # every fifth pattern keeps the test fast; valid and invalid ones alike
+            continue
+        fig = draw_window(r, W)
+        assert colour_counts(fig) == _window_counts(r, W)
+        expected = {f"edge:{a[1]}->{b[1]}:{a[0]}" for a, b in r.window(W).edges}
+        assert set(arrows(fig)) == expected
+        for a, b, d in r.window(W).edges(data="delay"):
+            arrow = arrows(fig)[f"edge:{a[1]}->{b[1]}:{a[0]}"]
+            if arrow._posA_posB is not None:  # straight or arc: frame i to frame i + R
+                (x0, _), (x1, _) = arrow._posA_posB
+                assert (x0, x1) == (a[0], b[0])
+    save(fig, tmp_path, f"window_{W}")
+
+
+@settings(max_examples=15, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_window_edges_match_on_random_networks(data):
+    net = data.draw(networks())
+    r = data.draw(patterns(net))
+    fig = draw_window(r, 2, tableau=True)
+    assert colour_counts(fig) == _window_counts(r, 2)
+    assert len(node_markers(fig)) == 3 * len(net.nodes)
+
+
+def test_window_rows_put_inputs_at_the_bottom(fig2):
+    fig = draw_window(sn.Rollout.streaming(fig2), 2)
+    ax = fig.axes[0]
+    assert [t.get_text() for t in ax.get_yticklabels()] == ["u", "v", "w"]
+    assert list(ax.get_xticks()) == [0, 1, 2]
+    assert ax.get_xlabel() == "frame"
+    nodes = node_markers(fig)
+    assert nodes["node:2:w"].get_xdata()[0] == 2
+    assert nodes["node:0:u"].get_ydata()[0] < nodes["node:0:w"].get_ydata()[0]
+
+
+@pytest.mark.parametrize("name", ["streaming", "sequential"])
+def test_window_tableau_numbers_equal_the_tableau(fig2, name, tmp_path):
+    r = sn.Rollout.named(fig2, name)
+    W = 3
+    fig = draw_window(r, W, tableau=True)
+    save(fig, tmp_path, f"tableau_{name}")
+    shown = labels(fig)
+    T = r.tableau(W)
+    assert shown == {f"label:{i}:{v}": str(T[v][i]) for v in fig2.nodes for i in range(W + 1)}
+    assert f"F(R) = {r.inference_factor}" in fig.axes[0].get_title()
+
+
+def test_window_hybrid_tableau_matches_the_paper(fig2):
+    r = sn.Rollout.from_streaming_edges(fig2, [("v", "w"), ("v", "v")])  # R(w,v) = 0
+    shown = labels(draw_window(r, 3, tableau=True))
+    assert [shown[f"label:{i}:w"] for i in range(4)] == ["0", "1", "3", "5"]
+    assert [shown[f"label:{i}:v"] for i in range(4)] == ["0", "2", "4", "6"]
+
+
+def test_window_state_after_n_steps_fills_exactly_the_computed_nodes(fig2, tmp_path):
+    r = sn.Rollout.sequential(fig2)
+    W = 3
+    T = r.tableau(W)
+    for n in range(0, 7):
+        fig = draw_window(r, W, tableau=True, state_after=n)
+        nodes = node_markers(fig)
+        for v in fig2.nodes:
+            for i in range(W + 1):
+                face = nodes[f"node:{i}:{v}"].get_markerfacecolor()
+                assert same_color(face, FILLED_FACE if T[v][i] <= n else NODE_FACE), (n, i, v)
+                assert (nodes[f"node:{i}:{v}"].get_markeredgewidth() > 2) == (T[v][i] == n > 0)
+        assert f"state after {n} update step" in fig.axes[0].get_title()
+    save(fig, tmp_path, "state_after")
+
+
+def test_invalid_window_marks_the_cycle_in_every_frame(fig2, tmp_path):
+    r = sn.Rollout(fig2, FIG2_INVALID)
+    fig = draw_window(r, 3, tableau=True, state_after=2)
+    save(fig, tmp_path, "window_invalid")
+    dashed = {gid for gid, a in arrows(fig).items() if a.get_linestyle() == "--"}
+    assert dashed == {f"edge:{e}:{i}" for e in ("v->w", "w->v") for i in range(4)}
+    title = fig.axes[0].get_title()
+    assert "not valid" in title and "\u2192" in title
+    assert not [g for g in labels(fig)]  # no tableau for an invalid pattern
+    assert colour_counts(fig) == _window_counts(r, 3)
+
+
+def test_draws_into_a_given_axes(fig2):
+    fig = Figure()
+    ax1, ax2 = fig.subplots(1, 2)
+    assert draw_window(sn.Rollout.streaming(fig2), 2, ax=ax2) is fig
+    assert draw_network(fig2, ax=ax1) is fig
+    assert arrows(fig) and len(node_markers(fig)) == 3 + 9
+    sub = Figure().subfigures(1, 2)[1]
+    assert draw_network(fig2, ax=sub.add_subplot()) is sub.figure
+
+
+# -- draw_patterns -------------------------------------------------------------------------
+
+def test_pattern_grid_of_fig2_marks_exactly_the_invalid_patterns(fig2, tmp_path):
+    fig = draw_patterns(fig2)
+    save(fig, tmp_path, "patterns_fig2")
+    panels = [ax for ax in fig.axes if (ax.get_gid() or "").startswith("pattern:")]
+    assert len(panels) == 32
+    valid = 0
+    for ax in panels:
+        _, bits, status = ax.get_gid().split(":")
+        r = sn.Rollout.from_bits(fig2, [int(b) for b in bits])
+        assert (status == "valid") == r.is_valid
+        crossed = [line for line in ax.lines if line.get_gid() == "invalid-cross"]
+        assert len(crossed) == (0 if r.is_valid else 2)
+        assert bits in ax.get_title()
+        assert (f"F = {r.inference_factor}" if r.is_valid else "not valid") in ax.get_title()
+        valid += r.is_valid
+    assert valid == 12
+    assert "32 patterns, 12 valid, 3 model-parallel classes" in fig._suptitle.get_text()
+
+
+def test_pattern_grid_samples_large_networks_with_exact_counts(tmp_path):
+    from streamnets.theory import count_patterns
+
+    net = sn.load("cifar10_dsr2")
+    fig = draw_patterns(net, max_patterns=6, ncols=3, seed=1)
+    panels = [ax for ax in fig.axes if (ax.get_gid() or "").startswith("pattern:")]
+    assert len(panels) == 6 and len({ax.get_gid() for ax in panels}) == 6
+    counts = count_patterns(net)
+    assert f"{counts.total} patterns, {counts.valid} valid" in fig._suptitle.get_text()
+    assert "random 6" in fig._suptitle.get_text()
+    again = draw_patterns(net, max_patterns=6, ncols=3, seed=1)
+    assert [ax.get_gid() for ax in again.axes if ax.get_gid()] == [ax.get_gid() for ax in panels]
+
+
+def test_pattern_grid_takes_the_place_of_an_axes():
+    fig = Figure()
+    left, right = fig.subplots(1, 2)
+    net = sn.Network([sn.Node("x", (1,)), sn.Node("y", (2,))], [("x", "y"), ("y", "y")])
+    assert draw_patterns(net, ax=right) is fig
+    assert right not in fig.axes and left in fig.axes
+    assert sum(1 for ax in fig.axes if (ax.get_gid() or "").startswith("pattern:")) == 4
+
+
+# -- style and headless use ----------------------------------------------------------------
+
+def test_palette():
+    assert rollout_color("streaming") == STREAMING
+    assert rollout_color("sequential") == SEQUENTIAL
+    assert rollout_color("hybrid") == HYBRID
+    assert rollout_color(sn.Rollout.streaming(sn.load("fig2"))) == STREAMING
+    assert rollout_color("other", 0) not in (STREAMING, SEQUENTIAL, HYBRID)
+
+
+def test_viz_touches_no_pyplot_and_needs_no_ipywidgets():
+    code = ("import sys, streamnets as sn, streamnets.viz as v; "
+            "v.draw_window(sn.Rollout.streaming(sn.load('fig2')), 2, tableau=True); "
+            "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'; "
+            "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
+    subprocess.run([sys.executable, "-c", code], check=True)
