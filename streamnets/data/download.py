@@ -1,0 +1,275 @@
+"""Verified, resumable downloads (urllib only) and safe archive extraction.
+
+A :class:`Resource` names a file, its official URLs and, where known for sure,
+its SHA-256 and size. :func:`fetch` downloads it into a ``<name>.part`` file next
+to the target, resumes an interrupted ``.part`` file with an HTTP ``Range``
+request, verifies it and only then moves it into place with :func:`os.replace`,
+so the target is either absent or complete. A file whose checksum does not match
+is deleted and fetched once more; a second mismatch raises
+:class:`~streamnets.errors.DataError`.
+
+Where a resource has no SHA-256 (``sha256=None``), the check is size-only (when
+the size is known) and the data set's loader then checks the format while
+parsing it.
+
+Tests and users behind a proxy can redirect downloads with :data:`MIRRORS`:
+``MIRRORS["mnist"] = ["http://127.0.0.1:8000/"]`` makes every MNIST file be
+fetched from that base URL instead of the official ones.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import http.client
+import os
+import shutil
+import tarfile
+import urllib.error
+import urllib.request
+import zipfile
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import DataError
+
+__all__ = [
+    "Resource",
+    "MIRRORS",
+    "USER_AGENT",
+    "fetch",
+    "sha256sum",
+    "urls_for",
+    "extract_archive",
+]
+
+#: ``{data set key: [base URL, ...]}``; a non-empty entry replaces the official
+#: base URLs of that data set (the file name is appended to each base URL).
+MIRRORS: dict[str, list[str]] = {}
+
+#: Sent with every request (some servers refuse urllib's default agent).
+USER_AGENT = "streamnets-data/0.1 (+urllib)"
+
+_CHUNK = 1 << 16
+
+
+@dataclass(frozen=True)
+class Resource:
+    """One downloadable file.
+
+    Parameters
+    ----------
+    filename : str
+        Name of the file on disk (and the last URL component).
+    urls : tuple of str
+        Official URLs, tried in order.
+    sha256 : str or None
+        Hex SHA-256 of the file, or None where it is not known for sure (then the
+        check is size-only if ``size`` is given, and format-only otherwise).
+    size : int or None
+        Size in bytes, if known for sure.
+    key : str
+        Data set key used to look up :data:`MIRRORS`.
+    """
+
+    filename: str
+    urls: tuple
+    sha256: str | None = None
+    size: int | None = None
+    key: str = ""
+
+
+def sha256sum(path):
+    """Hex SHA-256 of a file, read in chunks."""
+    h = hashlib.sha256()
+    with open(path, "rb") as f:
+        for chunk in iter(lambda: f.read(1 << 20), b""):
+            h.update(chunk)
+    return h.hexdigest()
+
+
+def urls_for(resource, urls=None):
+    """The URLs to try for ``resource``: ``urls``, else :data:`MIRRORS`, else official.
+
+    ``urls`` and mirror entries ending in ``/`` are base URLs (the file name is
+    appended); others are used as they are.
+    """
+    bases = urls or MIRRORS.get(resource.key) or None
+    if not bases:
+        return list(resource.urls)
+    if isinstance(bases, str):
+        bases = [bases]
+    return [b + resource.filename if b.endswith("/") else b for b in bases]
+
+
+def _verify(path, resource):
+    """Return None if ``path`` matches ``resource``, else what is wrong."""
+    size = os.path.getsize(path)
+    if resource.size is not None and size != resource.size:
+        return f"size {size} bytes, expected {resource.size}"
+    if resource.sha256 is not None:
+        got = sha256sum(path)
+        if got != resource.sha256.lower():
+            return f"SHA-256 {got}, expected {resource.sha256}"
+    return None
+
+
+def _download_once(url, part, timeout):
+    """Download ``url`` into ``part``, resuming it if it is non-empty.
+
+    Raises the underlying error (URLError, HTTPError, IncompleteRead, OSError) so
+    the caller can decide to retry; the partial file is kept for resuming.
+    """
+    have = part.stat().st_size if part.exists() else 0
+    req = urllib.request.Request(url, headers={"User-Agent": USER_AGENT})
+    if have:
+        req.add_header("Range", f"bytes={have}-")
+    try:
+        resp = urllib.request.urlopen(req, timeout=timeout)
+    except urllib.error.HTTPError as e:
+        if e.code == 416 and have:  # range not satisfiable: start over
+            part.unlink()
+            return _download_once(url, part, timeout)
+        raise
+    with resp:
+        status = getattr(resp, "status", 200)
+        mode = "ab" if (have and status == 206) else "wb"
+        with open(part, mode) as f:
+            while True:
+                chunk = resp.read(_CHUNK)
+                if not chunk:
+                    break
+                f.write(chunk)
+
+
+def fetch(resource, dest_dir, *, urls=None, timeout=60.0, retries=3):
+    """Download ``resource`` into ``dest_dir`` (if not there already) and verify it.
+
+    Parameters
+    ----------
+    resource : Resource
+    dest_dir : str or path-like
+        Target folder; created if needed.
+    urls : str or list of str, optional
+        Base URLs overriding :data:`MIRRORS` and the official URLs.
+    timeout : float
+        Socket timeout in seconds.
+    retries : int
+        How many times an interrupted transfer is resumed per URL.
+
+    Returns
+    -------
+    pathlib.Path
+        The verified file.
+
+    Raises
+    ------
+    DataError
+        No URL could be fetched, or the file fails its check twice.
+    """
+    dest_dir = Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    target = dest_dir / resource.filename
+    part = dest_dir / (resource.filename + ".part")
+    if target.exists():
+        if _verify(target, resource) is None:
+            return target
+        target.unlink()  # corrupt complete file: refetch
+    candidates = urls_for(resource, urls)
+    mismatch = None
+    for attempt in range(2):  # second attempt only after a checksum mismatch
+        errors = []
+        done = False
+        for url in candidates:
+            for _ in range(retries + 1):
+                try:
+                    _download_once(url, part, timeout)
+                    done = True
+                    break
+                except urllib.error.HTTPError as e:
+                    errors.append(f"{url}: HTTP {e.code} {e.reason}")
+                    break  # a server answer: try the next URL
+                except (http.client.IncompleteRead, ConnectionError, TimeoutError) as e:
+                    errors.append(f"{url}: interrupted ({type(e).__name__}); resuming")
+                    continue  # resume with a Range request
+                except (urllib.error.URLError, OSError) as e:
+                    errors.append(f"{url}: {getattr(e, 'reason', e)}")
+                    break
+            if done:
+                break
+        if not done:
+            raise DataError(
+                f"could not download {resource.filename} into {dest_dir}:\n  "
+                + "\n  ".join(errors)
+                + f"\nTo fix: check the network (or set streamnets.data.download.MIRRORS), "
+                f"or download the file by hand from {candidates[0]} and put it in {dest_dir}."
+            )
+        mismatch = _verify(part, resource)
+        if mismatch is None:
+            os.replace(part, target)
+            return target
+        part.unlink()
+    raise DataError(
+        f"{dest_dir / resource.filename}: downloaded twice from {candidates[0]} but the "
+        f"file is corrupt ({mismatch}). To fix: download it by hand and put it in {dest_dir}, "
+        "or try again later."
+    )
+
+
+def _safe_members(names, dest):
+    dest = os.path.realpath(dest)
+    for name in names:
+        full = os.path.realpath(os.path.join(dest, name))
+        if full != dest and not full.startswith(dest + os.sep):
+            raise DataError(f"archive member {name!r} would be written outside {dest}; not extracting")
+
+
+def extract_archive(archive, dest_dir):
+    """Extract a ``.zip`` or ``.tar(.gz)`` archive into ``dest_dir`` safely.
+
+    Members are extracted into a temporary folder inside ``dest_dir`` and then
+    moved into place, so an interrupted extraction leaves no half-written tree.
+    Members that would land outside ``dest_dir`` raise
+    :class:`~streamnets.errors.DataError`.
+    """
+    archive, dest_dir = Path(archive), Path(dest_dir)
+    dest_dir.mkdir(parents=True, exist_ok=True)
+    tmp = dest_dir / f".extract-{archive.name}.tmp"
+    if tmp.exists():
+        shutil.rmtree(tmp)
+    tmp.mkdir()
+    try:
+        if zipfile.is_zipfile(archive):
+            with zipfile.ZipFile(archive) as z:
+                _safe_members(z.namelist(), tmp)
+                z.extractall(tmp)
+        elif tarfile.is_tarfile(archive):
+            with tarfile.open(archive) as t:
+                _safe_members(t.getnames(), tmp)
+                try:
+                    t.extractall(tmp, filter="data")
+                except TypeError:  # Python without extraction filters
+                    t.extractall(tmp)
+        else:
+            raise DataError(f"{archive}: not a zip or tar archive; delete it and download again")
+        for entry in tmp.iterdir():
+            final = dest_dir / entry.name
+            if final.is_dir() and entry.is_dir():
+                _merge_tree(entry, final)
+            else:
+                os.replace(entry, final)
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as e:
+        raise DataError(f"{archive}: corrupt archive ({e}); delete it and download again") from e
+    finally:
+        shutil.rmtree(tmp, ignore_errors=True)
+    return dest_dir
+
+
+def _merge_tree(src, dst):
+    for entry in src.iterdir():
+        final = dst / entry.name
+        if entry.is_dir() and final.is_dir():
+            _merge_tree(entry, final)
+        else:
+            if final.is_dir():
+                shutil.rmtree(final)
+            os.replace(entry, final)

@@ -1,0 +1,139 @@
+"""Where data sets are looked for, and the error raised when they are missing.
+
+Lookup order for every real data set:
+
+1. the explicit ``root`` argument (its data-set sub-folders first, then ``root``
+   itself),
+2. the folder named by the environment variable ``$STREAMNETS_DATA``,
+3. the repository's ``data/`` folder (the folder ``data/`` next to the
+   ``streamnets`` package folder), if it exists,
+4. the user cache ``~/.cache/streamnets``,
+5. known system paths (e.g. ``/usr/share/datasets/fashion-mnist``, where Debian's
+   package ``dataset-fashion-mnist`` puts Fashion-MNIST).
+
+Below each base folder a data set is looked for in its own sub-folders (e.g.
+``mnist/`` or torchvision's ``MNIST/raw/``), so one data folder can hold them all.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from ..errors import DataError
+
+__all__ = [
+    "ENV_VAR",
+    "REPO_DATA_DIR",
+    "CACHE_DIR",
+    "base_dirs",
+    "candidate_dirs",
+    "download_dir",
+    "missing_error",
+]
+
+#: Environment variable naming a data folder.
+ENV_VAR = "STREAMNETS_DATA"
+
+#: The repository's ``data/`` folder (used only if it exists).
+REPO_DATA_DIR = Path(__file__).resolve().parents[2] / "data"
+
+#: Per-user cache folder, used for downloads when no other folder is available.
+CACHE_DIR = Path.home() / ".cache" / "streamnets"
+
+
+def base_dirs(root=None):
+    """Base folders to search, in lookup order, as ``(path, origin)`` pairs.
+
+    Parameters
+    ----------
+    root : str or path-like, optional
+        Explicit data folder; searched first.
+
+    Returns
+    -------
+    list of (pathlib.Path, str)
+        ``origin`` says where the folder came from (``"root"``, ``"$STREAMNETS_DATA"``,
+        ``"repository data/"`` or ``"user cache"``).
+    """
+    bases = []
+    if root is not None:
+        bases.append((Path(root).expanduser(), "root"))
+    env = os.environ.get(ENV_VAR)
+    if env:
+        bases.append((Path(env).expanduser(), "$" + ENV_VAR))
+    if REPO_DATA_DIR.is_dir():
+        bases.append((REPO_DATA_DIR, "repository data/"))
+    bases.append((CACHE_DIR, "user cache"))
+    return bases
+
+
+def candidate_dirs(root, subdirs, system_dirs=()):
+    """Every folder a data set may be in, in lookup order, without duplicates.
+
+    Parameters
+    ----------
+    root : str or path-like or None
+        Explicit data folder. Its sub-folders ``subdirs`` are searched first, then
+        ``root`` itself.
+    subdirs : sequence of str
+        Sub-folders of a base folder that may hold the data set (e.g. ``"mnist"``).
+    system_dirs : sequence of str
+        Absolute system folders searched last.
+
+    Returns
+    -------
+    list of pathlib.Path
+    """
+    out = []
+    for base, origin in base_dirs(root):
+        out.extend(base / s for s in subdirs)
+        if origin == "root":
+            out.append(base)
+    out.extend(Path(s) for s in system_dirs)
+    seen, unique = set(), []
+    for p in out:
+        key = os.path.normpath(str(p))
+        if key not in seen:
+            seen.add(key)
+            unique.append(p)
+    return unique
+
+
+def download_dir(root, subdir):
+    """The folder that ``download=True`` writes a data set into.
+
+    The first of: ``root``, ``$STREAMNETS_DATA``, the repository's ``data/``
+    folder, ``~/.cache/streamnets``; joined with ``subdir``.
+    """
+    base = base_dirs(root)[0][0]
+    return base / subdir
+
+
+def missing_error(title, looked, need, target, extra=""):
+    """Build the :class:`~streamnets.errors.DataError` for a missing data set.
+
+    Parameters
+    ----------
+    title : str
+        Data set name for humans, e.g. ``"MNIST"``.
+    looked : sequence of path-like
+        Every folder that was searched.
+    need : sequence of str
+        The files (or folders) that make up the data set.
+    target : path-like
+        The folder the user should put the files into (also where ``download=True``
+        would write them).
+    extra : str, optional
+        Additional detail, e.g. which file was missing in a partial copy.
+    """
+    places = "\n".join(f"  - {p}" for p in looked)
+    files = ", ".join(need)
+    msg = (
+        f"{title} not found. Looked in:\n{places}\n"
+        f"{extra + chr(10) if extra else ''}"
+        f"To fix: pass download=True (on the command line add --download), "
+        f"or put the files {files} in {target} "
+        f"(or point ${ENV_VAR} at a folder that holds them)."
+    )
+    return DataError(msg)

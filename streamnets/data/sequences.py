@@ -1,0 +1,351 @@
+"""Sequence data sets: the paper's noisy frame sequences and track windows.
+
+Every sample is a sequence of ``frames`` frames ``(T, C, H, W)`` (``float32``,
+clipped to [0, 1]) and an ``int64`` label:
+
+- :class:`NoisyFrames`: the same image in every frame, each frame with fresh
+  Gaussian noise (MNIST, CIFAR-10 experiments);
+- :class:`TrackWindows`: ``frames`` consecutive frames of a track (GTSRB
+  experiment), each with fresh Gaussian noise.
+
+Randomness
+----------
+Training (``train=True``): noise (and the window start) come from a
+:class:`torch.Generator` the data set owns. It is seeded from ``(seed, epoch)``
+by :meth:`~NoisyFrames.set_epoch`, so every epoch sees new noise, and a run with
+the same seed, the same access order and ``num_workers=0`` is bit-identical on
+CPU. In a DataLoader worker the generator is seeded from
+``(seed, epoch, worker id)`` instead, so workers do not repeat each other's noise
+(reproducible for a fixed ``num_workers`` and sampler order).
+
+Evaluation (``train=False``): the noise of sample ``i`` (and its window start)
+depends only on ``(seed, i)``, so test accuracy is the same for any order,
+batching or number of workers.
+
+Speed
+-----
+:meth:`~NoisyFrames.batch` builds a whole batch with a few tensor operations
+(one gather, one ``randn``, one fused add/clamp); :meth:`~NoisyFrames.iter_batches`
+iterates over an epoch of such batches, and ``__getitems__`` lets a
+:class:`torch.utils.data.DataLoader` with ``batch_size`` use the same fast path.
+In evaluation mode the noise is drawn per sample (one small generator per
+index) so that it does not depend on the batch composition.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch.utils.data import Dataset, get_worker_info
+
+from ..errors import DataError, ShapeError
+
+__all__ = ["NoisyFrames", "TrackWindows", "mix_seed"]
+
+_MASK64 = (1 << 64) - 1
+_TAG_TRAIN, _TAG_EVAL, _TAG_SHUFFLE = 0x7452, 0x4576, 0x5368
+
+
+def _splitmix64(x):
+    x = (x + 0x9E3779B97F4A7C15) & _MASK64
+    x = ((x ^ (x >> 30)) * 0xBF58476D1CE4E5B9) & _MASK64
+    x = ((x ^ (x >> 27)) * 0x94D049BB133111EB) & _MASK64
+    return x ^ (x >> 31)
+
+
+def mix_seed(*parts):
+    """Derive a 63-bit seed from integers (SplitMix64 chaining); deterministic.
+
+    Examples
+    --------
+    >>> mix_seed(0, 1) == mix_seed(0, 1) != mix_seed(1, 0)
+    True
+    """
+    x = 0
+    for p in parts:
+        x = _splitmix64(x ^ (int(p) & _MASK64))
+    return x & ((1 << 63) - 1)
+
+
+def _source(images, labels, ndim, what):
+    """Normalise the inputs: (tensor uint8|float32, labels int64, name, classes)."""
+    name = None
+    classes = None
+    if not isinstance(images, torch.Tensor) and hasattr(images, "data") and hasattr(images, "targets"):
+        name = getattr(images, "name", type(images).__name__)
+        classes = getattr(images, "classes", None)
+        if labels is None:
+            labels = images.targets
+        images = images.data
+    images = torch.as_tensor(images)
+    if labels is None:
+        raise ShapeError(f"{what}: labels missing; pass labels, or a data set with .data and .targets")
+    labels = torch.as_tensor(labels).to(torch.int64).reshape(-1)
+    if images.ndim != ndim:
+        want = "(N, C, H, W)" if ndim == 4 else "(N, L, C, H, W)"
+        raise ShapeError(f"{what}: images must have shape {want}, got {tuple(images.shape)}")
+    if images.shape[0] != labels.shape[0]:
+        raise ShapeError(f"{what}: {images.shape[0]} samples but {labels.shape[0]} labels")
+    if images.dtype == torch.uint8:
+        scale = 1.0 / 255.0
+    elif images.is_floating_point():
+        images = images.to(torch.float32)
+        scale = 1.0
+        if images.numel() and (float(images.min()) < 0.0 or float(images.max()) > 1.0):
+            raise DataError(f"{what}: float images must lie in [0, 1] (got min "
+                            f"{float(images.min()):.3g}, max {float(images.max()):.3g}); "
+                            "divide by 255 or pass uint8 images")
+    else:
+        raise DataError(f"{what}: images must be uint8 or float in [0, 1], got {images.dtype}")
+    return images.contiguous(), labels, scale, name, classes
+
+
+class _NoisySequences(Dataset):
+    """Shared machinery: generators, epochs, fast batches."""
+
+    _ndim = 4
+
+    def __init__(self, images, labels, frames, noise_std, train=True, seed=0):
+        what = type(self).__name__
+        self.source, self.labels, self._scale, src_name, classes = _source(images, labels, self._ndim, what)
+        self.frames = int(frames)
+        if self.frames < 1:
+            raise ShapeError(f"{what}: frames must be >= 1, got {frames}")
+        self.noise_std = float(noise_std)
+        if self.noise_std < 0:
+            raise DataError(f"{what}: noise_std must be >= 0, got {noise_std}")
+        self.train = bool(train)
+        self.seed = int(seed)
+        self.classes = list(classes) if classes is not None else None
+        base = src_name or f"{len(self.labels)} tensors"
+        self.name = f"{base}; {self.frames} frames, Gaussian noise std {self.noise_std:g}"
+        self.epoch = 0
+        self._gen = None
+        self._gen_key = None
+
+    # -- randomness -------------------------------------------------------------
+    def set_epoch(self, epoch):
+        """Re-seed the training generator from ``(seed, epoch)``."""
+        self.epoch = int(epoch)
+        self._gen_key = None
+
+    def _train_gen(self):
+        info = get_worker_info()
+        wid = -1 if info is None else info.id
+        key = (self.epoch, wid)
+        if self._gen_key != key:
+            self._gen = torch.Generator().manual_seed(mix_seed(self.seed, _TAG_TRAIN, self.epoch, wid + 1))
+            self._gen_key = key
+        return self._gen
+
+    def _eval_gen(self, index):
+        return torch.Generator().manual_seed(mix_seed(self.seed, _TAG_EVAL, index))
+
+    # -- dataset protocol ---------------------------------------------------------
+    @property
+    def frame_shape(self):
+        """Shape of one frame ``(C, H, W)``."""
+        return tuple(self.source.shape[-3:])
+
+    @property
+    def num_classes(self):
+        """Number of classes (from the source's ``classes`` or the largest label)."""
+        if self.classes is not None:
+            return len(self.classes)
+        return int(self.labels.max()) + 1 if len(self.labels) else 0
+
+    def __len__(self):
+        return int(self.labels.shape[0])
+
+    def __getitem__(self, index):
+        index = int(index)
+        n = len(self)
+        if not -n <= index < n:
+            raise IndexError(f"{type(self).__name__}: index {index} out of range for {n} samples")
+        index %= n
+        x, _ = self.batch([index])
+        return x[0], self.labels[index]
+
+    def __getitems__(self, indices):
+        x, y = self.batch(indices)
+        return list(zip(x.unbind(0), y.unbind(0)))
+
+    def batch(self, indices):
+        """Build a batch ``(B, T, C, H, W)`` float32 and its labels ``(B,)`` int64.
+
+        In training mode the noise comes from the data set's generator (one draw
+        for the whole batch); in evaluation mode from ``(seed, index)``, so
+        ``batch([i, j])[0][0]`` equals ``self[i][0]``.
+        """
+        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
+        B, T = idx.numel(), self.frames
+        out = torch.empty((B, T) + self.frame_shape, dtype=torch.float32)
+        if self.train:
+            g = self._train_gen()
+            starts = self._train_starts(B, g)
+            if self.noise_std > 0:
+                out.normal_(0.0, self.noise_std, generator=g)
+        else:
+            starts = torch.empty(B, dtype=torch.int64)
+            for b, i in enumerate(idx.tolist()):
+                g = self._eval_gen(i)
+                starts[b] = self._eval_start(i, g)
+                if self.noise_std > 0:
+                    out[b].normal_(0.0, self.noise_std, generator=g)
+        clean = self._clean(idx, starts)
+        if self.noise_std > 0:
+            out.add_(clean).clamp_(0.0, 1.0)
+        else:
+            out.copy_(clean)
+        return out, self.labels[idx]
+
+    def iter_batches(self, batch_size, shuffle=None, drop_last=False):
+        """Iterate over one epoch in batches (uses the current :attr:`epoch`).
+
+        Parameters
+        ----------
+        batch_size : int
+        shuffle : bool, optional
+            Default: shuffle in training mode. The order is seeded from
+            ``(seed, epoch)``.
+        drop_last : bool
+        """
+        n = len(self)
+        if shuffle is None:
+            shuffle = self.train
+        if shuffle:
+            g = torch.Generator().manual_seed(mix_seed(self.seed, _TAG_SHUFFLE, self.epoch))
+            order = torch.randperm(n, generator=g)
+        else:
+            order = torch.arange(n)
+        stop = n - n % batch_size if drop_last else n
+        for s in range(0, stop, batch_size):
+            yield self.batch(order[s:s + batch_size])
+
+    def __repr__(self):
+        mode = "train" if self.train else "eval"
+        return f"{type(self).__name__}({self.name!r}, n={len(self)}, mode={mode}, seed={self.seed})"
+
+    # -- hooks --------------------------------------------------------------------
+    def _train_starts(self, B, g):
+        return None
+
+    def _eval_start(self, index, g):
+        return 0
+
+
+class NoisyFrames(_NoisySequences):
+    """The same image in every frame, each frame with fresh Gaussian noise.
+
+    Frame ``t`` of sample ``i`` is ``clip(image_i + noise_std * n_t, 0, 1)`` with
+    independent standard normal ``n_t``.
+
+    Parameters
+    ----------
+    images : torch.Tensor or data set
+        ``(N, C, H, W)`` float in [0, 1] or ``uint8`` (divided by 255), or a data set
+        exposing ``.data`` (``uint8``) and ``.targets`` such as
+        :class:`~streamnets.data.MNIST` or :class:`~streamnets.data.Digits` (its
+        ``transform`` is not applied).
+    labels : tensor of int, or None
+        ``(N,)`` labels; None to take ``images.targets``.
+    frames : int
+        Frames per sequence T.
+    noise_std : float
+        Standard deviation of the noise (2.0 MNIST, 1.0 CIFAR-10 in the paper).
+    train : bool
+        Fresh noise per access (True) or noise fixed by ``(seed, index)`` (False).
+    seed : int
+
+    Examples
+    --------
+    >>> from streamnets.data import Digits
+    >>> ds = NoisyFrames(Digits(train=False), None, frames=4, noise_std=2.0, train=False)
+    >>> x, y = ds[0]
+    >>> x.shape, x.dtype, y.dtype
+    (torch.Size([4, 1, 28, 28]), torch.float32, torch.int64)
+    >>> bool((x >= 0).all() and (x <= 1).all())
+    True
+    >>> xb, yb = ds.batch([5, 0])
+    >>> bool((xb[1] == x).all())
+    True
+    """
+
+    def _clean(self, idx, starts):
+        img = self.source[idx].to(torch.float32)
+        if self._scale != 1.0:
+            img.mul_(self._scale)
+        return img.unsqueeze(1)
+
+
+class TrackWindows(_NoisySequences):
+    """Windows of ``frames`` consecutive frames of a track, with Gaussian noise.
+
+    Parameters
+    ----------
+    tracks : torch.Tensor or data set
+        ``(N, L, C, H, W)`` float in [0, 1] or ``uint8``, or a data set with ``.data``
+        and ``.targets`` (:class:`~streamnets.data.GTSRB`, :class:`~streamnets.data.Signs`).
+    labels : tensor of int, or None
+        ``(N,)`` labels; None to take ``tracks.targets``.
+    frames : int
+        Window length T (``<= L``).
+    noise_std : float
+        Standard deviation of the noise (0.5 for GTSRB in the paper).
+    train : bool
+        Training: a uniformly random start frame ``0..L-T`` per access.
+        Evaluation: a start fixed per sample (see ``eval_start``).
+    seed : int
+    eval_start : "seeded" or "last" or int
+        Start frame in evaluation: ``"seeded"`` (default) draws it uniformly from
+        ``(seed, index)``, so the test set covers all distances of the sign and is
+        repeatable; ``"last"`` uses ``L - T`` (the closest frames); an int uses that
+        frame for every track.
+
+    Attributes
+    ----------
+    last_starts : torch.Tensor
+        Start frames of the last batch built (for inspection and tests).
+
+    Examples
+    --------
+    >>> from streamnets.data import Signs
+    >>> tracks = Signs("test", n_tracks=43)
+    >>> ds = TrackWindows(tracks, None, frames=8, noise_std=0.5, train=False)
+    >>> x, y = ds[3]
+    >>> x.shape, int(y) == int(tracks.targets[3])
+    (torch.Size([8, 3, 32, 32]), True)
+    """
+
+    _ndim = 5
+
+    def __init__(self, tracks, labels, frames, noise_std, train=True, seed=0, eval_start="seeded"):
+        super().__init__(tracks, labels, frames, noise_std, train=train, seed=seed)
+        self.track_length = int(self.source.shape[1])
+        if self.frames > self.track_length:
+            raise ShapeError(f"TrackWindows: window of {self.frames} frames is longer than the "
+                             f"tracks ({self.track_length} frames)")
+        n_starts = self.track_length - self.frames + 1
+        if eval_start == "last":
+            eval_start = n_starts - 1
+        if eval_start != "seeded":
+            eval_start = int(eval_start)
+            if not 0 <= eval_start < n_starts:
+                raise ShapeError(f"TrackWindows: eval_start {eval_start} must be in 0..{n_starts - 1}")
+        self.eval_start = eval_start
+        self.last_starts = None
+
+    def _train_starts(self, B, g):
+        return torch.randint(0, self.track_length - self.frames + 1, (B,), generator=g)
+
+    def _eval_start(self, index, g):
+        if self.eval_start == "seeded":
+            return int(torch.randint(0, self.track_length - self.frames + 1, (1,), generator=g))
+        return self.eval_start
+
+    def _clean(self, idx, starts):
+        self.last_starts = starts
+        t = starts.unsqueeze(1) + torch.arange(self.frames).unsqueeze(0)
+        win = self.source[idx.unsqueeze(1), t].to(torch.float32)
+        if self._scale != 1.0:
+            win.mul_(self._scale)
+        return win
