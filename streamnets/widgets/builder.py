@@ -71,7 +71,8 @@ class NetworkBuilder(WidgetApp):
     --------
     >>> from streamnets.widgets import NetworkBuilder
     >>> b = NetworkBuilder(spec=None)
-    >>> b.add_node("x", "4"); b.add_node("y", "2"); b.add_edge("x", "y")
+    >>> b.add_node("x", "4") and b.add_node("y", "2") and b.add_edge("x", "y")
+    True
     >>> b.network
     Network('my_network', 2 nodes, 1 edges, inputs=['x'], outputs=['y'])
     >>> explorer = b.open_explorer()
@@ -200,7 +201,11 @@ class NetworkBuilder(WidgetApp):
         return None
 
     def add_node(self, name, shape="8", activation="relu"):
-        """Add (or replace) node ``name`` with ``shape`` ("8" or "16, 7, 7")."""
+        """Add (or replace) node ``name`` with ``shape`` ("8" or "16, 7, 7").
+
+        Like the other form actions it edits the text and returns True, or
+        shows what is wrong in :attr:`message` and returns False.
+        """
         def change(doc):
             if not str(name).strip():
                 raise StreamnetsError("give the node a name")

@@ -1,0 +1,175 @@
+"""Widgets, headless: change controls programmatically and check model and figure."""
+
+import subprocess
+import sys
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import pytest  # noqa: E402
+from matplotlib.colors import same_color  # noqa: E402
+
+pytest.importorskip("ipywidgets")
+
+import streamnets as sn  # noqa: E402
+from streamnets.viz.style import FILLED_FACE  # noqa: E402
+from streamnets.widgets import NetworkBuilder, RolloutExplorer  # noqa: E402
+
+PNG = b"\x89PNG"
+
+
+@pytest.fixture
+def explorer():
+    return RolloutExplorer(sn.load("fig2"))
+
+
+def window_axes(app):
+    return app.figure.axes[1]
+
+
+def filled(app):
+    return sum(1 for m in window_axes(app).lines if (m.get_gid() or "").startswith("node:")
+               and same_color(m.get_markerfacecolor(), FILLED_FACE))
+
+
+# -- RolloutExplorer -----------------------------------------------------------------------
+
+def test_explorer_starts_on_the_sequential_pattern(explorer):
+    assert explorer.rollout == sn.Rollout.sequential(explorer.network)
+    assert explorer.preset.value == "sequential"
+    assert "F(R) = 2" in explorer.status.value and "not valid" not in explorer.status.value
+    assert explorer.step_slider.value == 2  # one frame's worth: F(R)
+    assert "F(R) = 2" in window_axes(explorer).get_title()
+    assert bytes(explorer.image.value[:4]) == PNG
+    assert set(explorer.toggles) == set(explorer.network.edge_index)
+
+
+def test_toggling_an_edge_breaks_and_restores_validity(explorer):
+    explorer.toggles[("w", "v")].value = 0
+    assert not explorer.rollout.is_valid
+    assert "not valid" in explorer.status.value
+    assert "v \u2192 w \u2192 v" in explorer.status.value or "w \u2192 v \u2192 w" in explorer.status.value
+    assert "not valid" in window_axes(explorer).get_title()
+    assert "no tableau" in explorer.table.value
+    assert explorer.preset.value == "custom"
+    explorer.toggles[("w", "v")].value = 1
+    assert explorer.rollout.is_valid and "F(R) = 2" in explorer.status.value
+
+
+def test_presets_set_every_toggle_and_f_changes(explorer):
+    explorer.preset.value = "streaming"
+    assert all(t.value == 1 for t in explorer.toggles.values())
+    assert explorer.rollout.name == "streaming"
+    assert "F(R) = 1" in explorer.status.value
+    assert "F(R) = 1" in window_axes(explorer).get_title()
+    explorer.toggles[("u", "v")].value = 0  # an edge out of the input: still F = 1 (Theorem 1)
+    assert "F(R) = 1" in explorer.status.value and "not equally" not in explorer.status.value
+    explorer.toggles[("v", "w")].value = 0
+    assert "F(R) = 2" in explorer.status.value and "not equally" in explorer.status.value
+
+
+def test_tableau_table_and_numbers_follow_the_pattern(explorer):
+    # R(u,v) = R(u,w) = R(w,v) = 0, R(v,w) = R(v,v) = 1: w 0 1 3 5, v 0 2 4 6 (paper)
+    explorer.set_rollout(sn.Rollout.from_streaming_edges(explorer.network,
+                                                         [("v", "w"), ("v", "v")]))
+    texts = {t.get_gid(): t.get_text() for t in window_axes(explorer).texts}
+    assert [texts[f"label:{i}:w"] for i in range(4)] == ["0", "1", "3", "5"]
+    assert [texts[f"label:{i}:v"] for i in range(4)] == ["0", "2", "4", "6"]
+    assert ">5</td>" in explorer.table.value and ">6</td>" in explorer.table.value
+
+
+def test_sliders_change_the_window_and_the_state(explorer):
+    T = explorer.rollout.tableau(3)
+    for n in (0, 3, 6):
+        explorer.step_slider.value = n
+        assert filled(explorer) == sum(t <= n for row in T.values() for t in row)
+        assert f"state after {n} update step" in window_axes(explorer).get_title()
+    explorer.window_slider.value = 5
+    assert list(window_axes(explorer).get_xticks()) == list(range(6))
+    assert explorer.step_slider.max == max(max(r) for r in explorer.rollout.tableau(5).values())
+    assert explorer.table.value.count("<tr>") == 1 + len(explorer.network.nodes)
+    assert explorer.table.value.count("<th style='padding") == 6
+
+
+def test_explorer_accepts_names_and_starting_values():
+    app = RolloutExplorer("mnist_sr", rollout="hybrid", window=2, step=1)
+    assert app.preset.value == "hybrid" and app.rollout.name == "hybrid"
+    assert app.step_slider.value == 1 and app.window_slider.value == 2
+    assert "F(R) = 2" in app.status.value
+
+
+# -- NetworkBuilder ------------------------------------------------------------------------
+
+def test_builder_starts_with_a_valid_network():
+    b = NetworkBuilder()
+    assert b.network == sn.load("fig2")
+    assert b.error is None and "\u2713" in b.message.value
+    assert bytes(b.image.value[:4]) == PNG
+    assert b.figure.axes[0].get_title() == "fig2"
+
+
+def test_builder_reports_a_typo_and_recovers():
+    b = NetworkBuilder()
+    good = b.text.value
+    b.text.value = good.replace("activation: relu", "activaton: relu", 1)
+    assert b.network is None
+    assert "unknown field 'activaton' (did you mean 'activation'?)" in b.message.value
+    assert "nodes.v.activaton" in b.message.value
+    b.text.value = good.replace("[v, w]", "[v, ww]")
+    assert b.network is None and "unknown node 'ww'" in b.message.value
+    b.text.value = "nodes: {u: {shape: [1]}\n"
+    assert b.network is None and "YAML syntax error" in b.message.value
+    b.text.value = good
+    assert b.network is not None and b.network.name == "fig2"
+
+
+def test_builder_form_builds_a_network_and_opens_the_explorer():
+    b = NetworkBuilder(spec=None)
+    assert b.network is None
+    b.node_name.value, b.node_shape.value = "x", "4"
+    b.buttons["add node"].click()
+    b.add_node("y", "16, 7, 7")
+    assert b.network is None and "at least one edge" in b.message.value
+    assert b.edge_source.options == ("x", "y")
+    b.edge_source.value, b.edge_target.value = "x", "y"
+    b.buttons["add edge"].click()
+    b.add_edge("y", "y")
+    assert b.network is not None
+    assert [e.key for e in b.network.edges] == [("x", "y"), ("y", "y")]
+    assert b.network.nodes["y"].shape == (16, 7, 7)
+    assert "[x, y]" in b.text.value
+    app = b.open_explorer()
+    assert app.network is b.network and b.explorer_area.children == (app.widget,)
+    assert "F(R) = 1" in app.status.value
+    b.remove_node("y")  # takes its edges along
+    assert "y:" not in b.text.value and "[x, y]" not in b.text.value and b.network is None
+    assert b.add_edge("x", "x") and b.network is None  # x is no input any more
+    assert "no input node" in b.message.value
+
+
+def test_builder_form_errors_are_messages():
+    b = NetworkBuilder()
+    assert not b.add_edge("u", "v")
+    assert "exists already" in b.message.value
+    assert not b.remove_edge("u", "u")
+    assert not b.add_node("z", "8 by 8")
+    assert "shape" in b.message.value
+    b.text.value = "- just a list"
+    assert not b.add_node("z", "8") and "fix the YAML" in b.message.value
+    with pytest.raises(sn.StreamnetsError, match="no valid network"):
+        b.open_explorer()
+    b.buttons["open rollout explorer"].click()  # the button reports instead of raising
+    assert "no valid network" in b.message.value
+
+
+def test_builder_loads_builtins():
+    b = NetworkBuilder(spec=None)
+    b.builtin.value = "mnist_sr"
+    assert b.network == sn.load("mnist_sr")
+
+
+def test_importing_the_widgets_package_does_not_import_ipywidgets():
+    code = ("import sys, streamnets.widgets; "
+            "assert 'ipywidgets' not in sys.modules")
+    subprocess.run([sys.executable, "-c", code], check=True)
