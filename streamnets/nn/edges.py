@@ -73,8 +73,8 @@ class ConvEdge(nn.Module):
     -----
     "Same" padding puts ``(rf - 1) // 2`` zeros on each side, so the kernel is centred
     on the first pixel of each stride block (PyTorch's usual ``padding=k // 2``); the
-    output is exactly ``input / stride``. An even ``rf`` at stride 1 uses PyTorch's
-    ``padding="same"`` (the extra zero goes to the bottom and right, as in Keras).
+    output is exactly ``input / stride``. An even ``rf`` at stride 1 gets the extra
+    zero at the bottom and right (as PyTorch's and Keras' ``padding="same"``).
 
     Examples
     --------
@@ -89,10 +89,10 @@ class ConvEdge(nn.Module):
         self.stride = int(stride)
         self.upsample = int(upsample)
         self.broadcast = tuple(broadcast) if broadcast else None
-        if self.stride == 1 and kernel % 2 == 0:
-            self.padding = "same"
-        else:
-            self.padding = (kernel - 1) // 2
+        self.padding = (kernel - 1) // 2
+        # An even kernel at stride 1 needs one more zero after than before.
+        extra = kernel - 1 - 2 * self.padding if self.stride == 1 else 0
+        self.pad = (self.padding, self.padding + extra) * 2 if extra else None
         self.reset_parameters()
 
     def reset_parameters(self):
@@ -105,6 +105,8 @@ class ConvEdge(nn.Module):
             x = x.reshape(x.shape[0], -1, 1, 1).expand(-1, -1, *self.broadcast)
         elif self.upsample > 1:
             x = F.interpolate(x, scale_factor=self.upsample, mode="nearest")
+        if self.pad is not None:
+            return F.conv2d(F.pad(x, self.pad), self.weight, bias, self.stride)
         return F.conv2d(x, self.weight, bias, self.stride, self.padding)
 
     def extra_repr(self):

@@ -1,0 +1,534 @@
+"""StreamNet against the rollout theory: emptiness, first responses, window == step,
+gradients, shapes of the paper's networks, edge transforms and error messages."""
+
+import random
+import threading
+from concurrent.futures import ThreadPoolExecutor
+
+import networkx as nx
+import pytest
+import torch
+
+import streamnets as sn
+from streamnets.errors import InvalidRolloutError, ShapeError, SpecError, StreamnetsError
+from streamnets.graph import ACTIVATIONS
+from streamnets.nn import ConvEdge, DenseEdge, StreamNet, edge_transform
+from streamnets.theory import valid_patterns
+
+SMOOTH = ("identity", "tanh", "sigmoid", "elu", "leaky_relu")  # never a zero gradient
+
+
+def random_network(seed, activations=ACTIVATIONS, max_nodes=6):
+    """A small random network: dense and spatial nodes, self-loops and back edges,
+    every node reachable from an input, one or two outputs."""
+    rng = random.Random(seed)
+    n = rng.randint(3, max_nodes)
+    n_inputs = rng.choice([1, 1, 2]) if n >= 4 else 1
+    names = [f"n{i}" for i in range(n)]
+
+    def shape():
+        if rng.random() < 0.5:
+            return (rng.randint(1, 3),)
+        side = rng.choice([2, 4, 8])
+        return (rng.randint(1, 3), side, side)
+
+    edges = {(names[rng.randrange(i)], names[i]) for i in range(n_inputs, n)}
+    for _ in range(rng.randint(0, 2 * n)):
+        edges.add((names[rng.randrange(n)], names[rng.randrange(n_inputs, n)]))
+    edges = sorted(edges)
+    rng.shuffle(edges)
+    outputs = {names[-1]} | ({names[rng.randrange(n_inputs, n)]} if rng.random() < 0.3 else set())
+    nodes = [sn.Node(v, shape(), "identity" if i < n_inputs else rng.choice(activations),
+                     rng.choice([0.0, 0.3]), ("prediction",) if v in outputs else ())
+             for i, v in enumerate(names)]
+    return sn.Network(nodes, [sn.Edge(u, v, rng.choice([1, 2, 3])) for u, v in edges],
+                      name=f"random{seed}")
+
+
+def some_patterns(net, seed, extra=3):
+    """Streaming, sequential and a few random valid hybrids."""
+    rng = random.Random(seed)
+    valid = list(valid_patterns(net))
+    chosen = rng.sample(valid, min(extra, len(valid)))
+    return [sn.Rollout.streaming(net), sn.Rollout.sequential(net)] + chosen
+
+
+def random_frames(net, batch, frames, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xs = {v: torch.rand(batch, frames, *net.nodes[v].shape, generator=g) for v in net.inputs}
+    return xs if len(xs) > 1 else xs[net.inputs[0]]
+
+
+def run_steps(model, frames, rollout):
+    """Chain model.step over all frames: per frame the logits dict and the state."""
+    xs = frames if isinstance(frames, dict) else {model.network.inputs[0]: frames}
+    batch, time = next(iter(xs.values())).shape[:2]
+    state = model.initial_state(batch)
+    results = []
+    for t in range(time):
+        logits, state = model.step({k: x[:, t] for k, x in xs.items()}, state, rollout=rollout)
+        results.append((logits, state))
+    return results
+
+
+def nonempty_window(rollout, size):
+    """Literal emptiness over R_W: inputs are set in every frame, other nodes of frame 0
+    are empty, (i, v) is set iff some predecessor in the window is."""
+    window = rollout.window(size)
+    inputs = set(rollout.network.inputs)
+    nonempty = set()
+    for node in nx.topological_sort(window):
+        i, v = node
+        if v in inputs or (i >= 1 and any(p in nonempty for p in window.predecessors(node))):
+            nonempty.add(node)
+    return window, nonempty
+
+
+@pytest.fixture(scope="module")
+def mnist_sr():
+    return sn.load("mnist_sr")
+
+
+# -- the window pass against the theory --------------------------------------------------
+
+@pytest.mark.parametrize("seed", range(12))
+def test_window_equals_chained_steps_on_random_networks(seed):
+    net = random_network(seed)
+    torch.manual_seed(seed)
+    model = StreamNet(net).eval()
+    frames = random_frames(net, batch=2, frames=6, seed=seed)
+    for r in some_patterns(net, seed):
+        with torch.no_grad():
+            out = model(frames, rollout=r, return_states=True)
+            steps = run_steps(model, frames, r)
+        for t, (logits, state) in enumerate(steps):
+            for o in net.outputs:
+                assert (logits[o] is not None) == bool(out.mask[o][t]), (r, o, t)
+                if logits[o] is not None:
+                    torch.testing.assert_close(logits[o], out.logits[o][:, t], atol=1e-6, rtol=0)
+                else:
+                    assert not out.logits[o][:, t].any()
+            for v in net.nodes:
+                a, b = state[v], out.states[t][v]
+                assert (a is None) == (b is None), (r, v, t)
+                if a is not None:
+                    torch.testing.assert_close(a, b, atol=1e-6, rtol=0)
+
+
+@pytest.mark.parametrize("seed", range(12, 24))
+def test_mask_and_update_steps_follow_the_theory_on_random_networks(seed):
+    net = random_network(seed)
+    model = StreamNet(net).eval()
+    frames_n = 7
+    frames = random_frames(net, batch=1, frames=frames_n, seed=seed)
+    for r in some_patterns(net, seed, extra=4):
+        with torch.no_grad():
+            out = model(frames, rollout=r)
+        tableau = r.tableau(frames_n - 1)
+        _, nonempty = nonempty_window(r, frames_n - 1)
+        for o, first in r.first_response().items():
+            mask = out.mask[o].tolist()
+            assert mask == [t >= first.frame for t in range(frames_n)]
+            assert mask == [t >= 1 and (t, o) in nonempty for t in range(frames_n)]
+            assert out.update_step[o].tolist() == tableau[o]
+            if first.frame < frames_n:
+                assert out.update_step[o][first.frame] == first.update_step
+
+
+def builtin_cases():
+    for name in sn.builtin_names():
+        net = sn.load(name)
+        for rollout in ["streaming", "sequential", *sorted(set(net.rollouts) - {"sequential"})]:
+            yield pytest.param(name, rollout, id=f"{name}-{rollout}")
+
+
+@pytest.mark.parametrize("name, rollout", list(builtin_cases()))
+def test_builtin_networks_first_response_and_shapes(name, rollout):
+    net = sn.load(name)
+    r = sn.Rollout.named(net, rollout)
+    first = r.first_response()
+    frames_n = max(f.frame for f in first.values()) + 2
+    torch.manual_seed(0)
+    model = StreamNet(net).eval()
+    frames = random_frames(net, batch=2, frames=frames_n)
+    with torch.no_grad():
+        out = model(frames, rollout=rollout)
+    tableau = r.tableau(frames_n - 1)
+    for o in net.outputs:
+        node = net.nodes[o]
+        shape = node.shape if node.is_spatial else node.shape[:1]
+        assert out.logits[o].shape == (2, frames_n, *shape)
+        assert out.mask[o].dtype == torch.bool and out.mask[o].shape == (frames_n,)
+        assert out.update_step[o].dtype == torch.long
+        mask = out.mask[o].tolist()
+        assert mask.index(True) == first[o].frame
+        assert all(mask[first[o].frame:])
+        assert out.update_step[o].tolist() == tableau[o]
+        assert out.logits[o][:, first[o].frame:].abs().sum() > 0
+        assert not out.logits[o][:, :first[o].frame].any()
+
+
+@pytest.mark.parametrize("name", ["fig2", "mnist_ff", "mnist_sr", "mnist_hybrid"])
+def test_builtin_step_emptiness_matches_mask(name):
+    net = sn.load(name)
+    model = StreamNet(net).eval()
+    frames = random_frames(net, batch=2, frames=6)
+    for rollout in ("streaming", "sequential"):
+        with torch.no_grad():
+            out = model(frames, rollout=rollout)
+            steps = run_steps(model, frames, rollout)
+        for o in net.outputs:
+            assert [lg[o] is not None for lg, _ in steps] == out.mask[o].tolist()
+            torch.testing.assert_close(steps[-1][0][o], out.logits[o][:, -1], atol=1e-6, rtol=0)
+
+
+def test_cifar_step_equals_window():
+    net = sn.load("cifar10_dsr1")
+    model = StreamNet(net).eval()
+    frames = random_frames(net, batch=1, frames=6)
+    with torch.no_grad():
+        out = model(frames)
+        steps = run_steps(model, frames, None)
+    for t, (logits, _) in enumerate(steps):
+        if out.mask["prediction"][t]:
+            torch.testing.assert_close(logits["prediction"], out.logits["prediction"][:, t],
+                                       atol=1e-6, rtol=0)
+
+
+# -- gradients ---------------------------------------------------------------------------
+
+def reaching_edges_and_nodes(rollout, frames_n):
+    """Edges and nodes whose effect reaches a non-empty output frame within frames
+    0..frames_n-1, from a literal walk over the window."""
+    net = rollout.network
+    window, nonempty = nonempty_window(rollout, frames_n - 1)
+    targets = {(t, o) for t in range(1, frames_n) for o in net.outputs if (t, o) in nonempty}
+    reaches = {n for n in window if n in targets or nx.descendants(window, n) & targets}
+    edges = set()
+    for a, b, data in window.edges(data=True):
+        if a in nonempty and b in reaches and b[0] >= 1:
+            edges.add(data["edge"])
+    nodes = {v for (i, v) in reaches if i >= 1 and (i, v) in nonempty and v not in net.inputs}
+    return edges, nodes
+
+
+def assert_gradients_follow_reach(model, rollout, frames, frames_n):
+    net = model.network
+    model.zero_grad(set_to_none=True)
+    out = model(frames, rollout=rollout)
+    g = torch.Generator().manual_seed(1)
+    loss = sum((out.logits[o][:, out.mask[o]] * torch.randn(out.logits[o][:, out.mask[o]].shape,
+                                                             generator=g)).sum()
+               for o in net.outputs)
+    if not torch.is_tensor(loss) or not loss.requires_grad:
+        return set(), set()
+    loss.backward()
+    edges, nodes = reaching_edges_and_nodes(rollout, frames_n)
+    for e in net.edges:
+        grad = model.edge_modules[f"{e.source}->{e.target}"].weight.grad
+        if e.key in edges:
+            assert grad is not None and grad.abs().sum() > 0, (rollout, e.key)
+        else:
+            assert grad is None or not grad.any(), (rollout, e.key)
+    for v in net.nodes:
+        if v in net.inputs:
+            continue
+        grad = model.node_modules[v].bias.grad
+        if v in nodes:
+            assert grad is not None and grad.abs().sum() > 0, (rollout, v)
+        else:
+            assert grad is None or not grad.any(), (rollout, v)
+    return edges, nodes
+
+
+@pytest.mark.parametrize("seed", range(30, 40))
+def test_gradients_reach_exactly_the_edges_that_reach_an_output(seed):
+    net = random_network(seed, activations=SMOOTH)
+    torch.manual_seed(seed)
+    model = StreamNet(net).eval()
+    frames_n = random.Random(seed).randint(2, 5)
+    frames = random_frames(net, batch=3, frames=frames_n, seed=seed)
+    for r in some_patterns(net, seed):
+        assert_gradients_follow_reach(model, r, frames, frames_n)
+
+
+def test_gradients_of_mnist_sr_in_a_short_window(mnist_sr):
+    # Streaming, frames 0..2: prediction at frame 2 reads h1 of frame 1 only; h1 -> h1 and
+    # h1 -> h2 act at frame 2, too late, and h2 is still empty for h2 -> prediction.
+    model = StreamNet(mnist_sr).train()
+    frames = torch.rand(4, 3, 1, 28, 28)
+    edges, nodes = assert_gradients_follow_reach(model, sn.Rollout.streaming(mnist_sr), frames, 3)
+    assert edges == {("image", "h1"), ("h1", "prediction")}
+    assert nodes == {"h1", "prediction"}
+    edges, _ = assert_gradients_follow_reach(model, sn.Rollout.streaming(mnist_sr),
+                                             torch.rand(4, 4, 1, 28, 28), 4)
+    assert edges == set(mnist_sr.edge_index)
+
+
+# -- semantics details -------------------------------------------------------------------
+
+def test_frame_zero_and_a_single_frame(mnist_sr):
+    model = StreamNet(mnist_sr)
+    out = model(torch.rand(2, 1, 1, 28, 28), return_states=True)
+    assert out.logits["prediction"].shape == (2, 1, 10)
+    assert out.mask["prediction"].tolist() == [False]
+    assert not out.logits["prediction"].any()
+    assert out.states[0]["h1"] is None and out.states[0]["image"].shape == (2, 1, 28, 28)
+    assert out.responses().shape == (2, 0, 10)
+
+
+def test_softmax_outputs_report_preactivation_logits():
+    net = sn.Network([sn.Node("x", (3,)), sn.Node("y", (4,), "softmax", tags=("prediction",))],
+                     [("x", "y")])
+    model = StreamNet(net)
+    out = model(torch.randn(5, 3, 3), return_states=True)
+    logits = out.logits["y"][:, 2]
+    assert not torch.allclose(logits.sum(-1), torch.ones(5))
+    torch.testing.assert_close(torch.softmax(logits, -1), out.states[2]["y"])
+
+
+def test_dense_inputs_accept_both_layouts():
+    net = sn.load("fig2")
+    model = StreamNet(net).eval()
+    x = torch.rand(2, 4, 1)
+    with torch.no_grad():
+        a = model(x).logits["w"]
+        b = model(x[..., None, None]).logits["w"]
+    torch.testing.assert_close(a, b)
+
+
+def test_multiple_inputs_as_a_dict():
+    net = sn.Network([sn.Node("a", (1, 4, 4)), sn.Node("b", (2,)), sn.Node("h", (3, 2, 2)),
+                      sn.Node("o", (2,), "identity", tags=("prediction",))],
+                     [("a", "h"), ("b", "h"), ("h", "o"), ("b", "o"), ("h", "h")])
+    model = StreamNet(net).eval()
+    frames = {"a": torch.rand(2, 5, 1, 4, 4), "b": torch.rand(2, 5, 2)}
+    out = model(frames, rollout="sequential")
+    assert out.mask["o"].tolist() == [False, True, True, True, True]
+    with pytest.raises(ShapeError, match="has inputs a, b; pass a dict"):
+        model(frames["a"])
+    with pytest.raises(ShapeError, match="no frames for input 'b'"):
+        model({"a": frames["a"]})
+    with pytest.raises(ShapeError, match="unknown input 'c'"):
+        model({**frames, "c": frames["b"]})
+    with pytest.raises(ShapeError, match="all inputs must agree"):
+        model({"a": frames["a"], "b": torch.rand(2, 4, 2)})
+
+
+def test_plans_are_cached_per_pattern(mnist_sr):
+    model = StreamNet(mnist_sr)
+    assert model.plan() is model.plan(sn.Rollout.streaming(mnist_sr))
+    assert model.plan("hybrid") is model.plan(sn.Rollout.named(mnist_sr, "hybrid"))
+    # An equal network loaded again is accepted; its rollout maps onto the model's.
+    other = sn.load("mnist_sr")
+    assert model.plan(sn.Rollout.sequential(other)).rollout.network is mnist_sr
+
+
+def test_dropout_is_active_in_training_only(mnist_sr):
+    model = StreamNet(mnist_sr)
+    x = torch.rand(4, 4, 1, 28, 28)
+    with torch.no_grad():
+        model.train()
+        a, b = model(x).logits["prediction"], model(x).logits["prediction"]
+        model.eval()
+        c, d = model(x).logits["prediction"], model(x).logits["prediction"]
+    assert not torch.equal(a, b)
+    assert torch.equal(c, d)
+
+
+def test_float64_model_converts_frames(mnist_sr):
+    model = StreamNet(mnist_sr).double()
+    out = model(torch.rand(1, 3, 1, 28, 28))
+    assert out.logits["prediction"].dtype == torch.float64
+
+
+# -- per-node API (model-parallel executors) ---------------------------------------------
+
+@pytest.mark.parametrize("seed", range(40, 44))
+def test_streaming_node_updates_are_order_independent_and_thread_safe(seed):
+    net = random_network(seed)
+    model = StreamNet(net).eval()
+    r = sn.Rollout.streaming(net)
+    frames = random_frames(net, batch=2, frames=5, seed=seed)
+    steps = run_steps(model, frames, r)
+    hidden = [v for v in net.nodes if v not in net.inputs]
+    with torch.no_grad():
+        for t in range(1, 5):
+            previous = steps[t - 1][1]
+            expected = steps[t][1]
+
+            def update(v):
+                return v, model.node_update(v, model.frame_sources(v, previous, {}, r))
+
+            order = hidden[::-1]
+            with ThreadPoolExecutor(max_workers=3) as pool:
+                results = dict(pool.map(update, order))
+            for v in hidden:
+                assert (results[v] is None) == (expected[v] is None)
+                if results[v] is not None:
+                    torch.testing.assert_close(results[v], expected[v], atol=1e-6, rtol=0)
+
+
+def test_node_updates_in_frame_order_reproduce_a_sequential_step(mnist_sr):
+    model = StreamNet(mnist_sr).eval()
+    r = sn.Rollout.sequential(mnist_sr)
+    frames = torch.rand(2, 3, 1, 28, 28)
+    steps = run_steps(model, frames, r)
+    current = {"image": frames[:, 2]}
+    with torch.no_grad():
+        for v in r.frame_order:
+            if v not in mnist_sr.inputs:
+                current[v], logits = model.node_update(
+                    v, model.frame_sources(v, steps[1][1], current, r), return_logits=True)
+    torch.testing.assert_close(logits, steps[2][0]["prediction"])
+    assert model.node_update("h2", {"h1": None}) is None
+
+
+def test_node_update_errors(mnist_sr):
+    model = StreamNet(mnist_sr)
+    with pytest.raises(SpecError, match="'image' is an input node"):
+        model.node_update("image", {})
+    with pytest.raises(SpecError, match="no incoming edge from 'image'"):
+        model.node_update("h2", {"image": torch.zeros(1, 1, 28, 28)})
+    with pytest.raises(SpecError, match="no node 'h3'"):
+        model.node_update("h3", {})
+
+
+# -- edge transforms ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("src, tgt, rf, kind, stride, up", [
+    ((1, 28, 28), (16, 7, 7), 7, ConvEdge, 4, 1),
+    ((32, 32, 32), (64, 16, 16), 3, ConvEdge, 2, 1),
+    ((64, 16, 16), (512, 4, 4), 3, ConvEdge, 4, 1),
+    ((3, 32, 32), (32, 32, 32), 5, ConvEdge, 1, 1),
+    ((2, 4, 4), (3, 8, 8), 3, ConvEdge, 1, 2),
+    ((2, 4, 6), (3, 8, 12), 2, ConvEdge, 1, 2),
+    ((2, 8, 8), (3, 8, 8), 2, ConvEdge, 1, 1),
+    ((16, 7, 7), (128, 1, 1), 3, DenseEdge, None, None),
+    ((5, 1, 1), (3, 4, 4), 3, ConvEdge, 1, 1),
+])
+def test_edge_transform_shapes(src, tgt, rf, kind, stride, up):
+    a, b = sn.Node("a", src), sn.Node("b", tgt)
+    module = edge_transform(sn.Edge("a", "b", rf), a, b)
+    assert isinstance(module, kind)
+    if kind is ConvEdge:
+        assert (module.stride, module.upsample) == (stride, up)
+        assert module.weight.shape == (tgt[0], src[0], rf, rf)
+    x = torch.rand(2, *src) if a.is_spatial else torch.rand(2, src[0])
+    y = module(x, torch.zeros(tgt[0]))
+    assert y.shape == ((2, *tgt) if b.is_spatial else (2, tgt[0]))
+
+
+def test_same_convolution_is_centred():
+    # An odd kernel at stride 1 keeps a centred impulse centred.
+    edge = ConvEdge(1, 1, kernel=3)
+    with torch.no_grad():
+        edge.weight.fill_(1.0)
+    x = torch.zeros(1, 1, 5, 5)
+    x[0, 0, 2, 2] = 1
+    y = edge(x)[0, 0]
+    assert y[1:4, 1:4].eq(1).all() and y.sum() == 9
+
+
+@pytest.mark.parametrize("kernel", [2, 4])
+@pytest.mark.filterwarnings("ignore:Using padding='same'")
+def test_even_kernels_pad_like_pytorch_same(kernel):
+    edge = ConvEdge(2, 3, kernel=kernel)
+    x = torch.rand(2, 2, 6, 6)
+    torch.testing.assert_close(edge(x), torch.nn.functional.conv2d(x, edge.weight, padding="same"))
+
+
+@pytest.mark.parametrize("src, tgt, why", [
+    ((1, 28, 28), (4, 10, 10), "28x28 is not an integer multiple of 10x10"),
+    ((1, 8, 8), (2, 4, 2), "the ratios differ"),
+    ((1, 4, 8), (2, 8, 4), "larger in one dimension and smaller in the other"),
+    ((1, 4, 4), (2, 6, 6), "6x6 is not an integer multiple of 4x4"),
+])
+def test_incompatible_shapes_raise_shape_error_naming_the_edge(src, tgt, why):
+    net = sn.Network([sn.Node("image", src), sn.Node("h", tgt), sn.Node("p", (2,), tags=("prediction",))],
+                     [("image", "h"), ("h", "p")])
+    with pytest.raises(ShapeError) as err:
+        StreamNet(net)
+    msg = str(err.value)
+    assert "edge image -> h" in msg and str(src) in msg and str(tgt) in msg and why in msg
+
+
+# -- error messages ----------------------------------------------------------------------
+
+def test_wrong_frame_shape_names_input_and_layout(mnist_sr):
+    model = StreamNet(mnist_sr)
+    with pytest.raises(ShapeError) as err:
+        model(torch.rand(2, 5, 28, 28))
+    msg = str(err.value)
+    assert "'image'" in msg and "(batch, time, 1, 28, 28)" in msg and "(2, 5, 28, 28)" in msg
+    assert "(batch, time, C, H, W)" in msg
+    with pytest.raises(ShapeError, match=r"\(batch, 1, 28, 28\).*\(batch, C, H, W\)"):
+        model.step(torch.rand(2, 1, 1, 28, 28), model.initial_state(2))
+    with pytest.raises(ShapeError, match="empty batch or time"):
+        model(torch.rand(2, 0, 1, 28, 28))
+    with pytest.raises(ShapeError, match="unknown input 'img'"):
+        model({"img": torch.rand(2, 5, 1, 28, 28)})
+    with pytest.raises(ShapeError, match="expected a tensor"):
+        model({"image": [1, 2]})
+
+
+def test_invalid_rollout_names_the_cycle():
+    net = sn.load("fig2")
+    model = StreamNet(net)
+    bad = sn.Rollout.from_streaming_edges(net, [("v", "v"), ("u", "w")])
+    with pytest.raises(InvalidRolloutError, match=r"cycle (v -> w -> v|w -> v -> w)") as err:
+        model(torch.rand(1, 3, 1), rollout=bad)
+    assert set(err.value.cycle) == {("v", "w"), ("w", "v")}
+    with pytest.raises(InvalidRolloutError):
+        model.step(torch.rand(1, 1), model.initial_state(1), rollout=bad)
+
+
+def test_rollout_of_another_network_and_bad_states(mnist_sr):
+    model = StreamNet(mnist_sr)
+    with pytest.raises(SpecError, match="belongs to network 'mnist_s'"):
+        model(torch.rand(1, 3, 1, 28, 28), rollout=sn.Rollout.streaming(sn.load("mnist_s")))
+    with pytest.raises(SpecError, match="unknown rollout 'hybird'"):
+        model(torch.rand(1, 3, 1, 28, 28), rollout="hybird")
+    with pytest.raises(SpecError, match="expected a Rollout"):
+        model(torch.rand(1, 3, 1, 28, 28), rollout=3)
+    state = model.initial_state(2)
+    with pytest.raises(ShapeError, match="batch size 3 .* made for 2"):
+        model.step(torch.rand(3, 1, 28, 28), state)
+    with pytest.raises(SpecError, match="initial_state"):
+        model.step(torch.rand(2, 1, 28, 28), StreamNet(sn.load("fig2")).initial_state(2))
+    assert isinstance(ShapeError("x"), StreamnetsError)
+
+
+def test_state_is_not_modified_and_can_branch(mnist_sr):
+    model = StreamNet(mnist_sr).eval()
+    x = torch.rand(2, 4, 1, 28, 28)
+    state = model.initial_state(2)
+    for t in range(3):
+        _, state = model.step(x[:, t], state)
+    assert state.frame == 2 and state["h1"] is not None
+    a, _ = model.step(x[:, 3], state)
+    b, _ = model.step(x[:, 3], state)
+    assert torch.equal(a["prediction"], b["prediction"])
+    assert state.detach()["h1"].requires_grad is False
+    with pytest.raises(SpecError, match="no node 'h9'"):
+        state["h9"]
+
+
+def test_threads_do_not_share_mutable_plan_state(mnist_sr):
+    # Plans are built once and then only read; concurrent windows agree.
+    model = StreamNet(mnist_sr).eval()
+    x = torch.rand(2, 5, 1, 28, 28)
+    with torch.no_grad():
+        expected = model(x, rollout="hybrid").logits["prediction"]
+    results = []
+
+    def run():
+        with torch.no_grad():
+            results.append(model(x, rollout="hybrid").logits["prediction"])
+
+    threads = [threading.Thread(target=run) for _ in range(4)]
+    for th in threads:
+        th.start()
+    for th in threads:
+        th.join()
+    assert all(torch.equal(r, expected) for r in results)
