@@ -37,7 +37,7 @@ def test_accuracy_over_steps_one_network(tmp_path):
     fig.savefig(tmp_path / "acc.png", dpi=50)
     (ax,) = fig.axes
     lines = curves(fig)
-    assert set(lines) == {"run:mnist_sr:streaming", "run:mnist_sr:sequential", "run:mnist_sr:hybrid"}
+    assert set(lines) == {f"run:mnist_sr:{r}" for r in ("streaming", "sequential", "hybrid")}
     for name, colour in (("streaming", STREAMING), ("sequential", SEQUENTIAL), ("hybrid", HYBRID)):
         line = lines[f"run:mnist_sr:{name}"]
         assert same_color(line.get_color(), colour)

@@ -17,8 +17,8 @@ from matplotlib.transforms import ScaledTranslation
 
 from .style import NODE_EDGE, root_figure
 
-__all__ = ["draw_node", "draw_arrow", "draw_self_loop", "blocks_segment", "free_angle", "arc_points",
-           "loop_angle"]
+__all__ = ["draw_node", "draw_arrow", "draw_self_loop", "blocks_segment", "free_angle",
+           "arc_points", "loop_angle"]
 
 def draw_node(ax, xy, gid, size=20, face="white", label=None, text_color="black",
               fontsize=9, linewidth=1.2):

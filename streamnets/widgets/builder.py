@@ -102,9 +102,10 @@ class NetworkBuilder(WidgetApp):
         self.edge_source = w.Dropdown(description="edge from", layout={"width": "200px"})
         self.edge_target = w.Dropdown(description="to", layout={"width": "200px"})
         buttons = {}
-        for label, action in (("add node", self._on_add_node), ("remove node", self._on_remove_node),
-                              ("add edge", self._on_add_edge), ("remove edge", self._on_remove_edge),
-                              ("open rollout explorer", self._on_open)):
+        actions = {"add node": self._on_add_node, "remove node": self._on_remove_node,
+                   "add edge": self._on_add_edge, "remove edge": self._on_remove_edge,
+                   "open rollout explorer": self._on_open}
+        for label, action in actions.items():
             buttons[label] = w.Button(description=label)
             buttons[label].on_click(action)
         self.buttons = buttons

@@ -20,8 +20,12 @@ def status_text(rollout):
     Examples
     --------
     >>> import streamnets as sn
-    >>> status_text(sn.Rollout.sequential(sn.load("fig2")))
-    'valid; F(R) = 2; first response: w at frame 1, update step 2; not equally model-parallel to the streaming rollout'
+    >>> for part in status_text(sn.Rollout.sequential(sn.load("fig2"))).split("; "):
+    ...     print(part)
+    valid
+    F(R) = 2
+    first response: w at frame 1, update step 2
+    not equally model-parallel to the streaming rollout
     """
     if not rollout.is_valid:
         return (f"not valid: the cycle {cycle_text(rollout.zero_delay_cycle)} has no streaming "
