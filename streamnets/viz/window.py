@@ -24,8 +24,12 @@ def cycle_text(cycle):
 
 
 def _rad(span):
-    # bulge at most ~0.4 of a frame so an arc stays within its half column
-    return min(0.3, 0.4 / max(span, 1))
+    """arc3 ``rad`` of an in-frame arc over ``span`` rows: the bulge (rad * span)
+    grows with the span, so nested arcs separate, but stays within ~0.45 of a
+    frame; arcs of odd and even span bend to opposite sides."""
+    span = max(span, 1)
+    bulge = min(0.12 + 0.09 * span, 0.45)
+    return (bulge if span % 2 == 0 else -bulge) / span
 
 
 def draw_window(rollout, W, ax=None, tableau=False, state_after=None, title=None, legend=True):
