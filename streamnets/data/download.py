@@ -132,13 +132,37 @@ def _download_once(url, part, timeout):
         raise
     with resp:
         status = getattr(resp, "status", 200)
-        mode = "ab" if (have and status == 206) else "wb"
-        with open(part, mode) as f:
+        resume = bool(have) and status == 206
+        if resume and not _range_starts_at(resp.headers.get("Content-Range"), have):
+            resume = False  # server answered another range: start over
+            resp.close()
+            part.unlink()
+            return _download_once(url, part, timeout)
+        length = resp.headers.get("Content-Length")
+        expected = int(length) if length and length.isdigit() else None
+        got = 0
+        with open(part, "ab" if resume else "wb") as f:
             while True:
                 chunk = resp.read(_CHUNK)
                 if not chunk:
                     break
                 f.write(chunk)
+                got += len(chunk)
+        if expected is not None and got < expected:
+            # http.client returns b"" on an early close; make it an error so the
+            # caller resumes the partial file with a Range request.
+            raise http.client.IncompleteRead(b"", expected - got)
+
+
+def _range_starts_at(content_range, start):
+    """Whether a ``Content-Range: bytes a-b/n`` header starts at byte ``start``."""
+    if not content_range:
+        return False
+    try:
+        unit, spec = content_range.split(" ", 1)
+        return unit == "bytes" and int(spec.split("-", 1)[0]) == start
+    except ValueError:
+        return False
 
 
 def fetch(resource, dest_dir, *, urls=None, timeout=60.0, retries=3):

@@ -31,7 +31,8 @@ from PIL import Image
 from ..errors import DataError
 from . import download as dl
 from .base import ArrayDataset
-from .paths import CACHE_DIR, candidate_dirs, download_dir, missing_error
+from . import paths
+from .paths import candidate_dirs, download_dir, missing_error
 
 __all__ = ["GTSRB", "GTSRB_CLASSES", "split_tracks", "SPLITS"]
 
@@ -337,10 +338,10 @@ class GTSRB(ArrayDataset):
     def _load_all(cls, folder, size, length, cache):
         tracks, fingerprint = _scan(folder)
         key = hashlib.sha1(str(Path(folder).resolve()).encode()).hexdigest()[:12]
-        paths = [cls.cache_path(folder, size, length),
-                 CACHE_DIR / f"gtsrb-{key}-{size}px-{length}f.pt"]
+        files = [cls.cache_path(folder, size, length),
+                 paths.CACHE_DIR / f"gtsrb-{key}-{size}px-{length}f.pt"]
         if cache:
-            for p in paths:
+            for p in files:
                 if p.is_file():
                     try:
                         obj = torch.load(p, weights_only=True)
@@ -351,13 +352,13 @@ class GTSRB(ArrayDataset):
         obj = _build(folder, tracks, size, length)
         obj.update(version=_CACHE_VERSION, fingerprint=fingerprint)
         if cache:
-            for p in paths:
+            for p in files:
                 try:
                     _atomic_save(obj, p)
                     break
                 except OSError:
                     continue
             else:
-                warnings.warn(f"GTSRB: could not write a cache file to {paths}; the next load "
+                warnings.warn(f"GTSRB: could not write a cache file to {[str(f) for f in files]}; the next load "
                               "decodes the images again", stacklevel=3)
         return obj

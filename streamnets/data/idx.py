@@ -210,7 +210,7 @@ class MNIST(ArrayDataset):
             folder = self.download(root, train)
         if folder is None:
             raise missing_error(self.title, looked, self.filenames(train, gz=True),
-                                download_dir(root, self.subdirs[0]))
+                                download_dir(root, self.subdirs[0]), self._partial_note(looked, train))
         images_file, labels_file = (self._existing(folder, f) for f in self.filenames(train))
         images = read_idx(images_file, IMAGES_MAGIC)
         labels = read_idx(labels_file, LABELS_MAGIC)
@@ -261,6 +261,16 @@ class MNIST(ArrayDataset):
             if all(cls._existing(d, f) for f in cls.filenames(train)):
                 return d, looked
         return None, looked
+
+    @classmethod
+    def _partial_note(cls, looked, train):
+        notes = []
+        for d in looked:
+            have = [f for f in cls.filenames(train) if cls._existing(d, f)]
+            if have:
+                miss = [f for f in cls.filenames(train) if f not in have]
+                notes.append(f"{d} has {', '.join(have)} but not {', '.join(miss)}[.gz]")
+        return "; ".join(notes)
 
     @classmethod
     def resources(cls, train=True):

@@ -1,0 +1,289 @@
+"""Downloads against a local HTTP server (127.0.0.1, Range support), no internet."""
+
+import hashlib
+import io
+import re
+import tarfile
+import threading
+import zipfile
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from streamnets.data import CIFAR10, GTSRB, MNIST, paths, write_idx
+from streamnets.data import download as dl
+from streamnets.errors import DataError
+
+
+class Server:
+    """A tiny file server: ``files`` maps names to bytes.
+
+    ``drop[name] = k`` makes the next request for ``name`` send the headers with the
+    full length but only ``k`` bytes of the body, then close the connection.
+    ``ranges = False`` ignores Range headers (answers 200 with everything).
+    """
+
+    def __init__(self):
+        self.files, self.drop, self.log, self.ranges = {}, {}, [], True
+        outer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            protocol_version = "HTTP/1.1"
+
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                name = self.path.lstrip("/")
+                rng = self.headers.get("Range")
+                outer.log.append((name, rng))
+                if name not in outer.files:
+                    self.send_response(404)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                data = outer.files[name]
+                start = 0
+                if rng and outer.ranges:
+                    start = int(re.fullmatch(r"bytes=(\d+)-", rng).group(1))
+                    if start >= len(data):
+                        self.send_response(416)
+                        self.send_header("Content-Range", f"bytes */{len(data)}")
+                        self.send_header("Content-Length", "0")
+                        self.end_headers()
+                        return
+                    self.send_response(206)
+                    self.send_header("Content-Range", f"bytes {start}-{len(data) - 1}/{len(data)}")
+                else:
+                    self.send_response(200)
+                body = data[start:]
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                k = outer.drop.pop(name, None)
+                if k is not None:
+                    self.wfile.write(body[:k])
+                    self.wfile.flush()
+                    self.close_connection = True
+                    return
+                self.wfile.write(body)
+
+        self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
+        self.thread = threading.Thread(target=self.httpd.serve_forever, kwargs={"poll_interval": 0.02}, daemon=True)
+        self.thread.start()
+
+    def close(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()
+
+
+@pytest.fixture
+def server():
+    s = Server()
+    yield s
+    s.close()
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.delenv(paths.ENV_VAR, raising=False)
+    monkeypatch.setattr(paths, "REPO_DATA_DIR", tmp_path / "no-repo-data")
+    monkeypatch.setattr(paths, "CACHE_DIR", tmp_path / "no-cache")
+    monkeypatch.setattr(dl, "MIRRORS", {})
+
+
+PAYLOAD = bytes(np.random.default_rng(0).integers(0, 256, 300_000, dtype=np.uint8))
+SHA = hashlib.sha256(PAYLOAD).hexdigest()
+
+
+def resource(**kw):
+    args = dict(filename="blob.bin", urls=("http://127.0.0.1:9/never-used",), sha256=SHA,
+                size=len(PAYLOAD), key="test")
+    args.update(kw)
+    return dl.Resource(**args)
+
+
+def test_good_file(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD
+    p = dl.fetch(resource(), tmp_path / "out", urls=server.url)
+    assert p == tmp_path / "out" / "blob.bin" and p.read_bytes() == PAYLOAD
+    assert not (tmp_path / "out" / "blob.bin.part").exists()
+    assert server.log == [("blob.bin", None)]
+    dl.fetch(resource(), tmp_path / "out", urls=server.url)  # present and valid: no request
+    assert len(server.log) == 1
+
+
+def test_mirrors_mapping_replaces_official_urls(server, tmp_path, monkeypatch):
+    server.files["blob.bin"] = PAYLOAD
+    monkeypatch.setitem(dl.MIRRORS, "test", [server.url])
+    assert dl.fetch(resource(), tmp_path).read_bytes() == PAYLOAD
+
+
+def test_corrupt_download_is_refetched_once_then_dataerror(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD[:-1] + b"\x00"  # same size, wrong bytes
+    with pytest.raises(DataError, match=r"blob.bin: downloaded twice .* corrupt \(SHA-256"):
+        dl.fetch(resource(), tmp_path, urls=server.url)
+    assert [r for r in server.log] == [("blob.bin", None)] * 2
+    assert not list(tmp_path.iterdir())  # neither target nor .part left behind
+
+
+def test_wrong_size_is_detected_without_hashing(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD + b"extra"
+    with pytest.raises(DataError, match="size 300005 bytes, expected 300000"):
+        dl.fetch(resource(), tmp_path, urls=server.url)
+
+
+def test_interrupted_transfer_is_resumed_with_range(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD
+    server.drop["blob.bin"] = 100_000
+    p = dl.fetch(resource(), tmp_path, urls=server.url)
+    assert p.read_bytes() == PAYLOAD
+    assert server.log == [("blob.bin", None), ("blob.bin", "bytes=100000-")]
+
+
+def test_leftover_partial_file_is_resumed(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD
+    (tmp_path / "blob.bin.part").write_bytes(PAYLOAD[:123_456])
+    assert dl.fetch(resource(), tmp_path, urls=server.url).read_bytes() == PAYLOAD
+    assert server.log == [("blob.bin", "bytes=123456-")]
+
+
+def test_corrupt_partial_file_is_refetched_whole(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD
+    (tmp_path / "blob.bin.part").write_bytes(b"\xff" * 1000)
+    assert dl.fetch(resource(), tmp_path, urls=server.url).read_bytes() == PAYLOAD
+    assert server.log == [("blob.bin", "bytes=1000-"), ("blob.bin", None)]
+
+
+def test_server_without_range_support_restarts(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD
+    server.ranges = False
+    (tmp_path / "blob.bin.part").write_bytes(PAYLOAD[:5000])
+    assert dl.fetch(resource(), tmp_path, urls=server.url).read_bytes() == PAYLOAD
+
+
+def test_oversized_partial_gets_416_and_restarts(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD
+    (tmp_path / "blob.bin.part").write_bytes(b"\x00" * (len(PAYLOAD) + 10))
+    assert dl.fetch(resource(), tmp_path, urls=server.url).read_bytes() == PAYLOAD
+
+
+def test_corrupt_complete_target_is_replaced(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD
+    (tmp_path / "blob.bin").write_bytes(b"garbage")
+    assert dl.fetch(resource(), tmp_path, urls=server.url).read_bytes() == PAYLOAD
+
+
+def test_falls_through_to_next_url_and_reports_all_failures(server, tmp_path):
+    server.files["blob.bin"] = PAYLOAD
+    urls = [server.url + "missing/", server.url]
+    assert dl.fetch(resource(), tmp_path / "a", urls=urls).read_bytes() == PAYLOAD
+    with pytest.raises(DataError) as e:
+        dl.fetch(resource(filename="nope.bin"), tmp_path / "b", urls=[server.url, "http://127.0.0.1:1/"])
+    msg = str(e.value)
+    assert "HTTP 404" in msg and "127.0.0.1:1/nope.bin" in msg
+    assert f"put it in {tmp_path / 'b'}" in msg
+
+
+def test_unknown_checksum_is_size_or_format_only(server, tmp_path):
+    server.files["blob.bin"] = b"anything"
+    p = dl.fetch(resource(sha256=None, size=None), tmp_path, urls=server.url)
+    assert p.read_bytes() == b"anything"
+
+
+def test_extract_archive_rejects_path_traversal(tmp_path):
+    z = tmp_path / "evil.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("../outside.txt", "x")
+    with pytest.raises(DataError, match="outside"):
+        dl.extract_archive(z, tmp_path / "dest")
+    assert not (tmp_path / "outside.txt").exists()
+    (tmp_path / "notzip").write_bytes(b"hello")
+    with pytest.raises(DataError, match="not a zip or tar archive"):
+        dl.extract_archive(tmp_path / "notzip", tmp_path / "dest")
+
+
+# --- end to end through the data set classes -------------------------------------
+
+def _gz_idx(arr, tmp_path, name):
+    p = tmp_path / name
+    write_idx(p, arr)
+    return p.read_bytes()
+
+
+def test_mnist_download_end_to_end(server, tmp_path, monkeypatch):
+    rng = np.random.default_rng(1)
+    img = rng.integers(0, 256, (6, 28, 28), dtype=np.uint8)
+    lab = np.arange(6, dtype=np.uint8)
+    src = tmp_path / "src"
+    src.mkdir()
+    blobs = {"t10k-images-idx3-ubyte.gz": _gz_idx(img, src, "t10k-images-idx3-ubyte.gz"),
+             "t10k-labels-idx1-ubyte.gz": _gz_idx(lab, src, "t10k-labels-idx1-ubyte.gz")}
+    server.files.update(blobs)
+    monkeypatch.setattr(MNIST, "checksums",
+                        {k: (hashlib.sha256(v).hexdigest(), len(v)) for k, v in blobs.items()})
+    monkeypatch.setitem(dl.MIRRORS, "mnist", [server.url])
+    root = tmp_path / "root"
+    with pytest.raises(DataError, match="download=True"):
+        MNIST(root, train=False)
+    ds = MNIST(root, train=False, download=True)
+    assert ds.folder == root / "mnist"
+    np.testing.assert_array_equal(ds.data[:, 0].numpy(), img)
+    assert ds.targets.tolist() == list(range(6))
+    n = len(server.log)
+    MNIST(root, train=False, download=True)  # found locally: no request
+    assert len(server.log) == n
+
+
+def test_official_mnist_checksum_is_the_specified_one():
+    res = {r.filename: r for r in MNIST.resources(train=False)}
+    assert res["t10k-images-idx3-ubyte.gz"].sha256 == (
+        "8d422c7b0a1c1c79245a5bcf07fe86e33eeafee792b84584aec276f5a2dbc4e6")
+    assert all(r.urls[0].startswith("http://yann.lecun.com/exdb/mnist/") for r in res.values())
+
+
+def test_cifar_download_end_to_end(server, tmp_path, monkeypatch):
+    import pickle
+
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        for name in [f"data_batch_{i}" for i in range(1, 6)] + ["test_batch"]:
+            raw = pickle.dumps({b"data": np.full((2, 3072), 7, np.uint8), b"labels": [1, 2]})
+            info = tarfile.TarInfo(f"cifar-10-batches-py/{name}")
+            info.size = len(raw)
+            t.addfile(info, io.BytesIO(raw))
+    blob = buf.getvalue()
+    server.files["cifar-10-python.tar.gz"] = blob
+    monkeypatch.setattr(CIFAR10, "resource", dl.Resource(
+        "cifar-10-python.tar.gz", CIFAR10.resource.urls, hashlib.sha256(blob).hexdigest(), len(blob), "cifar10"))
+    monkeypatch.setitem(dl.MIRRORS, "cifar10", [server.url])
+    ds = CIFAR10(tmp_path, train=True, download=True)
+    assert ds.folder == tmp_path / "cifar10" / "cifar-10-batches-py"
+    assert ds.data.shape == (10, 3, 32, 32) and int(ds.data.max()) == 7
+
+
+def test_gtsrb_download_zip_end_to_end(server, tmp_path, monkeypatch):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        for track in range(3):
+            for frame in range(30):
+                img = io.BytesIO()
+                Image.new("RGB", (20, 24), (frame, track, 0)).save(img, format="PPM")
+                z.writestr(f"GTSRB/Final_Training/Images/00004/{track:05d}_{frame:05d}.ppm", img.getvalue())
+    server.files["GTSRB_Final_Training_Images.zip"] = buf.getvalue()
+    monkeypatch.setitem(dl.MIRRORS, "gtsrb", [server.url])
+    ds = GTSRB(tmp_path, split="train", download=True, cache=False)
+    assert (tmp_path / "gtsrb" / "GTSRB" / "Final_Training" / "Images" / "00004").is_dir()
+    assert ds.data.shape == (1, 30, 3, 32, 32) and ds.targets.tolist() == [4]
+    assert torch.equal(ds.data[0, :, 0, 0, 0], torch.arange(30, dtype=torch.uint8))
+    assert not list((tmp_path / "gtsrb").glob(".extract-*"))
+
+
+def test_gtsrb_download_of_a_non_zip_is_a_dataerror(server, tmp_path, monkeypatch):
+    server.files["GTSRB_Final_Training_Images.zip"] = b"<html>maintenance</html>"
+    monkeypatch.setitem(dl.MIRRORS, "gtsrb", [server.url])
+    with pytest.raises(DataError, match="not a zip or tar archive"):
+        GTSRB(tmp_path, download=True, cache=False)
