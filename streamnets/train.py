@@ -1,0 +1,362 @@
+"""Training and evaluating a StreamNet under one rollout pattern.
+
+The paper's protocol: a sequence shows the same image (or a track) in every frame
+with fresh noise; the network must answer early and well. A pattern's window is
+its first-response frame plus ``output_frames`` frames (8 in the paper), so every
+pattern is trained and evaluated on the same number of responding frames. The loss
+is the mean over those frames of the per-frame cross entropy. Evaluation reports
+test accuracy per output frame together with the update step at which that frame's
+answer is available (:meth:`Rollout.output_steps`): "accuracy over update steps" is
+one call.
+
+Each epoch ends with an atomic checkpoint (model, optimiser, schedule, RNG state,
+metrics so far) and atomically written ``metrics.json`` / ``metrics.csv``;
+``resume=True`` continues an interrupted run and, on the CPU with a seed, ends with
+exactly the metrics of an uninterrupted one.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import time
+from dataclasses import asdict, dataclass, field
+from pathlib import Path
+
+import torch
+import torch.nn.functional as F
+from tqdm.auto import tqdm
+
+from ._io import atomic_write_text, atomic_writer
+from .data import NoisyFrames, TrackWindows
+from .device import autocast, resolve_device
+from .errors import ShapeError, SpecError, StreamnetsError
+from .nn import StreamNet
+from .rollout import Rollout
+from .seeding import seed_everything
+
+__all__ = ["TrainConfig", "Evaluation", "Trainer", "window_frames", "make_sequences", "train"]
+
+
+@dataclass
+class TrainConfig:
+    """Hyperparameters of one training run (defaults: the paper's MNIST scripts).
+
+    ``optimizer`` names any ``torch.optim`` class (case-insensitive);
+    ``"rmsprop"`` uses Keras' defaults (rho 0.9, epsilon 1e-7) like the authors'
+    scripts. ``decay`` is Keras' time decay: lr_t = lr / (1 + decay * t) after t
+    batches. ``max_batches`` caps the batches per epoch (small CI runs).
+    """
+
+    epochs: int = 100
+    batch_size: int = 128
+    lr: float = 1e-4
+    decay: float = 1e-6
+    optimizer: str = "rmsprop"
+    optimizer_kwargs: dict = field(default_factory=dict)
+    output_frames: int = 8
+    seed: int = 0
+    device: str = "auto"
+    amp: bool | None = None
+    max_batches: int | None = None
+    progress: bool = True
+
+
+@dataclass
+class Evaluation:
+    """Test results per output frame of one rollout.
+
+    ``frames`` are the window frames that respond (first response on),
+    ``update_steps`` the update step at which each is available, ``accuracy`` the
+    test accuracy of each, ``loss`` the mean cross entropy over them.
+    """
+
+    frames: list
+    update_steps: list
+    accuracy: list
+    loss: float
+    samples: int
+
+    def as_dict(self):
+        return asdict(self)
+
+
+def window_frames(rollout, output_frames=8):
+    """Frames a pattern's window needs: its first-response frame + ``output_frames``.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> window_frames(sn.Rollout.streaming(sn.load("mnist_ff")))
+    11
+    """
+    first = max(f.frame for f in rollout.first_response().values())
+    return first + output_frames
+
+
+def make_sequences(dataset, frames, noise_std, train=True, seed=0):
+    """The paper's sequences over an image or track data set: :class:`NoisyFrames`
+    for images ``(N, C, H, W)``, :class:`TrackWindows` for tracks ``(N, L, C, H, W)``."""
+    kind = TrackWindows if dataset.data.dim() == 5 else NoisyFrames
+    return kind(dataset, None, frames=frames, noise_std=noise_std, train=train, seed=seed)
+
+
+def _make_optimizer(config, params):
+    name = config.optimizer.lower()
+    if name == "rmsprop":
+        kwargs = {"alpha": 0.9, "eps": 1e-7, **config.optimizer_kwargs}
+        return torch.optim.RMSprop(params, lr=config.lr, **kwargs)
+    classes = {k.lower(): getattr(torch.optim, k) for k in dir(torch.optim)
+               if isinstance(getattr(torch.optim, k), type)
+               and issubclass(getattr(torch.optim, k), torch.optim.Optimizer)}
+    if name not in classes:
+        raise SpecError(f"unknown optimizer {config.optimizer!r}; use a torch.optim class name "
+                        f"such as rmsprop, adam, sgd", field="optimizer")
+    return classes[name](params, lr=config.lr, **config.optimizer_kwargs)
+
+
+class Trainer:
+    """Train a :class:`StreamNet` under one rollout on sequence data sets.
+
+    Parameters
+    ----------
+    model : StreamNet
+    rollout : Rollout
+        The pattern used for training and evaluation (parameters trained under
+        one pattern do not transfer to another).
+    train_data, test_data : NoisyFrames or TrackWindows
+        Sequences with at least :func:`window_frames` frames (extra frames are
+        cut); ``test_data`` may be None.
+    config : TrainConfig, optional
+    out_dir : path, optional
+        Where checkpoints and metrics go; None keeps everything in memory.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> from streamnets.data import Digits
+    >>> from streamnets.nn import StreamNet
+    >>> net = sn.load("mnist_ff")
+    >>> r = sn.Rollout.streaming(net)
+    >>> T = window_frames(r, output_frames=2)
+    >>> data = make_sequences(Digits(train=False), T, noise_std=2.0, seed=0)
+    >>> config = TrainConfig(epochs=1, batch_size=32, max_batches=2, output_frames=2,
+    ...                      progress=False, device="cpu")
+    >>> trainer = Trainer(StreamNet(net), r, data, config=config)
+    >>> history = trainer.fit()
+    >>> len(trainer.evaluate(make_sequences(Digits(train=False), T, 2.0, train=False)).accuracy)
+    2
+    """
+
+    def __init__(self, model, rollout, train_data, test_data=None, config=None, out_dir=None):
+        self.config = config or TrainConfig()
+        self.device = resolve_device(self.config.device)
+        self.model = model.to(self.device)
+        if rollout.network is not model.network:
+            rollout = Rollout.from_bits(model.network, rollout.bits, rollout.name)
+        self.rollout = rollout.validate()
+        outputs = model.network.outputs
+        if len(outputs) != 1:
+            raise SpecError(f"the trainer supports networks with one output; "
+                            f"{model.network.name!r} has {', '.join(outputs)}", field="outputs")
+        self.output = outputs[0]
+        self.frames = window_frames(self.rollout, self.config.output_frames)
+        self.first = self.frames - self.config.output_frames
+        for name, data in (("training", train_data), ("test", test_data)):
+            if data is not None and data.frames < self.frames:
+                raise ShapeError(
+                    f"{name} sequences have {data.frames} frames, but rollout {self.rollout.name!r} "
+                    f"of {model.network.name!r} needs {self.frames} (first response at frame "
+                    f"{self.first} + {self.config.output_frames} output frames); make them longer")
+        self.train_data, self.test_data = train_data, test_data
+        self.optimizer = _make_optimizer(self.config, self.model.parameters())
+        decay = self.config.decay
+        self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda t: 1 / (1 + decay * t))
+        self.out_dir = Path(out_dir) if out_dir is not None else None
+        self.history = []
+
+    # -- one batch ------------------------------------------------------------------
+
+    def _logits(self, frames):
+        """The output logits of the responding frames: (batch, output_frames, classes)."""
+        frames = frames[:, :self.frames].to(self.device, non_blocking=True)
+        with autocast(self.device, enabled=self.config.amp):
+            out = self.model(frames, rollout=self.rollout)
+        logits = out.logits[self.output][:, self.first:].float()
+        return logits
+
+    def _batch_loss(self, logits, labels):
+        b, t, c = logits.shape
+        return F.cross_entropy(logits.reshape(b * t, c), labels.repeat_interleave(t))
+
+    # -- epochs ---------------------------------------------------------------------
+
+    def fit(self, resume=False):
+        """Train for ``config.epochs`` epochs; returns the per-epoch history.
+
+        With ``resume=True`` and a checkpoint in ``out_dir``, continue after the
+        last finished epoch.
+        """
+        if resume:
+            self._restore()
+        start = len(self.history)
+        for epoch in range(start, self.config.epochs):
+            self.history.append(self._train_epoch(epoch))
+            self._save()
+        return self.history
+
+    def _train_epoch(self, epoch):
+        cfg = self.config
+        self.model.train()
+        self.train_data.set_epoch(epoch)
+        n_batches = -(-len(self.train_data) // cfg.batch_size)
+        if cfg.max_batches is not None:
+            n_batches = min(n_batches, cfg.max_batches)
+        batches = self.train_data.iter_batches(cfg.batch_size)
+        bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
+                   disable=not cfg.progress)
+        loss_sum = correct = seen = 0
+        data_time = step_time = 0.0
+        started = time.perf_counter()
+        for _ in range(n_batches):
+            t0 = time.perf_counter()
+            frames, labels = next(batches)
+            labels = labels.to(self.device, non_blocking=True)
+            t1 = time.perf_counter()
+            logits = self._logits(frames)
+            loss = self._batch_loss(logits, labels)
+            self.optimizer.zero_grad(set_to_none=True)
+            loss.backward()
+            self.optimizer.step()
+            self.schedule.step()
+            loss_sum += loss.item() * len(labels)
+            correct += (logits.argmax(-1) == labels[:, None]).float().mean(1).sum().item()
+            seen += len(labels)
+            data_time += t1 - t0
+            step_time += time.perf_counter() - t1
+            bar.update()
+            bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+        bar.close()
+        record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                  "samples": seen, "seconds": time.perf_counter() - started,
+                  "data_seconds": data_time, "step_seconds": step_time,
+                  "lr": self.optimizer.param_groups[0]["lr"]}
+        if self.test_data is not None:
+            ev = self.evaluate()
+            record.update(test_loss=ev.loss, test_accuracy=ev.accuracy)
+        return record
+
+    @torch.no_grad()
+    def evaluate(self, data=None):
+        """Test accuracy per output frame on ``data`` (default: the test data)."""
+        data = self.test_data if data is None else data
+        if data is None:
+            raise StreamnetsError("no test data: pass test_data to the Trainer or data to evaluate()")
+        was_training = self.model.training
+        self.model.eval()
+        correct = torch.zeros(self.config.output_frames, dtype=torch.float64)
+        loss_sum = seen = 0
+        for frames, labels in data.iter_batches(self.config.batch_size, shuffle=False):
+            labels = labels.to(self.device)
+            logits = self._logits(frames)
+            loss_sum += self._batch_loss(logits, labels).item() * len(labels)
+            correct += (logits.argmax(-1) == labels[:, None]).sum(0).double().cpu()
+            seen += len(labels)
+        self.model.train(was_training)
+        steps = self.rollout.output_steps(self.frames)[self.output][self.first:]
+        return Evaluation(frames=list(range(self.first, self.frames)), update_steps=steps,
+                          accuracy=(correct / max(seen, 1)).tolist(), loss=loss_sum / max(seen, 1),
+                          samples=seen)
+
+    # -- checkpoints and metrics ----------------------------------------------------
+
+    def _identity(self):
+        return {"network": self.model.network.name, "rollout": list(self.rollout.bits),
+                "frames": self.frames}
+
+    def _save(self):
+        if self.out_dir is None:
+            return
+        state = {"identity": self._identity(), "config": asdict(self.config),
+                 "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
+                 "schedule": self.schedule.state_dict(), "history": self.history,
+                 "torch_rng": torch.get_rng_state(),
+                 "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
+        with atomic_writer(self.out_dir / "checkpoint.pt") as tmp:
+            torch.save(state, tmp)
+        self.write_metrics()
+
+    def _restore(self):
+        path = self.out_dir / "checkpoint.pt" if self.out_dir is not None else None
+        if path is None or not path.exists():
+            return
+        try:
+            state = torch.load(path, map_location=self.device, weights_only=False)
+        except Exception as err:  # a corrupt file is a user-facing problem, not a crash
+            raise StreamnetsError(f"{path}: cannot read the checkpoint ({err}); delete it to "
+                                  f"start over") from None
+        if state["identity"] != self._identity():
+            raise StreamnetsError(f"{path}: the checkpoint is of another run ({state['identity']}); "
+                                  f"use another --out folder or delete it")
+        self.model.load_state_dict(state["model"])
+        self.optimizer.load_state_dict(state["optimizer"])
+        self.schedule.load_state_dict(state["schedule"])
+        self.history = list(state["history"])
+        torch.set_rng_state(state["torch_rng"])
+        if state["cuda_rng"] is not None and torch.cuda.is_available():
+            torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    def write_metrics(self):
+        """Write ``metrics.json`` and ``metrics.csv`` into ``out_dir`` atomically."""
+        if self.out_dir is None:
+            return
+        doc = {**self._identity(), "rollout_name": self.rollout.name, "output": self.output,
+               "update_steps": self.rollout.output_steps(self.frames)[self.output][self.first:],
+               "config": asdict(self.config), "epochs": self.history}
+        atomic_write_text(self.out_dir / "metrics.json", json.dumps(doc, indent=1))
+        rows = io.StringIO()
+        writer = csv.writer(rows)
+        frames = range(self.first, self.frames)
+        writer.writerow(["epoch", "train_loss", "train_accuracy", "test_loss", "seconds"]
+                        + [f"test_accuracy_frame{i}" for i in frames])
+        for rec in self.history:
+            writer.writerow([rec["epoch"], rec["train_loss"], rec["train_accuracy"],
+                             rec.get("test_loss", ""), rec["seconds"]]
+                            + list(rec.get("test_accuracy", [""] * len(frames))))
+        atomic_write_text(self.out_dir / "metrics.csv", rows.getvalue())
+
+
+def train(network, rollout, train_images, test_images=None, noise_std=2.0, config=None,
+          out_dir=None, resume=False):
+    """Seed, build the model and sequences, train, and evaluate: one call.
+
+    Parameters
+    ----------
+    network : Network or str
+    rollout : Rollout or str
+        A pattern or its name (``"streaming"``, ``"sequential"``, a named pattern).
+    train_images, test_images : image or track data sets (``.data``, ``.targets``)
+    noise_std : float
+    config : TrainConfig, optional
+    out_dir : path, optional
+    resume : bool
+
+    Returns
+    -------
+    (Trainer, Evaluation or None)
+    """
+    from .spec import load
+
+    config = config or TrainConfig()
+    net = load(network)
+    rollout = Rollout.named(net, rollout) if isinstance(rollout, str) else rollout
+    seed_everything(config.seed)
+    model = StreamNet(net)
+    frames = window_frames(rollout, config.output_frames)
+    train_seq = make_sequences(train_images, frames, noise_std, train=True, seed=config.seed)
+    test_seq = None if test_images is None else make_sequences(
+        test_images, frames, noise_std, train=False, seed=config.seed)
+    trainer = Trainer(model, rollout, train_seq, test_seq, config, out_dir)
+    trainer.fit(resume=resume)
+    return trainer, (trainer.evaluate() if test_seq is not None else None)

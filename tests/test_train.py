@@ -1,0 +1,134 @@
+"""The trainer: learning, per-frame evaluation, checkpoints, exact resume after a kill."""
+
+import json
+import os
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+
+import pytest
+import torch
+
+import streamnets as sn
+from streamnets.data import Digits
+from streamnets.nn import StreamNet
+from streamnets.train import TrainConfig, Trainer, make_sequences, train, window_frames
+
+QUICK = dict(batch_size=32, lr=1e-3, optimizer="adam", progress=False, device="cpu")
+
+
+@pytest.fixture(scope="module")
+def digits():
+    return Digits(train=True), Digits(train=False)
+
+
+def test_short_training_beats_chance_clearly(digits):
+    torch.set_num_threads(1)
+    trainer, ev = train("mnist_ff", "streaming", *digits, noise_std=0.3,
+                        config=TrainConfig(epochs=3, output_frames=2, **QUICK))
+    assert trainer.history[-1]["train_loss"] < trainer.history[0]["train_loss"]
+    assert min(ev.accuracy) > 0.5  # chance is 0.1
+    assert ev.samples == len(digits[1])
+
+
+def test_evaluation_is_on_the_update_step_axis(digits):
+    net = sn.load("mnist_sr")
+    for name, steps in (("streaming", [2, 3, 4]), ("sequential", [3, 6, 9]), ("hybrid", [3, 5, 7])):
+        r = sn.Rollout.named(net, name)
+        frames = window_frames(r, 3)
+        data = make_sequences(digits[1], frames, 2.0, train=False)
+        trainer = Trainer(StreamNet(net), r, data, data, TrainConfig(output_frames=3, **QUICK))
+        ev = trainer.evaluate()
+        assert ev.update_steps == steps
+        assert ev.frames == list(range(frames - 3, frames))
+        assert len(ev.accuracy) == 3 and all(0 <= a <= 1 for a in ev.accuracy)
+
+
+def test_evaluation_is_repeatable(digits):
+    net = sn.load("mnist_s")
+    r = sn.Rollout.streaming(net)
+    data = make_sequences(digits[1], window_frames(r, 2), 2.0, train=False, seed=3)
+    trainer = Trainer(StreamNet(net), r, None, data, TrainConfig(output_frames=2, **QUICK))
+    assert trainer.evaluate() == trainer.evaluate()
+
+
+def test_too_short_sequences_are_explained(digits):
+    net = sn.load("mnist_ff")
+    data = make_sequences(digits[1], 4, 2.0)
+    with pytest.raises(sn.ShapeError, match=r"have 4 frames, but rollout 'streaming' of 'mnist_ff' "
+                                            r"needs 11 \(first response at frame 3 \+ 8 output"):
+        Trainer(StreamNet(net), sn.Rollout.streaming(net), data)
+
+
+def test_unknown_optimizer(digits):
+    net = sn.load("mnist_ff")
+    data = make_sequences(digits[1], 11, 2.0)
+    with pytest.raises(sn.SpecError, match="unknown optimizer 'adamm'"):
+        Trainer(StreamNet(net), sn.Rollout.streaming(net), data, config=TrainConfig(optimizer="adamm"))
+
+
+def test_metrics_and_checkpoint_files(digits, tmp_path):
+    trainer, _ = train("mnist_ff", "sequential", digits[1], digits[1], noise_std=2.0, out_dir=tmp_path,
+                       config=TrainConfig(epochs=2, output_frames=2, max_batches=2, **QUICK))
+    doc = json.loads((tmp_path / "metrics.json").read_text())
+    assert [e["epoch"] for e in doc["epochs"]] == [1, 2]
+    assert doc["update_steps"] == [3, 6] and doc["rollout_name"] == "sequential"
+    rows = (tmp_path / "metrics.csv").read_text().splitlines()
+    assert rows[0].split(",")[-2:] == ["test_accuracy_frame1", "test_accuracy_frame2"]
+    assert len(rows) == 3
+    assert not [p for p in tmp_path.iterdir() if p.name.endswith(".tmp")]
+    # resuming a finished run trains nothing more
+    again, _ = train("mnist_ff", "sequential", digits[1], digits[1], noise_std=2.0, out_dir=tmp_path,
+                     resume=True, config=TrainConfig(epochs=2, output_frames=2, max_batches=2, **QUICK))
+    assert again.history == trainer.history
+
+
+def test_resume_refuses_a_foreign_or_corrupt_checkpoint(digits, tmp_path):
+    cfg = TrainConfig(epochs=1, output_frames=2, max_batches=1, **QUICK)
+    train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, config=cfg)
+    with pytest.raises(sn.StreamnetsError, match="checkpoint is of another run"):
+        train("mnist_ff", "streaming", digits[1], None, out_dir=tmp_path, resume=True, config=cfg)
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(sn.StreamnetsError, match="cannot read the checkpoint"):
+        train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, resume=True, config=cfg)
+
+
+RUN = textwrap.dedent("""
+    import sys, torch
+    torch.set_num_threads(1)
+    from streamnets.data import Digits
+    from streamnets.train import TrainConfig, train
+    cfg = TrainConfig(epochs=3, batch_size=32, max_batches=12, lr=1e-3, output_frames=2,
+                      progress=False, device="cpu", seed=7)
+    train("mnist_sr", "sequential", Digits(train=True), Digits(train=False), noise_std=2.0,
+          config=cfg, out_dir=sys.argv[1], resume=True)
+""")
+
+
+def _run(out_dir, **kw):
+    return subprocess.Popen([sys.executable, "-c", RUN, str(out_dir)], **kw)
+
+
+@pytest.mark.slow
+def test_resume_after_a_kill_mid_epoch_gives_identical_metrics(tmp_path):
+    whole, killed = tmp_path / "whole", tmp_path / "killed"
+    assert _run(whole).wait(timeout=600) == 0
+    proc = _run(killed)
+    checkpoint = killed / "checkpoint.pt"
+    deadline = time.time() + 600
+    while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
+        time.sleep(0.02)
+    time.sleep(0.3)  # into epoch 2
+    proc.send_signal(signal.SIGKILL)
+    proc.wait()
+    done = torch.load(checkpoint, weights_only=False)["history"]
+    assert len(done) < 3, "the run finished before it could be killed"
+    assert _run(killed).wait(timeout=600) == 0
+    a = json.loads((whole / "metrics.json").read_text())
+    b = json.loads((killed / "metrics.json").read_text())
+    for rec in a["epochs"] + b["epochs"]:
+        for key in ("seconds", "data_seconds", "step_seconds"):
+            rec.pop(key)
+    assert a == b
