@@ -1,0 +1,232 @@
+"""NoisyFrames and TrackWindows: noise statistics, reproducibility, windows, DataLoader use."""
+
+import math
+
+import pytest
+import torch
+from torch.utils.data import DataLoader
+
+from streamnets.data import NoisyFrames, TrackWindows, mix_seed
+from streamnets.errors import DataError, ShapeError
+
+
+def images(n=20, c=1, h=6, w=6, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    return torch.rand(n, c, h, w, generator=g), torch.arange(n) % 10
+
+
+def test_shapes_dtypes_and_clipping():
+    x, y = images()
+    ds = NoisyFrames(x, y, frames=5, noise_std=2.0, train=True)
+    f, lab = ds[3]
+    assert f.shape == (5, 1, 6, 6) and f.dtype == torch.float32
+    assert lab.dtype == torch.int64 and int(lab) == 3
+    b, yb = ds.batch(torch.arange(8))
+    assert b.shape == (8, 5, 1, 6, 6) and yb.tolist() == list(range(8))
+    assert float(b.min()) == 0.0 and float(b.max()) == 1.0  # std 2 clips a lot
+    assert len(ds) == 20 and ds.frame_shape == (1, 6, 6)
+
+
+def test_noise_std_and_clip_fraction_are_statistically_right():
+    x = torch.full((64, 1, 16, 16), 0.5)
+    y = torch.zeros(64, dtype=torch.int64)
+    small = NoisyFrames(x, y, frames=8, noise_std=0.1, train=True, seed=1)
+    noise = small.batch(torch.arange(64))[0] - 0.5  # 131072 values, clipping at 5 sigma: none
+    assert abs(float(noise.mean())) < 0.002
+    assert abs(float(noise.std()) - 0.1) < 0.002
+    big = NoisyFrames(x, y, frames=8, noise_std=2.0, train=False, seed=1)
+    v = big.batch(torch.arange(64))[0]
+    p_low = 0.5 * (1 + math.erf(-0.25 / math.sqrt(2)))  # P(0.5 + 2 z < 0)
+    assert abs(float((v == 0).float().mean()) - p_low) < 0.01
+    assert abs(float((v == 1).float().mean()) - p_low) < 0.01
+    # frames of one sequence carry independent noise
+    a, b = (v[:, 0] - 0.5).flatten(), (v[:, 1] - 0.5).flatten()
+    assert abs(float(torch.corrcoef(torch.stack([a, b]))[0, 1])) < 0.03
+
+
+def test_noise_is_added_to_the_right_image():
+    x, y = images(n=10)
+    ds = NoisyFrames(x, y, frames=50, noise_std=0.05, train=False)
+    for i in (0, 7):
+        mean = ds[i][0].mean(0)
+        assert float((mean - x[i]).abs().max()) < 0.05
+
+
+def test_eval_noise_repeatable_across_calls_orders_and_batching():
+    x, y = images()
+    ds = NoisyFrames(x, y, frames=4, noise_std=1.0, train=False, seed=7)
+    single = torch.stack([ds[i][0] for i in range(20)])
+    assert torch.equal(single, torch.stack([ds[i][0] for i in range(20)]))
+    perm = torch.randperm(20, generator=torch.Generator().manual_seed(0))
+    shuffled, labels = ds.batch(perm)
+    assert torch.equal(shuffled, single[perm]) and torch.equal(labels, y[perm])
+    halves = torch.cat([ds.batch(range(0, 13))[0], ds.batch(range(13, 20))[0]])
+    assert torch.equal(halves, single)
+    ds.set_epoch(5)  # epochs do not matter in evaluation
+    assert torch.equal(ds.batch(range(20))[0], single)
+    loader = DataLoader(ds, batch_size=6, shuffle=False)
+    assert torch.equal(torch.cat([b for b, _ in loader]), single)
+    other = NoisyFrames(x, y, frames=4, noise_std=1.0, train=False, seed=8)
+    assert not torch.equal(other.batch(range(20))[0], single)
+
+
+def test_train_noise_fresh_per_access_and_epoch_reproducible_for_seed():
+    x, y = images()
+    a = NoisyFrames(x, y, frames=3, noise_std=0.5, train=True, seed=3)
+    b = NoisyFrames(x, y, frames=3, noise_std=0.5, train=True, seed=3)
+    first = a.batch(range(20))[0]
+    assert not torch.equal(a.batch(range(20))[0], first)  # fresh noise for every access
+    assert torch.equal(b.batch(range(20))[0], first)  # same seed, same order: bit-identical
+    a.set_epoch(1)
+    e1 = a.batch(range(20))[0]
+    assert not torch.equal(e1, first)
+    a.set_epoch(0)
+    assert torch.equal(a.batch(range(20))[0], first)  # re-seeding restarts the stream
+    b.set_epoch(1)
+    b.batch(range(20))
+    b.set_epoch(1)
+    assert torch.equal(b.batch(range(20))[0], e1)
+    c = NoisyFrames(x, y, frames=3, noise_std=0.5, train=True, seed=4)
+    assert not torch.equal(c.batch(range(20))[0], first)
+
+
+def run_epochs(ds, epochs=2):
+    out = []
+    for e in range(epochs):
+        ds.set_epoch(e)
+        g = torch.Generator().manual_seed(100 + e)
+        for xb, yb in DataLoader(ds, batch_size=8, shuffle=True, generator=g, num_workers=0):
+            out.append((xb, yb))
+    return out
+
+
+def test_seeded_training_run_with_dataloader_is_bit_reproducible():
+    x, y = images()
+    r1 = run_epochs(NoisyFrames(x, y, frames=3, noise_std=1.0, train=True, seed=11))
+    r2 = run_epochs(NoisyFrames(x, y, frames=3, noise_std=1.0, train=True, seed=11))
+    assert len(r1) == 6
+    for (a, la), (b, lb) in zip(r1, r2):
+        assert torch.equal(a, b) and torch.equal(la, lb)
+
+
+def test_iter_batches_covers_epoch_and_is_seeded():
+    x, y = images(n=21)
+    ds = NoisyFrames(x, y, frames=2, noise_std=0.3, train=True, seed=2)
+    batches = list(ds.iter_batches(8))
+    assert [len(b[1]) for b in batches] == [8, 8, 5]
+    assert sorted(torch.cat([b[1] for b in batches]).tolist()) == sorted(y.tolist())
+    ds2 = NoisyFrames(x, y, frames=2, noise_std=0.3, train=True, seed=2)
+    for (a, la), (b, lb) in zip(batches, ds2.iter_batches(8)):
+        assert torch.equal(a, b) and torch.equal(la, lb)
+    assert [len(b[1]) for b in ds.iter_batches(8, drop_last=True)] == [8, 8]
+    ev = NoisyFrames(x, y, frames=2, noise_std=0.3, train=False)
+    assert torch.equal(torch.cat([b[1] for b in ev.iter_batches(5)]), y)  # no shuffle in eval
+
+
+def test_dataloader_workers_get_different_noise():
+    x = torch.full((16, 1, 4, 4), 0.5)
+    y = torch.zeros(16, dtype=torch.int64)
+    ds = NoisyFrames(x, y, frames=2, noise_std=0.2, train=True, seed=0)
+    batches = [b for b, _ in DataLoader(ds, batch_size=4, num_workers=2)]
+    assert len(batches) == 4
+    assert not torch.equal(batches[0], batches[1])  # worker 0 vs worker 1, same images
+
+
+def test_uint8_and_dataset_inputs():
+    x, y = images()
+    u8 = (x * 255).round().to(torch.uint8)
+    ds = NoisyFrames(u8, y, frames=2, noise_std=0.0, train=False)
+    assert torch.allclose(ds[4][0][1], u8[4].float() / 255)
+
+    class Source:
+        data, targets, classes, name = u8, y, [str(i) for i in range(10)], "toy source"
+
+    ds2 = NoisyFrames(Source(), None, frames=2, noise_std=0.0, train=False)
+    assert torch.equal(ds2[4][0], ds[4][0]) and ds2.num_classes == 10
+    assert ds2.name.startswith("toy source") and "noise std 0" in ds2.name
+
+
+def test_bad_inputs():
+    x, y = images()
+    with pytest.raises(ShapeError, match="shape"):
+        NoisyFrames(x[0], y, 2, 1.0)
+    with pytest.raises(ShapeError, match="20 samples but 3 labels"):
+        NoisyFrames(x, y[:3], 2, 1.0)
+    with pytest.raises(DataError, match=r"must lie in \[0, 1\]"):
+        NoisyFrames(x * 255, y, 2, 1.0)
+    with pytest.raises(ShapeError, match="labels missing"):
+        NoisyFrames(x, None, 2, 1.0)
+    with pytest.raises(ShapeError, match="frames must be >= 1"):
+        NoisyFrames(x, y, 0, 1.0)
+    with pytest.raises(IndexError):
+        NoisyFrames(x, y, 2, 1.0)[20]
+
+
+# --- TrackWindows ------------------------------------------------------------------
+
+def tracks(n=12, length=30):
+    """Track k, frame t is a flat image of value t / 100 (no noise reveals the start)."""
+    t = torch.arange(length, dtype=torch.float32) / 100
+    x = t.view(1, length, 1, 1, 1).expand(n, length, 3, 4, 4).clone()
+    return x, torch.arange(n) % 5
+
+
+def starts_of(batch):
+    vals = (batch[:, :, 0, 0, 0] * 100).round().long()
+    assert torch.equal(vals - vals[:, :1], torch.arange(vals.shape[1]).expand_as(vals))  # consecutive
+    return vals[:, 0]
+
+
+def test_train_windows_random_start_covering_all_positions():
+    x, y = tracks()
+    ds = TrackWindows(x, y, frames=8, noise_std=0.0, train=True, seed=0)
+    seen = set()
+    for _ in range(30):
+        b, lab = ds.batch(range(12))
+        s = starts_of(b)
+        assert torch.equal(s, ds.last_starts) and torch.equal(lab, y)
+        seen.update(s.tolist())
+    assert seen == set(range(23))  # starts 0..L-T
+    one, _ = ds[5]
+    assert one.shape == (8, 3, 4, 4)
+
+
+def test_eval_windows_deterministic_per_index():
+    x, y = tracks()
+    ds = TrackWindows(x, y, frames=8, noise_std=0.5, train=False, seed=1)
+    b1 = ds.batch(range(12))[0]
+    assert torch.equal(ds.batch(list(reversed(range(12))))[0].flip(0), b1)
+    assert torch.equal(torch.stack([ds[i][0] for i in range(12)]), b1)
+    clean = TrackWindows(x, y, frames=8, noise_std=0.0, train=False, seed=1)
+    s = starts_of(clean.batch(range(12))[0])
+    assert len(set(s.tolist())) > 3  # seeded starts spread over the track
+    assert torch.equal(s, starts_of(clean.batch(range(12))[0]))
+    first = TrackWindows(x, y, frames=8, noise_std=0.0, train=False, eval_start=0)
+    assert starts_of(first.batch(range(12))[0]).tolist() == [0] * 12
+    last = TrackWindows(x, y, frames=8, noise_std=0.0, train=False, eval_start="last")
+    assert starts_of(last.batch(range(12))[0]).tolist() == [22] * 12
+
+
+def test_track_windows_noise_and_reproducibility():
+    x, y = tracks()
+    a = TrackWindows(x, y, frames=30, noise_std=0.5, train=True, seed=9)
+    b = TrackWindows(x, y, frames=30, noise_std=0.5, train=True, seed=9)
+    ba = a.batch(range(12))[0]
+    assert torch.equal(ba, b.batch(range(12))[0])
+    assert 0.0 <= float(ba.min()) and float(ba.max()) <= 1.0 and float(ba.std()) > 0.2
+
+
+def test_track_windows_bad_arguments():
+    x, y = tracks(length=10)
+    with pytest.raises(ShapeError, match="longer than the tracks"):
+        TrackWindows(x, y, frames=11, noise_std=0.5)
+    with pytest.raises(ShapeError, match="eval_start 5 must be in 0..3"):
+        TrackWindows(x, y, frames=7, noise_std=0.5, eval_start=5)
+    with pytest.raises(ShapeError, match=r"\(N, L, C, H, W\)"):
+        TrackWindows(x[:, 0], y, frames=2, noise_std=0.5)
+
+
+def test_mix_seed_is_stable():
+    assert mix_seed(0, 1, 2) == mix_seed(0, 1, 2)
+    assert len({mix_seed(0, i) for i in range(1000)}) == 1000
+    assert 0 <= mix_seed(2**70, -5) < 2**63
