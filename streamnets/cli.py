@@ -128,6 +128,80 @@ def _cmd_list(args, out):
     return 1 if mismatches else 0
 
 
+_NOISE = {"mnist": 2.0, "fashion-mnist": 2.0, "digits": 2.0, "cifar10": 1.0, "shapes": 1.0,
+          "gtsrb": 0.5, "signs": 0.5}
+
+
+def _cmd_train(args, out):
+    from .data import load as load_data
+    from .experiments import subset
+    from .rollout import Rollout
+    from .spec import load
+    from .train import TrainConfig, train
+
+    net = load(args.spec).scaled(args.width)
+    rollout = Rollout.named(net, args.rollout)
+    train_images = subset(load_data(args.dataset, "train", root=args.data_dir, download=args.download),
+                          args.limit)
+    test_images = subset(load_data(args.dataset, "test", root=args.data_dir, download=args.download),
+                         args.limit)
+    noise = args.noise_std if args.noise_std is not None else _NOISE.get(args.dataset, 1.0)
+    out_dir = args.out or f"runs/train/{net.name}__{rollout.name}"
+    config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
+                         optimizer=args.optimizer, seed=args.seed, device=args.device,
+                         progress=not args.quiet)
+    print(f"training {net.name} under the {rollout.name} rollout on {train_images.name} "
+          f"(noise std {noise:g}); writing to {out_dir}", file=out)
+    trainer, ev = train(net, rollout, train_images, test_images, noise, config, out_dir, args.resume)
+    print(f"{'frame':>6} {'update step':>12} {'test accuracy':>14}", file=out)
+    for f, s, a in zip(ev.frames, ev.update_steps, ev.accuracy):
+        print(f"{f:>6} {s:>12} {a:>14.3f}", file=out)
+    return 0
+
+
+def _cmd_reproduce(args, out):
+    from .experiments import compare_to_reference, reference_results, reproduce
+
+    def log(line):
+        print(line, file=out, flush=True)
+
+    results = reproduce(args.experiment, profile=args.profile, out=args.out, dataset=args.dataset,
+                        data_dir=args.data_dir, download=args.download, device=args.device,
+                        resume=args.resume, progress=not args.quiet, log=log,
+                        epochs=args.epochs, repetitions=args.repetitions)
+    failed = 0
+    for name, res in results.items():
+        log(f"\n== {res['title']} ({res['profile']} profile) -> {args.out}/{name}/")
+        for claim in res["claims"]:
+            failed += not claim["holds"]
+            log(f"  [{'holds' if claim['holds'] else 'DOES NOT HOLD'}] {claim['id']}: {claim['evidence']}")
+        reference = reference_results(name, res["profile"])
+        if reference is not None and args.epochs is None and args.repetitions is None:
+            log("  difference to the committed reference results:")
+            for line in compare_to_reference(res, reference):
+                log(f"    {line}")
+    log(f"\n{failed} claim(s) did not hold" if failed else "\nall claims hold")
+    return 0
+
+
+def _cmd_notebooks(args, out):
+    from .notebooks import run_notebooks
+
+    results = run_notebooks(args.names or None, profile=args.profile, out_dir=args.out,
+                            progress=not args.quiet)
+    for r in results:
+        print(r, file=out)
+    return 0
+
+
+def _add_data_args(p):
+    p.add_argument("--data-dir", help="folder with the data sets (default: $STREAMNETS_DATA, data/, ...)")
+    p.add_argument("--download", action="store_true", help="download missing real data sets")
+    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
+    p.add_argument("--resume", action="store_true", help="continue interrupted work in --out")
+    p.add_argument("--quiet", action="store_true", help="no progress bars")
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="streamnets",
@@ -150,6 +224,40 @@ def build_parser():
 
     p = sub.add_parser("list", help="the built-in networks with their theory values next to the paper's")
     p.set_defaults(run=_cmd_list)
+
+    p = sub.add_parser("train", help="train one network under one rollout and report accuracy per frame")
+    p.add_argument("spec", help="built-in network name or path to a .yaml / .st_graph file")
+    p.add_argument("--rollout", default="streaming", help="streaming, sequential or a named pattern")
+    p.add_argument("--dataset", default="digits",
+                   help="mnist, fashion-mnist, cifar10, gtsrb, or offline: digits, shapes, signs")
+    p.add_argument("--epochs", type=int, default=10)
+    p.add_argument("--batch-size", type=int, default=32)
+    p.add_argument("--lr", type=float, default=1e-3)
+    p.add_argument("--optimizer", default="rmsprop")
+    p.add_argument("--noise-std", type=float, help="default: the paper's value for the data set")
+    p.add_argument("--width", type=float, default=1.0, help="scale the hidden channels")
+    p.add_argument("--limit", type=int, help="use at most this many training and test samples")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--out", help="output folder (default runs/train/<network>__<rollout>)")
+    _add_data_args(p)
+    p.set_defaults(run=_cmd_train)
+
+    p = sub.add_parser("reproduce", help="the paper's experiments, with figures and a claims report")
+    p.add_argument("experiment", choices=["mnist", "cifar10", "gtsrb", "all"])
+    p.add_argument("--profile", choices=["ci", "paper"], default="ci")
+    p.add_argument("--dataset", help="override the data set (default: real if present, else offline)")
+    p.add_argument("--out", default="runs/reproduce", help="output folder (default runs/reproduce)")
+    p.add_argument("--epochs", type=int, help="override the profile's epochs (smoke tests)")
+    p.add_argument("--repetitions", type=int, help="override the profile's repetitions")
+    _add_data_args(p)
+    p.set_defaults(run=_cmd_reproduce)
+
+    p = sub.add_parser("notebooks", help="execute the notebooks with papermill")
+    p.add_argument("names", nargs="*", help="notebook names or stems (default: all)")
+    p.add_argument("--profile", choices=["ci", "paper"], default="ci")
+    p.add_argument("--out", default="runs/notebooks", help="folder for the executed copies")
+    p.add_argument("--quiet", action="store_true")
+    p.set_defaults(run=_cmd_notebooks)
     return parser
 
 

@@ -279,6 +279,29 @@ class Network:
         except KeyError:
             raise SpecError(f"no edge {source} -> {target} in network {self.name!r}") from None
 
+    def scaled(self, width):
+        """A copy whose hidden nodes have ``max(1, round(C * width))`` channels.
+
+        Inputs and outputs keep their shapes, so the copy takes the same data and
+        has the same rollout theory; only its size changes (small CPU runs).
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> sn.load("cifar10_dsr0").scaled(0.25).nodes["h1"].shape
+        (8, 32, 32)
+        """
+        if not width > 0:
+            raise SpecError(f"width must be positive, got {width!r}", self.source, "width")
+        keep = set(self.inputs) | set(self.outputs)
+        nodes = [n if n.name in keep else
+                 Node(n.name, (max(1, round(n.shape[0] * width)),) + n.shape[1:], n.activation,
+                      n.dropout, n.tags)
+                 for n in self.nodes.values()]
+        name = self.name if width == 1 else f"{self.name}@{width:g}"
+        return Network(nodes, self.edges, name, {k: sorted(v) for k, v in self.rollouts.items()},
+                       self.source, self.description)
+
     def __repr__(self):
         return (f"Network({self.name!r}, {len(self.nodes)} nodes, {len(self.edges)} edges, "
                 f"inputs={list(self.inputs)}, outputs={list(self.outputs)})")

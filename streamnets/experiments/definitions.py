@@ -1,0 +1,116 @@
+"""The paper's experiments and the two profiles they run under.
+
+``paper`` is the paper's setting (real data, full networks, 100 epochs, RMSprop
+1e-4 with decay 1e-6; expect a GPU). ``ci`` runs the same code path small enough
+for two CPU cores: the offline stand-in data unless real data is present, subsets,
+networks with fewer channels (same graph, same rollout theory), a few epochs and a
+larger learning rate.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field, replace
+
+from ..errors import SpecError
+
+__all__ = ["Profile", "Experiment", "EXPERIMENTS", "PROFILES", "get_experiment"]
+
+
+@dataclass(frozen=True)
+class Profile:
+    """Training budget of one experiment under one profile.
+
+    ``n_train`` / ``n_test`` cap the number of samples (None: all), ``width``
+    scales the hidden channels (:meth:`Network.scaled`), ``repetitions`` is the
+    number of seeds per (network, rollout).
+    """
+
+    epochs: int
+    batch_size: int
+    lr: float
+    repetitions: int = 1
+    optimizer: str = "rmsprop"
+    decay: float = 1e-6
+    n_train: int | None = None
+    n_test: int | None = None
+    width: float = 1.0
+    max_batches: int | None = None
+    expected_time: str = ""
+
+
+@dataclass(frozen=True)
+class Experiment:
+    """One of the paper's experiments: networks, rollouts, data and noise."""
+
+    name: str
+    title: str
+    networks: tuple
+    rollouts: dict
+    noise_std: float
+    profiles: dict = field(default_factory=dict)
+    skip_networks: tuple = ()
+    recurrent_networks: tuple = ()
+    depth_series: tuple = ()
+
+    def profile(self, name):
+        try:
+            return self.profiles[name]
+        except KeyError:
+            raise SpecError(f"unknown profile {name!r}; choose one of {', '.join(self.profiles)}",
+                            field="profile") from None
+
+
+_DSR = tuple(f"cifar10_dsr{k}" for k in range(7))
+
+EXPERIMENTS = {
+    "mnist": Experiment(
+        name="mnist", title="MNIST: feed-forward, skip, skip + recurrence, hybrid",
+        networks=("mnist_ff", "mnist_s", "mnist_sr"),
+        rollouts={"mnist_ff": ("streaming", "sequential"), "mnist_s": ("streaming", "sequential"),
+                  "mnist_sr": ("streaming", "sequential", "hybrid")},
+        noise_std=2.0,
+        skip_networks=("mnist_s", "mnist_sr"), recurrent_networks=("mnist_sr",),
+        profiles={
+            "paper": Profile(epochs=100, batch_size=128, lr=1e-4, repetitions=6,
+                             expected_time="about 1.5 h on one current GPU (7 runs x 6 repetitions)"),
+            "ci": Profile(epochs=6, batch_size=32, lr=1e-3, repetitions=2,
+                          expected_time="about 4 min on 2 CPU cores"),
+        }),
+    "cifar10": Experiment(
+        name="cifar10", title="CIFAR-10: network depth DSR0 ... DSR6",
+        networks=_DSR, rollouts={n: ("streaming", "sequential") for n in _DSR},
+        noise_std=1.0,
+        skip_networks=_DSR[1:], recurrent_networks=_DSR, depth_series=_DSR,
+        profiles={
+            "paper": Profile(epochs=100, batch_size=64, lr=1e-4,
+                             expected_time="about 6 h on one current GPU (14 runs)"),
+            "ci": Profile(epochs=3, batch_size=32, lr=1e-3, n_train=1200, n_test=400, width=0.125,
+                          expected_time="about 8 min on 2 CPU cores"),
+        }),
+    "gtsrb": Experiment(
+        name="gtsrb", title="GTSRB: tracks of approaching traffic signs",
+        networks=("gtsrb_dsr4",), rollouts={"gtsrb_dsr4": ("streaming", "sequential")},
+        noise_std=0.5, skip_networks=("gtsrb_dsr4",),
+        profiles={
+            "paper": Profile(epochs=100, batch_size=16, lr=1e-4,
+                             expected_time="about 2 h on one current GPU (2 runs)"),
+            "ci": Profile(epochs=4, batch_size=32, lr=1e-3, n_train=1300, n_test=430, width=0.125,
+                          expected_time="about 2 min on 2 CPU cores"),
+        }),
+}
+
+PROFILES = ("ci", "paper")
+
+
+def get_experiment(name):
+    """The :class:`Experiment` called ``name`` (mnist, cifar10, gtsrb)."""
+    try:
+        return EXPERIMENTS[name]
+    except KeyError:
+        raise SpecError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)} or all",
+                        field="experiment") from None
+
+
+def with_overrides(profile, **changes):
+    """The profile with some fields replaced (None values are ignored)."""
+    return replace(profile, **{k: v for k, v in changes.items() if v is not None})

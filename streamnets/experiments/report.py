@@ -1,0 +1,78 @@
+"""Figures and the claims report of an experiment's results."""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from .._io import atomic_writer, atomic_write_text
+
+__all__ = ["write_report", "claims_markdown", "results_table", "compare_to_reference"]
+
+
+def _save(fig, path):
+    for suffix in (".png", ".svg"):
+        target = Path(path).with_suffix(suffix)
+        with atomic_writer(target) as tmp:
+            fig.savefig(tmp, format=suffix[1:], dpi=120, bbox_inches="tight")
+
+
+def results_table(results):
+    """A markdown table: one row per run with F, first response and accuracies."""
+    lines = ["| network | rollout | F | first response (frame, step) | accuracy at first / last "
+             "output frame | update steps |", "| --- | --- | --- | --- | --- | --- |"]
+    for r in results["runs"]:
+        fr = r["first_response"]
+        std = r.get("accuracy_std") or [0] * len(r["accuracy"])
+        acc = f"{r['accuracy'][0]:.3f} ± {std[0]:.3f} / {r['accuracy'][-1]:.3f} ± {std[-1]:.3f}"
+        steps = f"{r['update_steps'][0]} … {r['update_steps'][-1]}"
+        lines.append(f"| {r['network']} | {r['rollout']} | {r['inference_factor']} | "
+                     f"{fr['frame']}, {fr['update_step']} | {acc} | {steps} |")
+    return "\n".join(lines)
+
+
+def claims_markdown(results):
+    """The claims report of one experiment as markdown."""
+    out = [f"# {results['title']} — profile {results['profile']}", "",
+           f"Data: {results['dataset']}; noise std {results['noise_std']}.", "",
+           results_table(results), "", "## Claims", ""]
+    for c in results["claims"]:
+        verdict = "holds" if c["holds"] else "DOES NOT HOLD"
+        out += [f"- **{c['id']}** — {verdict}. {c['text']}",
+                f"  - measured: {c['evidence']}", f"  - paper: {c['paper']}"]
+    return "\n".join(out) + "\n"
+
+
+def write_report(results, out_dir):
+    """Write ``claims.md``, ``claims.json`` and the figures into ``out_dir``."""
+    from ..viz import plot_accuracy_over_steps, plot_first_response_comparison
+
+    out_dir = Path(out_dir)
+    atomic_write_text(out_dir / "claims.md", claims_markdown(results))
+    atomic_write_text(out_dir / "claims.json", json.dumps(results["claims"], indent=1))
+    fig = plot_accuracy_over_steps(results["runs"])
+    fig.suptitle(f"{results['title']} ({results['profile']} profile)")
+    _save(fig, out_dir / "accuracy_over_steps")
+    if results["experiment"] == "cifar10":
+        fig = plot_first_response_comparison(results["runs"])
+        _save(fig, out_dir / "first_response")
+
+
+def compare_to_reference(results, reference):
+    """Lines describing how ``results`` differ from reference results (same experiment)."""
+    ref = {(r["network"], r["rollout"]): r for r in reference["runs"]}
+    lines = []
+    for r in results["runs"]:
+        old = ref.get((r["network"], r["rollout"]))
+        if old is None:
+            lines.append(f"{r['network']} {r['rollout']}: not in the reference")
+            continue
+        diffs = [a - b for a, b in zip(r["accuracy"], old["accuracy"])]
+        lines.append(f"{r['network']} {r['rollout']}: accuracy minus reference per frame "
+                     + " ".join(f"{d:+.3f}" for d in diffs))
+    verdicts = {c["id"]: c["holds"] for c in reference["claims"]}
+    for c in results["claims"]:
+        if verdicts.get(c["id"]) not in (None, c["holds"]):
+            lines.append(f"claim {c['id']}: now {'holds' if c['holds'] else 'does not hold'}, "
+                         f"reference {'holds' if verdicts[c['id']] else 'does not hold'}")
+    return lines

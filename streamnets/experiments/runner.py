@@ -1,0 +1,140 @@
+"""Run an experiment: train every (network, rollout, repetition), evaluate, write results.
+
+Layout of ``OUT/<experiment>/``::
+
+    runs/<network>__<rollout>__rep<k>/   checkpoint.pt, metrics.json, metrics.csv, evaluation.json
+    results.json                         all runs aggregated, plus the claims
+    claims.md                            the claims report
+    accuracy_over_steps.png / .svg       Fig. 9 style (and first_response.png / .svg for CIFAR-10)
+
+A run whose ``evaluation.json`` exists is finished and is never redone with
+``resume=True``; an interrupted run continues from its last epoch checkpoint.
+"""
+
+from __future__ import annotations
+
+import json
+import time
+from pathlib import Path
+
+import torch
+
+from .._io import atomic_write_text
+from ..data import default_for, load as load_data
+from ..data.base import ArrayDataset
+from ..rollout import Rollout
+from ..seeding import derive_seed
+from ..spec import load
+from ..train import TrainConfig, train
+from .definitions import EXPERIMENTS, get_experiment, with_overrides
+
+__all__ = ["reproduce", "run_experiment", "subset"]
+
+
+def subset(dataset, n, seed=0):
+    """The first ``n`` samples of a seeded permutation of ``dataset`` (all if n is None)."""
+    if n is None or n >= len(dataset):
+        return dataset
+    order = torch.randperm(len(dataset), generator=torch.Generator().manual_seed(seed))[:n]
+    return ArrayDataset(dataset.data[order], dataset.targets[order], dataset.classes,
+                        f"{dataset.name}; subset of {n}")
+
+
+def _datasets(experiment, dataset, data_dir, download):
+    """(train, test, note): the named data set, or the experiment's default."""
+    if dataset is None:
+        train, note = default_for(experiment.name, root=data_dir, download=download, split="train")
+        test, _ = default_for(experiment.name, root=data_dir, download=download, split="test")
+        return train, test, note
+    train = load_data(dataset, "train", root=data_dir, download=download)
+    test = load_data(dataset, "test", root=data_dir, download=download)
+    return train, test, f"using {train.name}"
+
+
+def _run_dir(out, network, rollout, rep):
+    return out / "runs" / f"{network}__{rollout}__rep{rep}"
+
+
+def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_dir=None,
+                   download=False, device="auto", resume=False, progress=True, log=print,
+                   **overrides):
+    """Train and evaluate every run of one experiment; returns the results dict.
+
+    ``overrides`` replace profile fields (e.g. ``epochs=1`` for a smoke test).
+    """
+    from .claims import check_claims
+    from .report import write_report
+
+    experiment = get_experiment(name)
+    prof = with_overrides(experiment.profile(profile), **overrides)
+    out = Path(out) / experiment.name
+    train_images, test_images, note = _datasets(experiment, dataset, data_dir, download)
+    train_images = subset(train_images, prof.n_train, seed=1)
+    test_images = subset(test_images, prof.n_test, seed=2)
+    log(f"[{experiment.name}] {note}")
+    log(f"[{experiment.name}] profile {profile}: {prof.epochs} epochs, batch {prof.batch_size}, "
+        f"{prof.optimizer} lr {prof.lr:g}, {prof.repetitions} repetition(s), width x{prof.width:g}, "
+        f"{len(train_images)} training / {len(test_images)} test samples; expected {prof.expected_time}")
+    runs = []
+    for network in experiment.networks:
+        net = load(network).scaled(prof.width)
+        for rollout_name in experiment.rollouts[network]:
+            rollout = Rollout.named(net, rollout_name)
+            reps = []
+            for rep in range(prof.repetitions):
+                run_dir = _run_dir(out, network, rollout_name, rep)
+                reps.append(_one_run(net, rollout, rep, run_dir, train_images, test_images,
+                                     experiment, prof, device, resume, progress, log))
+            runs.append(_aggregate(network, rollout, reps))
+    results = {"experiment": experiment.name, "title": experiment.title, "profile": profile,
+               "dataset": note, "noise_std": experiment.noise_std,
+               "settings": {k: getattr(prof, k) for k in prof.__dataclass_fields__},
+               "runs": runs}
+    results["claims"] = check_claims(experiment, results)
+    atomic_write_text(out / "results.json", json.dumps(results, indent=1))
+    write_report(results, out)
+    return results
+
+
+def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, prof, device,
+             resume, progress, log):
+    done = run_dir / "evaluation.json"
+    label = f"{experiment.name}: {net.name} {rollout.name} rep {rep}"
+    if resume and done.exists():
+        log(f"[{label}] finished earlier, kept")
+        return json.loads(done.read_text())
+    config = TrainConfig(epochs=prof.epochs, batch_size=prof.batch_size, lr=prof.lr,
+                         decay=prof.decay, optimizer=prof.optimizer,
+                         seed=derive_seed(0, experiment.name, net.name, rollout.name, rep),
+                         device=device, max_batches=prof.max_batches, progress=progress)
+    started = time.perf_counter()
+    trainer, ev = train(net, rollout, train_images, test_images, experiment.noise_std, config,
+                        out_dir=run_dir, resume=resume)
+    record = {**ev.as_dict(), "seconds": time.perf_counter() - started,
+              "device": str(trainer.device)}
+    atomic_write_text(done, json.dumps(record, indent=1))
+    log(f"[{label}] accuracy per frame {' '.join(f'{a:.3f}' for a in ev.accuracy)} "
+        f"at update steps {ev.update_steps} ({record['seconds']:.0f} s)")
+    return record
+
+
+def _aggregate(network, rollout, reps):
+    acc = torch.tensor([r["accuracy"] for r in reps], dtype=torch.float64)
+    first = next(iter(rollout.first_response().values()))
+    return {"network": network, "rollout": rollout.name,
+            "inference_factor": rollout.inference_factor,
+            "first_response": {"frame": first.frame, "update_step": first.update_step},
+            "frames": reps[0]["frames"], "update_steps": reps[0]["update_steps"],
+            "accuracy": acc.mean(0).tolist(),
+            "accuracy_std": (acc.std(0, unbiased=False) if len(reps) > 1 else torch.zeros(acc.shape[1])).tolist(),
+            "repetitions": len(reps), "test_samples": reps[0]["samples"],
+            "seconds": sum(r["seconds"] for r in reps)}
+
+
+def reproduce(experiments="all", **kwargs):
+    """Run several experiments (``"all"`` or a list of names); returns ``{name: results}``."""
+    names = list(EXPERIMENTS) if experiments == "all" else (
+        [experiments] if isinstance(experiments, str) else list(experiments))
+    for name in names:
+        get_experiment(name)  # fail on a typo before hours of training
+    return {name: run_experiment(name, **kwargs) for name in names}

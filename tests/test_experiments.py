@@ -1,0 +1,125 @@
+"""Experiment definitions, claims logic, and a tiny end-to-end reproduce run."""
+
+import json
+
+import pytest
+
+import streamnets as sn
+from streamnets.cli import main
+from streamnets.experiments import EXPERIMENTS, check_claims, get_experiment, run_experiment
+from streamnets.experiments.claims import accuracy_at_step, tolerance
+from streamnets.paper import AUTHORS_VALUES
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_experiment_networks_have_the_authors_values(name):
+    exp = EXPERIMENTS[name]
+    for network in exp.networks:
+        paper = AUTHORS_VALUES[network]
+        for width in (1.0, exp.profile("ci").width):
+            net = sn.load(network).scaled(width)
+            seq = sn.Rollout.sequential(net)
+            assert seq.inference_factor == paper.sequential_factor
+            assert tuple(sn.Rollout.streaming(net).first_response()["prediction"]) == paper.streaming_first
+
+
+def test_hybrid_of_mnist_sr_is_the_authors_hybrid_network():
+    hybrid = sn.Rollout.named(sn.load("mnist_sr"), "hybrid")
+    paper = AUTHORS_VALUES["mnist_hybrid"]
+    assert hybrid.inference_factor == paper.sequential_factor
+    assert tuple(hybrid.first_response()["prediction"]) == paper.sequential_first
+
+
+def _run(network, rollout, steps, acc, n=1000, reps=1):
+    r = sn.Rollout.named(sn.load(network), rollout)
+    first = r.first_response()["prediction"]
+    return {"network": network, "rollout": rollout, "inference_factor": r.inference_factor,
+            "first_response": {"frame": first.frame, "update_step": first.update_step},
+            "update_steps": steps, "accuracy": acc, "test_samples": n, "repetitions": reps}
+
+
+def _claims(runs, experiment="mnist"):
+    return {c["id"]: c for c in check_claims(get_experiment(experiment), {"runs": runs})}
+
+
+MNIST_GOOD = [
+    _run("mnist_ff", "streaming", [3, 4, 5], [0.50, 0.50, 0.51]),
+    _run("mnist_ff", "sequential", [3, 6, 9], [0.50, 0.51, 0.50]),
+    _run("mnist_s", "streaming", [2, 3, 4], [0.55, 0.60, 0.60]),
+    _run("mnist_s", "sequential", [3, 6, 9], [0.52, 0.52, 0.52]),
+    _run("mnist_sr", "streaming", [2, 3, 4], [0.45, 0.80, 0.86]),
+    _run("mnist_sr", "sequential", [3, 6, 9], [0.45, 0.70, 0.87]),
+    _run("mnist_sr", "hybrid", [3, 5, 7], [0.45, 0.75, 0.86]),
+]
+
+
+def test_claims_hold_on_paper_like_numbers():
+    claims = _claims(MNIST_GOOD)
+    assert set(claims) == {"first_response", "skip_accuracy", "skip_alone", "recurrent_growth"}
+    assert all(c["holds"] for c in claims.values()), claims
+    assert "mnist_sr: streaming reaches the sequential last-frame accuracy 0.870 at step 4, " \
+           "sequential at step 9" in claims["recurrent_growth"]["evidence"]
+
+
+def test_claims_that_fail_are_reported_with_numbers():
+    runs = [dict(r) for r in MNIST_GOOD]
+    runs[2]["accuracy"] = [0.30, 0.31, 0.30]  # S streaming far worse than sequential
+    runs[4]["accuracy"] = [0.45, 0.45, 0.45]  # SR streaming does not grow
+    claims = _claims(runs)
+    assert not claims["skip_accuracy"]["holds"]
+    assert "mnist_s at step 3: streaming 0.310 vs sequential 0.520" in claims["skip_accuracy"]["evidence"]
+    assert not claims["skip_alone"]["holds"]
+    assert not claims["recurrent_growth"]["holds"]
+    assert claims["first_response"]["holds"]
+
+
+def test_depth_delay_claim_for_cifar():
+    runs = []
+    for k in range(7):
+        net = f"cifar10_dsr{k}"
+        runs.append(_run(net, "streaming", [4, 5, 6, 7, 8, 9, 10, 11], [0.4 + 0.02 * k] * 8))
+        runs.append(_run(net, "sequential", [4 + k + j * (4 + k) for j in range(8)], [0.41] * 8))
+    claims = _claims(runs, "cifar10")
+    assert claims["depth_delay"]["holds"] and "delays [0, 1, 2, 3, 4, 5, 6]" in claims["depth_delay"]["evidence"]
+    assert not claims["recurrent_growth"]["holds"]  # flat curves
+
+
+def test_accuracy_at_step_and_tolerance():
+    run = {"update_steps": [2, 3, 4], "accuracy": [0.1, 0.2, 0.3]}
+    assert accuracy_at_step(run, 1) is None
+    assert accuracy_at_step(run, 3) == 0.2 and accuracy_at_step(run, 10) == 0.3
+    assert tolerance(0.5, 10000) == pytest.approx(0.01)
+    assert tolerance(0.5, 100) == pytest.approx(0.1)
+
+
+def test_tiny_reproduce_end_to_end_and_resume(tmp_path, capsys):
+    kw = dict(profile="ci", out=tmp_path, progress=False, epochs=1, repetitions=1, n_train=64,
+              n_test=48, max_batches=2, log=print)
+    results = run_experiment("mnist", **kw)
+    out = tmp_path / "mnist"
+    saved = json.loads((out / "results.json").read_text())
+    assert saved == json.loads(json.dumps(results))
+    assert {"experiment", "profile", "dataset", "runs", "claims"} <= set(saved)
+    assert "digits" in saved["dataset"] or "MNIST" in saved["dataset"]
+    assert [(r["network"], r["rollout"]) for r in saved["runs"]] == [
+        ("mnist_ff", "streaming"), ("mnist_ff", "sequential"), ("mnist_s", "streaming"),
+        ("mnist_s", "sequential"), ("mnist_sr", "streaming"), ("mnist_sr", "sequential"),
+        ("mnist_sr", "hybrid")]
+    seq_sr = saved["runs"][5]
+    assert seq_sr["inference_factor"] == 3 and seq_sr["first_response"] == {"frame": 1, "update_step": 3}
+    assert seq_sr["update_steps"] == [3, 6, 9, 12, 15, 18, 21, 24]
+    assert len(seq_sr["accuracy"]) == len(seq_sr["accuracy_std"]) == 8
+    for claim in saved["claims"]:
+        assert {"id", "text", "holds", "evidence", "paper"} <= set(claim)
+    for name in ("claims.md", "claims.json", "accuracy_over_steps.png", "accuracy_over_steps.svg"):
+        assert (out / name).stat().st_size > 0
+    assert "## Claims" in (out / "claims.md").read_text()
+    capsys.readouterr()
+    run_experiment("mnist", resume=True, **kw)
+    assert capsys.readouterr().out.count("finished earlier, kept") == 7
+
+
+def test_reproduce_cli_rejects_unknown_experiment(capsys):
+    with pytest.raises(SystemExit) as err:
+        main(["reproduce", "imagenet"])
+    assert err.value.code == 2
