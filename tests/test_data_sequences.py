@@ -230,3 +230,25 @@ def test_mix_seed_is_stable():
     assert mix_seed(0, 1, 2) == mix_seed(0, 1, 2)
     assert len({mix_seed(0, i) for i in range(1000)}) == 1000
     assert 0 <= mix_seed(2**70, -5) < 2**63
+
+
+def test_to_device_keeps_results_and_moves_batches():
+    x, y = images()
+    ref = NoisyFrames(x, y, frames=3, noise_std=0.7, train=False, seed=4)
+    moved = NoisyFrames(x, y, frames=3, noise_std=0.7, train=False, seed=4).to("cpu")
+    assert moved.device == torch.device("cpu")
+    assert torch.equal(moved.batch(range(20))[0], ref.batch(range(20))[0])
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="needs a CUDA device")
+def test_batches_on_cuda_are_reproducible():
+    x, y = tracks()
+    for train in (True, False):
+        a = TrackWindows(x, y, frames=8, noise_std=0.5, train=train, seed=1).to("cuda")
+        b = TrackWindows(x, y, frames=8, noise_std=0.5, train=train, seed=1).to("cuda")
+        xa, ya = a.batch(range(12))
+        assert xa.is_cuda and ya.is_cuda and xa.shape == (12, 8, 3, 4, 4)
+        assert torch.equal(xa, b.batch(range(12))[0])
+        assert 0.0 <= float(xa.min()) and float(xa.max()) <= 1.0
+    ev = NoisyFrames(*images(), frames=4, noise_std=1.0, train=False).to("cuda")
+    assert torch.equal(ev.batch([3, 1])[0][1], ev[1][0])

@@ -30,6 +30,11 @@ iterates over an epoch of such batches, and ``__getitems__`` lets a
 :class:`torch.utils.data.DataLoader` with ``batch_size`` use the same fast path.
 In evaluation mode the noise is drawn per sample (one small generator per
 index) so that it does not depend on the batch composition.
+
+On a GPU, call :meth:`~NoisyFrames.to` once (``seqs.to("cuda")``): the images
+stay on the device and gathering and noise run there, so the host does almost
+no work per batch. (Noise drawn on a CUDA device differs from CPU noise; each is
+reproducible for a seed.)
 """
 
 from __future__ import annotations
@@ -42,7 +47,7 @@ from ..errors import DataError, ShapeError
 __all__ = ["NoisyFrames", "TrackWindows", "mix_seed"]
 
 _MASK64 = (1 << 64) - 1
-_TAG_TRAIN, _TAG_EVAL, _TAG_SHUFFLE = 0x7452, 0x4576, 0x5368
+_TAG_TRAIN, _TAG_EVAL, _TAG_SHUFFLE, _TAG_START = 0x7452, 0x4576, 0x5368, 0x5374
 
 
 def _splitmix64(x):
@@ -131,14 +136,35 @@ class _NoisySequences(Dataset):
     def _train_gen(self):
         info = get_worker_info()
         wid = -1 if info is None else info.id
-        key = (self.epoch, wid)
+        key = (self.epoch, wid, self.device)
         if self._gen_key != key:
-            self._gen = torch.Generator().manual_seed(mix_seed(self.seed, _TAG_TRAIN, self.epoch, wid + 1))
+            seed = mix_seed(self.seed, _TAG_TRAIN, self.epoch, wid + 1)
+            self._gen = torch.Generator(device=self.device).manual_seed(seed)
             self._gen_key = key
         return self._gen
 
     def _eval_gen(self, index):
-        return torch.Generator().manual_seed(mix_seed(self.seed, _TAG_EVAL, index))
+        return torch.Generator(device=self.device).manual_seed(mix_seed(self.seed, _TAG_EVAL, index))
+
+    # -- device ---------------------------------------------------------------------
+    @property
+    def device(self):
+        """Device of the stored images; batches (and their noise) are made there."""
+        return self.source.device
+
+    def to(self, device):
+        """Keep the images on ``device`` (e.g. ``"cuda"``) and build batches there.
+
+        Gathering and noise then run on the device, so the host does almost no work
+        per batch. Noise drawn on another device type differs from CPU noise (each is
+        reproducible for a seed). Use :meth:`batch` / :meth:`iter_batches` (not
+        DataLoader workers) with device tensors. Returns ``self``.
+        """
+        device = torch.device(device)
+        self.source = self.source.to(device)
+        self.labels = self.labels.to(device)
+        self._gen_key = None
+        return self
 
     # -- dataset protocol ---------------------------------------------------------
     @property
@@ -162,8 +188,8 @@ class _NoisySequences(Dataset):
         if not -n <= index < n:
             raise IndexError(f"{type(self).__name__}: index {index} out of range for {n} samples")
         index %= n
-        x, _ = self.batch([index])
-        return x[0], self.labels[index]
+        x, y = self.batch([index])
+        return x[0], y[0]
 
     def __getitems__(self, indices):
         x, y = self.batch(indices)
@@ -177,20 +203,20 @@ class _NoisySequences(Dataset):
         ``batch([i, j])[0][0]`` equals ``self[i][0]``.
         """
         idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
-        B, T = idx.numel(), self.frames
-        out = torch.empty((B, T) + self.frame_shape, dtype=torch.float32)
+        B, T, dev = idx.numel(), self.frames, self.device
+        out = torch.empty((B, T) + self.frame_shape, dtype=torch.float32, device=dev)
         if self.train:
             g = self._train_gen()
             starts = self._train_starts(B, g)
             if self.noise_std > 0:
                 out.normal_(0.0, self.noise_std, generator=g)
         else:
-            starts = torch.empty(B, dtype=torch.int64)
-            for b, i in enumerate(idx.tolist()):
-                g = self._eval_gen(i)
-                starts[b] = self._eval_start(i, g)
-                if self.noise_std > 0:
-                    out[b].normal_(0.0, self.noise_std, generator=g)
+            host = idx.tolist()
+            starts = torch.tensor([self._eval_start(i) for i in host], dtype=torch.int64, device=dev)
+            if self.noise_std > 0:
+                for b, i in enumerate(host):
+                    out[b].normal_(0.0, self.noise_std, generator=self._eval_gen(i))
+        idx = idx.to(dev)
         clean = self._clean(idx, starts)
         if self.noise_std > 0:
             out.add_(clean).clamp_(0.0, 1.0)
@@ -229,7 +255,7 @@ class _NoisySequences(Dataset):
     def _train_starts(self, B, g):
         return None
 
-    def _eval_start(self, index, g):
+    def _eval_start(self, index):
         return 0
 
 
@@ -335,16 +361,16 @@ class TrackWindows(_NoisySequences):
         self.last_starts = None
 
     def _train_starts(self, B, g):
-        return torch.randint(0, self.track_length - self.frames + 1, (B,), generator=g)
+        return torch.randint(0, self.track_length - self.frames + 1, (B,), generator=g, device=g.device)
 
-    def _eval_start(self, index, g):
+    def _eval_start(self, index):
         if self.eval_start == "seeded":
-            return int(torch.randint(0, self.track_length - self.frames + 1, (1,), generator=g))
+            return mix_seed(self.seed, _TAG_START, index) % (self.track_length - self.frames + 1)
         return self.eval_start
 
     def _clean(self, idx, starts):
         self.last_starts = starts
-        t = starts.unsqueeze(1) + torch.arange(self.frames).unsqueeze(0)
+        t = starts.unsqueeze(1) + torch.arange(self.frames, device=starts.device).unsqueeze(0)
         win = self.source[idx.unsqueeze(1), t].to(torch.float32)
         if self._scale != 1.0:
             win.mul_(self._scale)
