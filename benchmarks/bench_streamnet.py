@@ -4,8 +4,9 @@ Times one training step (forward over the rollout window + cross entropy over th
 responding frames + backward) of ``mnist_sr`` under the streaming rollout, for
 ``streamnets.nn.StreamNet`` and for a plain module written out by hand (conv and
 linear layers called frame by frame), with identical weights, data and loss.
-Reports the median time per step, their ratio, and the peak memory allocated
-during the window pass (forward) and during the whole step.
+Reports the median time per step, their ratio (and the median of the ratios of
+steps run back to back, robust to load from other processes), and the peak memory
+allocated during the window pass (forward) and during the whole step.
 
 Memory: on CUDA ``torch.cuda.max_memory_allocated`` above the level before the
 step; on the CPU the allocator events recorded by ``torch.profiler`` with
@@ -112,17 +113,23 @@ def sync(device):
 
 
 def time_steps(runs, x, y, device, warmup, repeats):
-    """Median seconds per training step of each run, interleaved to share drift."""
-    times = {name: [] for name in runs}
+    """Seconds per training step of each run: ``{name: [times]}``.
+
+    The runs alternate step by step, in reversed order every other round (ABBA),
+    so that drift and load from other processes hit both alike.
+    """
+    names = list(runs)
+    times = {name: [] for name in names}
     for i in range(warmup + repeats):
-        for name, (run, params) in runs.items():
+        for name in (names if i % 2 else names[::-1]):
+            run, params = runs[name]
             sync(device)
             start = time.perf_counter()
             train_step(run, params, x, y)
             sync(device)
             if i >= warmup:
                 times[name].append(time.perf_counter() - start)
-    return {name: statistics.median(ts) for name, ts in times.items()}
+    return times
 
 
 def cpu_peak(fn):
@@ -165,6 +172,16 @@ def peak_memory(run, params, x, y, device):
     return fwd, step
 
 
+def cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:
+        pass
+    return platform.processor() or platform.machine()
+
+
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
@@ -173,10 +190,13 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=5)
     parser.add_argument("--repeats", type=int, default=30)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
 
     device = resolve_device(args.device)
+    if args.threads:
+        torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     net = sn.load("mnist_sr")
     rollout = sn.Rollout.streaming(net)
@@ -192,18 +212,22 @@ def main(argv=None):
 
     runs = {"streamnet": (streamnet_logits(model, rollout), list(model.parameters())),
             "handwritten": (hand, list(hand.parameters()))}
-    times = time_steps(runs, x, y, device, args.warmup, args.repeats)
+    samples = time_steps(runs, x, y, device, args.warmup, args.repeats)
+    times = {name: statistics.median(ts) for name, ts in samples.items()}
+    paired = statistics.median(a / b for a, b in zip(samples["streamnet"], samples["handwritten"]))
     memory = {name: peak_memory(run, params, x, y, device) for name, (run, params) in runs.items()}
 
     result = {
         "network": "mnist_sr", "rollout": "streaming", "batch": args.batch, "frames": args.frames,
         "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else platform.processor() or platform.machine(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "threads": torch.get_num_threads(), "cpu_count": os.cpu_count(), "torch": torch.__version__,
         "repeats": args.repeats, "max_abs_logit_diff_eval": max_diff,
         "memory_method": "torch.cuda.max_memory_allocated" if device.type == "cuda"
         else "torch.profiler profile_memory allocator events",
         "time_s": times, "time_ratio": times["streamnet"] / times["handwritten"],
+        "time_min_s": {name: min(ts) for name, ts in samples.items()},
+        "time_paired_ratio": paired,
         "peak_forward_bytes": {k: v[0] for k, v in memory.items()},
         "peak_step_bytes": {k: v[1] for k, v in memory.items()},
     }
@@ -222,6 +246,8 @@ def main(argv=None):
               f"{memory[name][1] / mib:14.2f}")
     print(f"  {'ratio':12s} {result['time_ratio']:9.3f} {result['peak_forward_ratio']:13.3f} "
           f"{result['peak_step_ratio']:14.3f}")
+    print(f"  median of per-round time ratios: {paired:.3f}; fastest steps: " + ", ".join(
+        f"{name} {t * 1e3:.2f} ms" for name, t in result["time_min_s"].items()))
     return result
 
 

@@ -322,6 +322,10 @@ def test_plans_are_cached_per_pattern(mnist_sr):
     # An equal network loaded again is accepted; its rollout maps onto the model's.
     other = sn.load("mnist_sr")
     assert model.plan(sn.Rollout.sequential(other)).rollout.network is mnist_sr
+    assert model.resolve_rollout(sn.Rollout.sequential(other)).network is mnist_sr
+    assert model.resolve_rollout("hybrid") is model.resolve_rollout("hybrid")
+    custom = sn.Rollout.from_bits(mnist_sr, sn.Rollout.streaming(mnist_sr).bits, "mine")
+    assert model(torch.rand(1, 2, 1, 28, 28), rollout=custom).rollout.name == "mine"
 
 
 def test_dropout_is_active_in_training_only(mnist_sr):
@@ -532,3 +536,15 @@ def test_threads_do_not_share_mutable_plan_state(mnist_sr):
     for th in threads:
         th.join()
     assert all(torch.equal(r, expected) for r in results)
+
+
+def test_module_hooks_still_fire(mnist_sr):
+    # The window pass skips nn.Module.__call__ only for modules without hooks.
+    model = StreamNet(mnist_sr).eval()
+    calls = []
+    handle = model.edge_modules["h1->h1"].register_forward_hook(lambda m, i, o: calls.append(o.shape))
+    model(torch.rand(2, 4, 1, 28, 28))
+    handle.remove()
+    assert calls == [torch.Size([2, 16, 7, 7])] * 2  # frames 2 and 3
+    model(torch.rand(2, 4, 1, 28, 28))
+    assert len(calls) == 2

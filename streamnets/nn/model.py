@@ -7,6 +7,7 @@ from dataclasses import dataclass, field, replace
 
 import torch
 from torch import nn
+from torch.nn.modules import module as _module_mod
 
 from ..errors import ShapeError, SpecError
 from ..rollout import Rollout
@@ -17,6 +18,8 @@ from .plan import RolloutPlan
 
 __all__ = ["StreamNet", "StreamOutput", "StreamState"]
 
+_GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
+                 "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
 _MAX_PLANS = 256  # distinct patterns cached per model (a sweep over all valid ones stays cached)
 
 
@@ -38,6 +41,9 @@ class StreamOutput:
         step at which frame i is ready; meaningful where ``mask`` is True.
     rollout : Rollout
         The pattern the pass ran under.
+    first_frame : dict of str to int
+        Per output, the first responding frame (the rollout's first response);
+        every later frame responds too.
     states : list of dict, optional
         With ``return_states=True``: per frame, every node's value (None if empty).
     """
@@ -46,19 +52,22 @@ class StreamOutput:
     mask: dict
     update_step: dict
     rollout: Rollout
+    first_frame: dict
     states: list | None = field(default=None, repr=False)
 
     def responses(self, output=None):
-        """The logits of the responding frames only: (batch, n_responses, ...).
+        """The logits of the responding frames only: (batch, n_responses, ...), a view.
 
         ``output`` defaults to the only output (an error if there are several).
+        Responding frames are always the last ones (from ``first_frame`` on), so
+        this is a slice, not a boolean index (no device synchronisation).
         """
         if output is None:
             if len(self.logits) != 1:
                 raise SpecError(f"the network has outputs {', '.join(self.logits)}; name one",
                                 field="output")
             output = next(iter(self.logits))
-        return self.logits[output][:, self.mask[output]]
+        return self.logits[output][:, self.first_frame[output]:]
 
 
 @dataclass(frozen=True)
@@ -90,6 +99,18 @@ class StreamState:
         """The same state cut from the autograd graph (truncated backpropagation)."""
         values = tuple(None if v is None else v.detach() for v in self.values)
         return replace(self, values=values)
+
+
+def _fast_call(module):
+    """``module.forward`` when no hook is registered on it or globally, else ``module``.
+
+    Skips ``nn.Module.__call__``'s bookkeeping (a microsecond or two per call, and a
+    window pass makes a few per node and frame); with hooks the full call runs them.
+    """
+    hooked = (module._forward_hooks or module._forward_pre_hooks or module._backward_hooks
+              or module._backward_pre_hooks or any(
+                  getattr(_module_mod, name, None) for name in _GLOBAL_HOOKS))
+    return module.__call__ if hooked else module.forward
 
 
 def _module_key(name):
@@ -166,62 +187,80 @@ class StreamNet(nn.Module):
         self._in_edges = {v: [(j, e.source) for j, e in enumerate(net.edges) if e.target == v]
                           for v in self._names}
         self._plans = {}
+        self._named_rollouts = {}
 
     # -- helpers ----------------------------------------------------------------------
 
     @property
     def device(self):
         """The device of the parameters."""
-        return next(self.parameters()).device
+        return self._reference().device
 
     @property
     def dtype(self):
         """The floating dtype of the parameters."""
-        return next(self.parameters()).dtype
+        return self._reference().dtype
+
+    def _reference(self):
+        return self.edge_modules._modules[self._edge_keys[0]].weight
 
     def _by_index(self):
-        # Looked up per call (not cached) so that module replacement and replication work.
-        edges = [self.edge_modules[k] for k in self._edge_keys]
-        nodes = [self.node_modules[k] if k else None for k in self._node_keys]
-        return edges, nodes
+        """Edge callables and node (callable, bias) pairs by index, looked up per call (not cached) so that
+        module replacement and replication work."""
+        edges, nodes = self.edge_modules._modules, self.node_modules._modules
+        return ([_fast_call(edges[k]) for k in self._edge_keys],
+                [(_fast_call(nodes[k]), nodes[k].bias) if k else None for k in self._node_keys])
 
     @staticmethod
-    def _combine(update, terms):
-        """``update`` applied to bias + the sum of ``edge(x)`` over ``terms``."""
+    def _combine(node, terms):
+        """``node`` = (update, bias): ``update`` applied to bias + the sum of ``edge(x)``
+        over ``terms``."""
+        update, bias = node
         (edge, x), *rest = terms
-        summed = edge(x, update.bias)  # the bias rides along in the first conv / matmul
+        summed = edge(x, bias)  # the bias rides along in the first conv / matmul
         for edge, x in rest:
             summed = summed.add_(edge(x))
         return update(summed)
 
-    def plan(self, rollout=None):
-        """The cached :class:`~streamnets.nn.plan.RolloutPlan` of ``rollout``.
+    def resolve_rollout(self, rollout=None):
+        """``rollout`` as a :class:`Rollout` of this model's network.
 
-        ``rollout``: a :class:`Rollout` of this network, a name (``"streaming"``,
-        ``"sequential"`` or one from the spec) or None for streaming. Raises
-        :class:`~streamnets.errors.InvalidRolloutError` for an invalid pattern.
+        Accepts a :class:`Rollout` (of this network or an equal one), a name
+        (``"streaming"``, ``"sequential"`` or a pattern named in the spec) or None
+        for streaming.
         """
         if rollout is None:
             rollout = "streaming"
         if isinstance(rollout, str):
-            rollout = Rollout.named(self.network, rollout)
-        elif not isinstance(rollout, Rollout):
+            named = self._named_rollouts.get(rollout)
+            if named is None:
+                named = self._named_rollouts[rollout] = Rollout.named(self.network, rollout)
+            return named
+        if not isinstance(rollout, Rollout):
             raise SpecError(f"expected a Rollout or a rollout name, got {type(rollout).__name__}",
                             field="rollout")
+        if rollout.network is self.network:
+            return rollout
+        if rollout.network != self.network:
+            raise SpecError(
+                f"rollout {rollout.name!r} belongs to network {rollout.network.name!r}, not to "
+                f"this model's network {self.network.name!r}; build it from model.network, "
+                f"e.g. Rollout.streaming(model.network)", field="rollout")
+        return Rollout.from_bits(self.network, rollout.bits, rollout.name)
+
+    def plan(self, rollout=None):
+        """The :class:`~streamnets.nn.plan.RolloutPlan` of ``rollout``, built once per
+        pattern and cached (see :meth:`resolve_rollout` for what ``rollout`` may be).
+
+        Raises :class:`~streamnets.errors.InvalidRolloutError` for an invalid pattern.
+        """
+        rollout = self.resolve_rollout(rollout)
         plan = self._plans.get(rollout.bits)
-        if plan is not None and (rollout.network is self.network or rollout.network == self.network):
-            return plan
-        if rollout.network is not self.network:
-            if rollout.network != self.network:
-                raise SpecError(
-                    f"rollout {rollout.name!r} belongs to network {rollout.network.name!r}, not to "
-                    f"this model's network {self.network.name!r}; build it from model.network, "
-                    f"e.g. Rollout.streaming(model.network)", field="rollout")
-            rollout = Rollout.from_bits(self.network, rollout.bits, rollout.name)
-        plan = RolloutPlan(rollout)
-        if len(self._plans) >= _MAX_PLANS:
-            self._plans.clear()
-        self._plans[rollout.bits] = plan
+        if plan is None:
+            plan = RolloutPlan(rollout)
+            if len(self._plans) >= _MAX_PLANS:
+                self._plans.clear()
+            self._plans[rollout.bits] = plan
         return plan
 
     def _inputs(self, frames, lead):
@@ -243,7 +282,8 @@ class StreamNet(nn.Module):
             what = (f"unknown input {unknown[0]!r}" if unknown else f"no frames for input {missing[0]!r}")
             raise ShapeError(f"{what}; network {net.name!r} takes inputs {', '.join(net.inputs)}, "
                              f"each a tensor {layout}")
-        device, dtype = self.device, self.dtype
+        reference = self._reference()
+        device, dtype = reference.device, reference.dtype
         result, sizes = [], None
         for name in net.inputs:
             x = frames[name]
@@ -290,6 +330,7 @@ class StreamNet(nn.Module):
         -------
         StreamOutput
         """
+        rollout = self.resolve_rollout(rollout)
         plan = self.plan(rollout)
         inputs, (batch, frames_n) = self._inputs(frames, ("batch", "time"))
         edges, nodes = self._by_index()
@@ -298,7 +339,7 @@ class StreamNet(nn.Module):
         current = [None] * len(self._names)
         for i, x in inputs:
             current[i] = x[:, 0]
-        states = [self._named(current)] if return_states else None
+        states = [self._as_dict(current)] if return_states else None
         for t in range(1, frames_n):
             previous, current = current, [None] * len(self._names)
             for i, x in inputs:
@@ -311,15 +352,16 @@ class StreamNet(nn.Module):
                 if k is not None:
                     logits[k][t] = out
             if return_states:
-                states.append(self._named(current))
+                states.append(self._as_dict(current))
         for k, v in enumerate(self._outputs):
             if v in plan.inputs:  # an input that is also an output reports its frames
                 logits[k] = [x[:, t] for i, x in inputs if i == v for t in range(frames_n)]
-        masks, steps = plan.output_tensors(frames_n, self.device)
+        masks, steps = plan.output_tensors(frames_n, inputs[0][1].device)
         names = self.network.outputs
         return StreamOutput(
             logits={o: self._stack(lgs, batch, o) for o, lgs in zip(names, logits)},
-            mask=masks, update_step=steps, rollout=plan.rollout, states=states)
+            mask=masks, update_step=steps, rollout=rollout,
+            first_frame={o: max(plan.first_frame[o], 1) for o in names}, states=states)
 
     def _stack(self, frames, batch, name):
         template = next((x for x in frames if x is not None), None)
@@ -330,7 +372,7 @@ class StreamNet(nn.Module):
         zeros = template.new_zeros(()).expand_as(template)
         return torch.stack([zeros if x is None else x for x in frames], dim=1)
 
-    def _named(self, values):
+    def _as_dict(self, values):
         return dict(zip(self._names, values))
 
     # -- stateful streaming inference ----------------------------------------------------
@@ -397,7 +439,7 @@ class StreamNet(nn.Module):
         computed so far (a dict; under the streaming rollout it may be empty).
         Returns ``{source: tensor or None}``.
         """
-        r = self.plan(rollout).rollout
+        r = self.resolve_rollout(rollout)
         prev = previous.as_dict() if isinstance(previous, StreamState) else previous
         return {u: (prev if r[(u, node)] else current).get(u) for _, u in self._in_edges_of(node)}
 
