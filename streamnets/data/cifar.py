@@ -133,8 +133,8 @@ class CIFAR10(ArrayDataset):
         if folder is None and download:
             folder = self.download(root)
         if folder is None:
-            raise missing_error(self.title, looked, [f"{self.folder_name}/" + ", ".join(self.filenames(train))],
-                                download_dir(root, "cifar10"))
+            need = [f"{self.folder_name}/" + ", ".join(self.filenames(train))]
+            raise missing_error(self.title, looked, need, download_dir(root, "cifar10"))
         parts = [read_cifar_batch(folder / f) for f in self.filenames(train)]
         data = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])

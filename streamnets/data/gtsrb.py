@@ -359,6 +359,7 @@ class GTSRB(ArrayDataset):
                 except OSError:
                     continue
             else:
-                warnings.warn(f"GTSRB: could not write a cache file to {[str(f) for f in files]}; the next load "
+                where = ", ".join(str(f) for f in files)
+                warnings.warn(f"GTSRB: could not write a cache file to {where}; the next load "
                               "decodes the images again", stacklevel=3)
         return obj
