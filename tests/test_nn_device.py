@@ -96,3 +96,12 @@ def test_cuda_autocast_training_step():
         loss = out.responses().float().square().mean()
     loss.backward()
     assert all(p.grad is not None for p in model.parameters())
+
+
+def test_cpu_autocast_training_step_runs_in_bfloat16():
+    model = StreamNet(sn.load("mnist_sr"))
+    with autocast("cpu", enabled=True):
+        out = model(torch.rand(2, 4, 1, 28, 28), rollout="hybrid")
+    assert out.logits["prediction"].dtype == torch.bfloat16
+    out.responses().float().square().mean().backward()
+    assert all(p.grad is not None and p.grad.dtype == torch.float32 for p in model.parameters())
