@@ -169,6 +169,10 @@ class Trainer:
                     f"{name} sequences have {data.frames} frames, but rollout {self.rollout.name!r} "
                     f"of {model.network.name!r} needs {self.frames} (first response at frame "
                     f"{self.first} + {self.config.output_frames} output frames); make them longer")
+        if self.device.type != "cpu":  # build batches (gather + noise) on the device
+            for data in (train_data, test_data):
+                if data is not None:
+                    data.to(self.device)
         self.train_data, self.test_data = train_data, test_data
         self.optimizer = _make_optimizer(self.config, self.model.parameters())
         decay = self.config.decay

@@ -100,7 +100,7 @@ RUN = textwrap.dedent("""
     torch.set_num_threads(1)
     from streamnets.data import Digits
     from streamnets.train import TrainConfig, train
-    cfg = TrainConfig(epochs=3, batch_size=32, max_batches=12, lr=1e-3, output_frames=2,
+    cfg = TrainConfig(epochs=3, batch_size=32, lr=1e-3, output_frames=2,
                       progress=False, device="cpu", seed=7)
     train("mnist_sr", "sequential", Digits(train=True), Digits(train=False), noise_std=2.0,
           config=cfg, out_dir=sys.argv[1], resume=True)
@@ -119,8 +119,8 @@ def test_resume_after_a_kill_mid_epoch_gives_identical_metrics(tmp_path):
     checkpoint = killed / "checkpoint.pt"
     deadline = time.time() + 600
     while not checkpoint.exists() and proc.poll() is None and time.time() < deadline:
-        time.sleep(0.02)
-    time.sleep(0.3)  # into epoch 2
+        time.sleep(0.005)
+    time.sleep(0.05)  # into epoch 2 (a whole epoch takes about a second)
     proc.send_signal(signal.SIGKILL)
     proc.wait()
     done = torch.load(checkpoint, weights_only=False)["history"]
