@@ -449,8 +449,8 @@ def test_even_kernels_pad_like_pytorch_same(kernel):
     ((1, 4, 4), (2, 6, 6), "6x6 is not an integer multiple of 4x4"),
 ])
 def test_incompatible_shapes_raise_shape_error_naming_the_edge(src, tgt, why):
-    net = sn.Network([sn.Node("image", src), sn.Node("h", tgt), sn.Node("p", (2,), tags=("prediction",))],
-                     [("image", "h"), ("h", "p")])
+    nodes = [sn.Node("image", src), sn.Node("h", tgt), sn.Node("p", (2,), tags=("prediction",))]
+    net = sn.Network(nodes, [("image", "h"), ("h", "p")])
     with pytest.raises(ShapeError) as err:
         StreamNet(net)
     msg = str(err.value)

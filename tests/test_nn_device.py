@@ -83,7 +83,8 @@ def test_cuda_window_and_step_match_cpu():
         for t in range(5):
             logits, state = gpu.step(x[:, t].cuda(), state, rollout="hybrid")
     assert b.logits["prediction"].device.type == "cuda" and b.mask["prediction"].device.type == "cuda"
-    torch.testing.assert_close(b.logits["prediction"].cpu(), a.logits["prediction"], atol=1e-4, rtol=1e-4)
+    torch.testing.assert_close(b.logits["prediction"].cpu(), a.logits["prediction"],
+                               atol=1e-4, rtol=1e-4)
     torch.testing.assert_close(logits["prediction"], b.logits["prediction"][:, 4], atol=1e-5, rtol=1e-5)
 
 

@@ -38,7 +38,8 @@ def test_different_seeds_differ():
 
 def test_returns_a_seeded_generator():
     g = seed_everything(7)
-    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=torch.Generator().manual_seed(7)))
+    fresh = torch.Generator().manual_seed(7)
+    assert torch.equal(torch.rand(3, generator=g), torch.rand(3, generator=fresh))
 
 
 def test_deterministic_switch_and_reset():

@@ -205,8 +205,8 @@ class StreamNet(nn.Module):
         return self.edge_modules._modules[self._edge_keys[0]].weight
 
     def _by_index(self):
-        """Edge callables and node (callable, bias) pairs by index, looked up per call (not cached) so that
-        module replacement and replication work."""
+        """Edge callables and node (callable, bias) pairs by index, looked up per call
+        (not cached) so that module replacement and replication work."""
         edges, nodes = self.edge_modules._modules, self.node_modules._modules
         return ([_fast_call(edges[k]) for k in self._edge_keys],
                 [(_fast_call(nodes[k]), nodes[k].bias) if k else None for k in self._node_keys])
@@ -279,7 +279,7 @@ class StreamNet(nn.Module):
         unknown = [k for k in frames if k not in net.inputs]
         missing = [k for k in net.inputs if k not in frames]
         if unknown or missing:
-            what = (f"unknown input {unknown[0]!r}" if unknown else f"no frames for input {missing[0]!r}")
+            what = f"unknown input {unknown[0]!r}" if unknown else f"no frames for input {missing[0]!r}"
             raise ShapeError(f"{what}; network {net.name!r} takes inputs {', '.join(net.inputs)}, "
                              f"each a tensor {layout}")
         reference = self._reference()

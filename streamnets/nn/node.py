@@ -69,4 +69,5 @@ class NodeUpdate(nn.Module):
         return value, summed if self.activation == "softmax" else value
 
     def extra_repr(self):
-        return f"{self.name!r}, channels={self.bias.shape[0]}, activation={self.activation}, dropout={self.p}"
+        return (f"{self.name!r}, channels={self.bias.shape[0]}, activation={self.activation}, "
+                f"dropout={self.p}")
