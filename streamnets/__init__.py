@@ -1,7 +1,9 @@
 """streamnets: the streaming rollout of deep networks, executable.
 
 Graphs and rollout theory (no torch needed): :class:`Network`, :class:`Rollout`,
-:func:`load`; the PyTorch engine and experiments live in submodules.
+:func:`load`. The PyTorch engine :class:`StreamNet` (loaded on first use), and in
+submodules: :mod:`.theory`, :mod:`.data`, :mod:`.train`, :mod:`.experiments`,
+:mod:`.parallel`, :mod:`.viz`, :mod:`.widgets`.
 """
 
 from .errors import DataError, InvalidRolloutError, ShapeError, SpecError, StreamnetsError
@@ -11,7 +13,20 @@ from .spec import builtin_names, load, save
 
 __version__ = "0.1.0"
 
+# The torch engine loads on first use, so the theory works without importing torch.
+_LAZY = {"StreamNet": ("streamnets.nn", "StreamNet")}
+
+
+def __getattr__(name):
+    if name in _LAZY:
+        import importlib
+
+        module, attr = _LAZY[name]
+        return getattr(importlib.import_module(module), attr)
+    raise AttributeError(f"module 'streamnets' has no attribute {name!r}")
+
+
 __all__ = [
-    "Network", "Node", "Edge", "Rollout", "FirstResponse", "load", "save", "builtin_names",
+    "Network", "Node", "Edge", "Rollout", "FirstResponse", "load", "save", "builtin_names", "StreamNet",
     "StreamnetsError", "SpecError", "InvalidRolloutError", "ShapeError", "DataError",
 ]

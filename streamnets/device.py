@@ -9,13 +9,9 @@ import contextlib
 
 import torch
 
-from .errors import StreamnetsError
+from .errors import DeviceError
 
 __all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "maybe_compile"]
-
-
-class DeviceError(StreamnetsError, RuntimeError):
-    """A requested device does not exist on this machine or in this PyTorch build."""
 
 
 def _mps_available():

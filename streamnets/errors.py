@@ -12,6 +12,7 @@ __all__ = [
     "InvalidRolloutError",
     "ShapeError",
     "DataError",
+    "DeviceError",
 ]
 
 
@@ -60,3 +61,7 @@ class ShapeError(StreamnetsError, ValueError):
 
 class DataError(StreamnetsError, OSError):
     """A data set is missing, incomplete or corrupt."""
+
+
+class DeviceError(StreamnetsError, RuntimeError):
+    """A requested device does not exist on this machine or in this PyTorch build."""

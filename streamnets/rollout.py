@@ -301,10 +301,13 @@ class Rollout:
         return max(self._tableau_rows(1)[1])
 
     @cached_property
-    def _first_frames(self):
-        """Earliest frame >= 1 at which each node carries input information: a
-        shortest path from the inputs with edge weights R(e) (but at least frame 1),
-        found by 0-1 breadth-first search."""
+    def first_frames(self):
+        """The earliest frame at which each node carries input information:
+        0 for inputs, >= 1 for every other node (before it, the node is empty).
+
+        A shortest path from the inputs with edge weights R(e), at least frame 1
+        past an input (edges into frame 0 carry nothing), found by 0-1 BFS.
+        """
         self.validate()
         successors = {v: [] for v in self.network.nodes}
         for e, b in zip(self.network.edges, self.bits):
@@ -321,7 +324,7 @@ class Rollout:
                         queue.append(v)
                     else:
                         queue.appendleft(v)
-        return {v: max(d, 1) for v, d in dist.items()}
+        return {v: dist[v] for v in self.network.nodes}
 
     def first_response(self):
         """The first response of every output: ``{output: FirstResponse(frame, update_step)}``.
@@ -329,7 +332,7 @@ class Rollout:
         The frame is the first i >= 1 where a path from an input reaches the
         output in R_W (edges into frame 0 ignored); the update step is T((i, out)).
         """
-        frames = {o: self._first_frames[o] for o in self.network.outputs}
+        frames = {o: max(self.first_frames[o], 1) for o in self.network.outputs}
         rows = self._tableau_rows(max(frames.values()))
         names = self._frame_order[1]
         return {o: FirstResponse(i, rows[i][names.index(o)]) for o, i in frames.items()}

@@ -124,13 +124,13 @@ def test_mask_and_update_steps_follow_the_theory_on_random_networks(seed):
     for r in some_patterns(net, seed, extra=4):
         with torch.no_grad():
             out = model(frames, rollout=r)
-        tableau = r.tableau(frames_n - 1)
+        steps = r.output_steps(frames_n)
         _, nonempty = nonempty_window(r, frames_n - 1)
         for o, first in r.first_response().items():
             mask = out.mask[o].tolist()
             assert mask == [t >= first.frame for t in range(frames_n)]
             assert mask == [t >= 1 and (t, o) in nonempty for t in range(frames_n)]
-            assert out.update_step[o].tolist() == tableau[o]
+            assert out.update_step[o].tolist() == [s or 0 for s in steps[o]]
             if first.frame < frames_n:
                 assert out.update_step[o][first.frame] == first.update_step
 
@@ -153,7 +153,7 @@ def test_builtin_networks_first_response_and_shapes(name, rollout):
     frames = random_frames(net, batch=2, frames=frames_n)
     with torch.no_grad():
         out = model(frames, rollout=rollout)
-    tableau = r.tableau(frames_n - 1)
+    steps = r.output_steps(frames_n)
     for o in net.outputs:
         node = net.nodes[o]
         shape = node.shape if node.is_spatial else node.shape[:1]
@@ -163,7 +163,7 @@ def test_builtin_networks_first_response_and_shapes(name, rollout):
         mask = out.mask[o].tolist()
         assert mask.index(True) == first[o].frame
         assert all(mask[first[o].frame:])
-        assert out.update_step[o].tolist() == tableau[o]
+        assert out.update_step[o].tolist() == [s or 0 for s in steps[o]]
         assert out.logits[o][:, first[o].frame:].abs().sum() > 0
         assert not out.logits[o][:, :first[o].frame].any()
 

@@ -12,7 +12,7 @@ Examples
 >>> model = StreamNet(sn.load("mnist_sr"))
 >>> out = model(torch.rand(2, 4, 1, 28, 28), rollout=sn.Rollout.sequential(model.network))
 >>> out.mask["prediction"].tolist(), out.update_step["prediction"].tolist()
-([False, True, True, True], [0, 3, 4, 5])
+([False, True, True, True], [0, 3, 6, 9])
 """
 
 from .edges import ConvEdge, DenseEdge, edge_transform

@@ -37,8 +37,9 @@ class StreamOutput:
         Per output, bool (time,): True where the frame carries a response (never
         frame 0). The first True is the rollout's first-response frame.
     update_step : dict of str to Tensor
-        Per output, long (time,): the tableau value T((i, output)), the update
-        step at which frame i is ready; meaningful where ``mask`` is True.
+        Per output, long (time,): the update step at which the output of frame i
+        is available in stateful inference, :meth:`Rollout.output_steps` (the
+        first response's T, then one frame every F(R) steps); 0 where masked.
     rollout : Rollout
         The pattern the pass ran under.
     first_frame : dict of str to int

@@ -3,7 +3,7 @@
 Which node of which frame is empty follows from the rollout alone: node v is
 non-empty at frame i >= 1 iff some incoming edge e = (u, v) reads a non-empty
 source, i.e. ``i - R(e) >= first[u]``, where ``first`` is the first non-empty frame
-(0 for inputs). Non-emptiness is monotone in i, so after the frame
+(:attr:`Rollout.first_frames`: 0 for inputs). Non-emptiness is monotone in i, so after the frame
 ``max(first) + 1`` every frame runs the same plan. A :class:`RolloutPlan` is built
 once per rollout pattern and reused for every batch.
 """
@@ -59,25 +59,10 @@ class RolloutPlan:
         self.in_terms = [[] for _ in self.names]
         for j, (e, d) in enumerate(zip(net.edges, rollout.bits)):
             self.in_terms[index[e.target]].append((j, index[e.source], d))
-        self.first_frame = self._first_frames(net)
+        self.first_frame = rollout.first_frames
         self.steady = max(self.first_frame.values()) + 1
         self._steps = [self._frame_steps(i) for i in range(self.steady + 1)]
         self._tensors = {}
-
-    def _first_frames(self, net):
-        """First non-empty frame of every node (Bellman-Ford; no zero-delay cycles)."""
-        inf = float("inf")
-        first = [inf] * len(self.names)
-        for i in self.inputs:
-            first[i] = 0
-        changed = True
-        while changed:
-            changed = False
-            for v in self.order:
-                best = min((max(first[u] + d, 1) for _, u, d in self.in_terms[v]), default=inf)
-                if best < first[v]:
-                    first[v], changed = best, True
-        return {v: first[i] for i, v in enumerate(self.names)}
 
     def _frame_steps(self, i):
         if i == 0:
@@ -98,19 +83,17 @@ class RolloutPlan:
         """``({output: mask}, {output: update_step})`` over frames 0..frames-1, cached.
 
         ``mask`` is True where the output is non-empty (never at frame 0) and
-        ``update_step`` holds the tableau value T((i, output)).
+        ``update_step`` holds the update step at which that frame's output is
+        available in stateful inference (:meth:`Rollout.output_steps`; 0 where
+        masked).
         """
         key = (frames, str(device))
         if key not in self._tensors:
             if len(self._tensors) > 64:
                 self._tensors.clear()
-            net = self.rollout.network
-            tableau = self.rollout.tableau(frames - 1)
             masks, steps = {}, {}
-            for o in net.outputs:
-                first = max(self.first_frame[o], 1)
-                masks[o] = torch.tensor([i >= first for i in range(frames)], dtype=torch.bool,
-                                        device=device)
-                steps[o] = torch.tensor(tableau[o], dtype=torch.long, device=device)
+            for o, row in self.rollout.output_steps(frames).items():
+                masks[o] = torch.tensor([s is not None for s in row], dtype=torch.bool, device=device)
+                steps[o] = torch.tensor([s or 0 for s in row], dtype=torch.long, device=device)
             self._tensors[key] = (masks, steps)
         return self._tensors[key]
