@@ -1,0 +1,165 @@
+"""The interface every executor shares: ``initial_state``, ``step``, ``run``."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from dataclasses import replace
+
+import torch
+
+from ..errors import ShapeError, SpecError
+from ..nn import StreamState
+from .schedule import Schedule, frame_inputs
+
+__all__ = ["Executor", "TOLERANCE", "compare_outputs"]
+
+
+class Executor:
+    """Stateful streaming inference of a :class:`~streamnets.nn.StreamNet`, one frame
+    per :meth:`step`, with the same frames, states and outputs as ``model.step``.
+
+    Subclasses implement :meth:`_compute` (how a frame's node updates are run);
+    this class handles inputs, the state and the outputs. Executors run without
+    autograd (inference); put the model in ``eval()`` mode: in training mode
+    dropout would draw random numbers in an execution-dependent order.
+
+    Parameters
+    ----------
+    model : StreamNet
+    rollout : Rollout or str
+        A valid pattern (default: streaming).
+
+    Examples
+    --------
+    >>> import torch, streamnets as sn
+    >>> from streamnets.nn import StreamNet
+    >>> from streamnets.parallel import ReferenceExecutor
+    >>> ex = ReferenceExecutor(StreamNet(sn.load("mnist_sr")).eval())
+    >>> outs = ex.run(torch.rand(2, 4, 1, 28, 28))          # (batch, time, C, H, W)
+    >>> [o["prediction"] is None for o in outs]
+    [True, True, False, False]
+    """
+
+    name = "executor"
+
+    def __init__(self, model, rollout="streaming"):
+        self.model = model
+        self.schedule = Schedule(model, rollout)
+        self.rollout = self.schedule.rollout
+
+    @property
+    def device(self):
+        """The model's device."""
+        return next(self.model.parameters()).device
+
+    def initial_state(self, batch_size):
+        """The empty state before frame 0 (as ``model.initial_state``)."""
+        return self.model.initial_state(batch_size)
+
+    def step(self, frame, state):
+        """Consume one input frame; return ``(outputs, state)`` like ``model.step``.
+
+        Parameters
+        ----------
+        frame : Tensor or dict of str to Tensor
+            (batch, C, H, W) per input node.
+        state : StreamState
+            From :meth:`initial_state` or the previous step (not modified).
+
+        Returns
+        -------
+        outputs : dict of str to Tensor or None
+            Per output node its logits at this frame, None while empty.
+        state : StreamState
+        """
+        if not isinstance(state, StreamState) or state.names != self.schedule.names:
+            raise SpecError("state must come from this executor's initial_state() or step()",
+                            field="state")
+        inputs, batch = frame_inputs(self.model, frame)
+        if batch != state.batch_size:
+            raise ShapeError(f"the frame has batch size {batch} but the state was made for "
+                             f"{state.batch_size}; call initial_state({batch})")
+        current = [None] * len(self.schedule.names)
+        for i, x in inputs:
+            current[i] = x
+        outputs = dict.fromkeys(self.schedule.outputs)
+        if state.frame >= 0:
+            with torch.no_grad():
+                self._compute(state.values, current, outputs, state.frame + 1, batch)
+        for o in self.schedule.outputs:
+            if o in self.schedule.inputs:
+                outputs[o] = current[self.schedule.index[o]]
+        return outputs, replace(state, frame=state.frame + 1, values=tuple(current))
+
+    def _compute(self, previous, current, outputs, frame, batch):  # pragma: no cover - abstract
+        """Fill ``current`` (node values of ``frame``) and ``outputs`` (logits) from
+        ``previous`` (values of the frame before); inputs are already in ``current``."""
+        raise NotImplementedError
+
+    def run(self, frames, state=None):
+        """Step through every frame of ``frames``; the outputs of each frame, in order.
+
+        ``frames``: (batch, time, C, H, W), or a dict of them per input. Starts from
+        ``state`` or the initial state.
+        """
+        if isinstance(frames, Mapping):
+            length = next(iter(frames.values())).shape[1]
+            batch = next(iter(frames.values())).shape[0]
+            pick = lambda t: {k: x[:, t] for k, x in frames.items()}  # noqa: E731
+        else:
+            length, batch = frames.shape[1], frames.shape[0]
+            pick = lambda t: frames[:, t]  # noqa: E731
+        state = self.initial_state(batch) if state is None else state
+        results = []
+        for t in range(length):
+            outputs, state = self.step(pick(t), state)
+            results.append(outputs)
+        return results
+
+    def close(self):
+        """Release workers, streams or process-group resources (idempotent)."""
+
+    def __enter__(self):
+        return self
+
+    def __exit__(self, *exc):
+        self.close()
+
+    def __repr__(self):
+        return (f"{type(self).__name__}({self.rollout.network.name!r}, rollout={self.rollout.name!r}, "
+                f"groups={[len(g) for g in self.schedule.groups]})")
+
+
+#: How close an executor's outputs must be to ``model.step``'s (``torch.allclose``).
+TOLERANCE = {"rtol": 1e-5, "atol": 1e-5}
+
+
+def compare_outputs(got, expected):
+    """``(match, max_abs_diff)`` of two runs' per-frame outputs (lists of dicts).
+
+    They match when the same outputs are empty in the same frames and the others
+    are close within :data:`TOLERANCE`.
+
+    Examples
+    --------
+    >>> compare_outputs([{"y": torch.ones(2)}], [{"y": torch.ones(2) + 1e-7}])[0]
+    True
+    >>> compare_outputs([{"y": None}], [{"y": torch.ones(2)}])
+    (False, inf)
+    """
+    match, worst = len(got) == len(expected), 0.0
+    for a_frame, b_frame in zip(got, expected):
+        if a_frame.keys() != b_frame.keys():
+            return False, float("inf")
+        for k, a in a_frame.items():
+            b = b_frame[k]
+            if (a is None) != (b is None):
+                return False, float("inf")
+            if a is None:
+                continue
+            a, b = a.detach().cpu().double(), b.detach().cpu().double()
+            if a.shape != b.shape:
+                return False, float("inf")
+            worst = max(worst, (a - b).abs().max().item())
+            match = match and torch.allclose(a, b, **TOLERANCE)
+    return match, worst

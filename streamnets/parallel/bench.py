@@ -1,0 +1,324 @@
+"""Measuring model-parallel execution: per-frame latency, sequential vs streaming.
+
+:func:`bench_parallel` times stateful inference (one :meth:`step` per frame, batch
+``B``) of the executors it is given, side by side on the current device, with
+their outputs checked against ``model.step``, plus every node's update alone. The
+*ideal* streaming frame on this device is ``max(slowest node alone with every
+core, sum of single-threaded node times / workers)`` on the CPU and the slowest
+node alone on a GPU (perfect overlap). :func:`bench_distributed` times the
+:class:`~streamnets.parallel.DistributedExecutor` over 1, 2, 3 gloo ranks.
+"""
+
+from __future__ import annotations
+
+import os
+import platform
+import statistics
+import time
+from pathlib import Path
+
+import torch
+
+from ..device import resolve_device
+from ..errors import StreamnetsError
+from .base import TOLERANCE, compare_outputs
+from .cost import intra_op_threads, measure_node_times, sync
+from .reference import ReferenceExecutor, SerialExecutor
+from .schedule import Schedule
+from .threads import ThreadExecutor, cpu_cores
+
+__all__ = ["bench_parallel", "bench_distributed", "EXECUTORS", "default_executors"]
+
+#: Executor names: (rollout, parallel?, devices, description).
+EXECUTORS = {
+    "sequential": ("sequential", False, ("cpu", "cuda", "mps"),
+                   "model.step, sequential rollout, all cores intra-op"),
+    "streaming-reference": ("streaming", False, ("cpu", "cuda", "mps"),
+                            "model.step, streaming rollout, node by node, all cores intra-op"),
+    "streaming-serial": ("streaming", False, ("cpu", "cuda", "mps"),
+                         "the executors' node kernels one after the other, all cores intra-op"),
+    "streaming-threads": ("streaming", True, ("cpu",),
+                          "ThreadExecutor: workers = cores, 1 intra-op thread each, dynamic LPT"),
+    "streaming-threads-static": ("streaming", True, ("cpu",),
+                                 "ThreadExecutor, fixed cost-balanced shares per worker"),
+    "streaming-threads-2x": ("streaming", True, ("cpu",),
+                             "ThreadExecutor: workers = cores, cores intra-op threads each"),
+    "sequential-cuda-graphs": ("sequential", False, ("cuda",),
+                               "CudaStreamExecutor on the sequential rollout, CUDA graph per frame"),
+    "streaming-cuda": ("streaming", True, ("cuda",), "CudaStreamExecutor: one stream per node"),
+    "streaming-cuda-graphs": ("streaming", True, ("cuda",),
+                              "CudaStreamExecutor: one stream per node, CUDA graph per frame"),
+}
+
+
+def default_executors(device):
+    """The executors :func:`bench_parallel` runs by default on ``device``.
+
+    Examples
+    --------
+    >>> default_executors("cpu")
+    ('sequential', 'streaming-reference', 'streaming-threads')
+    """
+    if torch.device(device).type == "cuda":
+        return ("sequential", "streaming-reference", "sequential-cuda-graphs", "streaming-cuda",
+                "streaming-cuda-graphs")
+    return ("sequential", "streaming-reference", "streaming-threads")
+
+
+def _make(name, model, workers):
+    from .cuda import CudaStreamExecutor
+
+    rollout = EXECUTORS[name][0]
+    if name in ("sequential", "streaming-reference"):
+        return ReferenceExecutor(model, rollout)
+    if name == "streaming-serial":
+        return SerialExecutor(model, rollout)
+    if name == "streaming-threads":
+        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1)
+    if name == "streaming-threads-static":
+        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1, schedule="static")
+    if name == "streaming-threads-2x":
+        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=cpu_cores())
+    return CudaStreamExecutor(model, rollout, graphs=name.endswith("graphs"))
+
+
+def _frames(model, batch, count, device, seed):
+    gen = torch.Generator().manual_seed(seed)
+    net = model.network
+    clip = {v: torch.rand(batch, count, *net.nodes[v].shape, generator=gen).to(device) for v in net.inputs}
+    return clip if len(clip) > 1 else clip[net.inputs[0]]
+
+
+def _pick(frames, t):
+    if isinstance(frames, dict):
+        return {k: x[:, t % x.shape[1]] for k, x in frames.items()}
+    return frames[:, t % frames.shape[1]]
+
+
+def _cpu_name():
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover
+        pass
+    return platform.processor() or platform.machine()
+
+
+def _load():
+    try:
+        return round(os.getloadavg()[0], 2)
+    except (AttributeError, OSError):  # pragma: no cover
+        return None
+
+
+def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, device="auto",
+                   warmup=2, repeats=10, workers=None, seed=0, node_repeats=20):
+    """Per-frame latency of sequential vs model-parallel streaming inference.
+
+    Parameters
+    ----------
+    network : str or Network
+        A built-in name, a spec path or a :class:`~streamnets.Network`.
+    batch : int
+    executors : sequence of str, optional
+        Names from :data:`EXECUTORS`; default :func:`default_executors` of the
+        device (on the CPU: ``sequential``, ``streaming-reference``,
+        ``streaming-threads``).
+    frames : int
+        Frames timed per executor and round (each step is timed on its own).
+    device : str
+        ``"auto"``, ``"cpu"``, ``"cuda"``, ...
+    warmup, repeats : int
+        Untimed and timed rounds. Rounds alternate the executors' order, so that
+        drift and other load hit all of them alike.
+    workers : int, optional
+        Worker threads of the thread executors (default: the cores).
+    seed : int
+        Weights and frames.
+    node_repeats : int
+        Timings per node for the per-node table.
+
+    Returns
+    -------
+    dict
+        JSON-ready: ``network``, ``device``, ``batch``, ``sequential_ms_per_frame``
+        (the best node-by-node executor), ``streaming_ms_per_frame`` (the best
+        streaming executor), ``ideal_ms_per_frame``, ``speedup`` (sequential /
+        streaming), ``streaming_over_ideal``, ``outputs_match`` (every executor
+        equals ``model.step`` of its rollout within ``tolerance``), ``executors``
+        (per executor: ``ms_per_frame`` median, ``ms_min``, ``ms_mean``,
+        ``throughput_samples_per_s``, ``max_abs_diff``, ...), ``nodes`` (per node
+        ``ms_1_thread`` and ``ms_all_cores``; on a GPU both are the node alone),
+        ``node_sum_ms_1_thread``, ``node_max_ms_alone``,
+        and the environment (threads, cores, load average before and after).
+
+    Examples
+    --------
+    >>> r = bench_parallel("mnist_ff", batch=1, frames=2, warmup=0, repeats=1,
+    ...                    device="cpu", node_repeats=1)
+    >>> r["outputs_match"], sorted(r["executors"])
+    (True, ['sequential', 'streaming-reference', 'streaming-threads'])
+    """
+    import streamnets as sn
+
+    from ..nn import StreamNet
+    from ..seeding import seed_everything
+
+    device = resolve_device(device)
+    executors = tuple(executors) if executors else default_executors(device)
+    for name in executors:
+        if name not in EXECUTORS:
+            raise StreamnetsError(f"unknown executor {name!r}; choose from {', '.join(EXECUTORS)}")
+        if device.type not in EXECUTORS[name][2]:
+            raise StreamnetsError(f"executor {name!r} does not run on {device.type}; on {device.type} use "
+                                  f"{', '.join(default_executors(device))}")
+    if int(batch) < 1:
+        raise StreamnetsError(f"batch must be at least 1, got {batch}")
+    load_before = _load()
+    seed_everything(seed)
+    model = StreamNet(sn.load(network)).to(device).eval()
+    cores = cpu_cores()
+    workers = workers or cores
+    runners = {name: _make(name, model, workers) for name in executors}
+    try:
+        return _bench(model, runners, int(batch), frames, device, warmup, repeats, workers, seed,
+                      node_repeats, load_before, cores)
+    finally:
+        for ex in runners.values():
+            ex.close()
+
+
+def _bench(model, runners, batch, frames, device, warmup, repeats, workers, seed, node_repeats,
+           load_before, cores):
+    schedule = Schedule(model, "streaming")
+    steady = max(ex.schedule.plan.steady for ex in runners.values()) + 1
+
+    # Correctness: every executor against model.step under its rollout.
+    clip = _frames(model, batch, steady + 4, device, seed + 1)
+    checks, references = {}, {}
+    for name, ex in runners.items():
+        key = ex.rollout.bits
+        if key not in references:
+            references[key] = ReferenceExecutor(model, ex.rollout).run(clip)
+        checks[name] = compare_outputs(ex.run(clip), references[key])
+
+    # Timing: every executor steps its own stream; rounds alternate the order.
+    pool = _frames(model, batch, 8, device, seed + 2)
+    states = {}
+    for name, ex in runners.items():
+        state = ex.initial_state(batch)
+        for t in range(steady):
+            _, state = ex.step(_pick(pool, t), state)
+        states[name] = state
+    samples = {name: [] for name in runners}
+    names = list(runners)
+    for rnd in range(warmup + repeats):
+        for name in (names if rnd % 2 else names[::-1]):
+            ex, state = runners[name], states[name]
+            for t in range(frames):
+                sync(device)
+                start = time.perf_counter()
+                _, state = ex.step(_pick(pool, t), state)
+                sync(device)
+                if rnd >= warmup:
+                    samples[name].append(time.perf_counter() - start)
+            states[name] = state
+
+    # Every node alone: single-threaded and with every core (CPU).
+    if device.type == "cpu":
+        alone_1 = measure_node_times(schedule, batch, threads=1, repeats=node_repeats, seed=seed)
+        alone_all = measure_node_times(schedule, batch, threads=cores, repeats=node_repeats, seed=seed)
+        # A node alone runs as fast as its better thread count allows.
+        slowest = max(min(alone_1[v], alone_all[v]) for v in alone_1)
+        ideal = max(slowest, sum(alone_1.values()) / workers)
+        ideal_rule = (f"max(slowest node alone (best of 1 and {cores} intra-op threads), sum of "
+                      f"single-threaded node times / {workers} workers)")
+    else:
+        alone_1 = alone_all = measure_node_times(schedule, batch, repeats=node_repeats, seed=seed)
+        ideal = max(alone_all.values())
+        ideal_rule = "slowest node alone (perfect overlap of the node streams)"
+
+    per = {}
+    for name, ts in samples.items():
+        ex = runners[name]
+        median = statistics.median(ts) if ts else float("nan")
+        per[name] = {
+            "description": EXECUTORS[name][3], "rollout": ex.rollout.name, "parallel": EXECUTORS[name][1],
+            "executor": repr(ex), "ms_per_frame": 1e3 * median,
+            "ms_min": 1e3 * min(ts) if ts else None, "ms_mean": 1e3 * statistics.fmean(ts) if ts else None,
+            "throughput_samples_per_s": batch / median if ts else None,
+            "samples": len(ts), "outputs_match": checks[name][0], "max_abs_diff": checks[name][1],
+        }
+    node_by_node = {n: r for n, r in per.items() if not r["parallel"]}
+    streaming = {n: r for n, r in per.items() if r["rollout"] == "streaming"}
+    seq_name = min(node_by_node, key=lambda n: node_by_node[n]["ms_per_frame"]) if node_by_node else None
+    str_name = min(streaming, key=lambda n: streaming[n]["ms_per_frame"]) if streaming else None
+    seq_ms = per[seq_name]["ms_per_frame"] if seq_name else None
+    str_ms = per[str_name]["ms_per_frame"] if str_name else None
+    return {
+        "network": model.network.name, "device": str(device),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "batch": batch, "frames_per_round": frames, "rounds": repeats, "warmup_rounds": warmup,
+        "sequential_ms_per_frame": seq_ms, "sequential_executor": seq_name,
+        "streaming_ms_per_frame": str_ms, "streaming_executor": str_name,
+        "ideal_ms_per_frame": 1e3 * ideal, "ideal_rule": ideal_rule,
+        "speedup": seq_ms / str_ms if seq_ms and str_ms else None,
+        "streaming_over_ideal": str_ms / (1e3 * ideal) if str_ms else None,
+        "outputs_match": all(c[0] for c in checks.values()), "tolerance": dict(TOLERANCE),
+        "executors": per,
+        "nodes": {v: {"ms_1_thread": 1e3 * alone_1[v], "ms_all_cores": 1e3 * alone_all[v]} for v in alone_1},
+        "node_sum_ms_1_thread": 1e3 * sum(alone_1.values()),
+        "node_max_ms_alone": 1e3 * max(min(alone_1[v], alone_all[v]) for v in alone_1),
+        "workers": workers, "cores": cores, "intra_op_threads": torch.get_num_threads(),
+        "torch": torch.__version__, "load_before": load_before, "load_after": _load(),
+    }
+
+
+# -- distributed scaling ------------------------------------------------------------------
+
+
+def _distributed_rank(rank, world, network, batch, frames, warmup, seed):
+    """One rank of :func:`bench_distributed` (module level: spawned processes import it)."""
+    import streamnets as sn
+
+    from ..nn import StreamNet
+    from ..seeding import seed_everything
+    from .distributed import DistributedExecutor, time_frames
+
+    seed_everything(seed)
+    model = StreamNet(sn.load(network)).eval()
+    ex = DistributedExecutor(model, "streaming")
+    clip = _frames(model, batch, frames + warmup, torch.device("cpu"), seed + 2)
+    with torch.no_grad():
+        torch.distributed.barrier()
+        times, outputs = time_frames(ex, clip, warmup, "cpu")
+    result = {"rank": rank, "nodes": ex.nodes_of(rank), "ms_per_frame": 1e3 * statistics.median(times),
+              "ms_min": 1e3 * min(times), "threads": torch.get_num_threads()}
+    if rank == 0:
+        match, diff = compare_outputs(outputs, ReferenceExecutor(model, "streaming").run(clip))
+        result.update(outputs_match=match, max_abs_diff=diff)
+    return result
+
+
+def bench_distributed(network="cifar10_dsr6", batch=1, ranks=(1, 2, 3), frames=100, warmup=20, seed=0):
+    """Per-frame latency of :class:`~streamnets.parallel.DistributedExecutor` over gloo
+    ranks on this machine (each rank ``max(1, cores // ranks)`` intra-op threads).
+
+    Returns ``{"network", "batch", "cores", "load_before", "load_after", "ranks": [{"ranks",
+    "ms_per_frame" (rank 0's median), "nodes_by_rank", "threads_per_rank", "outputs_match",
+    "max_abs_diff"}, ...]}``.
+    """
+    from .distributed import launch
+
+    load_before = _load()
+    rows = []
+    for world in ranks:
+        results = launch(_distributed_rank, int(world), args=(network, batch, frames, warmup, seed))
+        head = results[0]
+        rows.append({"ranks": int(world), "ms_per_frame": head["ms_per_frame"], "ms_min": head["ms_min"],
+                     "nodes_by_rank": [r["nodes"] for r in results], "threads_per_rank": head["threads"],
+                     "outputs_match": head["outputs_match"], "max_abs_diff": head["max_abs_diff"]})
+    return {"network": network if isinstance(network, str) else network.name, "batch": batch,
+            "backend": "gloo", "cores": cpu_cores(), "frames": frames, "load_before": load_before,
+            "load_after": _load(), "ranks": rows}

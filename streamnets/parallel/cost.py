@@ -1,0 +1,168 @@
+"""Node costs (estimated from shapes or measured) and a balanced partition of nodes.
+
+Examples
+--------
+>>> import streamnets as sn
+>>> net = sn.load("cifar10_dsr0")
+>>> costs = estimate_flops(net)
+>>> max(costs, key=costs.get)
+'h1'
+>>> balanced_partition([tuple(costs)[1:]], costs, 2)
+{'h1': 0, 'hd': 1, 'h2': 1, 'prediction': 1}
+"""
+
+from __future__ import annotations
+
+import contextlib
+import statistics
+import time
+
+import torch
+
+__all__ = ["estimate_flops", "balanced_partition", "measure_node_times", "intra_op_threads", "sync"]
+
+
+def estimate_flops(network, batch=1):
+    """Multiply-adds x 2 of every non-input node's update for one frame.
+
+    A dense edge costs 2 * in * out per sample; a convolution 2 * C_in * rf^2 per
+    output value (evaluated at the target's resolution); the bias, the sum of the
+    terms and the activation one operation per output value and term.
+
+    Returns ``{node: flops}`` (0 for inputs), in network order.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> estimate_flops(sn.load("mnist_ff"))["prediction"]
+    2580
+    """
+    flops = dict.fromkeys(network.nodes, 0)
+    for e in network.edges:
+        src, tgt = network.nodes[e.source], network.nodes[e.target]
+        if tgt.is_spatial:
+            flops[e.target] += 2 * src.shape[0] * e.rf * e.rf * tgt.size + tgt.size
+        else:
+            flops[e.target] += 2 * src.size * tgt.size + tgt.size
+    return {v: f * batch for v, f in flops.items()}
+
+
+def balanced_partition(groups, costs, parts):
+    """Assign the nodes of every group to ``parts`` workers, balancing each group.
+
+    Longest processing time first: within a group (nodes that run together), the
+    most expensive node goes to the least loaded worker of that group (ties: the
+    least loaded overall, then the lowest index).
+
+    Parameters
+    ----------
+    groups : sequence of sequence of str
+        Nodes that run concurrently, e.g. :attr:`Schedule.groups`.
+    costs : mapping of str to float
+    parts : int
+
+    Returns
+    -------
+    dict of str to int
+        The worker (or rank) of every node in ``groups``.
+
+    Examples
+    --------
+    >>> balanced_partition([["a", "b", "c"]], {"a": 3, "b": 2, "c": 2}, 2)
+    {'a': 0, 'b': 1, 'c': 1}
+    """
+    owner, total = {}, [0.0] * parts
+    for group in groups:
+        load = [0.0] * parts
+        for v in sorted(group, key=lambda v: -costs[v]):
+            k = min(range(parts), key=lambda k: (load[k], total[k], k))
+            owner[v] = k
+            load[k] += costs[v]
+            total[k] += costs[v]
+    return owner
+
+
+@contextlib.contextmanager
+def intra_op_threads(n):
+    """Run the block with ``torch.set_num_threads(n)`` in this thread, then restore.
+
+    Examples
+    --------
+    >>> with intra_op_threads(1):
+    ...     torch.get_num_threads()
+    1
+    """
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def sync(device):
+    """Wait for the device's queued work (CUDA); a no-op on the CPU."""
+    if torch.device(device).type == "cuda":
+        torch.cuda.synchronize(device)
+
+
+def measure_node_times(schedule, batch=1, threads=None, repeats=20, warmup=3, seed=0):
+    """Seconds per update of every node alone, on the model's device.
+
+    Each node runs on steady-state values (random frames run through the
+    schedule until every node is non-empty), ``repeats`` times; the median is
+    reported (robust to other load on the machine).
+
+    Parameters
+    ----------
+    schedule : Schedule
+    batch : int
+    threads : int, optional
+        Intra-op threads (CPU) while measuring; default: unchanged.
+
+    Returns
+    -------
+    dict of str to float
+        In the schedule's computation order.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> from streamnets.nn import StreamNet
+    >>> from streamnets.parallel import Schedule
+    >>> s = Schedule(StreamNet(sn.load("mnist_ff")).eval(), "streaming")
+    >>> sorted(measure_node_times(s, repeats=2, warmup=1))
+    ['h1', 'h2', 'prediction']
+    """
+    model = schedule.model
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    previous = current = None
+    with torch.no_grad(), intra_op_threads(threads):
+        for _ in range(schedule.plan.steady + 1):
+            current = [None] * len(schedule.names)
+            for v in schedule.inputs:
+                shape = schedule.values_shape(v, batch)
+                current[schedule.index[v]] = torch.rand(shape, generator=gen).to(device)
+            if previous is not None:
+                for group in schedule.groups:
+                    for v in group:
+                        current[schedule.index[v]] = schedule.kernels[v](previous, current)[0]
+            previous = current
+        times = {}
+        for group in schedule.groups:
+            for v in group:
+                kernel = schedule.kernels[v]
+                samples = []
+                for i in range(warmup + repeats):
+                    sync(device)
+                    start = time.perf_counter()
+                    kernel(previous, current)
+                    sync(device)
+                    if i >= warmup:
+                        samples.append(time.perf_counter() - start)
+                times[v] = statistics.median(samples)
+    return times

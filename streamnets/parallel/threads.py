@@ -1,0 +1,197 @@
+"""CPU model parallelism: a pool of worker threads updates a frame's nodes concurrently.
+
+PyTorch releases the GIL inside its kernels, so threads overlap the convolutions of
+different nodes; the Python around each kernel (a few µs per node) still takes
+turns on the GIL.
+
+Threads: inter-node and intra-op parallelism share the same cores. Each worker sets
+its own intra-op thread count (``torch.set_num_threads`` in the worker; with the
+OpenMP backend of the CPU builds this is the worker thread's OpenMP setting, so
+the caller's count stays as it was), by default ``cores // workers``: on 2 cores,
+2 workers of 1 thread each. Update steps with a single node (every step of the
+sequential rollout) run in the calling thread with its full intra-op threads.
+"""
+
+from __future__ import annotations
+
+import os
+import queue
+import threading
+import weakref
+from collections import deque
+
+import torch
+
+from .base import Executor
+from .cost import balanced_partition, estimate_flops
+
+__all__ = ["ThreadExecutor", "cpu_cores"]
+
+
+def cpu_cores():
+    """The cores this process may run on.
+
+    Examples
+    --------
+    >>> cpu_cores() >= 1
+    True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1
+
+
+def _worker(inbox, done, threads):
+    # A thread takes the process-wide count lazily, at its first parallel op;
+    # trigger that now so that the caller restoring its count later cannot
+    # overwrite this worker's own.
+    torch.get_num_threads()
+    torch.set_num_threads(threads)
+    done.put(None)
+    with torch.no_grad():  # grad mode is per thread
+        while True:
+            job = inbox.get()
+            if job is None:
+                return
+            try:
+                job()
+            except BaseException as exc:  # handed to the caller, re-raised there
+                done.put(exc)
+            else:
+                done.put(None)
+
+
+def _shutdown(inboxes, threads):
+    for box in inboxes:
+        box.put(None)
+    for t in threads:
+        t.join(timeout=5)
+
+
+class ThreadExecutor(Executor):
+    """A frame's node updates on a pool of worker threads.
+
+    Parameters
+    ----------
+    model : StreamNet
+    rollout : Rollout or str
+        Any valid pattern (default: streaming). Nodes of one update step run
+        together, the steps in order, with a barrier between them.
+    workers : int, optional
+        Worker threads; default ``min(cores, widest step)``.
+    intra_op_threads : int, optional
+        Intra-op threads of each worker; default ``max(1, cores // workers)``.
+    costs : dict of str to float, optional
+        Per-node costs for the order in which a step's nodes are handed out
+        (default: estimated FLOPs).
+    schedule : {"dynamic", "static"}
+        ``"dynamic"``: workers take the next node from a shared queue, the most
+        expensive first (adapts to timing noise). ``"static"``: every worker runs a
+        fixed, cost-balanced share (:func:`~streamnets.parallel.cost.balanced_partition`).
+
+    Notes
+    -----
+    The outputs equal ``model.step``'s: every node runs the same kernels in the same
+    order of terms; only the intra-op thread count may differ, which can change
+    the last bits of a reduction (about 1e-7 relative; the tests allow 1e-5).
+
+    Examples
+    --------
+    >>> import torch, streamnets as sn
+    >>> from streamnets.nn import StreamNet
+    >>> model = StreamNet(sn.load("cifar10_dsr1")).eval()
+    >>> with ThreadExecutor(model, workers=2) as ex:
+    ...     state = ex.initial_state(1)
+    ...     for t in range(5):
+    ...         outputs, state = ex.step(torch.rand(1, 3, 32, 32), state)
+    >>> outputs["prediction"].shape
+    torch.Size([1, 10])
+    """
+
+    name = "threads"
+
+    def __init__(self, model, rollout="streaming", workers=None, intra_op_threads=None, costs=None,
+                 schedule="dynamic"):
+        super().__init__(model, rollout)
+        if schedule not in ("dynamic", "static"):
+            raise ValueError(f"schedule must be 'dynamic' or 'static', got {schedule!r}")
+        cores = cpu_cores()
+        self.workers = int(workers) if workers else max(1, min(cores, self.schedule.width))
+        self.intra_op_threads = int(intra_op_threads) if intra_op_threads else max(1, cores // self.workers)
+        self.mode = schedule
+        costs = costs or estimate_flops(self.rollout.network)
+        # Most expensive first: the longest-processing-time rule for the shared queue.
+        self._groups = [tuple(sorted(g, key=lambda v: -costs[v])) for g in self.schedule.groups]
+        owner = balanced_partition(self.schedule.groups, costs, self.workers)
+        self._shares = [[tuple(v for v in g if owner[v] == k) for k in range(self.workers)]
+                        for g in self._groups]
+        self._inboxes, self._threads = [], []
+        self._done = queue.SimpleQueue()
+        self._finalizer = None
+        if self.workers > 1 and self.schedule.width > 1:
+            self._start()
+
+    def _start(self):
+        before = torch.get_num_threads()
+        for k in range(self.workers):
+            inbox = queue.SimpleQueue()
+            t = threading.Thread(target=_worker, args=(inbox, self._done, self.intra_op_threads),
+                                 name=f"streamnets-worker-{k}", daemon=True)
+            t.start()
+            self._inboxes.append(inbox)
+            self._threads.append(t)
+        for _ in self._threads:
+            self._done.get()
+        # set_num_threads also changes the default of threads started later and
+        # MKL's global count: put the caller's back (the workers keep their own).
+        torch.set_num_threads(before)
+        self._finalizer = weakref.finalize(self, _shutdown, self._inboxes, self._threads)
+
+    def close(self):
+        """Stop the worker threads (the executor then runs everything in the caller)."""
+        if self._finalizer is not None:
+            self._finalizer()
+            self._finalizer = None
+        self._inboxes, self._threads = [], []
+
+    def _compute(self, previous, current, outputs, frame, batch):
+        kernels = self.schedule.kernels
+
+        def run(nodes):
+            for v in nodes:
+                kernel = kernels[v]
+                value, logits = kernel(previous, current)
+                current[kernel.index] = value  # distinct slots: no lock needed
+                if kernel.is_output:
+                    outputs[v] = logits
+
+        for g, group in enumerate(self._groups):
+            if len(group) == 1 or not self._threads:
+                run(group)
+                continue
+            if self.mode == "static":
+                jobs = [(lambda nodes=nodes: run(nodes)) for nodes in self._shares[g] if nodes]
+            else:
+                tasks = deque(group)
+
+                def job():
+                    while True:
+                        try:
+                            v = tasks.popleft()  # atomic: each node is taken once
+                        except IndexError:
+                            return
+                        run((v,))
+
+                jobs = [job] * min(self.workers, len(group))
+            for box, job in zip(self._inboxes, jobs):
+                box.put(job)
+            errors = [self._done.get() for _ in jobs]
+            error = next((e for e in errors if e is not None), None)
+            if error is not None:
+                raise error
+
+    def __repr__(self):
+        return (f"ThreadExecutor({self.rollout.network.name!r}, rollout={self.rollout.name!r}, "
+                f"workers={self.workers}, intra_op_threads={self.intra_op_threads}, "
+                f"schedule={self.mode!r})")
