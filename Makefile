@@ -8,7 +8,7 @@ BIN := $(VENV)/bin
 STAMP := $(VENV)/.installed
 PROFILE ?= ci
 
-.PHONY: install reproduce test bench clean
+.PHONY: install reproduce test unit notebooks bench clean
 
 install: $(STAMP)
 
@@ -18,12 +18,20 @@ $(STAMP): pyproject.toml
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
 
+# The paper's experiments (ci profile: offline data, 2 CPU cores; PROFILE=paper for the real thing).
 reproduce: $(STAMP)
 	$(BIN)/streamnets list
-	$(BIN)/streamnets inspect mnist_sr --rollout sequential
+	$(BIN)/streamnets reproduce all --profile $(PROFILE) --quiet
 
-test: $(STAMP)
+# Unit tests and doctests, then every notebook executed by papermill and checked by nbval.
+test: unit notebooks
+
+unit: $(STAMP)
 	$(BIN)/python -m pytest
+
+notebooks: $(STAMP)
+	$(BIN)/streamnets notebooks --profile ci --quiet
+	$(BIN)/python -m pytest --nbval-lax -p no:cacheprovider notebooks/
 
 bench: $(STAMP)
 	$(BIN)/python benchmarks/bench_theory.py

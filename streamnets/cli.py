@@ -190,7 +190,7 @@ def _cmd_notebooks(args, out):
     results = run_notebooks(args.names or None, profile=args.profile, out_dir=args.out,
                             progress=not args.quiet)
     for r in results:
-        print(r, file=out)
+        print(f"executed {r.name} in {r.seconds:.1f} s -> {r.output}", file=out)
     return 0
 
 
