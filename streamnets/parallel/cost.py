@@ -8,7 +8,7 @@ Examples
 >>> max(costs, key=costs.get)
 'h1'
 >>> balanced_partition([tuple(costs)[1:]], costs, 2)
-{'h1': 0, 'hd': 1, 'h2': 1, 'prediction': 1}
+{'h1': 0, 'h2': 1, 'hd': 1, 'prediction': 1}
 """
 
 from __future__ import annotations
@@ -35,7 +35,7 @@ def estimate_flops(network, batch=1):
     --------
     >>> import streamnets as sn
     >>> estimate_flops(sn.load("mnist_ff"))["prediction"]
-    2580
+    2570
     """
     flops = dict.fromkeys(network.nodes, 0)
     for e in network.edges:

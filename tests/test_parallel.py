@@ -1,0 +1,269 @@
+"""Model-parallel executors against StreamNet.step (eval mode): random networks and
+patterns, built-in networks, thread settings, errors, the CUDA executor's absence,
+and bench_parallel's report.
+
+Tolerance: ``streamnets.parallel.base.TOLERANCE`` (rtol = atol = 1e-5). The CPU
+executors run the engine's arithmetic term for term, so on this machine they
+are in fact bitwise equal; the tolerance leaves room for intra-op thread counts
+that split reductions differently.
+"""
+
+import threading
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import streamnets as sn
+from streamnets.device import DeviceError
+from streamnets.errors import ShapeError, SpecError, StreamnetsError
+from streamnets.nn import StreamNet
+from streamnets.parallel import (CudaStreamExecutor, DistributedExecutor, ReferenceExecutor, Schedule,
+                                 SerialExecutor, ThreadExecutor, balanced_partition, bench_parallel,
+                                 estimate_flops)
+from streamnets.parallel.base import TOLERANCE, compare_outputs
+from streamnets.parallel.cuda import cuda_unavailable_reason
+from strategies import networks, patterns
+
+CUDA = torch.cuda.is_available()
+
+
+def frames_for(net, batch, count, seed=0):
+    g = torch.Generator().manual_seed(seed)
+    xs = {v: torch.rand(batch, count, *net.nodes[v].shape, generator=g) for v in net.inputs}
+    return xs if len(xs) > 1 else xs[net.inputs[0]]
+
+
+def model_of(net, seed=0):
+    torch.manual_seed(seed)
+    model = StreamNet(net).eval()
+    with torch.no_grad():  # non-zero biases, so that a lost bias would show
+        for m in model.node_modules.values():
+            m.bias.uniform_(-0.5, 0.5)
+    return model
+
+
+def reference_run(model, rollout, frames):
+    """model.step chained (autograd on, as a user would call it): outputs and states."""
+    state = model.initial_state(next(iter(frames.values())).shape[0] if isinstance(frames, dict)
+                                else frames.shape[0])
+    outs, states = [], []
+    length = next(iter(frames.values())).shape[1] if isinstance(frames, dict) else frames.shape[1]
+    for t in range(length):
+        x = {k: v[:, t] for k, v in frames.items()} if isinstance(frames, dict) else frames[:, t]
+        out, state = model.step(x, state, rollout=rollout)
+        outs.append(out)
+        states.append(state)
+    return outs, states
+
+
+def assert_same_run(ex, model, rollout, frames):
+    expected, expected_states = reference_run(model, rollout, frames)
+    batch = next(iter(frames.values())).shape[0] if isinstance(frames, dict) else frames.shape[0]
+    state, got = ex.initial_state(batch), []
+    for t in range(len(expected)):
+        x = {k: v[:, t] for k, v in frames.items()} if isinstance(frames, dict) else frames[:, t]
+        out, state = ex.step(x, state)
+        got.append(out)
+        ref = expected_states[t]
+        assert state.frame == ref.frame
+        for name, a, b in zip(state.names, state.values, ref.values):
+            assert (a is None) == (b is None), (name, t)
+            if a is not None:
+                torch.testing.assert_close(a, b.detach(), **TOLERANCE)
+    match, diff = compare_outputs(got, expected)
+    assert match, f"{ex!r}: max |diff| {diff}"
+
+
+def executors_for(model, rollout):
+    return [SerialExecutor(model, rollout),
+            ThreadExecutor(model, rollout, workers=2),
+            ThreadExecutor(model, rollout, workers=3, intra_op_threads=1, schedule="static")]
+
+
+@settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_executors_equal_step_on_random_networks_and_patterns(data):
+    net = data.draw(networks(spatial=True, max_nodes=6))
+    rollout = data.draw(st.sampled_from([
+        sn.Rollout.streaming(net), sn.Rollout.sequential(net), data.draw(patterns(net, valid_only=True))]))
+    model = model_of(net, seed=data.draw(st.integers(0, 100)))
+    frames = frames_for(net, batch=data.draw(st.integers(1, 3)), count=6)
+    for ex in executors_for(model, rollout):
+        with ex:
+            assert_same_run(ex, model, rollout, frames)
+
+
+def softmax_net():
+    """Two inputs (one dense), a softmax output read by another node, a hybrid-able
+    cycle, several nodes per update step."""
+    nodes = [sn.Node("img", (2, 8, 8), "identity"), sn.Node("aux", (3,), "identity"),
+             sn.Node("a", (4, 4, 4), "relu"), sn.Node("b", (3, 8, 8), "tanh"),
+             sn.Node("c", (5,), "softmax", tags=("prediction",)), sn.Node("d", (2, 4, 4), "elu"),
+             sn.Node("e", (6,), "sigmoid", tags=("output",))]
+    edges = [("img", "a"), ("img", "b"), ("aux", "b"), ("a", "c"), ("b", "c"), ("c", "d"),
+             ("d", "a"), ("a", "a"), ("b", "e"), ("c", "e"), ("d", "e"), ("aux", "e")]
+    return sn.Network(nodes, [sn.Edge(u, v, 3) for u, v in edges], name="softmaxnet")
+
+
+@pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
+def test_executors_with_softmax_outputs_and_two_inputs(which):
+    net = softmax_net()
+    if which == "hybrid":
+        rollout = sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
+    else:
+        rollout = getattr(sn.Rollout, which)(net)
+    model = model_of(net, seed=3)
+    frames = frames_for(net, batch=2, count=7, seed=1)
+    for ex in executors_for(model, rollout):
+        with ex:
+            assert_same_run(ex, model, rollout, frames)
+
+
+@pytest.mark.parametrize("name", ["cifar10_dsr2", "mnist_hybrid"])
+def test_thread_executor_on_builtin_networks(name):
+    net = sn.load(name)
+    model = model_of(net)
+    frames = frames_for(net, batch=1, count=7)
+    for rollout in ["streaming", "sequential", sn.Rollout.named(net, "hybrid") if "hybrid" in name
+                    else sn.Rollout.from_streaming_edges(net, [("h1", "h1"), ("h1", "h2"), ("h11", "h2")])]:
+        with ThreadExecutor(model, rollout, workers=2) as ex:
+            assert_same_run(ex, model, rollout, frames)
+
+
+@settings(max_examples=30, deadline=None)
+@given(net=networks(spatial=True, max_nodes=7), data=st.data())
+def test_update_steps_are_the_inference_factor(net, data):
+    rollout = data.draw(patterns(net, valid_only=True))
+    s = Schedule(model_of(net), rollout)
+    assert len(s.groups) == rollout.inference_factor
+    assert sorted(v for g in s.groups for v in g) == sorted(set(net.nodes) - set(net.inputs))
+    step = {v: k for k, g in enumerate(s.groups) for v in g}
+    for e, b in zip(net.edges, rollout.bits):
+        if not b and e.source not in net.inputs:  # a within-frame edge goes to a later step
+            assert step[e.source] < step[e.target]
+
+
+def test_streaming_is_one_step_and_sequential_a_chain():
+    model = model_of(sn.load("cifar10_dsr6"))
+    assert len(Schedule(model, "streaming").groups) == 1
+    assert [len(g) for g in Schedule(model, "sequential").groups] == [1] * 10
+
+
+def test_workers_get_their_own_intra_op_threads():
+    before = torch.get_num_threads()
+    model = model_of(sn.load("cifar10_dsr1"))
+    with ThreadExecutor(model, workers=2, intra_op_threads=1) as ex:
+        seen = []
+        for box in ex._inboxes:
+            box.put(lambda: seen.append((threading.current_thread().name, torch.get_num_threads())))
+            assert ex._done.get() is None
+        assert [n for _, n in seen] == [1, 1]
+        assert torch.get_num_threads() == before
+    assert ex._threads == []
+
+
+def test_worker_errors_reach_the_caller_and_the_pool_survives():
+    model = model_of(sn.load("cifar10_dsr0"))
+    x = torch.rand(1, 5, 3, 32, 32)
+    with ThreadExecutor(model, workers=2) as ex:
+        kernel = ex.schedule.kernels["h2"]
+
+        class Broken:
+            index, is_output, name = kernel.index, False, "h2"
+
+            def __call__(self, previous, current):
+                raise RuntimeError("boom in h2")
+
+        ex.schedule.kernels["h2"] = Broken()
+        with pytest.raises(RuntimeError, match="boom in h2"):
+            ex.run(x)
+        ex.schedule.kernels["h2"] = kernel
+        assert compare_outputs(ex.run(x), ReferenceExecutor(model).run(x))[0]
+
+
+def test_step_errors_name_the_problem():
+    model = model_of(sn.load("mnist_sr"))
+    with ThreadExecutor(model, workers=2) as ex:
+        with pytest.raises(ShapeError, match="image.*28, 28"):
+            ex.step(torch.rand(2, 1, 27, 28), ex.initial_state(2))
+        with pytest.raises(ShapeError, match="batch size 3.*initial_state\\(3\\)"):
+            ex.step(torch.rand(3, 1, 28, 28), ex.initial_state(2))
+        with pytest.raises(SpecError, match="state"):
+            ex.step(torch.rand(2, 1, 28, 28), object())
+    with pytest.raises(sn.InvalidRolloutError):
+        ThreadExecutor(model, sn.Rollout.from_streaming_edges(model.network, []))
+
+
+def test_distributed_needs_a_process_group():
+    with pytest.raises(StreamnetsError, match="torchrun"):
+        DistributedExecutor(model_of(sn.load("mnist_ff")))
+
+
+def test_partition_and_costs():
+    net = sn.load("cifar10_dsr6")
+    costs = estimate_flops(net)
+    assert costs["image"] == 0 and costs["h13"] > costs["h11"] > 0
+    assert estimate_flops(net, batch=4)["h1"] == 4 * costs["h1"]
+    groups = [tuple(v for v in net.nodes if v not in net.inputs)]
+    for parts in (1, 2, 3):
+        owner = balanced_partition(groups, costs, parts)
+        assert set(owner) == set(groups[0]) and set(owner.values()) == set(range(parts))
+        loads = [sum(costs[v] for v in owner if owner[v] == k) for k in range(parts)]
+        assert max(loads) <= sum(loads) / parts + max(costs.values())  # list-scheduling bound
+
+
+@pytest.mark.skipif(CUDA, reason="a CUDA GPU is present: the no-CUDA error cannot occur")
+def test_cuda_executor_without_cuda_is_a_device_error():
+    with pytest.raises(DeviceError, match="CudaStreamExecutor needs a CUDA GPU.*ThreadExecutor"):
+        CudaStreamExecutor(model_of(sn.load("mnist_ff")))
+    assert cuda_unavailable_reason()
+
+
+@pytest.mark.skipif(not CUDA, reason="torch.cuda.is_available() is False: no CUDA GPU here, "
+                                     "CudaStreamExecutor check skipped")
+@pytest.mark.parametrize("graphs", [False, True])
+@pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
+def test_cuda_executor_equals_step(which, graphs):
+    net = softmax_net()
+    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
+               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    model = model_of(net).cuda()
+    frames = {k: v.cuda() for k, v in frames_for(net, 2, 9).items()}
+    ex = CudaStreamExecutor(model, rollout, graphs=graphs)
+    expected, _ = reference_run(model, rollout, frames)
+    match, diff = compare_outputs(ex.run(frames), expected)
+    assert diff < 1e-4 and (match or diff < 1e-4)
+    with pytest.raises(DeviceError, match="model.to\\('cuda'\\)"):
+        CudaStreamExecutor(model_of(net))
+
+
+@pytest.mark.skipif(not CUDA, reason="torch.cuda.is_available() is False: no CUDA GPU here")
+def test_bench_parallel_on_cuda():
+    r = bench_parallel("mnist_ff", batch=2, frames=2, warmup=0, repeats=1, device="cuda", node_repeats=1)
+    assert r["outputs_match"] and r["device"].startswith("cuda")
+
+
+def test_bench_parallel_reports_the_documented_keys():
+    r = bench_parallel("mnist_ff", batch=1, frames=2, warmup=0, repeats=1, device="cpu", node_repeats=1)
+    for key in ("network", "device", "batch", "sequential_ms_per_frame", "streaming_ms_per_frame",
+                "ideal_ms_per_frame", "outputs_match", "executors", "nodes", "speedup",
+                "streaming_over_ideal", "load_before"):
+        assert key in r, key
+    assert r["outputs_match"] is True
+    assert r["network"] == "mnist_ff" and r["device"] == "cpu" and r["batch"] == 1
+    assert set(r["executors"]) == {"sequential", "streaming-reference", "streaming-threads"}
+    assert set(r["nodes"]) == {"h1", "h2", "prediction"}
+    assert r["sequential_executor"] in ("sequential", "streaming-reference")
+    assert r["streaming_executor"] in ("streaming-reference", "streaming-threads")
+    assert r["ideal_ms_per_frame"] > 0 and r["executors"]["streaming-threads"]["samples"] == 2
+    import json
+    json.dumps(r)
+
+
+def test_bench_parallel_rejects_unknown_or_misplaced_executors():
+    with pytest.raises(StreamnetsError, match="unknown executor 'warp'"):
+        bench_parallel("mnist_ff", executors=["warp"], device="cpu")
+    with pytest.raises(StreamnetsError, match="does not run on cpu"):
+        bench_parallel("mnist_ff", executors=["streaming-cuda"], device="cpu")

@@ -1,0 +1,63 @@
+"""DistributedExecutor on 2 and 3 gloo ranks spawned on 127.0.0.1: every rank's
+outputs equal StreamNet.step's (tolerance: streamnets.parallel.base.TOLERANCE)."""
+
+import pytest
+import torch
+
+import streamnets as sn
+from streamnets.nn import StreamNet
+from streamnets.parallel import DistributedExecutor, ReferenceExecutor, launch
+from streamnets.parallel.base import compare_outputs
+
+
+def softmax_net():
+    nodes = [sn.Node("img", (2, 8, 8), "identity"), sn.Node("a", (4, 4, 4), "relu"),
+             sn.Node("b", (3, 8, 8), "tanh"), sn.Node("c", (5,), "softmax", tags=("prediction",)),
+             sn.Node("d", (2, 4, 4), "elu")]
+    edges = [("img", "a"), ("img", "b"), ("a", "c"), ("b", "c"), ("c", "d"), ("d", "a"), ("a", "a"),
+             ("d", "b")]
+    return sn.Network(nodes, [sn.Edge(u, v, 3) for u, v in edges], name="softmaxnet")
+
+
+def build(name):
+    net = softmax_net() if name == "softmaxnet" else sn.load(name)
+    # Different weights per rank on purpose: the executor must broadcast rank 0's.
+    torch.manual_seed(torch.distributed.get_rank() if torch.distributed.is_initialized() else 0)
+    return StreamNet(net).eval()
+
+
+def frames_of(net, batch=2, count=8):
+    g = torch.Generator().manual_seed(5)
+    return torch.rand(batch, count, *net.nodes[net.inputs[0]].shape, generator=g)
+
+
+def rank_job(rank, world, name, streaming_edges):
+    """Run on every rank: the executor's outputs, its owners and rank 0's weights."""
+    model = build(name)
+    net = model.network
+    rollout = "streaming" if streaming_edges is None else sn.Rollout.from_streaming_edges(net, streaming_edges)
+    ex = DistributedExecutor(model, rollout)
+    outputs = ex.run(frames_of(net))
+    return {"outputs": outputs, "owners": ex.owners, "state": model.state_dict()}
+
+
+@pytest.mark.parametrize("world, name, streaming_edges", [
+    (2, "cifar10_dsr1", None),
+    (3, "softmaxnet", None),
+    (3, "softmaxnet", [("d", "a"), ("a", "a"), ("d", "b")]),  # a chain of 3 update steps
+])
+def test_distributed_equals_step(world, name, streaming_edges):
+    results = launch(rank_job, world, args=(name, streaming_edges))
+    assert len(results) == world
+    owners = results[0]["owners"]
+    assert set(owners.values()) <= set(range(world)) and len(set(owners.values())) > 1
+    model = StreamNet(softmax_net() if name == "softmaxnet" else sn.load(name)).eval()
+    model.load_state_dict(results[0]["state"])
+    for r in results[1:]:  # weights were broadcast from rank 0
+        assert all(torch.equal(r["state"][k], v) for k, v in results[0]["state"].items())
+    net = model.network
+    rollout = "streaming" if streaming_edges is None else sn.Rollout.from_streaming_edges(net, streaming_edges)
+    expected = ReferenceExecutor(model, rollout).run(frames_of(net))
+    for rank, r in enumerate(results):
+        match, diff = compare_outputs(r["outputs"], expected)
+        assert match, f"rank {rank}: max |diff| {diff}"
