@@ -98,14 +98,15 @@ def test_switching_rollout_changes_the_update_step_axis(app):
     assert list(dashed.get_xdata()) == [15, 15] and same_color(dashed.get_color(), SEQUENTIAL)
     assert "sequential rollout (F(R) = 3)" in app.figure._suptitle.get_text()
     assert by_gid(app, "history").get_xlabel() == "update step"
-    assert "step 15" in by_gid(app, "probabilities").get_xlabel()
+    assert "update step 15" in by_gid(app, "probabilities").get_xlabel()
 
 
 def test_history_colours_and_legend_follow_the_style(model, digits):
     app = LiveInference(model, rollouts=("streaming", "sequential", "hybrid"), data=digits,
                         frames=T, frame=4)
     ax = by_gid(app, "history")
-    legend = {t.get_text(): h for t, h in zip(ax.get_legend().texts, ax.get_legend().legend_handles)}
+    legend = ax.get_legend()
+    legend = {t.get_text(): h for t, h in zip(legend.texts, legend.legend_handles)}
     assert same_color(legend["streaming (F = 1)"].get_color(), STREAMING)
     assert same_color(legend["sequential (F = 3)"].get_color(), SEQUENTIAL)
     assert same_color(legend["hybrid (F = 2)"].get_color(), HYBRID)

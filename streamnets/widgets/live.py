@@ -322,7 +322,12 @@ class LiveInference(WidgetApp):
             raise StreamnetsError("the data set is empty")
         units = self.network.nodes[self.output].shape[0]
         classes = getattr(data, "classes", None)
-        n_classes = len(classes) if classes else int(max(data.targets)) + 1
+        if classes:
+            n_classes = len(classes)
+        else:
+            import torch
+
+            n_classes = int(torch.as_tensor(data.targets).max()) + 1
         if n_classes > units:
             raise ShapeError(f"the data has {n_classes} classes but output {self.output!r} has "
                              f"{units} units; pass data of this network's task")
@@ -607,35 +612,40 @@ class LiveInference(WidgetApp):
         p = run.probabilities[t]
         n = len(self.classes)
         ax.set_xlim(-0.6, n - 0.4)
-        ax.set_ylim(0, 1.08)
-        ax.set_xticks(range(n))
-        ax.set_xticklabels(self.classes, fontsize=7, rotation=90 if n > 12 else 0)
-        ax.tick_params(axis="y", labelsize=7)
+        ax.set_ylim(0, 1.15)
+        ax.set_yticks([0, 0.2, 0.4, 0.6, 0.8, 1.0])
+        named = n <= 12 and all(len(c) <= 2 for c in self.classes)
+        every = 1 if n <= 12 else 5 if n <= 60 else 10
+        ax.set_xticks(range(0, n, every))
+        if named:
+            ax.set_xticklabels(self.classes)
+        ax.tick_params(labelsize=7)
+        true = run.label
+        axis = "class" if named else "class index"
+        named_true = self.classes[true] if named else f"{true} = {self.classes[true]}"
         ax.set_ylabel("probability", fontsize=8)
         ax.axhline(1 / n, color="#999999", lw=0.8, ls=":")
-        true = run.label
         if p is None:
             first = self._first()
             ax.set_facecolor(INPUT_FACE)
             ax.text(0.5, 0.5, "empty", ha="center", va="center", transform=ax.transAxes,
                     fontsize=11, color="#666666", style="italic")
             ax.set_title("class probabilities: empty", fontsize=9)
-            ax.set_xlabel(f"class (true: {self.classes[true]}); first response at frame "
+            ax.set_xlabel(f"{axis} (true: {named_true})\nfirst response at frame "
                           f"{first.frame}", fontsize=8)
             return
-        color = rollout_color(r.name, list(self._rollouts.values()).index(r))
+        color = rollout_color(r.name, list(self._rollouts).index(self.rollout_toggle.value))
         bars = ax.bar(range(n), p.numpy(), color=color, alpha=0.45, width=0.8)
         bars[true].set_alpha(1.0)
         bars[true].set_edgecolor("black")
         bars[true].set_linewidth(1.2)
-        ax.annotate("true", (true, min(float(p[true]) + 0.02, 0.9)), ha="center", va="bottom",
-                    fontsize=7)
+        ax.annotate("true", (true, float(p[true]) + 0.02), ha="center", va="bottom", fontsize=7)
         k = int(p.argmax())
         mark = "\u2713" if k == true else "\u2717"
         ax.set_title(f"class probabilities: {self.classes[k]} {mark} (p = {float(p[k]):.2f})",
                      fontsize=9)
-        ax.set_xlabel(f"class (true: {self.classes[true]}, outlined); step {run.steps[t]}",
-                      fontsize=8)
+        ax.set_xlabel(f"{axis} (true: {named_true}, outlined)\nanswer at update step "
+                      f"{run.steps[t]}", fontsize=8)
 
     def _draw_history(self, ax):
         ax.set_gid("history")
