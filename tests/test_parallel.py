@@ -267,3 +267,73 @@ def test_bench_parallel_rejects_unknown_or_misplaced_executors():
         bench_parallel("mnist_ff", executors=["warp"], device="cpu")
     with pytest.raises(StreamnetsError, match="does not run on cpu"):
         bench_parallel("mnist_ff", executors=["streaming-cuda"], device="cpu")
+
+
+class _FakeStream:
+    """Simulated CUDA for the executor's bookkeeping: work runs at once, in order."""
+
+    def __init__(self, *args, **kwargs):
+        self.waits = []
+
+    def wait_event(self, event):
+        self.waits.append(event)
+
+    def wait_stream(self, stream):
+        pass
+
+
+class _FakeEvent:
+    def __init__(self, *args, **kwargs):
+        self.recorded = 0
+
+    def record(self, stream=None):
+        self.recorded += 1
+
+
+class _FakeGraph:
+    launch = None
+
+    def replay(self):
+        self.launch()
+
+
+@pytest.fixture
+def simulated_cuda(monkeypatch):
+    """CudaStreamExecutor's stream/event/graph logic on the CPU: streams run work
+    immediately, a graph 'replays' by running its launch again."""
+    import contextlib
+
+    import streamnets.parallel.cuda as cuda_mod
+
+    class OnCpu(CudaStreamExecutor):
+        _device_type = "cpu"
+
+        @staticmethod
+        def _record(graph, launch):
+            graph.launch = launch
+            launch()
+
+    monkeypatch.setattr(cuda_mod, "cuda_unavailable_reason", lambda: None)
+    monkeypatch.setattr(torch.cuda, "Stream", _FakeStream)
+    monkeypatch.setattr(torch.cuda, "Event", _FakeEvent)
+    monkeypatch.setattr(torch.cuda, "CUDAGraph", _FakeGraph)
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: _FakeStream())
+    monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
+    monkeypatch.setattr(torch.Tensor, "record_stream", lambda self, s: None, raising=False)
+    return OnCpu
+
+
+@pytest.mark.parametrize("graphs", [False, True])
+@pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
+def test_cuda_executor_logic_on_simulated_cuda(simulated_cuda, which, graphs):
+    net = softmax_net()
+    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
+               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    model = model_of(net, seed=4)
+    ex = simulated_cuda(model, rollout, graphs=graphs)
+    assert_same_run(ex, model, rollout, frames_for(net, batch=2, count=9, seed=2))
+    # Within-frame edges become waits on the source's event; streaming has none.
+    zero = {(u, v) for (u, v), b in rollout.pattern.items() if not b and u not in net.inputs}
+    assert {(u, v) for v, us in ex._waits.items() for u in us} == zero
+    if graphs:
+        assert list(ex._graphs) == [2]

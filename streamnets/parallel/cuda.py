@@ -71,6 +71,7 @@ class CudaStreamExecutor(Executor):
     """
 
     name = "cuda-streams"
+    _device_type = "cuda"  # a seam for the tests' simulated CUDA
 
     def __init__(self, model, rollout="streaming", graphs=False):
         reason = cuda_unavailable_reason()
@@ -78,7 +79,7 @@ class CudaStreamExecutor(Executor):
             raise DeviceError(f"CudaStreamExecutor needs a CUDA GPU: {reason}; use ThreadExecutor "
                               f"on the CPU")
         device = next(model.parameters()).device
-        if device.type != "cuda":
+        if device.type != self._device_type:
             raise DeviceError(f"CudaStreamExecutor needs the model on a CUDA device, but it is on "
                               f"{device}; call model.to('cuda') first")
         super().__init__(model, rollout)
@@ -87,12 +88,13 @@ class CudaStreamExecutor(Executor):
         self._streams = {v: torch.cuda.Stream(device) for v in order}
         self._done = {v: torch.cuda.Event() for v in order}
         self._start = torch.cuda.Event()
-        # Zero-delay sources per node: what it must wait for within the frame.
-        nodes = set(order)
-        self._waits = {v: tuple(sorted({u for u, d in ((self.schedule.names[u], d) for _, u, d in
-                                                       self.schedule.plan.in_terms[self.schedule.index[v]])
-                                        if not d and u in nodes}))
-                       for v in order}
+        # Per node, the sources it reads within the frame (zero-delay edges from
+        # non-input nodes): their done events must precede it.
+        names, plan = self.schedule.names, self.schedule.plan
+        self._waits = {}
+        for v in order:
+            sources = {names[u] for _, u, d in plan.in_terms[self.schedule.index[v]] if not d}
+            self._waits[v] = tuple(sorted(sources & set(order)))
         self.graphs = bool(graphs)
         self._graphs = {}
 
@@ -146,9 +148,14 @@ class CudaStreamExecutor(Executor):
         torch.cuda.current_stream(self._device).wait_stream(side)
         graph = torch.cuda.CUDAGraph()
         static_cur, static_outs = list(static_in), {}
-        with torch.cuda.graph(graph):
-            self._launch(static_prev, static_cur, static_outs, torch.cuda.current_stream(self._device))
+        self._record(graph, lambda: self._launch(static_prev, static_cur, static_outs,
+                                                 torch.cuda.current_stream(self._device)))
         return graph, static_prev, static_in, static_cur, static_outs
+
+    @staticmethod
+    def _record(graph, launch):
+        with torch.cuda.graph(graph):
+            launch()
 
     def _replay(self, previous, current, outputs, batch, caller):
         entry = self._graphs.get(batch)
@@ -161,7 +168,11 @@ class CudaStreamExecutor(Executor):
             if x is not None:
                 dst.append(x)
                 src.append(current[i])
-        torch._foreach_copy_(dst, src)
+        if hasattr(torch, "_foreach_copy_"):
+            torch._foreach_copy_(dst, src)
+        else:  # pragma: no cover - older torch
+            for d, x in zip(dst, src):
+                d.copy_(x)
         graph.replay()
         for i, v in enumerate(self.schedule.names):
             if v not in self.schedule.inputs and static_cur[i] is not None:

@@ -60,6 +60,7 @@ def _worker(inbox, done, threads):
                 done.put(exc)
             else:
                 done.put(None)
+            del job  # do not keep the frame's tensors alive until the next one
 
 
 def _shutdown(inboxes, threads):
@@ -92,6 +93,9 @@ class ThreadExecutor(Executor):
 
     Notes
     -----
+    One ``step`` at a time: an executor is not meant to be stepped from several
+    threads at once (make one executor per stream of frames instead).
+
     The outputs equal ``model.step``'s: every node runs the same kernels in the same
     order of terms; only the intra-op thread count may differ, which can change
     the last bits of a reduction (about 1e-7 relative; the tests allow 1e-5).

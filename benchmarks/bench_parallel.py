@@ -1,0 +1,126 @@
+"""Model-parallel streaming inference against the best sequential execution (issue 7).
+
+Per-frame latency of stateful inference (one ``step`` per frame) of the DSR
+networks: ``model.step`` under the sequential rollout with every core intra-op
+(the baseline), the streaming rollout node by node, and the streaming rollout on
+the model-parallel executors (:mod:`streamnets.parallel`), next to the device's
+ideal streaming frame; optionally the scaling of the torch.distributed executor
+over 1, 2, 3 gloo ranks.
+
+Usage::
+
+    .venv/bin/python benchmarks/bench_parallel.py [--network cifar10_dsr0 cifar10_dsr6]
+        [--batch 1 16] [--executor sequential streaming-threads ...] [--device cuda]
+        [--ranks 1 2 3] [--wait-load 1.5] [--json]
+
+``--device cuda`` runs the CUDA executors (streams per node, with and without CUDA
+graphs) against the sequential rollout eager and as a CUDA graph.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import sys
+import time
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+from streamnets.parallel.bench import EXECUTORS, bench_distributed, bench_parallel  # noqa: E402
+
+
+def wait_for_load(limit, max_wait_s, poll_s=20):
+    """Sleep until the 1-minute load average is below ``limit`` (or ``max_wait_s`` passed);
+    return the load average seen last."""
+    deadline = time.monotonic() + max_wait_s
+    load = os.getloadavg()[0]
+    while load >= limit and time.monotonic() < deadline:
+        print(f"# load average {load:.2f} >= {limit}: waiting", file=sys.stderr, flush=True)
+        time.sleep(poll_s)
+        load = os.getloadavg()[0]
+    return load
+
+
+def _row(r):
+    return (f"| {r['network']} | {r['batch']} | {r['sequential_ms_per_frame']:.2f} | "
+            f"{r['executors'].get('streaming-reference', {}).get('ms_per_frame', float('nan')):.2f} | "
+            f"{r['streaming_ms_per_frame']:.2f} | {r['ideal_ms_per_frame']:.2f} | {r['speedup']:.2f}× | "
+            f"{r['streaming_over_ideal']:.2f} | {'✓' if r['outputs_match'] else '✗'} | "
+            f"{r['load_before']:.2f} |")
+
+
+def print_table(results):
+    print("| network | batch | sequential ms | streaming node-by-node ms | streaming parallel ms | "
+          "ideal ms | speed-up | parallel / ideal | outputs match | load |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+    for r in results:
+        print(_row(r))
+    for r in results:
+        print(f"\n{r['network']}, batch {r['batch']}, {r['device']} ({r['device_name']}), "
+              f"load {r['load_before']} -> {r['load_after']}; ideal = {r['ideal_rule']}")
+        for name, e in r["executors"].items():
+            print(f"  {name:26s} {e['ms_per_frame']:8.3f} ms/frame (min {e['ms_min']:.3f}), "
+                  f"{e['throughput_samples_per_s']:9.1f} samples/s, max |diff| {e['max_abs_diff']:.1e}")
+        nodes = ", ".join(f"{v} {n['ms_1_thread']:.2f}/{n['ms_all_cores']:.2f}" for v, n in r["nodes"].items())
+        print(f"  nodes ms (1 thread / all cores): {nodes}")
+        print(f"  sum 1-thread {r['node_sum_ms_1_thread']:.2f} ms, slowest alone {r['node_max_ms_alone']:.2f} ms")
+
+
+def print_scaling(result):
+    print(f"\n{result['network']}, batch {result['batch']}, gloo on {result['cores']} cores, "
+          f"load {result['load_before']} -> {result['load_after']}")
+    print("| ranks | threads per rank | ms per frame | nodes per rank | outputs match |")
+    print("| --- | --- | --- | --- | --- |")
+    for row in result["ranks"]:
+        nodes = " / ".join(",".join(n) for n in row["nodes_by_rank"])
+        print(f"| {row['ranks']} | {row['threads_per_rank']} | {row['ms_per_frame']:.2f} | {nodes} | "
+              f"{'✓' if row['outputs_match'] else '✗'} |")
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", nargs="+", default=["cifar10_dsr6"])
+    parser.add_argument("--batch", nargs="+", type=int, default=[1])
+    parser.add_argument("--executor", nargs="+", default=None, choices=list(EXECUTORS),
+                        help="default: the device's (CPU: sequential streaming-reference streaming-threads)")
+    parser.add_argument("--device", default="auto")
+    parser.add_argument("--frames", type=int, default=20, help="frames per executor and round")
+    parser.add_argument("--warmup", type=int, default=2, help="untimed rounds")
+    parser.add_argument("--repeats", type=int, default=10, help="timed rounds")
+    parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--ranks", nargs="*", type=int, default=None,
+                        help="also time the gloo DistributedExecutor over these rank counts")
+    parser.add_argument("--rank-frames", type=int, default=200)
+    parser.add_argument("--wait-load", type=float, default=None,
+                        help="first wait (up to --max-wait s) until the 1-min load average is below this")
+    parser.add_argument("--max-wait", type=float, default=900)
+    parser.add_argument("--json", action="store_true", help="print one JSON object")
+    args = parser.parse_args(argv)
+
+    results, scaling = [], []
+    for network in args.network:
+        for batch in args.batch:
+            if args.wait_load:
+                wait_for_load(args.wait_load, args.max_wait)
+            results.append(bench_parallel(network, batch, executors=args.executor, frames=args.frames,
+                                          device=args.device, warmup=args.warmup, repeats=args.repeats,
+                                          workers=args.workers, seed=args.seed))
+            if args.ranks:
+                if args.wait_load:
+                    wait_for_load(args.wait_load, args.max_wait)
+                scaling.append(bench_distributed(network, batch, ranks=args.ranks, frames=args.rank_frames,
+                                                 seed=args.seed))
+    if args.json:
+        print(json.dumps({"results": results, "distributed": scaling}, indent=2))
+    else:
+        print_table(results)
+        for s in scaling:
+            print_scaling(s)
+    return {"results": results, "distributed": scaling}
+
+
+if __name__ == "__main__":
+    main()
