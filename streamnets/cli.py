@@ -194,6 +194,26 @@ def _cmd_notebooks(args, out):
     return 0
 
 
+def _cmd_bench_parallel(args, out):
+    from .parallel.bench import EXECUTORS, bench_parallel
+
+    unknown = [e for e in args.executor or () if e not in EXECUTORS]
+    if unknown:
+        raise SpecError(f"unknown executor {unknown[0]!r}; choose from {', '.join(EXECUTORS)}",
+                        field="--executor")
+    result = bench_parallel(args.network, args.batch, executors=args.executor, frames=args.frames,
+                            device=args.device, repeats=args.repeats, workers=args.workers)
+    if args.json:
+        json.dump(result, out)
+        print(file=out)
+        return 0
+    print(f"{result['network']} on {result['device']}, batch {result['batch']}", file=out)
+    for key in ("sequential_ms_per_frame", "streaming_ms_per_frame", "ideal_ms_per_frame"):
+        print(f"  {key.replace('_', ' '):<28} {result[key]:9.3f}", file=out)
+    print(f"  {'outputs match':<28} {result['outputs_match']}", file=out)
+    return 0
+
+
 def _add_data_args(p):
     p.add_argument("--data-dir", help="folder with the data sets (default: $STREAMNETS_DATA, data/, ...)")
     p.add_argument("--download", action="store_true", help="download missing real data sets")
@@ -251,6 +271,19 @@ def build_parser():
     p.add_argument("--repetitions", type=int, help="override the profile's repetitions")
     _add_data_args(p)
     p.set_defaults(run=_cmd_reproduce)
+
+    p = sub.add_parser("bench", help="benchmarks (model-parallel execution)")
+    bench = p.add_subparsers(dest="benchmark", required=True)
+    p = bench.add_parser("parallel", help="per-frame latency of sequential vs model-parallel streaming")
+    p.add_argument("--network", default="cifar10_dsr6")
+    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--executor", nargs="+", help="executors to time (default: the device's)")
+    p.add_argument("--device", default="auto")
+    p.add_argument("--frames", type=int, default=20)
+    p.add_argument("--repeats", type=int, default=10)
+    p.add_argument("--workers", type=int)
+    p.add_argument("--json", action="store_true", help="print one JSON object")
+    p.set_defaults(run=_cmd_bench_parallel)
 
     p = sub.add_parser("notebooks", help="execute the notebooks with papermill")
     p.add_argument("names", nargs="*", help="notebook names or stems (default: all)")

@@ -85,3 +85,18 @@ def test_list_compares_every_builtin_with_the_paper(capsys):
     assert main(["list"]) == 0
     out = capsys.readouterr().out
     assert out.count("matches") == 12 and "DIFFERS" not in out
+
+
+def test_bench_parallel_json_has_the_documented_keys(capsys):
+    assert main(["bench", "parallel", "--network", "mnist_sr", "--frames", "3", "--repeats", "1",
+                 "--json"]) == 0
+    result = json.loads(capsys.readouterr().out)
+    for key in ("network", "device", "batch", "sequential_ms_per_frame", "streaming_ms_per_frame",
+                "ideal_ms_per_frame", "outputs_match"):
+        assert key in result
+    assert result["network"] == "mnist_sr" and result["outputs_match"] is True
+
+
+def test_bench_parallel_unknown_executor_exits_2(capsys):
+    assert main(["bench", "parallel", "--executor", "warp-drive"]) == 2
+    assert "unknown executor 'warp-drive'" in capsys.readouterr().err
