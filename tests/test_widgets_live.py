@@ -234,6 +234,10 @@ def test_quick_trained_model_learns_and_feeds_the_viewer(digits):
     ref = reference_probabilities(model, digits, 0, "streaming", 1.0, frames=6)
     torch.testing.assert_close(app.probabilities, ref[5])
     assert LiveInference.quick_model is quick_trained_model
+    model.trained_with["rollout"] = "sequential"  # the viewer starts at the training pattern
+    assert LiveInference(model, data=digits, frames=4).rollout.name == "sequential"
+    with pytest.raises(sn.SpecError, match="not on offer.*streaming, sequential"):
+        app.set(rollout="hybrid")
 
 
 def test_importing_the_widgets_package_imports_neither_torch_nor_ipywidgets():

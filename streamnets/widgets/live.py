@@ -174,7 +174,9 @@ class LiveInference(WidgetApp):
     frames : int
         Frames per sequence T (frame 0 is the initial state).
     sample, frame : int
-        Starting sample index and frame.
+        Starting sample index and frame. The rollout starts at the model's
+        training pattern when it is on offer (:func:`quick_trained_model`
+        records it), else at the first of ``rollouts``.
     seed : int
         Seed of the noise (noise of sample i is fixed by (seed, i)).
 
@@ -278,6 +280,8 @@ class LiveInference(WidgetApp):
         self.rollout_toggle = w.ToggleButtons(
             options=[(f"{name} (F={r.inference_factor})", name)
                      for name, r in self._rollouts.items()],
+            value=(self._trained_rollout if self._trained_rollout in self._rollouts
+                   else next(iter(self._rollouts))),
             description="rollout", style={"button_width": "auto"})
         self.noise_slider = w.FloatSlider(value=float(noise_std), min=0.0,
                                           max=max(3.0, float(noise_std)), step=0.1,
@@ -471,7 +475,12 @@ class LiveInference(WidgetApp):
             if sample is not None:
                 self.sample_slider.value = int(sample)
             if rollout is not None:
-                self.rollout_toggle.value = getattr(rollout, "name", rollout)
+                name = getattr(rollout, "name", rollout)
+                if name not in self._rollouts:
+                    raise SpecError(f"rollout {name!r} is not on offer; choose one of "
+                                    f"{', '.join(self._rollouts)} (or pass it in rollouts=)",
+                                    field="rollout")
+                self.rollout_toggle.value = name
             if noise_std is not None:
                 self.noise_slider.value = float(noise_std)
             if frame is not None:
