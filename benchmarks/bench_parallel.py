@@ -43,16 +43,21 @@ def wait_for_load(limit, max_wait_s, poll_s=20):
     return load
 
 
+def _short(name):
+    return name.replace("streaming-", "").replace("sequential-", "seq-")
+
+
 def _row(r):
-    return (f"| {r['network']} | {r['batch']} | {r['sequential_ms_per_frame']:.2f} | "
-            f"{r['executors'].get('streaming-reference', {}).get('ms_per_frame', float('nan')):.2f} | "
-            f"{r['streaming_ms_per_frame']:.2f} | {r['ideal_ms_per_frame']:.2f} | {r['speedup']:.2f}× | "
+    node_by_node = r["executors"].get("streaming-reference", {}).get("ms_per_frame", float("nan"))
+    return (f"| {r['network']} | {r['batch']} | {r['sequential_ms_per_frame']:.2f} "
+            f"({_short(r['sequential_executor'])}) | {node_by_node:.2f} | {r['streaming_ms_per_frame']:.2f} "
+            f"({_short(r['streaming_executor'])}) | {r['ideal_ms_per_frame']:.2f} | {r['speedup']:.2f}× | "
             f"{r['streaming_over_ideal']:.2f} | {'✓' if r['outputs_match'] else '✗'} | "
             f"{r['load_before']:.2f} |")
 
 
 def print_table(results):
-    print("| network | batch | sequential ms | streaming node-by-node ms | streaming parallel ms | "
+    print("| network | batch | best sequential ms | streaming node by node ms | streaming parallel ms | "
           "ideal ms | speed-up | parallel / ideal | outputs match | load |")
     print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:

@@ -79,7 +79,8 @@ def assert_same_run(ex, model, rollout, frames):
 def executors_for(model, rollout):
     return [SerialExecutor(model, rollout),
             ThreadExecutor(model, rollout, workers=2),
-            ThreadExecutor(model, rollout, workers=3, intra_op_threads=1, schedule="static")]
+            ThreadExecutor(model, rollout, workers=2, caller_works=True),
+            ThreadExecutor(model, rollout, workers=3, intra_op_threads=1, schedule="static", caller_works=True)]
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -253,9 +254,10 @@ def test_bench_parallel_reports_the_documented_keys():
         assert key in r, key
     assert r["outputs_match"] is True
     assert r["network"] == "mnist_ff" and r["device"] == "cpu" and r["batch"] == 1
-    assert set(r["executors"]) == {"sequential", "streaming-reference", "streaming-threads"}
+    assert set(r["executors"]) == {"sequential", "sequential-1-thread", "streaming-reference",
+                                   "streaming-threads"}
     assert set(r["nodes"]) == {"h1", "h2", "prediction"}
-    assert r["sequential_executor"] in ("sequential", "streaming-reference")
+    assert r["sequential_executor"] in ("sequential", "sequential-1-thread", "streaming-reference")
     assert r["streaming_executor"] in ("streaming-reference", "streaming-threads")
     assert r["ideal_ms_per_frame"] > 0 and r["executors"]["streaming-threads"]["samples"] == 2
     import json

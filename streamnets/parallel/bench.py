@@ -33,6 +33,8 @@ __all__ = ["bench_parallel", "bench_distributed", "EXECUTORS", "default_executor
 EXECUTORS = {
     "sequential": ("sequential", False, ("cpu", "cuda", "mps"),
                    "model.step, sequential rollout, all cores intra-op"),
+    "sequential-1-thread": ("sequential", False, ("cpu",),
+                            "model.step, sequential rollout, 1 intra-op thread"),
     "streaming-reference": ("streaming", False, ("cpu", "cuda", "mps"),
                             "model.step, streaming rollout, node by node, all cores intra-op"),
     "streaming-serial": ("streaming", False, ("cpu", "cuda", "mps"),
@@ -41,6 +43,8 @@ EXECUTORS = {
                           "ThreadExecutor: workers = cores, 1 intra-op thread each, dynamic LPT"),
     "streaming-threads-static": ("streaming", True, ("cpu",),
                                  "ThreadExecutor, fixed cost-balanced shares per worker"),
+    "streaming-threads-caller": ("streaming", True, ("cpu",),
+                                 "ThreadExecutor, the calling thread is one of the workers"),
     "streaming-threads-2x": ("streaming", True, ("cpu",),
                              "ThreadExecutor: workers = cores, cores intra-op threads each"),
     "sequential-cuda-graphs": ("sequential", False, ("cuda",),
@@ -57,12 +61,21 @@ def default_executors(device):
     Examples
     --------
     >>> default_executors("cpu")
-    ('sequential', 'streaming-reference', 'streaming-threads')
+    ('sequential', 'sequential-1-thread', 'streaming-reference', 'streaming-threads')
     """
     if torch.device(device).type == "cuda":
         return ("sequential", "streaming-reference", "sequential-cuda-graphs", "streaming-cuda",
                 "streaming-cuda-graphs")
-    return ("sequential", "streaming-reference", "streaming-threads")
+    return ("sequential", "sequential-1-thread", "streaming-reference", "streaming-threads")
+
+
+class _OneThread(ReferenceExecutor):
+    """``model.step`` with one intra-op thread (the best sequential setting when
+    other processes load the machine)."""
+
+    def step(self, frame, state):
+        with intra_op_threads(1):
+            return super().step(frame, state)
 
 
 def _make(name, model, workers):
@@ -71,6 +84,10 @@ def _make(name, model, workers):
     rollout = EXECUTORS[name][0]
     if name in ("sequential", "streaming-reference"):
         return ReferenceExecutor(model, rollout)
+    if name == "sequential-1-thread":
+        return _OneThread(model, rollout)
+    if name == "streaming-threads-caller":
+        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1, caller_works=True)
     if name == "streaming-serial":
         return SerialExecutor(model, rollout)
     if name == "streaming-threads":
@@ -123,8 +140,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     batch : int
     executors : sequence of str, optional
         Names from :data:`EXECUTORS`; default :func:`default_executors` of the
-        device (on the CPU: ``sequential``, ``streaming-reference``,
-        ``streaming-threads``).
+        device (on the CPU: ``sequential``, ``sequential-1-thread``,
+        ``streaming-reference``, ``streaming-threads``).
     frames : int
         Frames timed per executor and round (each step is timed on its own).
     device : str
@@ -158,7 +175,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     >>> r = bench_parallel("mnist_ff", batch=1, frames=2, warmup=0, repeats=1,
     ...                    device="cpu", node_repeats=1)
     >>> r["outputs_match"], sorted(r["executors"])
-    (True, ['sequential', 'streaming-reference', 'streaming-threads'])
+    (True, ['sequential', 'sequential-1-thread', 'streaming-reference', 'streaming-threads'])
     """
     import streamnets as sn
 

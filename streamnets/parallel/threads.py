@@ -23,7 +23,7 @@ from collections import deque
 import torch
 
 from .base import Executor
-from .cost import balanced_partition, estimate_flops
+from .cost import balanced_partition, estimate_flops, intra_op_threads
 
 __all__ = ["ThreadExecutor", "cpu_cores"]
 
@@ -90,6 +90,11 @@ class ThreadExecutor(Executor):
         ``"dynamic"``: workers take the next node from a shared queue, the most
         expensive first (adapts to timing noise). ``"static"``: every worker runs a
         fixed, cost-balanced share (:func:`~streamnets.parallel.cost.balanced_partition`).
+    caller_works : bool
+        The calling thread is one of the workers (one thread hand-off less per
+        update step) instead of waiting; it then switches its own intra-op
+        thread count for the step (``torch.set_num_threads`` is process-wide
+        for threads that start meanwhile).
 
     Notes
     -----
@@ -116,7 +121,7 @@ class ThreadExecutor(Executor):
     name = "threads"
 
     def __init__(self, model, rollout="streaming", workers=None, intra_op_threads=None, costs=None,
-                 schedule="dynamic"):
+                 schedule="dynamic", caller_works=False):
         super().__init__(model, rollout)
         if schedule not in ("dynamic", "static"):
             raise ValueError(f"schedule must be 'dynamic' or 'static', got {schedule!r}")
@@ -124,6 +129,7 @@ class ThreadExecutor(Executor):
         self.workers = int(workers) if workers else max(1, min(cores, self.schedule.width))
         self.intra_op_threads = int(intra_op_threads) if intra_op_threads else max(1, cores // self.workers)
         self.mode = schedule
+        self.caller_works = bool(caller_works)
         costs = costs or estimate_flops(self.rollout.network)
         # Most expensive first: the longest-processing-time rule for the shared queue.
         self._groups = [tuple(sorted(g, key=lambda v: -costs[v])) for g in self.schedule.groups]
@@ -134,11 +140,11 @@ class ThreadExecutor(Executor):
         self._done = queue.SimpleQueue()
         self._finalizer = None
         if self.workers > 1 and self.schedule.width > 1:
-            self._start()
+            self._start(self.workers - 1 if self.caller_works else self.workers)
 
-    def _start(self):
+    def _start(self, count):
         before = torch.get_num_threads()
-        for k in range(self.workers):
+        for k in range(count):
             inbox = queue.SimpleQueue()
             t = threading.Thread(target=_worker, args=(inbox, self._done, self.intra_op_threads),
                                  name=f"streamnets-worker-{k}", daemon=True)
@@ -175,7 +181,7 @@ class ThreadExecutor(Executor):
                 run(group)
                 continue
             if self.mode == "static":
-                jobs = [(lambda nodes=nodes: run(nodes)) for nodes in self._shares[g] if nodes]
+                jobs = [(lambda nodes=nodes: run(nodes)) for nodes in self._shares[g]]
             else:
                 tasks = deque(group)
 
@@ -188,14 +194,22 @@ class ThreadExecutor(Executor):
                         run((v,))
 
                 jobs = [job] * min(self.workers, len(group))
+            mine = jobs.pop(0) if self.caller_works else None
             for box, job in zip(self._inboxes, jobs):
                 box.put(job)
-            errors = [self._done.get() for _ in jobs]
-            error = next((e for e in errors if e is not None), None)
+            error = None
+            if mine is not None:
+                try:
+                    with intra_op_threads(self.intra_op_threads):
+                        mine()
+                except BaseException as exc:  # wait for the workers before raising
+                    error = exc
+            errors = [self._done.get() for _ in jobs[:len(self._inboxes)]]
+            error = error or next((e for e in errors if e is not None), None)
             if error is not None:
                 raise error
 
     def __repr__(self):
         return (f"ThreadExecutor({self.rollout.network.name!r}, rollout={self.rollout.name!r}, "
                 f"workers={self.workers}, intra_op_threads={self.intra_op_threads}, "
-                f"schedule={self.mode!r})")
+                f"schedule={self.mode!r}, caller_works={self.caller_works})")
