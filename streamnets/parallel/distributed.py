@@ -9,7 +9,7 @@ edge reads the previous frame, so there is one exchange per frame.
 Launch on one machine with ``torchrun`` (this module's :func:`main` times the
 executor and checks it against ``model.step``)::
 
-    torchrun --standalone --nproc-per-node 2 -m streamnets.parallel.distributed \\
+    torchrun --standalone --nproc-per-node 2 -m streamnets.parallel \\
         --network cifar10_dsr6 --batch 1 --frames 200
 
 or, from Python (tests, benchmarks), with :func:`launch`, which spawns the ranks
@@ -87,7 +87,7 @@ class DistributedExecutor(Executor):
     def __init__(self, model, rollout="streaming", group=None, owners=None, costs=None, sync_weights=True):
         if not (dist.is_available() and dist.is_initialized()):
             raise StreamnetsError("DistributedExecutor needs an initialised process group: start the "
-                                  "ranks with torchrun (see streamnets.parallel.distributed) or "
+                                  "ranks with torchrun (torchrun -m streamnets.parallel) or "
                                   "streamnets.parallel.launch")
         super().__init__(model, rollout)
         self.group = group
@@ -211,6 +211,7 @@ def _entry(fn, rank, world, port, backend, threads, args, results):
         dist.init_process_group(backend, rank=rank, world_size=world, init_method="env://")
         try:
             value = fn(rank, world, *args)
+            dist.barrier()  # gloo aborts a rank that leaves while others still talk to it
         finally:
             dist.destroy_process_group()
         buf = io.BytesIO()
@@ -297,7 +298,7 @@ def time_frames(ex, frames, warmup, device):
 
 
 def main(argv=None):
-    """``torchrun ... -m streamnets.parallel.distributed``: time the executor on
+    """``torchrun ... -m streamnets.parallel``: time the executor on
     every rank, check rank 0's outputs against ``model.step``, print JSON on rank 0."""
     import statistics
 
@@ -339,6 +340,7 @@ def main(argv=None):
                 "nodes_by_rank": [ex.nodes_of(r) for r in range(ex.world)],
                 "ms_per_frame": 1e3 * statistics.median(times), "max_abs_diff": diff,
                 "outputs_match": match}, indent=2))
+        dist.barrier()  # gloo aborts a rank that leaves while others still talk to it
     finally:
         dist.destroy_process_group()
 

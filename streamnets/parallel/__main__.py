@@ -1,0 +1,8 @@
+"""``torchrun --standalone --nproc-per-node N -m streamnets.parallel [--network NAME] [--batch B]``:
+the DistributedExecutor timed on every rank and checked against ``model.step``
+(see :func:`streamnets.parallel.distributed.main`)."""
+
+from .distributed import main
+
+if __name__ == "__main__":
+    main()
