@@ -37,7 +37,9 @@ def assigned_names(source):
 
 
 def test_there_are_notebooks():
-    assert [p.name[:2] for p in NOTEBOOKS] == ["00", "01", "02", "03"]
+    prefixes = [p.name[:2] for p in NOTEBOOKS]
+    assert len(prefixes) >= 4
+    assert prefixes == [f"{i:02d}" for i in range(len(prefixes))]  # numbered in reading order
 
 
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
