@@ -101,7 +101,27 @@ def colour_invariant(x, pool=4):
 def test_shapes_are_learnable_by_a_linear_classifier():
     tr, te = Shapes(train=True, n=600, seed=0), Shapes(train=False, n=300, seed=0)
     acc = fit_score(colour_invariant(tr.data), tr.targets.numpy(), colour_invariant(te.data), te.targets.numpy())
-    assert acc > 0.3, acc  # chance is 0.1
+    assert acc > 0.8, acc  # chance is 0.1
+    # the harder first version (difficulty 1) is harder for the same classifier
+    tr, te = Shapes(train=True, n=600, seed=0, difficulty=1), Shapes(train=False, n=300, seed=0, difficulty=1)
+    hard = fit_score(colour_invariant(tr.data), tr.targets.numpy(), colour_invariant(te.data), te.targets.numpy())
+    assert 0.3 < hard < acc - 0.2, (hard, acc)
+
+
+def test_shapes_difficulty():
+    easy = Shapes(train=False, n=100, seed=3)
+    assert easy.difficulty == 0.0 and "difficulty" not in easy.name
+    hard = Shapes(train=False, n=100, seed=3, difficulty=1)
+    assert torch.equal(hard.targets, easy.targets) and not torch.equal(hard.data, easy.data)
+    assert "difficulty 1" in hard.name
+    # by default each shape is lighter than its background: the brightest pixels are the shape's
+    x = easy.data.float() / 255
+    centre = x[..., 14:18, 14:18].mean(dim=(1, 2, 3))  # every shape but ring and frame covers the centre
+    solid = ~torch.isin(easy.targets, torch.tensor([SHAPE_CLASSES.index("ring"), SHAPE_CLASSES.index("frame")]))
+    assert bool((centre[solid] > x[solid].mean(dim=(1, 2, 3))).all())
+    for bad in (-0.1, 1.5):
+        with pytest.raises(DataError, match="difficulty must be in"):
+            Shapes(n=10, difficulty=bad)
 
 
 # --- Signs --------------------------------------------------------------------------
@@ -140,8 +160,22 @@ def test_signs_are_learnable_and_easier_up_close():
 
     near = fit_score(feats(tr.data, 29), tr.targets.numpy(), feats(te.data, 29), te.targets.numpy())
     far = fit_score(feats(tr.data, 0), tr.targets.numpy(), feats(te.data, 0), te.targets.numpy())
-    assert near > 0.25, near  # chance is 1/43 = 0.023
+    assert near > 0.35, near  # chance is 1/43 = 0.023
     assert near > far + 0.1, (near, far)
+
+
+def test_signs_difficulty():
+    easy, hard = Signs("val", n_tracks=43, seed=1), Signs("val", n_tracks=43, seed=1, difficulty=1)
+    assert easy.difficulty == 0.0 and "difficulty 1" in hard.name
+    assert torch.equal(easy.targets, hard.targets)
+    # by default the sign fills much of even the first frame; at difficulty 1 far signs are tiny
+    def sign_area(ds, frame):
+        x = ds.data.float() / 255
+        return (x[:, frame] - x[:, frame].median(-1, keepdim=True).values.median(-2, keepdim=True).values
+                ).abs().sum(1).gt(0.3).float().mean().item()
+    assert sign_area(easy, 0) > 2 * sign_area(hard, 0)
+    with pytest.raises(DataError, match="difficulty must be in"):
+        Signs("val", n_tracks=43, difficulty=2)
 
 
 def test_offline_sets_work_with_the_sequence_datasets():
