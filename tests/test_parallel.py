@@ -79,8 +79,8 @@ def assert_same_run(ex, model, rollout, frames):
 def executors_for(model, rollout):
     return [SerialExecutor(model, rollout),
             ThreadExecutor(model, rollout, workers=2),
-            ThreadExecutor(model, rollout, workers=2, caller_works=True),
-            ThreadExecutor(model, rollout, workers=3, intra_op_threads=1, schedule="static", caller_works=True)]
+            ThreadExecutor(model, rollout, workers=2, caller_works=False),
+            ThreadExecutor(model, rollout, workers=3, intra_op_threads=1, schedule="static")]
 
 
 @settings(max_examples=20, deadline=None, suppress_health_check=[HealthCheck.too_slow])
@@ -155,14 +155,17 @@ def test_streaming_is_one_step_and_sequential_a_chain():
 def test_workers_get_their_own_intra_op_threads():
     before = torch.get_num_threads()
     model = model_of(sn.load("cifar10_dsr1"))
-    with ThreadExecutor(model, workers=2, intra_op_threads=1) as ex:
-        seen = []
-        for box in ex._inboxes:
-            box.put(lambda: seen.append((threading.current_thread().name, torch.get_num_threads())))
-            assert ex._done.get() is None
-        assert [n for _, n in seen] == [1, 1]
-        assert torch.get_num_threads() == before
-    assert ex._threads == []
+    for caller_works, pool in ((False, 2), (True, 1)):
+        with ThreadExecutor(model, workers=2, intra_op_threads=1, caller_works=caller_works) as ex:
+            seen = []
+            for box in ex._inboxes:
+                box.put(lambda: seen.append((threading.current_thread().name, torch.get_num_threads())))
+                assert ex._done.get() is None
+            assert [n for _, n in seen] == [1] * pool
+            assert torch.get_num_threads() == before
+            ex.run(torch.rand(1, 3, 3, 32, 32))
+            assert torch.get_num_threads() == before
+        assert ex._threads == []
 
 
 def test_worker_errors_reach_the_caller_and_the_pool_survives():

@@ -27,7 +27,7 @@ from .reference import ReferenceExecutor, SerialExecutor
 from .schedule import Schedule
 from .threads import ThreadExecutor, cpu_cores
 
-__all__ = ["bench_parallel", "bench_distributed", "EXECUTORS", "default_executors"]
+__all__ = ["bench_parallel", "bench_distributed", "EXECUTORS", "default_executors", "OtherLoad"]
 
 #: Executor names: (rollout, parallel?, devices, description).
 EXECUTORS = {
@@ -40,13 +40,14 @@ EXECUTORS = {
     "streaming-serial": ("streaming", False, ("cpu", "cuda", "mps"),
                          "the executors' node kernels one after the other, all cores intra-op"),
     "streaming-threads": ("streaming", True, ("cpu",),
-                          "ThreadExecutor: workers = cores, 1 intra-op thread each, dynamic LPT"),
+                          "ThreadExecutor: workers = cores (the caller and pool threads), 1 intra-op "
+                          "thread each, dynamic LPT"),
+    "streaming-threads-pool": ("streaming", True, ("cpu",),
+                               "ThreadExecutor, caller_works=False: the caller waits for cores pool threads"),
     "streaming-threads-static": ("streaming", True, ("cpu",),
                                  "ThreadExecutor, fixed cost-balanced shares per worker"),
-    "streaming-threads-caller": ("streaming", True, ("cpu",),
-                                 "ThreadExecutor, the calling thread is one of the workers"),
     "streaming-threads-2x": ("streaming", True, ("cpu",),
-                             "ThreadExecutor: workers = cores, cores intra-op threads each"),
+                             "ThreadExecutor: workers = cores, cores intra-op threads each (oversubscribed)"),
     "sequential-cuda-graphs": ("sequential", False, ("cuda",),
                                "CudaStreamExecutor on the sequential rollout, CUDA graph per frame"),
     "streaming-cuda": ("streaming", True, ("cuda",), "CudaStreamExecutor: one stream per node"),
@@ -86,8 +87,8 @@ def _make(name, model, workers):
         return ReferenceExecutor(model, rollout)
     if name == "sequential-1-thread":
         return _OneThread(model, rollout)
-    if name == "streaming-threads-caller":
-        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1, caller_works=True)
+    if name == "streaming-threads-pool":
+        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1, caller_works=False)
     if name == "streaming-serial":
         return SerialExecutor(model, rollout)
     if name == "streaming-threads":
@@ -129,6 +130,44 @@ def _load():
         return None
 
 
+class OtherLoad:
+    """Average CPU cores used by *other* processes while a block runs (Linux).
+
+    Busy time of the whole machine (``/proc/stat``) minus this process's CPU time,
+    over the wall time: the interference a timing suffered, which the load
+    average (a lagging one-minute mean that includes this process) does not show.
+    ``value`` is None where ``/proc/stat`` is unavailable.
+
+    Examples
+    --------
+    >>> with OtherLoad() as other:
+    ...     _ = sum(range(1000))
+    >>> other.value is None or other.value >= -1
+    True
+    """
+
+    value = None
+
+    @staticmethod
+    def _busy():
+        try:
+            with open("/proc/stat") as f:
+                fields = [int(x) for x in f.readline().split()[1:8]]
+        except (OSError, ValueError):
+            return None
+        return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
+
+    def __enter__(self):
+        self._start = (self._busy(), time.process_time(), time.perf_counter())
+        return self
+
+    def __exit__(self, *exc):
+        busy, own, wall = self._busy(), time.process_time(), time.perf_counter()
+        if busy is not None and self._start[0] is not None:
+            elapsed = max(wall - self._start[2], 1e-9)
+            self.value = round(((busy - self._start[0]) - (own - self._start[1])) / elapsed, 2)
+
+
 def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, device="auto",
                    warmup=2, repeats=10, workers=None, seed=0, node_repeats=20):
     """Per-frame latency of sequential vs model-parallel streaming inference.
@@ -168,7 +207,9 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         ``throughput_samples_per_s``, ``max_abs_diff``, ...), ``nodes`` (per node
         ``ms_1_thread`` and ``ms_all_cores``; on a GPU both are the node alone),
         ``node_sum_ms_1_thread``, ``node_max_ms_alone``,
-        and the environment (threads, cores, load average before and after).
+        and the environment (threads, cores, load average before and after,
+        ``other_processes_cores``: the cores other processes kept busy on
+        average while the executors were timed, see :class:`OtherLoad`).
 
     Examples
     --------
@@ -230,6 +271,7 @@ def _bench(model, runners, batch, frames, device, warmup, repeats, workers, seed
         states[name] = state
     samples = {name: [] for name in runners}
     names = list(runners)
+    other = OtherLoad().__enter__()
     for rnd in range(warmup + repeats):
         for name in (names if rnd % 2 else names[::-1]):
             ex, state = runners[name], states[name]
@@ -241,6 +283,7 @@ def _bench(model, runners, batch, frames, device, warmup, repeats, workers, seed
                 if rnd >= warmup:
                     samples[name].append(time.perf_counter() - start)
             states[name] = state
+    other.__exit__()
 
     # Every node alone: single-threaded and with every core (CPU).
     if device.type == "cpu":
@@ -289,6 +332,7 @@ def _bench(model, runners, batch, frames, device, warmup, repeats, workers, seed
         "node_max_ms_alone": 1e3 * max(min(alone_1[v], alone_all[v]) for v in alone_1),
         "workers": workers, "cores": cores, "intra_op_threads": torch.get_num_threads(),
         "torch": torch.__version__, "load_before": load_before, "load_after": _load(),
+        "other_processes_cores": other.value,
     }
 
 

@@ -8,8 +8,9 @@ Threads: inter-node and intra-op parallelism share the same cores. Each worker s
 its own intra-op thread count (``torch.set_num_threads`` in the worker; with the
 OpenMP backend of the CPU builds this is the worker thread's OpenMP setting, so
 the caller's count stays as it was), by default ``cores // workers``: on 2 cores,
-2 workers of 1 thread each. Update steps with a single node (every step of the
-sequential rollout) run in the calling thread with its full intra-op threads.
+2 workers of 1 thread each: the calling thread and one pool thread. Update steps
+with a single node (every step of the sequential rollout) run in the calling
+thread with its full intra-op threads.
 """
 
 from __future__ import annotations
@@ -91,10 +92,12 @@ class ThreadExecutor(Executor):
         expensive first (adapts to timing noise). ``"static"``: every worker runs a
         fixed, cost-balanced share (:func:`~streamnets.parallel.cost.balanced_partition`).
     caller_works : bool
-        The calling thread is one of the workers (one thread hand-off less per
-        update step) instead of waiting; it then switches its own intra-op
-        thread count for the step (``torch.set_num_threads`` is process-wide
-        for threads that start meanwhile).
+        The calling thread is one of the workers (default; one thread hand-off
+        less per update step, measurably faster on small frames), switching its
+        intra-op thread count to the workers' for the step; otherwise it waits
+        for ``workers`` pool threads. ``torch.set_num_threads`` also sets the
+        default of threads that have not run a parallel op yet and MKL's global
+        count, so these see the workers' count during a parallel step.
 
     Notes
     -----
@@ -121,7 +124,7 @@ class ThreadExecutor(Executor):
     name = "threads"
 
     def __init__(self, model, rollout="streaming", workers=None, intra_op_threads=None, costs=None,
-                 schedule="dynamic", caller_works=False):
+                 schedule="dynamic", caller_works=True):
         super().__init__(model, rollout)
         if schedule not in ("dynamic", "static"):
             raise ValueError(f"schedule must be 'dynamic' or 'static', got {schedule!r}")
