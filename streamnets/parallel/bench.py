@@ -142,7 +142,7 @@ class OtherLoad:
     --------
     >>> with OtherLoad() as other:
     ...     _ = sum(range(1000))
-    >>> other.value is None or other.value >= -1
+    >>> other.value is None or isinstance(other.value, float)
     True
     """
 
