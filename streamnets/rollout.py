@@ -17,7 +17,7 @@ import networkx as nx
 from .errors import InvalidRolloutError, SpecError
 from .graph import Network
 
-__all__ = ["Rollout", "FirstResponse"]
+__all__ = ["Rollout", "FirstResponse", "dfs_back_edges"]
 
 
 class FirstResponse(NamedTuple):
@@ -31,11 +31,12 @@ class FirstResponse(NamedTuple):
     update_step: int
 
 
-def _canonical_sequential(net):
-    """Streaming edges of the canonical sequential rollout: the back edges of a
-    depth-first search from the inputs (in declaration order, successors in edge
-    order). Every back edge closes a cycle of tree edges, so the set breaks every
-    cycle and no edge can be dropped from it: it is inclusion-minimal."""
+def dfs_back_edges(net):
+    """The back edges (self-loops included) of a depth-first search from the inputs
+    (in declaration order, successors in edge order): the streaming edges of the
+    canonical sequential rollout. Every back edge closes a cycle of tree edges, so
+    the set breaks every cycle and no edge can be dropped from it: it is
+    inclusion-minimal. Removing them leaves the network acyclic."""
     successors = {v: [e.target for e in net.out_edges(v)] for v in net.nodes}
     state = dict.fromkeys(net.nodes, 0)  # 0 new, 1 on the DFS stack, 2 finished
     back = set()
@@ -121,7 +122,7 @@ class Rollout:
         """
         streaming = network.rollouts.get("sequential")
         if streaming is None:
-            streaming = _canonical_sequential(network)
+            streaming = dfs_back_edges(network)
         return cls.from_streaming_edges(network, streaming, "sequential")
 
     @classmethod

@@ -10,6 +10,8 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
+from ..rollout import dfs_back_edges
+
 __all__ = ["Layout", "layered_layout", "back_edges"]
 
 
@@ -33,27 +35,7 @@ def back_edges(net):
     >>> sorted(back_edges(sn.load("fig2")))
     [('v', 'v'), ('w', 'v')]
     """
-    successors = {v: [e.target for e in net.out_edges(v)] for v in net.nodes}
-    state = dict.fromkeys(net.nodes, 0)  # 0 new, 1 on the stack, 2 done
-    back = set()
-    for root in net.inputs:
-        if state[root]:
-            continue
-        state[root] = 1
-        stack = [(root, iter(successors[root]))]
-        while stack:
-            u, children = stack[-1]
-            for v in children:
-                if state[v] == 1:
-                    back.add((u, v))
-                elif state[v] == 0:
-                    state[v] = 1
-                    stack.append((v, iter(successors[v])))
-                    break
-            else:
-                state[u] = 2
-                stack.pop()
-    return frozenset(back)
+    return frozenset(dfs_back_edges(net))
 
 
 def layered_layout(net):
