@@ -220,6 +220,18 @@ def _add_data_args(p):
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--resume", action="store_true", help="continue interrupted work in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
+    p.add_argument("--threads", type=int, help="torch threads per process (default: one per core; "
+                   "1 is faster when other work shares the cores)")
+
+
+def _set_threads(threads):
+    if threads is None:
+        return
+    if threads < 1:
+        raise StreamnetsError(f"--threads must be at least 1, got {threads}")
+    import torch
+
+    torch.set_num_threads(threads)
 
 
 def build_parser():
@@ -299,6 +311,7 @@ def main(argv=None, out=None):
     out = out or sys.stdout
     args = build_parser().parse_args(argv)
     try:
+        _set_threads(getattr(args, "threads", None))
         return args.run(args, out)
     except StreamnetsError as err:
         print(f"streamnets: error: {err}", file=sys.stderr)

@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import csv
 import io
+import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
@@ -30,6 +31,7 @@ from tqdm.auto import tqdm
 
 from ._io import atomic_write_text, atomic_writer
 from .data import NoisyFrames, TrackWindows
+from .data.prefetch import prefetch
 from .device import autocast, resolve_device
 from .errors import ShapeError, SpecError, StreamnetsError
 from .nn import StreamNet
@@ -47,6 +49,8 @@ class TrainConfig:
     ``"rmsprop"`` uses Keras' defaults (rho 0.9, epsilon 1e-7) like the authors'
     scripts. ``decay`` is Keras' time decay: lr_t = lr / (1 + decay * t) after t
     batches. ``max_batches`` caps the batches per epoch (small CI runs).
+    ``prefetch`` builds the next training batch in a background thread while
+    the current one trains (same batches, same order).
     """
 
     epochs: int = 100
@@ -60,6 +64,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool | None = None
     max_batches: int | None = None
+    prefetch: bool = True
     progress: bool = True
 
 
@@ -217,15 +222,15 @@ class Trainer:
         n_batches = -(-len(self.train_data) // cfg.batch_size)
         if cfg.max_batches is not None:
             n_batches = min(n_batches, cfg.max_batches)
-        batches = self.train_data.iter_batches(cfg.batch_size)
+        batches = itertools.islice(self.train_data.iter_batches(cfg.batch_size), n_batches)
+        if cfg.prefetch:
+            batches = prefetch(batches)
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=not cfg.progress)
         loss_sum = correct = seen = 0
         data_time = step_time = 0.0
-        started = time.perf_counter()
-        for _ in range(n_batches):
-            t0 = time.perf_counter()
-            frames, labels = next(batches)
+        started = t0 = time.perf_counter()
+        for frames, labels in batches:  # data time: what the step waited for its batch
             labels = labels.to(self.device, non_blocking=True)
             t1 = time.perf_counter()
             logits = self._logits(frames)
@@ -237,10 +242,12 @@ class Trainer:
             loss_sum += loss.item() * len(labels)
             correct += (logits.argmax(-1) == labels[:, None]).float().mean(1).sum().item()
             seen += len(labels)
+            t2 = time.perf_counter()
             data_time += t1 - t0
-            step_time += time.perf_counter() - t1
+            step_time += t2 - t1
             bar.update()
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
+            t0 = time.perf_counter()
         bar.close()
         record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
                   "samples": seen, "seconds": time.perf_counter() - started,

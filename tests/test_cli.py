@@ -48,6 +48,7 @@ def test_invalid_pattern_exits_2_with_one_line_naming_the_cycle():
     (["inspect", "fig2", "--stream", "v:x"], "not an edge"),
     (["inspect", "fig2", "--rollout", "hybird"], "unknown rollout 'hybird'"),
     (["inspect", "nope/missing.yaml"], "no such file"),
+    (["train", "mnist_ff", "--threads", "0"], "--threads must be at least 1"),
 ])
 def test_user_errors_exit_2(args, message, capsys):
     assert main(args) == 2
@@ -100,3 +101,13 @@ def test_bench_parallel_json_has_the_documented_keys(capsys):
 def test_bench_parallel_unknown_executor_exits_2(capsys):
     assert main(["bench", "parallel", "--executor", "warp-drive"]) == 2
     assert "unknown executor 'warp-drive'" in capsys.readouterr().err
+
+
+def test_threads_option_sets_torch_threads(tmp_path, capsys):
+    import torch
+
+    torch.set_num_threads(2)
+    assert main(["train", "mnist_ff", "--dataset", "digits", "--epochs", "1", "--limit", "32",
+                 "--threads", "1", "--quiet", "--out", str(tmp_path)]) == 0
+    assert torch.get_num_threads() == 1
+    assert "test accuracy" in capsys.readouterr().out

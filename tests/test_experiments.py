@@ -7,7 +7,7 @@ import pytest
 import streamnets as sn
 from streamnets.cli import main
 from streamnets.experiments import EXPERIMENTS, check_claims, get_experiment, run_experiment
-from streamnets.experiments.claims import accuracy_at_step, tolerance
+from streamnets.experiments.claims import accuracy_at_step, difference_tolerance, tolerance
 from streamnets.paper import AUTHORS_VALUES
 
 
@@ -90,6 +90,20 @@ def test_accuracy_at_step_and_tolerance():
     assert accuracy_at_step(run, 3) == 0.2 and accuracy_at_step(run, 10) == 0.3
     assert tolerance(0.5, 10000) == pytest.approx(0.01)
     assert tolerance(0.5, 100) == pytest.approx(0.1)
+    assert difference_tolerance(0.5, 100, 0.5, 100) == pytest.approx(0.1 * 2 ** 0.5)
+    assert difference_tolerance(0.5, 100, 0.5, 100) > tolerance(0.5, 100)
+
+
+@pytest.mark.parametrize("streaming_first, holds", [(0.46, True), (0.44, False)])
+def test_within_noise_is_two_standard_errors_of_the_difference(streaming_first, holds):
+    # 400 samples each at ~0.5: the difference has a standard error of 0.0354, so
+    # streaming 0.06 below sequential is within noise (< 0.0707) and 0.08 is not.
+    runs = [dict(r, test_samples=400) for r in MNIST_GOOD]
+    runs[3]["accuracy"] = [0.52, 0.52, 0.52]
+    runs[2]["accuracy"] = [0.50, streaming_first, 0.60]
+    tol = difference_tolerance(streaming_first, 400, 0.52, 400)
+    assert (0.52 - streaming_first <= tol) is holds
+    assert _claims(runs)["skip_accuracy"]["holds"] is holds
 
 
 def test_tiny_reproduce_end_to_end_and_resume(tmp_path, capsys):

@@ -132,3 +132,16 @@ def test_resume_after_a_kill_mid_epoch_gives_identical_metrics(tmp_path):
         for key in ("seconds", "data_seconds", "step_seconds"):
             rec.pop(key)
     assert a == b
+
+
+def test_prefetching_trains_on_exactly_the_same_batches(digits):
+    torch.set_num_threads(1)
+    histories, evals = [], []
+    for prefetch in (False, True):
+        config = TrainConfig(epochs=2, output_frames=2, max_batches=5, prefetch=prefetch, seed=4, **QUICK)
+        trainer, ev = train("mnist_s", "streaming", *digits, noise_std=1.0, config=config)
+        histories.append([(h["train_loss"], h["train_accuracy"], h["samples"]) for h in trainer.history])
+        evals.append(ev.accuracy)
+    assert histories[0] == histories[1]
+    assert histories[0][0][2] == 5 * QUICK["batch_size"]  # max_batches is respected
+    assert evals[0] == evals[1]
