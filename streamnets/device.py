@@ -11,7 +11,8 @@ import torch
 
 from .errors import DeviceError
 
-__all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "maybe_compile"]
+__all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "maybe_compile",
+           "intra_op_threads"]
 
 
 def _mps_available():
@@ -126,3 +127,24 @@ def maybe_compile(module, enabled=False, **options):
     True
     """
     return torch.compile(module, **options) if enabled else module
+
+
+@contextlib.contextmanager
+def intra_op_threads(n):
+    """Run the block with ``torch.set_num_threads(n)`` in this thread, then restore.
+
+    Examples
+    --------
+    >>> with intra_op_threads(1):
+    ...     torch.get_num_threads()
+    1
+    """
+    before = torch.get_num_threads()
+    if n is None or n == before:
+        yield
+        return
+    torch.set_num_threads(n)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)

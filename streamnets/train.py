@@ -21,6 +21,7 @@ import csv
 import io
 import itertools
 import json
+import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -50,7 +51,10 @@ class TrainConfig:
     scripts. ``decay`` is Keras' time decay: lr_t = lr / (1 + decay * t) after t
     batches. ``max_batches`` caps the batches per epoch (small CI runs).
     ``prefetch`` builds the next training batch in a background thread while
-    the current one trains (same batches, same order).
+    the current one trains (same batches, same order); ``None`` (auto) does so
+    when that thread has a core to itself: on a GPU, or when torch uses fewer
+    intra-op threads than there are cores (on 2 cores with 2 threads it made the
+    data wait 2x shorter but the step 15% slower; benchmarks/README.md).
     """
 
     epochs: int = 100
@@ -64,7 +68,7 @@ class TrainConfig:
     device: str = "auto"
     amp: bool | None = None
     max_batches: int | None = None
-    prefetch: bool = True
+    prefetch: bool | None = None
     progress: bool = True
 
 
@@ -223,7 +227,7 @@ class Trainer:
         if cfg.max_batches is not None:
             n_batches = min(n_batches, cfg.max_batches)
         batches = itertools.islice(self.train_data.iter_batches(cfg.batch_size), n_batches)
-        if cfg.prefetch:
+        if self._prefetching():
             batches = prefetch(batches)
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=not cfg.progress)
@@ -257,6 +261,11 @@ class Trainer:
             ev = self.evaluate()
             record.update(test_loss=ev.loss, test_accuracy=ev.accuracy)
         return record
+
+    def _prefetching(self):
+        if self.config.prefetch is not None:
+            return self.config.prefetch
+        return self.device.type != "cpu" or torch.get_num_threads() < (os.cpu_count() or 1)
 
     @torch.no_grad()
     def evaluate(self, data=None):

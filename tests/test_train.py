@@ -145,3 +145,20 @@ def test_prefetching_trains_on_exactly_the_same_batches(digits):
     assert histories[0] == histories[1]
     assert histories[0][0][2] == 5 * QUICK["batch_size"]  # max_batches is respected
     assert evals[0] == evals[1]
+
+
+@pytest.mark.parametrize("cores, threads, expected", [(4, 2, True), (2, 2, False), (1, 1, False)])
+def test_automatic_prefetching_needs_a_free_core(digits, monkeypatch, cores, threads, expected):
+    import streamnets.train as train_module
+
+    monkeypatch.setattr(train_module.os, "cpu_count", lambda: cores)
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        trainer = Trainer(StreamNet(sn.load("mnist_ff")), sn.Rollout.streaming(sn.load("mnist_ff")),
+                          None, None, TrainConfig(**QUICK))
+        assert trainer._prefetching() is expected
+        trainer.config.prefetch = not expected  # an explicit choice wins
+        assert trainer._prefetching() is (not expected)
+    finally:
+        torch.set_num_threads(before)

@@ -13,11 +13,12 @@ Examples
 
 from __future__ import annotations
 
-import contextlib
 import statistics
 import time
 
 import torch
+
+from ..device import intra_op_threads
 
 __all__ = ["estimate_flops", "balanced_partition", "measure_node_times", "intra_op_threads", "sync"]
 
@@ -80,27 +81,6 @@ def balanced_partition(groups, costs, parts):
             load[k] += costs[v]
             total[k] += costs[v]
     return owner
-
-
-@contextlib.contextmanager
-def intra_op_threads(n):
-    """Run the block with ``torch.set_num_threads(n)`` in this thread, then restore.
-
-    Examples
-    --------
-    >>> with intra_op_threads(1):
-    ...     torch.get_num_threads()
-    1
-    """
-    before = torch.get_num_threads()
-    if n is None or n == before:
-        yield
-        return
-    torch.set_num_threads(n)
-    try:
-        yield
-    finally:
-        torch.set_num_threads(before)
 
 
 def sync(device):
