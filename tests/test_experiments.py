@@ -137,3 +137,24 @@ def test_reproduce_cli_rejects_unknown_experiment(capsys):
     with pytest.raises(SystemExit) as err:
         main(["reproduce", "imagenet"])
     assert err.value.code == 2
+
+
+@pytest.mark.parametrize("name", EXPERIMENTS)
+def test_committed_ci_reference_matches_the_current_definitions(name):
+    from streamnets.experiments import reference_results
+
+    ref = reference_results(name, "ci")
+    assert ref is not None, f"no committed ci reference for {name}: run `streamnets reproduce {name}`"
+    exp = get_experiment(name)
+    profile = exp.profile("ci")
+    # a changed ci profile needs a regenerated reference
+    assert ref["settings"] == {k: getattr(profile, k) for k in profile.__dataclass_fields__}
+    assert [(r["network"], r["rollout"]) for r in ref["runs"]] == [
+        (n, r) for n in exp.networks for r in exp.rollouts[n]]
+    for run in ref["runs"]:
+        rollout = sn.Rollout.named(sn.load(run["network"]).scaled(profile.width), run["rollout"])
+        first = rollout.first_response()["prediction"]
+        assert run["first_response"] == {"frame": first.frame, "update_step": first.update_step}
+        assert run["update_steps"] == rollout.output_steps(first.frame + 8)["prediction"][first.frame:]
+        assert len(run["accuracy"]) == 8 and all(0 <= a <= 1 for a in run["accuracy"])
+    assert ref["claims"] == check_claims(exp, ref)  # the stored verdicts follow from its numbers

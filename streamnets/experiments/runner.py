@@ -87,7 +87,7 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
                                      experiment, prof, device, resume, progress, log))
             runs.append(_aggregate(network, rollout, reps))
     results = {"experiment": experiment.name, "title": experiment.title, "profile": profile,
-               "dataset": note, "noise_std": experiment.noise_std,
+               "dataset": train_images.name, "noise_std": experiment.noise_std,
                "settings": {k: getattr(prof, k) for k in prof.__dataclass_fields__},
                "runs": runs}
     results["claims"] = check_claims(experiment, results)
