@@ -258,10 +258,10 @@ def test_bench_parallel_reports_the_documented_keys():
     assert r["outputs_match"] is True
     assert r["network"] == "mnist_ff" and r["device"] == "cpu" and r["batch"] == 1
     assert set(r["executors"]) == {"sequential", "sequential-1-thread", "streaming-reference",
-                                   "streaming-threads"}
+                                   "streaming-threads", "streaming-threads-static"}
     assert set(r["nodes"]) == {"h1", "h2", "prediction"}
     assert r["sequential_executor"] in ("sequential", "sequential-1-thread", "streaming-reference")
-    assert r["streaming_executor"] in ("streaming-reference", "streaming-threads")
+    assert r["streaming_executor"] in ("streaming-reference", "streaming-threads", "streaming-threads-static")
     assert r["ideal_ms_per_frame"] > 0 and r["executors"]["streaming-threads"]["samples"] == 2
     import json
     json.dumps(r)

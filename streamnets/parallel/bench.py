@@ -62,12 +62,13 @@ def default_executors(device):
     Examples
     --------
     >>> default_executors("cpu")
-    ('sequential', 'sequential-1-thread', 'streaming-reference', 'streaming-threads')
+    ('sequential', 'sequential-1-thread', 'streaming-reference', 'streaming-threads', 'streaming-threads-static')
     """
     if torch.device(device).type == "cuda":
         return ("sequential", "streaming-reference", "sequential-cuda-graphs", "streaming-cuda",
                 "streaming-cuda-graphs")
-    return ("sequential", "sequential-1-thread", "streaming-reference", "streaming-threads")
+    return ("sequential", "sequential-1-thread", "streaming-reference", "streaming-threads",
+            "streaming-threads-static")
 
 
 class _OneThread(ReferenceExecutor):
@@ -227,7 +228,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     executors : sequence of str, optional
         Names from :data:`EXECUTORS`; default :func:`default_executors` of the
         device (on the CPU: ``sequential``, ``sequential-1-thread``,
-        ``streaming-reference``, ``streaming-threads``).
+        ``streaming-reference``, ``streaming-threads``, ``streaming-threads-static``:
+        dynamic scheduling wins at large batches, static shares at batch 1).
     frames : int
         Frames timed per executor and round (each step is timed on its own).
     device : str
@@ -263,7 +265,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     >>> r = bench_parallel("mnist_ff", batch=1, frames=2, warmup=0, repeats=1,
     ...                    device="cpu", node_repeats=1)
     >>> r["outputs_match"], sorted(r["executors"])
-    (True, ['sequential', 'sequential-1-thread', 'streaming-reference', 'streaming-threads'])
+    (True, ['sequential', 'sequential-1-thread', 'streaming-reference', 'streaming-threads', 'streaming-threads-static'])
     """
     import streamnets as sn
 
