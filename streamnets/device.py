@@ -6,13 +6,14 @@ Nothing here is required: every default runs on the CPU in full precision.
 from __future__ import annotations
 
 import contextlib
+import os
 
 import torch
 
 from .errors import DeviceError
 
 __all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "maybe_compile",
-           "intra_op_threads"]
+           "intra_op_threads", "cpu_cores"]
 
 
 def _mps_available():
@@ -133,6 +134,11 @@ def maybe_compile(module, enabled=False, **options):
 def intra_op_threads(n):
     """Run the block with ``torch.set_num_threads(n)`` in this thread, then restore.
 
+    With the OpenMP backend of the CPU builds the count is the calling thread's
+    own, but ``set_num_threads`` also sets process-wide defaults while the block
+    runs: MKL's count, and the count of threads that have not run a parallel op
+    yet (they start with ``n``).
+
     Examples
     --------
     >>> with intra_op_threads(1):
@@ -148,3 +154,17 @@ def intra_op_threads(n):
         yield
     finally:
         torch.set_num_threads(before)
+
+
+def cpu_cores():
+    """The cores this process may run on.
+
+    Examples
+    --------
+    >>> cpu_cores() >= 1
+    True
+    """
+    try:
+        return len(os.sched_getaffinity(0))
+    except (AttributeError, OSError):  # pragma: no cover - non-Linux
+        return os.cpu_count() or 1

@@ -21,7 +21,6 @@ import csv
 import io
 import itertools
 import json
-import os
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -33,7 +32,7 @@ from tqdm.auto import tqdm
 from ._io import atomic_write_text, atomic_writer
 from .data import NoisyFrames, TrackWindows
 from .data.prefetch import prefetch
-from .device import autocast, resolve_device
+from .device import autocast, cpu_cores, resolve_device
 from .errors import ShapeError, SpecError, StreamnetsError
 from .nn import StreamNet
 from .rollout import Rollout
@@ -54,7 +53,7 @@ class TrainConfig:
     the current one trains (same batches, same order); ``None`` (auto) does so
     when that thread has a core to itself: on a GPU, or when torch uses fewer
     intra-op threads than there are cores (on 2 cores with 2 threads it made the
-    data wait 2x shorter but the step 15% slower; benchmarks/README.md).
+    data wait 2x shorter but the step 11% slower; benchmarks/README.md).
     """
 
     epochs: int = 100
@@ -227,8 +226,19 @@ class Trainer:
         if cfg.max_batches is not None:
             n_batches = min(n_batches, cfg.max_batches)
         batches = itertools.islice(self.train_data.iter_batches(cfg.batch_size), n_batches)
-        if self._prefetching():
-            batches = prefetch(batches)
+        fetcher = prefetch(batches) if self._prefetching() else None
+        try:
+            record = self._run_batches(fetcher or batches, epoch, n_batches)
+        finally:  # a step that raises must not leave the prefetching thread running
+            if fetcher is not None:
+                fetcher.close()
+        if self.test_data is not None:
+            ev = self.evaluate()
+            record.update(test_loss=ev.loss, test_accuracy=ev.accuracy)
+        return record
+
+    def _run_batches(self, batches, epoch, n_batches):
+        cfg = self.config
         bar = tqdm(total=n_batches, desc=f"epoch {epoch + 1}/{cfg.epochs}", leave=False,
                    disable=not cfg.progress)
         loss_sum = correct = seen = 0
@@ -253,19 +263,15 @@ class Trainer:
             bar.set_postfix(loss=f"{loss_sum / seen:.3f}", acc=f"{correct / seen:.3f}")
             t0 = time.perf_counter()
         bar.close()
-        record = {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
-                  "samples": seen, "seconds": time.perf_counter() - started,
-                  "data_seconds": data_time, "step_seconds": step_time,
-                  "lr": self.optimizer.param_groups[0]["lr"]}
-        if self.test_data is not None:
-            ev = self.evaluate()
-            record.update(test_loss=ev.loss, test_accuracy=ev.accuracy)
-        return record
+        return {"epoch": epoch + 1, "train_loss": loss_sum / seen, "train_accuracy": correct / seen,
+                "samples": seen, "seconds": time.perf_counter() - started,
+                "data_seconds": data_time, "step_seconds": step_time,
+                "lr": self.optimizer.param_groups[0]["lr"]}
 
     def _prefetching(self):
         if self.config.prefetch is not None:
             return self.config.prefetch
-        return self.device.type != "cpu" or torch.get_num_threads() < (os.cpu_count() or 1)
+        return self.device.type != "cpu" or torch.get_num_threads() < cpu_cores()
 
     @torch.no_grad()
     def evaluate(self, data=None):

@@ -106,8 +106,12 @@ def test_bench_parallel_unknown_executor_exits_2(capsys):
 def test_threads_option_sets_torch_threads(tmp_path, capsys):
     import torch
 
+    before = torch.get_num_threads()
     torch.set_num_threads(2)
-    assert main(["train", "mnist_ff", "--dataset", "digits", "--epochs", "1", "--limit", "32",
-                 "--threads", "1", "--quiet", "--out", str(tmp_path)]) == 0
-    assert torch.get_num_threads() == 1
+    try:
+        assert main(["train", "mnist_ff", "--dataset", "digits", "--epochs", "1", "--limit", "32",
+                     "--threads", "1", "--quiet", "--out", str(tmp_path)]) == 0
+        assert torch.get_num_threads() == 1
+    finally:
+        torch.set_num_threads(before)
     assert "test accuracy" in capsys.readouterr().out

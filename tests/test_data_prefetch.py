@@ -61,11 +61,14 @@ def test_leaving_the_loop_early_stops_the_thread():
 
     items = prefetch(endless(), depth=2)
     assert [next(items) for _ in range(3)] == [0, 1, 2]
-    items.close()
+    closing = threading.Thread(target=items.close)
+    closing.start()
+    closing.join(timeout=10)
+    assert not closing.is_alive(), "close() hangs"
     assert not _prefetch_threads()
     assert len(produced) <= 3 + 2 + 1  # at most `depth` built ahead (+ one in hand)
 
 
-def test_depth_must_be_positive():
+def test_depth_must_be_positive_and_is_checked_at_the_call():
     with pytest.raises(ValueError, match="at least 1"):
-        next(prefetch(iter([1]), depth=0))
+        prefetch(iter([1]), depth=0)

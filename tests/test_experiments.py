@@ -114,7 +114,7 @@ def test_tiny_reproduce_end_to_end_and_resume(tmp_path, capsys):
     saved = json.loads((out / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
     assert {"experiment", "profile", "dataset", "runs", "claims"} <= set(saved)
-    assert "digits" in saved["dataset"] or "MNIST" in saved["dataset"]
+    assert saved["dataset"].startswith(("digits (train split", "MNIST")), saved["dataset"]
     assert [(r["network"], r["rollout"]) for r in saved["runs"]] == [
         ("mnist_ff", "streaming"), ("mnist_ff", "sequential"), ("mnist_s", "streaming"),
         ("mnist_s", "sequential"), ("mnist_sr", "streaming"), ("mnist_sr", "sequential"),
@@ -147,8 +147,9 @@ def test_committed_ci_reference_matches_the_current_definitions(name):
     assert ref is not None, f"no committed ci reference for {name}: run `streamnets reproduce {name}`"
     exp = get_experiment(name)
     profile = exp.profile("ci")
-    # a changed ci profile needs a regenerated reference
-    assert ref["settings"] == {k: getattr(profile, k) for k in profile.__dataclass_fields__}
+    # a changed ci profile needs a regenerated reference (the time estimate is only a note)
+    fields = [k for k in profile.__dataclass_fields__ if k != "expected_time"]
+    assert {k: ref["settings"][k] for k in fields} == {k: getattr(profile, k) for k in fields}
     assert [(r["network"], r["rollout"]) for r in ref["runs"]] == [
         (n, r) for n in exp.networks for r in exp.rollouts[n]]
     for run in ref["runs"]:

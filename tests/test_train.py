@@ -135,7 +135,6 @@ def test_resume_after_a_kill_mid_epoch_gives_identical_metrics(tmp_path):
 
 
 def test_prefetching_trains_on_exactly_the_same_batches(digits):
-    torch.set_num_threads(1)
     histories, evals = [], []
     for prefetch in (False, True):
         config = TrainConfig(epochs=2, output_frames=2, max_batches=5, prefetch=prefetch, seed=4, **QUICK)
@@ -151,7 +150,7 @@ def test_prefetching_trains_on_exactly_the_same_batches(digits):
 def test_automatic_prefetching_needs_a_free_core(digits, monkeypatch, cores, threads, expected):
     import streamnets.train as train_module
 
-    monkeypatch.setattr(train_module.os, "cpu_count", lambda: cores)
+    monkeypatch.setattr(train_module, "cpu_cores", lambda: cores)
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:
@@ -162,3 +161,18 @@ def test_automatic_prefetching_needs_a_free_core(digits, monkeypatch, cores, thr
         assert trainer._prefetching() is (not expected)
     finally:
         torch.set_num_threads(before)
+
+
+def test_a_failing_step_stops_the_prefetching_thread(digits, monkeypatch):
+    import threading
+
+    net = sn.load("mnist_ff")
+    r = sn.Rollout.streaming(net)
+    data = make_sequences(digits[1], window_frames(r, 2), 1.0, train=True)
+    trainer = Trainer(StreamNet(net), r, data, None, TrainConfig(epochs=1, output_frames=2, prefetch=True,
+                                                                 **QUICK))
+    monkeypatch.setattr(trainer, "_logits", lambda frames: (_ for _ in ()).throw(RuntimeError("step failed")))
+    with pytest.raises(RuntimeError, match="step failed") as failure:
+        trainer.fit()
+    assert failure.traceback  # the traceback (and its frames) is still alive here
+    assert not [t for t in threading.enumerate() if t.name == "streamnets-prefetch"]

@@ -25,8 +25,9 @@ def prefetch(iterable, depth=1):
     batches stay reproducible. Building a batch (gather + noise) is torch work
     that releases the GIL, so it overlaps the training step; the thread uses one
     intra-op thread, so it does not compete with the step's. An exception in the
-    thread is raised here, at the item where it happened. Leaving the loop early
-    stops the thread.
+    thread is raised here, at the item where it happened. Closing the returned
+    generator (``close()``, or it being garbage-collected) stops the thread; a
+    loop that may stop early should close it in a ``finally``.
 
     Parameters
     ----------
@@ -52,6 +53,10 @@ def prefetch(iterable, depth=1):
     """
     if depth < 1:
         raise ValueError(f"prefetch depth must be at least 1, got {depth}")
+    return _prefetched(iterable, depth)
+
+
+def _prefetched(iterable, depth):
     ready = queue.Queue(maxsize=depth)
     stop = threading.Event()
 

@@ -3,8 +3,10 @@
 "Within noise" compares two measured accuracies ``a`` and ``b`` by two standard
 errors of their difference, ``2 * sqrt(a (1 - a) / N_a + b (1 - b) / N_b)`` with
 ``N = test samples * repetitions`` (binomial errors of independent test runs), and
-at least 0.01: ``a >= b`` within noise means ``a >= b - tolerance``. A claim that
-does not hold is reported as such, with its numbers.
+at least 0.01: ``a >= b`` within noise means ``a >= b - tolerance``. This treats the
+two runs as independent although both are scored on the same test images (and
+repetitions re-use them): per-sample predictions are not stored, so a paired test
+is not possible. A claim that does not hold is reported as such, with its numbers.
 """
 
 from __future__ import annotations

@@ -15,7 +15,6 @@ thread with its full intra-op threads.
 
 from __future__ import annotations
 
-import os
 import queue
 import threading
 import weakref
@@ -23,24 +22,11 @@ from collections import deque
 
 import torch
 
+from ..device import cpu_cores
 from .base import Executor
 from .cost import balanced_partition, estimate_flops, intra_op_threads
 
 __all__ = ["ThreadExecutor", "cpu_cores"]
-
-
-def cpu_cores():
-    """The cores this process may run on.
-
-    Examples
-    --------
-    >>> cpu_cores() >= 1
-    True
-    """
-    try:
-        return len(os.sched_getaffinity(0))
-    except (AttributeError, OSError):  # pragma: no cover - non-Linux
-        return os.cpu_count() or 1
 
 
 def _worker(inbox, done, threads):
