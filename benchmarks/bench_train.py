@@ -30,12 +30,12 @@ def main(argv=None):
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
     images = Digits(train=True)
-    cores = torch.get_num_threads()
+    default = torch.get_num_threads()  # one per core unless OMP_NUM_THREADS says otherwise
     results = []
-    for threads, prefetch in ((cores, False), (cores, True), (1, True)):
+    for threads, prefetch in ((default, False), (default, True), (1, True)):
         torch.set_num_threads(threads)
         results.append(measure(args, images, prefetch))
-    torch.set_num_threads(cores)
+    torch.set_num_threads(default)
     if args.json:
         print(json.dumps(results, indent=1))
         return
