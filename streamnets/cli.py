@@ -176,7 +176,12 @@ def _cmd_reproduce(args, out):
             failed += not claim["holds"]
             log(f"  [{'holds' if claim['holds'] else 'DOES NOT HOLD'}] {claim['id']}: {claim['evidence']}")
         reference = reference_results(name, res["profile"])
-        if reference is not None and args.epochs is None and args.repetitions is None:
+        if reference is None or args.epochs is not None or args.repetitions is not None:
+            pass
+        elif reference["dataset"] != res["dataset"]:
+            log(f"  (the committed reference was trained on other data, {reference['dataset']}: "
+                "not compared)")
+        else:
             log("  difference to the committed reference results:")
             for line in compare_to_reference(res, reference):
                 log(f"    {line}")

@@ -159,3 +159,21 @@ def test_committed_ci_reference_matches_the_current_definitions(name):
         assert run["update_steps"] == rollout.output_steps(first.frame + 8)["prediction"][first.frame:]
         assert len(run["accuracy"]) == 8 and all(0 <= a <= 1 for a in run["accuracy"])
     assert ref["claims"] == check_claims(exp, ref)  # the stored verdicts follow from its numbers
+
+
+@pytest.mark.parametrize("dataset, expected", [
+    (None, "difference to the committed reference results"),
+    ("Fashion-MNIST (train split, IDX files in /data)", "trained on other data"),
+])
+def test_reproduce_compares_with_the_reference_only_on_the_same_data(monkeypatch, capsys, dataset, expected):
+    import streamnets.experiments as experiments
+    from streamnets.experiments import reference_results
+
+    result = json.loads(json.dumps(reference_results("mnist", "ci")))
+    if dataset is not None:
+        result["dataset"] = dataset
+    monkeypatch.setattr(experiments, "reproduce", lambda *a, **k: {"mnist": result})
+    assert main(["reproduce", "mnist", "--quiet"]) == 0
+    out = capsys.readouterr().out
+    assert expected in out
+    assert ("accuracy minus reference" in out) is (dataset is None)
