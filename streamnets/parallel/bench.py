@@ -19,13 +19,13 @@ from pathlib import Path
 
 import torch
 
-from ..device import resolve_device
+from ..device import cpu_cores, intra_op_threads, resolve_device
 from ..errors import StreamnetsError
 from .base import TOLERANCE, compare_outputs
-from .cost import intra_op_threads, measure_node_times, sync
+from .cost import measure_node_times, sync
 from .reference import ReferenceExecutor, SerialExecutor
 from .schedule import Schedule
-from .threads import ThreadExecutor, cpu_cores
+from .threads import ThreadExecutor
 
 __all__ = ["bench_parallel", "bench_distributed", "EXECUTORS", "default_executors", "OtherLoad"]
 

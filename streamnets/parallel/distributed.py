@@ -32,6 +32,7 @@ import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
+from ..device import cpu_cores
 from ..errors import StreamnetsError
 from .base import Executor, compare_outputs
 from .cost import balanced_partition, estimate_flops
@@ -243,8 +244,6 @@ def launch(fn, world_size, args=(), backend="gloo", threads=None, timeout=300):
     StreamnetsError
         When a rank fails (with its traceback) or the ranks time out.
     """
-    from .threads import cpu_cores
-
     threads = threads or max(1, cpu_cores() // world_size)
     ctx = mp.get_context("spawn")
     results = ctx.Queue()

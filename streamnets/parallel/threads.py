@@ -22,9 +22,9 @@ from collections import deque
 
 import torch
 
-from ..device import cpu_cores
+from ..device import cpu_cores, intra_op_threads
 from .base import Executor
-from .cost import balanced_partition, estimate_flops, intra_op_threads
+from .cost import balanced_partition, estimate_flops
 
 __all__ = ["ThreadExecutor", "cpu_cores"]
 
