@@ -213,8 +213,10 @@ def _cmd_bench_parallel(args, out):
         print(file=out)
         return 0
     print(f"{result['network']} on {result['device']}, batch {result['batch']}", file=out)
-    for key in ("sequential_ms_per_frame", "streaming_ms_per_frame", "ideal_ms_per_frame"):
-        print(f"  {key.replace('_', ' '):<28} {result[key]:9.3f}", file=out)
+    for key in ("sequential_ms_per_frame", "streaming_ms_per_frame", "ideal_ms_per_frame",
+                "balanced_ms_per_frame", "handoff_ms"):
+        if result.get(key) is not None:
+            print(f"  {key.replace('_', ' '):<28} {result[key]:9.3f}", file=out)
     print(f"  {'outputs match':<28} {result['outputs_match']}", file=out)
     return 0
 

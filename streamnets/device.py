@@ -6,6 +6,8 @@ Nothing here is required: every default runs on the CPU in full precision.
 from __future__ import annotations
 
 import contextlib
+import ctypes
+import ctypes.util
 import os
 
 import torch
@@ -13,7 +15,7 @@ import torch
 from .errors import DeviceError
 
 __all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "maybe_compile",
-           "intra_op_threads", "cpu_cores"]
+           "intra_op_threads", "cpu_cores", "keep_freed_memory"]
 
 
 def _mps_available():
@@ -168,3 +170,51 @@ def cpu_cores():
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - non-Linux
         return os.cpu_count() or 1
+
+
+_M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>
+_KEPT = None
+
+
+def keep_freed_memory(mmap_threshold=32 << 20, trim_threshold=512 << 20):
+    """Let glibc's allocator keep freed tensor memory for reuse (process-wide, once).
+
+    By default glibc serves every block above a dynamic threshold (128 KiB to
+    32 MiB) with a fresh ``mmap`` and returns it on free, and threads other than
+    the main one allocate from arenas that hand freed memory back to the system.
+    Stateful inference allocates each node's new value every frame (2 MiB for a
+    32x32x32 state at batch 16), so every frame then pays page faults, in every
+    worker thread at once. Measured on 2 cores: a cifar10_dsr6 node update at
+    batch 16 took 4.3 ms in a fresh thread (5.8 ms with a second thread doing
+    the same) against 2.0 ms with this setting. Raising both thresholds with
+    ``mallopt`` keeps the memory in the heap: up to ``trim_threshold`` bytes of
+    freed memory stay with the process (32 MiB is the largest mmap threshold
+    every glibc accepts).
+
+    Returns the setting applied, e.g. ``"glibc mallopt: mmap threshold 32 MiB,
+    trim threshold 512 MiB"``, or None where the C library is not glibc (nothing
+    is changed there). Only the first call changes anything; later calls return
+    the first one's result.
+
+    Examples
+    --------
+    >>> keep_freed_memory() in (None, keep_freed_memory())
+    True
+    """
+    global _KEPT
+    if _KEPT is None:
+        _KEPT = _mallopt(mmap_threshold, trim_threshold) or ""
+    return _KEPT or None
+
+
+def _mallopt(mmap_threshold, trim_threshold):
+    name = ctypes.util.find_library("c")
+    try:
+        libc = ctypes.CDLL(name)
+        mallopt, version = libc.mallopt, libc.gnu_get_libc_version
+    except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
+        return None
+    if not (mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)) and mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))):
+        return None  # pragma: no cover - glibc refused the values
+    return (f"glibc mallopt: mmap threshold {int(mmap_threshold) >> 20} MiB, "
+            f"trim threshold {int(trim_threshold) >> 20} MiB")

@@ -21,7 +21,7 @@ from streamnets.errors import ShapeError, SpecError, StreamnetsError
 from streamnets.nn import StreamNet
 from streamnets.parallel import (CudaStreamExecutor, DistributedExecutor, ReferenceExecutor, Schedule,
                                  SerialExecutor, ThreadExecutor, balanced_partition, bench_parallel,
-                                 estimate_flops)
+                                 estimate_flops, makespan)
 from streamnets.parallel.base import TOLERANCE, compare_outputs
 from streamnets.parallel.cuda import cuda_unavailable_reason
 from strategies import networks, patterns
@@ -216,6 +216,45 @@ def test_partition_and_costs():
         assert set(owner) == set(groups[0]) and set(owner.values()) == set(range(parts))
         loads = [sum(costs[v] for v in owner if owner[v] == k) for k in range(parts)]
         assert max(loads) <= sum(loads) / parts + max(costs.values())  # list-scheduling bound
+        assert makespan(groups[0], costs, parts) == max(loads)
+
+
+def test_calibrate_rebalances_the_shares_on_measured_times(monkeypatch):
+    import streamnets.parallel.threads as threads
+
+    model = model_of(sn.load("cifar10_dsr2"))
+    nodes = [v for v in model.network.nodes if v not in model.network.inputs]
+    # Measured times that invert the FLOP order: the cheapest node by FLOPs is the slowest.
+    flops = estimate_flops(model.network)
+    times = {v: 1.0 / (1 + flops[v]) for v in nodes}
+    calls = []
+    monkeypatch.setattr(threads, "measure_node_times",
+                        lambda schedule, batch, threads, repeats: calls.append((batch, threads)) or times)
+    with ThreadExecutor(model, workers=2, intra_op_threads=1, schedule="static") as ex:
+        before = ex.shares
+        assert ex.calibrate(batch=4) is times and calls == [(4, 1)] and ex.costs == times
+        owner = balanced_partition([nodes], times, 2)
+        assert ex.shares == [tuple(tuple(v for v in sorted(nodes, key=lambda v: -times[v]) if owner[v] == k)
+                                   for k in range(2))]
+        assert ex.shares != before
+        assert_same_run(ex, model, "streaming", frames_for(model.network, batch=2, count=6))
+
+
+def test_keep_freed_memory_applies_once_and_is_harmless_without_glibc(monkeypatch):
+    import ctypes
+
+    import streamnets.device as device
+
+    first = device.keep_freed_memory()
+    assert device.keep_freed_memory() == first
+    if first is not None:  # glibc
+        assert first.startswith("glibc mallopt: mmap threshold 32 MiB")
+
+    def no_libc(*args, **kwargs):
+        raise OSError("not here")
+
+    monkeypatch.setattr(ctypes, "CDLL", no_libc)
+    assert device._mallopt(1 << 20, 1 << 20) is None
 
 
 @pytest.mark.skipif(CUDA, reason="a CUDA GPU is present: the no-CUDA error cannot occur")
@@ -253,7 +292,7 @@ def test_bench_parallel_reports_the_documented_keys():
     r = bench_parallel("mnist_ff", batch=1, frames=2, warmup=0, repeats=1, device="cpu", node_repeats=1)
     for key in ("network", "device", "batch", "sequential_ms_per_frame", "streaming_ms_per_frame",
                 "ideal_ms_per_frame", "outputs_match", "executors", "nodes", "speedup",
-                "streaming_over_ideal", "load_before"):
+                "streaming_over_ideal", "load_before", "balanced_ms_per_frame", "handoff_ms", "allocator"):
         assert key in r, key
     assert r["outputs_match"] is True
     assert r["network"] == "mnist_ff" and r["device"] == "cpu" and r["batch"] == 1
@@ -263,6 +302,9 @@ def test_bench_parallel_reports_the_documented_keys():
     assert r["sequential_executor"] in ("sequential", "sequential-1-thread", "streaming-reference")
     assert r["streaming_executor"] in ("streaming-reference", "streaming-threads", "streaming-threads-static")
     assert r["ideal_ms_per_frame"] > 0 and r["executors"]["streaming-threads"]["samples"] == 2
+    # Node granularity can only lose against the perfectly divisible ideal.
+    assert r["balanced_ms_per_frame"] >= r["node_sum_ms_1_thread"] / r["workers"] - 1e-9
+    assert r["handoff_ms"] > 0
     import json
     json.dumps(r)
 

@@ -29,7 +29,7 @@ True
 """
 
 from .base import Executor
-from .cost import balanced_partition, estimate_flops, measure_node_times
+from .cost import balanced_partition, estimate_flops, makespan, measure_node_times
 from .cuda import CudaStreamExecutor
 from .distributed import DistributedExecutor, launch
 from .reference import ReferenceExecutor, SerialExecutor
@@ -39,7 +39,7 @@ from .threads import ThreadExecutor
 __all__ = [
     "Executor", "ReferenceExecutor", "SerialExecutor", "ThreadExecutor", "CudaStreamExecutor",
     "DistributedExecutor", "launch", "Schedule", "NodeKernel", "estimate_flops",
-    "balanced_partition", "measure_node_times", "bench_parallel", "bench_distributed",
+    "balanced_partition", "makespan", "measure_node_times", "bench_parallel", "bench_distributed",
 ]
 
 

@@ -13,21 +13,23 @@ from __future__ import annotations
 
 import os
 import platform
+import queue
 import statistics
+import threading
 import time
 from pathlib import Path
 
 import torch
 
-from ..device import cpu_cores, intra_op_threads, resolve_device
+from ..device import cpu_cores, intra_op_threads, keep_freed_memory, resolve_device
 from ..errors import StreamnetsError
 from .base import TOLERANCE, compare_outputs
-from .cost import measure_node_times, sync
+from .cost import makespan, measure_node_times, sync
 from .reference import ReferenceExecutor, SerialExecutor
 from .schedule import Schedule
 from .threads import ThreadExecutor
 
-__all__ = ["bench_parallel", "bench_distributed", "EXECUTORS", "default_executors", "OtherLoad"]
+__all__ = ["bench_parallel", "bench_distributed", "EXECUTORS", "default_executors", "OtherLoad", "handoff_ms"]
 
 #: Executor names: (rollout, parallel?, devices, description).
 EXECUTORS = {
@@ -45,7 +47,8 @@ EXECUTORS = {
     "streaming-threads-pool": ("streaming", True, ("cpu",),
                                "ThreadExecutor, caller_works=False: the caller waits for cores pool threads"),
     "streaming-threads-static": ("streaming", True, ("cpu",),
-                                 "ThreadExecutor, fixed cost-balanced shares per worker"),
+                                 "ThreadExecutor, fixed shares per worker, balanced on the nodes' "
+                                 "single-threaded times measured at this batch (calibrate)"),
     "streaming-threads-2x": ("streaming", True, ("cpu",),
                              "ThreadExecutor: workers = cores, cores intra-op threads each (oversubscribed)"),
     "sequential-cuda-graphs": ("sequential", False, ("cuda",),
@@ -80,7 +83,7 @@ class _OneThread(ReferenceExecutor):
             return super().step(frame, state)
 
 
-def _make(name, model, workers):
+def _make(name, model, workers, batch):
     from .cuda import CudaStreamExecutor
 
     rollout = EXECUTORS[name][0]
@@ -95,7 +98,9 @@ def _make(name, model, workers):
     if name == "streaming-threads":
         return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1)
     if name == "streaming-threads-static":
-        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1, schedule="static")
+        ex = ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1, schedule="static")
+        ex.calibrate(batch)
+        return ex
     if name == "streaming-threads-2x":
         return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=cpu_cores())
     return CudaStreamExecutor(model, rollout, graphs=name.endswith("graphs"))
@@ -199,6 +204,38 @@ def _time(runners, pool, batch, steady, frames, device, warmup, repeats):
     return samples
 
 
+def handoff_ms(repeats=200, pause=2e-4):
+    """Median milliseconds to hand a job to a sleeping worker thread and get its
+    answer back (``queue.SimpleQueue`` both ways, as :class:`ThreadExecutor` does),
+    with ``pause`` seconds of idleness before each: what every parallel update
+    step pays on top of its nodes. On a virtual machine it is mostly the time an
+    idle core takes to wake up.
+
+    Examples
+    --------
+    >>> 0 < handoff_ms(repeats=5, pause=0) < 1000
+    True
+    """
+    inbox, done = queue.SimpleQueue(), queue.SimpleQueue()
+
+    def worker():
+        while inbox.get():
+            done.put(None)
+
+    thread = threading.Thread(target=worker, daemon=True)
+    thread.start()
+    samples = []
+    for _ in range(repeats):
+        time.sleep(pause)
+        start = time.perf_counter()
+        inbox.put(True)
+        done.get()
+        samples.append(time.perf_counter() - start)
+    inbox.put(False)
+    thread.join()
+    return 1e3 * statistics.median(samples)
+
+
 def _node_times(schedule, batch, device, cores, workers, repeats, seed):
     """Every node alone: single-threaded and with every core (CPU); the ideal frame."""
     if device.type == "cpu":
@@ -255,7 +292,11 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         (per executor: ``ms_per_frame`` median, ``ms_min``, ``ms_mean``,
         ``throughput_samples_per_s``, ``max_abs_diff``, ...), ``nodes`` (per node
         ``ms_1_thread`` and ``ms_all_cores``; on a GPU both are the node alone),
-        ``node_sum_ms_1_thread``, ``node_max_ms_alone``,
+        ``node_sum_ms_1_thread``, ``node_max_ms_alone``; on the CPU also
+        ``balanced_ms_per_frame`` (the longest worker's single-threaded node
+        times when whole nodes are shared out: the ideal at node granularity),
+        ``handoff_ms`` (:func:`handoff_ms`: waking a worker thread) and
+        ``allocator`` (:func:`~streamnets.device.keep_freed_memory`'s setting);
         and the environment (threads, cores, load average before and after,
         ``other_processes_cores``: the cores other processes kept busy on
         average while the executors were timed, see :class:`OtherLoad`).
@@ -284,6 +325,9 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         raise StreamnetsError(f"batch must be at least 1, got {batch}")
     batch = int(batch)
     load_before = _load()
+    # What the thread executors do anyway; applied first, so that every executor
+    # and the per-node timings run with the same allocator.
+    allocator = keep_freed_memory() if device.type == "cpu" else None
     seed_everything(seed)
     model = StreamNet(sn.load(network)).to(device).eval()
     cores = cpu_cores()
@@ -295,7 +339,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     checks, samples, described, references = {}, {}, {}, {}
 
     def phase(names):
-        runners = {name: _make(name, model, workers) for name in names}
+        runners = {name: _make(name, model, workers, batch) for name in names}
         try:
             for name, ex in runners.items():
                 key = ex.rollout.bits
@@ -318,6 +362,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     alone_1, alone_all, ideal, ideal_rule = _node_times(schedule, batch, device, cores, workers,
                                                         node_repeats, seed)
     others += [phase([n]) for n in executors if n in _POISONING]
+    handoff = handoff_ms() if device.type == "cpu" else None
     others = [v for v in others if v is not None]
     other_cores = max(others) if others else None
 
@@ -352,6 +397,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         "nodes": {v: {"ms_1_thread": 1e3 * alone_1[v], "ms_all_cores": 1e3 * alone_all[v]} for v in alone_1},
         "node_sum_ms_1_thread": 1e3 * sum(alone_1.values()),
         "node_max_ms_alone": 1e3 * max(min(alone_1[v], alone_all[v]) for v in alone_1),
+        "balanced_ms_per_frame": 1e3 * makespan(list(alone_1), alone_1, workers) if device.type == "cpu" else None,
+        "handoff_ms": handoff, "allocator": allocator,
         "workers": workers, "cores": cores, "intra_op_threads": torch.get_num_threads(),
         "torch": torch.__version__, "load_before": load_before, "load_after": _load(),
         "other_processes_cores": other_cores,

@@ -20,7 +20,8 @@ import torch
 
 from ..device import intra_op_threads
 
-__all__ = ["estimate_flops", "balanced_partition", "measure_node_times", "intra_op_threads", "sync"]
+__all__ = ["estimate_flops", "balanced_partition", "makespan", "measure_node_times", "intra_op_threads",
+           "sync"]
 
 
 def estimate_flops(network, batch=1):
@@ -81,6 +82,22 @@ def balanced_partition(groups, costs, parts):
             load[k] += costs[v]
             total[k] += costs[v]
     return owner
+
+
+def makespan(nodes, costs, parts):
+    """The longest worker's total when :func:`balanced_partition` splits ``nodes``
+    (run together) over ``parts`` workers.
+
+    Examples
+    --------
+    >>> makespan(["a", "b", "c"], {"a": 3, "b": 2, "c": 2}, 2)
+    4
+    """
+    owner = balanced_partition([nodes], costs, parts)
+    load = [0] * parts
+    for v in nodes:
+        load[owner[v]] += costs[v]
+    return max(load, default=0)
 
 
 def sync(device):

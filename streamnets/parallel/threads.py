@@ -22,9 +22,9 @@ from collections import deque
 
 import torch
 
-from ..device import cpu_cores, intra_op_threads
+from ..device import cpu_cores, intra_op_threads, keep_freed_memory
 from .base import Executor
-from .cost import balanced_partition, estimate_flops
+from .cost import balanced_partition, estimate_flops, measure_node_times
 
 __all__ = ["ThreadExecutor", "cpu_cores"]
 
@@ -84,6 +84,11 @@ class ThreadExecutor(Executor):
         for ``workers`` pool threads. ``torch.set_num_threads`` also sets the
         default of threads that have not run a parallel op yet and MKL's global
         count, so these see the workers' count during a parallel step.
+    keep_memory : bool
+        Call :func:`~streamnets.device.keep_freed_memory` (glibc: freed tensor
+        memory stays in the heap; process-wide). Default True: without it every
+        worker thread pays page faults for each new node value, at batch 16 about
+        twice the node's compute.
 
     Notes
     -----
@@ -119,7 +124,7 @@ class ThreadExecutor(Executor):
     name = "threads"
 
     def __init__(self, model, rollout="streaming", workers=None, intra_op_threads=None, costs=None,
-                 schedule="dynamic", caller_works=True):
+                 schedule="dynamic", caller_works=True, keep_memory=True):
         super().__init__(model, rollout)
         if schedule not in ("dynamic", "static"):
             raise ValueError(f"schedule must be 'dynamic' or 'static', got {schedule!r}")
@@ -128,17 +133,47 @@ class ThreadExecutor(Executor):
         self.intra_op_threads = int(intra_op_threads) if intra_op_threads else max(1, cores // self.workers)
         self.mode = schedule
         self.caller_works = bool(caller_works)
-        costs = costs or estimate_flops(self.rollout.network)
-        # Most expensive first: the longest-processing-time rule for the shared queue.
-        self._groups = [tuple(sorted(g, key=lambda v: -costs[v])) for g in self.schedule.groups]
-        owner = balanced_partition(self.schedule.groups, costs, self.workers)
-        self._shares = [[tuple(v for v in g if owner[v] == k) for k in range(self.workers)]
-                        for g in self._groups]
+        if keep_memory:
+            keep_freed_memory()
+        self._balance(costs or estimate_flops(self.rollout.network))
         self._inboxes, self._threads = [], []
         self._done = queue.SimpleQueue()
         self._finalizer = None
         if self.workers > 1 and self.schedule.width > 1:
             self._start(self.workers - 1 if self.caller_works else self.workers)
+
+    def _balance(self, costs):
+        """Order every update step's nodes by ``costs`` and split them into shares."""
+        self.costs = dict(costs)
+        # Most expensive first: the longest-processing-time rule for the shared queue.
+        self._groups = [tuple(sorted(g, key=lambda v: -costs[v])) for g in self.schedule.groups]
+        owner = balanced_partition(self.schedule.groups, costs, self.workers)
+        self._shares = [[tuple(v for v in g if owner[v] == k) for k in range(self.workers)]
+                        for g in self._groups]
+
+    def calibrate(self, batch=1, repeats=20):
+        """Time every node alone, single-threaded, at this batch size
+        (:func:`~streamnets.parallel.cost.measure_node_times`) and rebalance the
+        shares on those times instead of the estimated FLOPs. Returns the times
+        ``{node: seconds}`` (also in :attr:`costs`).
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> from streamnets.nn import StreamNet
+        >>> with ThreadExecutor(StreamNet(sn.load("cifar10_dsr1")).eval(), workers=2) as ex:
+        ...     sorted(ex.calibrate(batch=1, repeats=2)) == sorted(ex.costs)
+        True
+        """
+        times = measure_node_times(self.schedule, batch, threads=self.intra_op_threads, repeats=repeats)
+        self._balance(times)
+        return times
+
+    @property
+    def shares(self):
+        """Per update step, the nodes of each worker under the static schedule (the
+        dynamic one hands the same nodes out most expensive first)."""
+        return [tuple(s) for s in self._shares]
 
     def _start(self, count):
         before = torch.get_num_threads()
@@ -175,11 +210,11 @@ class ThreadExecutor(Executor):
                     outputs[v] = logits
 
         for g, group in enumerate(self._groups):
-            if len(group) == 1 or not self._threads:
+            if len(group) <= 1 or not self._threads:
                 run(group)
                 continue
             if self.mode == "static":
-                jobs = [(lambda nodes=nodes: run(nodes)) for nodes in self._shares[g]]
+                jobs = [(lambda nodes=nodes: run(nodes)) for nodes in self._shares[g] if nodes]
             else:
                 tasks = deque(group)
 
