@@ -51,24 +51,27 @@ def _row(r):
     node_by_node = r["executors"].get("streaming-reference", {}).get("ms_per_frame", float("nan"))
     return (f"| {r['network']} | {r['batch']} | {r['sequential_ms_per_frame']:.2f} "
             f"({_short(r['sequential_executor'])}) | {node_by_node:.2f} | {r['streaming_ms_per_frame']:.2f} "
-            f"({_short(r['streaming_executor'])}) | {r['ideal_ms_per_frame']:.2f} | {r['speedup']:.2f}× | "
+            f"({_short(r['streaming_executor'])}) | {r['ideal_ms_per_frame']:.2f} | "
+            f"{_fmt(r.get('balanced_ms_per_frame'))} | {_fmt(r.get('handoff_ms'), 3)} | {r['speedup']:.2f}× | "
             f"{r['streaming_over_ideal']:.2f} | {'✓' if r['outputs_match'] else '✗'} | "
             f"{r['load_before']:.2f} / {_fmt(r.get('other_processes_cores'))} |")
 
 
-def _fmt(x):
-    return "?" if x is None else f"{x:.2f}"
+def _fmt(x, digits=2):
+    return "?" if x is None else f"{x:.{digits}f}"
 
 
 def print_table(results):
     print("| network | batch | best sequential ms | streaming node by node ms | streaming parallel ms | "
-          "ideal ms | speed-up | parallel / ideal | outputs match | load avg / other cores |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "ideal ms | node-granular ideal ms | hand-off ms | speed-up | parallel / ideal | outputs match | "
+          "load avg / other cores |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(_row(r))
     for r in results:
         print(f"\n{r['network']}, batch {r['batch']}, {r['device']} ({r['device_name']}), "
-              f"load {r['load_before']} -> {r['load_after']}; ideal = {r['ideal_rule']}")
+              f"load {r['load_before']} -> {r['load_after']}; ideal = {r['ideal_rule']}; "
+              f"allocator: {r.get('allocator') or 'default'}")
         for name, e in r["executors"].items():
             print(f"  {name:26s} {e['ms_per_frame']:8.3f} ms/frame (min {e['ms_min']:.3f}), "
                   f"{e['throughput_samples_per_s']:9.1f} samples/s, max |diff| {e['max_abs_diff']:.1e}")

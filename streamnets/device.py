@@ -184,12 +184,11 @@ def keep_freed_memory(mmap_threshold=32 << 20, trim_threshold=512 << 20):
     the main one allocate from arenas that hand freed memory back to the system.
     Stateful inference allocates each node's new value every frame (2 MiB for a
     32x32x32 state at batch 16), so every frame then pays page faults, in every
-    worker thread at once. Measured on 2 cores: a cifar10_dsr6 node update at
-    batch 16 took 4.3 ms in a fresh thread (5.8 ms with a second thread doing
-    the same) against 2.0 ms with this setting. Raising both thresholds with
-    ``mallopt`` keeps the memory in the heap: up to ``trim_threshold`` bytes of
-    freed memory stay with the process (32 MiB is the largest mmap threshold
-    every glibc accepts).
+    worker thread at once. Measured on 2 cores: the update of cifar10_dsr6's
+    node h1 at batch 16 took 4.3-5.9 ms in fresh threads, 2.0-2.1 ms with this
+    setting. Raising both thresholds with ``mallopt`` keeps the memory in the
+    heap: up to ``trim_threshold`` bytes of freed memory stay with the process
+    (32 MiB is the largest mmap threshold every glibc accepts).
 
     Returns the setting applied, e.g. ``"glibc mallopt: mmap threshold 32 MiB,
     trim threshold 512 MiB"``, or None where the C library is not glibc (nothing

@@ -71,8 +71,9 @@ class ThreadExecutor(Executor):
     intra_op_threads : int, optional
         Intra-op threads of each worker; default ``max(1, cores // workers)``.
     costs : dict of str to float, optional
-        Per-node costs for the order in which a step's nodes are handed out
-        (default: estimated FLOPs).
+        Per-node costs for the order in which a step's nodes are handed out and
+        for the static shares (default: estimated FLOPs; :meth:`calibrate`
+        replaces them by measured times).
     schedule : {"dynamic", "static"}
         ``"dynamic"``: workers take the next node from a shared queue, the most
         expensive first (adapts to timing noise). ``"static"``: every worker runs a
