@@ -210,7 +210,8 @@ def _mallopt(mmap_threshold, trim_threshold):
     name = ctypes.util.find_library("c")
     try:
         libc = ctypes.CDLL(name)
-        mallopt, version = libc.mallopt, libc.gnu_get_libc_version
+        libc.gnu_get_libc_version  # only glibc has it (musl also has a mallopt, which ignores these)
+        mallopt = libc.mallopt
     except (OSError, AttributeError, TypeError):  # not glibc (musl, macOS, Windows)
         return None
     if not (mallopt(_M_MMAP_THRESHOLD, int(mmap_threshold)) and mallopt(_M_TRIM_THRESHOLD, int(trim_threshold))):

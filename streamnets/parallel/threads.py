@@ -153,10 +153,11 @@ class ThreadExecutor(Executor):
                         for g in self._groups]
 
     def calibrate(self, batch=1, repeats=20):
-        """Time every node alone, single-threaded, at this batch size
-        (:func:`~streamnets.parallel.cost.measure_node_times`) and rebalance the
-        shares on those times instead of the estimated FLOPs. Returns the times
-        ``{node: seconds}`` (also in :attr:`costs`).
+        """Time every node alone at this batch size, with the workers' intra-op
+        thread count (:func:`~streamnets.parallel.cost.measure_node_times`), and
+        rebalance the shares on those times instead of the estimated FLOPs.
+        Returns the times ``{node: seconds}``, which also become :attr:`costs`
+        (the costs in use).
 
         Examples
         --------
