@@ -23,7 +23,7 @@ import torch
 
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory, resolve_device
 from ..errors import StreamnetsError
-from .base import TOLERANCE, compare_outputs
+from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs
 from .cost import makespan, measure_node_times, sync
 from .reference import ReferenceExecutor, SerialExecutor
 from .schedule import Schedule
@@ -337,6 +337,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     clip = _frames(model, batch, steady + 4, device, seed + 1)
     pool = _frames(model, batch, 8, device, seed + 2)
     checks, samples, described, references = {}, {}, {}, {}
+    tolerance = TOLERANCE if device.type == "cpu" else GPU_TOLERANCE
 
     def phase(names):
         runners = {name: _make(name, model, workers, batch) for name in names}
@@ -345,7 +346,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
                 key = ex.rollout.bits
                 if key not in references:
                     references[key] = ReferenceExecutor(model, ex.rollout).run(clip)
-                checks[name] = compare_outputs(ex.run(clip), references[key])
+                checks[name] = compare_outputs(ex.run(clip), references[key], tolerance)
                 described[name] = (repr(ex), ex.rollout.name)
             with OtherLoad() as other:
                 samples.update(_time(runners, pool, batch, steady, frames, device, warmup, repeats))
@@ -392,7 +393,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         "ideal_ms_per_frame": 1e3 * ideal, "ideal_rule": ideal_rule,
         "speedup": seq_ms / str_ms if seq_ms and str_ms else None,
         "streaming_over_ideal": str_ms / (1e3 * ideal) if str_ms else None,
-        "outputs_match": all(c[0] for c in checks.values()), "tolerance": dict(TOLERANCE),
+        "outputs_match": all(c[0] for c in checks.values()), "tolerance": dict(tolerance),
         "executors": per,
         "nodes": {v: {"ms_1_thread": 1e3 * alone_1[v], "ms_all_cores": 1e3 * alone_all[v]} for v in alone_1},
         "node_sum_ms_1_thread": 1e3 * sum(alone_1.values()),

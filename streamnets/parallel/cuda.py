@@ -57,9 +57,14 @@ class CudaStreamExecutor(Executor):
 
     Notes
     -----
-    Outputs equal ``model.step``'s up to floating-point reassociation in the
-    GPU kernels (the tests allow 1e-4 absolute and relative; cuDNN may choose
-    different algorithms on different streams).
+    Outputs equal ``model.step``'s up to floating-point rounding: cuDNN and cuBLAS
+    may pick different kernels for the same layer (autotuning, TF32, graph
+    capture). The GPU tests turn TF32 off and allow ``GPU_TOLERANCE`` (1e-4 absolute and relative).
+
+    A captured graph reads the parameters' storage as it was at capture: when
+    a parameter is replaced (``load_state_dict`` keeps storage, ``model.half()``
+    does not) the next frame captures anew. One graph is kept per batch size;
+    :meth:`close` frees them.
 
     Examples
     --------
@@ -117,9 +122,21 @@ class CudaStreamExecutor(Executor):
             caller.wait_event(self._done[v])
 
     def _compute(self, previous, current, outputs, frame, batch):
-        caller = torch.cuda.current_stream(self._device)
-        if self.graphs and frame > self.schedule.plan.steady:
-            return self._replay(previous, current, outputs, batch, caller)
+        # The model's GPU, also when it is not the current device.
+        with torch.cuda.device(self._device):
+            caller = torch.cuda.current_stream(self._device)
+            # From frame steady + 1 on, the previous frame is complete too: every
+            # later frame runs the same kernels on same-shaped tensors.
+            if self.graphs and frame > self.schedule.plan.steady:
+                self._replay(previous, current, outputs, batch, caller)
+            else:
+                self._eager(previous, current, outputs, caller)
+
+    def close(self):
+        """Free the captured CUDA graphs and their buffers (idempotent)."""
+        self._graphs.clear()
+
+    def _eager(self, previous, current, outputs, caller):
         self._launch(previous, current, outputs, caller)
         for v in self.schedule.outputs:
             # Produced on a node stream, consumed on the caller's: keep the memory
@@ -149,19 +166,27 @@ class CudaStreamExecutor(Executor):
         graph = torch.cuda.CUDAGraph()
         static_cur, static_outs = list(static_in), {}
         self._record(graph, lambda: self._launch(static_prev, static_cur, static_outs,
-                                                 torch.cuda.current_stream(self._device)))
+                                                 torch.cuda.current_stream(self._device)),
+                     torch.cuda.Stream(self._device))
         return graph, static_prev, static_in, static_cur, static_outs
 
     @staticmethod
-    def _record(graph, launch):
-        with torch.cuda.graph(graph):
+    def _record(graph, launch, stream):
+        with torch.cuda.graph(graph, stream=stream):
             launch()
 
+    def _storage(self):
+        """Where the parameters and buffers live now: a graph replays these addresses."""
+        model = self.model
+        return tuple((t.data_ptr(), t.dtype) for t in (*model.parameters(), *model.buffers()))
+
     def _replay(self, previous, current, outputs, batch, caller):
+        storage = self._storage()
         entry = self._graphs.get(batch)
-        if entry is None:
-            entry = self._graphs[batch] = self._capture(previous, current, batch)
-        graph, static_prev, static_in, static_cur, static_outs = entry
+        if entry is None or entry[0] != storage:
+            self._graphs.pop(batch, None)  # free the stale graph's memory first
+            entry = self._graphs[batch] = (storage, *self._capture(previous, current, batch))
+        _, graph, static_prev, static_in, static_cur, static_outs = entry
         dst = [d for d, s in zip(static_prev, previous) if d is not None and s is not None]
         src = [s for d, s in zip(static_prev, previous) if d is not None and s is not None]
         for i, x in enumerate(static_in):

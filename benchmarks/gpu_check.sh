@@ -1,0 +1,57 @@
+#!/usr/bin/env bash
+# The GPU checks in one run (a lent GPU machine's time is short): the CUDA tests,
+# then the CUDA benchmarks of benchmarks/README.md, then the CPU executors on that
+# machine's cores. Logs and JSON go to $OUT (default ./gpu-out); the tables print last.
+#
+#   bash benchmarks/gpu_check.sh            # python3 must hold a CUDA build of torch
+#   DEVICE=cpu QUICK=1 bash benchmarks/gpu_check.sh   # the script's plumbing, anywhere
+set -u
+OUT=${OUT:-gpu-out}
+DEVICE=${DEVICE:-cuda}
+PY=${PYTHON:-python3}
+mkdir -p "$OUT"
+export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+if [ -n "${QUICK:-}" ]; then
+    NETS="cifar10_dsr0"; BATCHES="1"; SMALL="--frames 4 --repeats 2 --warmup 1"
+else
+    NETS="cifar10_dsr0 cifar10_dsr2 cifar10_dsr4 cifar10_dsr6"; BATCHES="1 16"; SMALL=""
+fi
+
+{ nvidia-smi -L 2>/dev/null; nproc
+  $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
+torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"; } | tee "$OUT/machine.txt"
+
+timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_parallel.py tests/test_nn_device.py \
+    tests/test_data_sequences.py 2>&1 | tee "$OUT/tests.log" | tail -n 12
+
+timeout 200 $PY benchmarks/bench_parallel.py --device "$DEVICE" --network $NETS --batch $BATCHES \
+    $SMALL --json > "$OUT/bench_parallel_$DEVICE.json" 2> "$OUT/bench_parallel_$DEVICE.err"
+echo "bench_parallel exit $?"
+timeout 45 $PY benchmarks/bench_streamnet.py --device "$DEVICE" --json > "$OUT/bench_streamnet_$DEVICE.json" \
+    2> "$OUT/bench_streamnet_$DEVICE.err"; echo "bench_streamnet exit $?"
+timeout 60 $PY benchmarks/bench_train.py --device "$DEVICE" --json > "$OUT/bench_train_$DEVICE.json" \
+    2> "$OUT/bench_train_$DEVICE.err"; echo "bench_train exit $?"
+# The thread executors and the gloo ranks on this machine's cores (dsr6 only).
+timeout 100 $PY benchmarks/bench_parallel.py --device cpu --network cifar10_dsr6 --batch 1 16 $SMALL \
+    --ranks 1 2 4 --rank-frames 100 --json > "$OUT/bench_parallel_cpu.json" 2> "$OUT/bench_parallel_cpu.err"
+echo "bench_parallel cpu exit $?"
+
+$PY - "$OUT" <<'EOF'
+import json, sys
+from pathlib import Path
+sys.path.insert(0, "benchmarks")
+from bench_parallel import print_scaling, print_table
+for path in sorted(Path(sys.argv[1]).glob("*.json")):
+    print(f"\n## {path.name}")
+    try:
+        data = json.loads(path.read_text())
+    except ValueError:
+        print(path.read_text()[-1500:])
+        continue
+    if "results" in data:
+        print_table(data["results"])
+        for s in data["distributed"]:
+            print_scaling(s)
+    else:
+        print(json.dumps(data)[:1500])
+EOF
