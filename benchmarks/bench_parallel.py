@@ -73,10 +73,15 @@ def print_table(results):
               f"load {r['load_before']} -> {r['load_after']}; ideal = {r['ideal_rule']}; "
               f"allocator: {r.get('allocator') or 'default'}")
         for name, e in r["executors"].items():
+            graph = f", its graph alone {e['graph_ms']:.3f} ms" if e.get("graph_ms") else ""
             print(f"  {name:26s} {e['ms_per_frame']:8.3f} ms/frame (min {e['ms_min']:.3f}), "
-                  f"{e['throughput_samples_per_s']:9.1f} samples/s, max |diff| {e['max_abs_diff']:.1e}")
-        nodes = ", ".join(f"{v} {n['ms_1_thread']:.2f}/{n['ms_all_cores']:.2f}" for v, n in r["nodes"].items())
-        print(f"  nodes ms (1 thread / all cores): {nodes}")
+                  f"{e['throughput_samples_per_s']:9.1f} samples/s, max |diff| {e['max_abs_diff']:.1e}{graph}")
+        if any(n.get("ms_graph") for n in r["nodes"].values()):
+            nodes = ", ".join(f"{v} {n['ms_all_cores']:.3f}/{n['ms_graph']:.3f}" for v, n in r["nodes"].items())
+            print(f"  nodes ms (eager, synchronized / as a CUDA graph): {nodes}")
+        else:
+            nodes = ", ".join(f"{v} {n['ms_1_thread']:.2f}/{n['ms_all_cores']:.2f}" for v, n in r["nodes"].items())
+            print(f"  nodes ms (1 thread / all cores): {nodes}")
         print(f"  sum 1-thread {r['node_sum_ms_1_thread']:.2f} ms, slowest alone {r['node_max_ms_alone']:.2f} ms")
 
 

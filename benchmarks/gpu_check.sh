@@ -4,8 +4,11 @@
 # machine's cores. Logs and JSON go to $OUT (default ./gpu-out); the tables print last.
 #
 #   bash benchmarks/gpu_check.sh            # python3 must hold a CUDA build of torch
+#   STAGES="tests cuda" bash benchmarks/gpu_check.sh  # some of: tests cuda train cpu ranks
 #   DEVICE=cpu QUICK=1 bash benchmarks/gpu_check.sh   # the script's plumbing, anywhere
 set -u
+STAGES=" ${STAGES:-tests cuda train cpu ranks} "
+want() { [[ $STAGES == *" $1 "* ]]; }
 OUT=${OUT:-gpu-out}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
@@ -21,20 +24,33 @@ fi
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
 torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"; } | tee "$OUT/machine.txt"
 
-timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_parallel.py tests/test_nn_device.py \
-    tests/test_data_sequences.py 2>&1 | tee "$OUT/tests.log" | tail -n 12
+want tests && { timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_parallel.py \
+    tests/test_nn_device.py tests/test_data_sequences.py 2>&1 | tee "$OUT/tests.log" | tail -n 12; }
 
-timeout 200 $PY benchmarks/bench_parallel.py --device "$DEVICE" --network $NETS --batch $BATCHES \
-    $SMALL --json > "$OUT/bench_parallel_$DEVICE.json" 2> "$OUT/bench_parallel_$DEVICE.err"
-echo "bench_parallel exit $?"
-timeout 45 $PY benchmarks/bench_streamnet.py --device "$DEVICE" --json > "$OUT/bench_streamnet_$DEVICE.json" \
-    2> "$OUT/bench_streamnet_$DEVICE.err"; echo "bench_streamnet exit $?"
-timeout 60 $PY benchmarks/bench_train.py --device "$DEVICE" --json > "$OUT/bench_train_$DEVICE.json" \
-    2> "$OUT/bench_train_$DEVICE.err"; echo "bench_train exit $?"
+if want cuda; then
+    timeout 200 $PY benchmarks/bench_parallel.py --device "$DEVICE" --network $NETS --batch $BATCHES \
+        $SMALL --json > "$OUT/bench_parallel_$DEVICE.json" 2> "$OUT/bench_parallel_$DEVICE.err"
+    echo "bench_parallel exit $?"
+fi
+if want train; then
+    timeout 45 $PY benchmarks/bench_streamnet.py --device "$DEVICE" --json \
+        > "$OUT/bench_streamnet_$DEVICE.json" 2> "$OUT/bench_streamnet_$DEVICE.err"
+    echo "bench_streamnet exit $?"
+    timeout 60 $PY benchmarks/bench_train.py --device "$DEVICE" --json > "$OUT/bench_train_$DEVICE.json" \
+        2> "$OUT/bench_train_$DEVICE.err"
+    echo "bench_train exit $?"
+fi
 # The thread executors and the gloo ranks on this machine's cores (dsr6 only).
-timeout 100 $PY benchmarks/bench_parallel.py --device cpu --network cifar10_dsr6 --batch 1 16 $SMALL \
-    --ranks 1 2 4 --rank-frames 100 --json > "$OUT/bench_parallel_cpu.json" 2> "$OUT/bench_parallel_cpu.err"
-echo "bench_parallel cpu exit $?"
+if want cpu; then
+    timeout 150 $PY benchmarks/bench_parallel.py --device cpu --network cifar10_dsr6 --batch 1 16 $SMALL \
+        --json > "$OUT/bench_parallel_cpu.json" 2> "$OUT/bench_parallel_cpu.err"
+    echo "bench_parallel cpu exit $?"
+fi
+if want ranks; then
+    timeout 90 $PY benchmarks/bench_parallel.py --network cifar10_dsr6 --batch 1 --ranks 1 2 4 \
+        --rank-frames 100 --ranks-only --json > "$OUT/bench_ranks.json" 2> "$OUT/bench_ranks.err"
+    echo "bench ranks exit $?"
+fi
 
 $PY - "$OUT" <<'EOF'
 import json, sys

@@ -21,7 +21,7 @@ from streamnets.errors import ShapeError, SpecError, StreamnetsError
 from streamnets.nn import StreamNet
 from streamnets.parallel import (CudaStreamExecutor, DistributedExecutor, ReferenceExecutor, Schedule,
                                  SerialExecutor, ThreadExecutor, balanced_partition, bench_parallel,
-                                 estimate_flops, makespan)
+                                 estimate_flops, makespan, measure_node_times)
 from streamnets.parallel.base import GPU_TOLERANCE, TOLERANCE, compare_outputs
 from streamnets.parallel.cuda import cuda_unavailable_reason
 from strategies import networks, patterns
@@ -289,6 +289,26 @@ def test_cuda_executor_equals_step(which, graphs, monkeypatch):
 def test_bench_parallel_on_cuda():
     r = bench_parallel("mnist_ff", batch=2, frames=2, warmup=0, repeats=1, device="cuda", node_repeats=1)
     assert r["outputs_match"] and r["device"].startswith("cuda")
+    assert r["ideal_ms_per_frame"] == pytest.approx(max(n["ms_graph"] for n in r["nodes"].values()))
+    for name, e in r["executors"].items():
+        assert (e["graph_ms"] is not None) == name.endswith("graphs"), name
+    # The whole streaming frame on the device cannot beat its slowest node.
+    assert r["executors"]["streaming-cuda-graphs"]["graph_ms"] >= 0.5 * r["ideal_ms_per_frame"]
+
+
+@pytest.mark.skipif(not CUDA, reason="torch.cuda.is_available() is False: no CUDA GPU here")
+def test_node_times_as_cuda_graphs_leave_out_the_launch_cost():
+    schedule = Schedule(model_of(sn.load("cifar10_dsr2")).cuda(), "streaming")
+    eager = measure_node_times(schedule, batch=2, repeats=20)
+    graphed = measure_node_times(schedule, batch=2, repeats=20, graphs=True)
+    assert graphed.keys() == eager.keys() and min(graphed.values()) > 0
+    assert sum(graphed.values()) < sum(eager.values())
+
+
+def test_node_times_as_cuda_graphs_need_cuda():
+    schedule = Schedule(model_of(sn.load("mnist_ff")), "streaming")
+    with pytest.raises(DeviceError, match="graphs=True times CUDA graphs, but the model is on cpu"):
+        measure_node_times(schedule, graphs=True)
 
 
 def test_bench_parallel_reports_the_documented_keys():
@@ -358,15 +378,17 @@ def simulated_cuda(monkeypatch):
     class OnCpu(CudaStreamExecutor):
         _device_type = "cpu"
 
-        @staticmethod
-        def _record(graph, launch, stream):
-            graph.launch = launch
-            launch()
+    def capture(fn, device):
+        graph = _FakeGraph()
+        for _ in range(3):  # two warm-ups and the capture
+            graph.launch = fn
+            fn()
+        return graph
 
     monkeypatch.setattr(cuda_mod, "cuda_unavailable_reason", lambda: None)
+    monkeypatch.setattr(cuda_mod, "capture", capture)
     monkeypatch.setattr(torch.cuda, "Stream", _FakeStream)
     monkeypatch.setattr(torch.cuda, "Event", _FakeEvent)
-    monkeypatch.setattr(torch.cuda, "CUDAGraph", _FakeGraph)
     monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: _FakeStream())
     monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "device", lambda d: contextlib.nullcontext())
@@ -404,4 +426,4 @@ def test_simulated_cuda_graph_is_recaptured_when_a_parameter_moves(simulated_cud
         node.bias = torch.nn.Parameter(node.bias.clone())
     assert_same_run(ex, model, "streaming", frames)
     (second,) = ex._graphs.values()
-    assert second is not first and second[0] == ex._storage()
+    assert second is not first and second.storage == ex._storage()

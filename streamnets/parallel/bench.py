@@ -246,11 +246,18 @@ def _node_times(schedule, batch, device, cores, workers, repeats, seed):
         ideal = max(slowest, sum(alone_1.values()) / workers)
         rule = (f"max(slowest node alone (best of 1 and {cores} intra-op threads), sum of "
                 f"single-threaded node times / {workers} workers)")
+        graphed = None
+    elif device.type == "cuda":
+        alone_1 = alone_all = measure_node_times(schedule, batch, repeats=repeats, seed=seed)
+        graphed = measure_node_times(schedule, batch, repeats=repeats, seed=seed, graphs=True)
+        ideal = max(graphed.values())
+        rule = ("slowest node's kernels alone, replayed as a CUDA graph (perfect overlap of the node "
+                "streams, no launch cost)")
     else:
         alone_1 = alone_all = measure_node_times(schedule, batch, repeats=repeats, seed=seed)
-        ideal = max(alone_all.values())
+        graphed, ideal = None, max(alone_all.values())
         rule = "slowest node alone (perfect overlap of the node streams)"
-    return alone_1, alone_all, ideal, rule
+    return alone_1, alone_all, graphed, ideal, rule
 
 
 def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, device="auto",
@@ -291,7 +298,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         equals ``model.step`` of its rollout within ``tolerance``), ``executors``
         (per executor: ``ms_per_frame`` median, ``ms_min``, ``ms_mean``,
         ``throughput_samples_per_s``, ``max_abs_diff``, ...), ``nodes`` (per node
-        ``ms_1_thread`` and ``ms_all_cores``; on a GPU both are the node alone),
+        ``ms_1_thread`` and ``ms_all_cores``; on a GPU both are the node alone,
+        and on CUDA ``ms_graph``, its kernels replayed as a CUDA graph),
         ``node_sum_ms_1_thread``, ``node_max_ms_alone``; on the CPU also
         ``balanced_ms_per_frame`` (the longest worker's single-threaded node
         times when whole nodes are shared out: the ideal at node granularity),
@@ -336,7 +344,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     steady = max(Schedule(model, EXECUTORS[n][0]).plan.steady for n in executors) + 1
     clip = _frames(model, batch, steady + 4, device, seed + 1)
     pool = _frames(model, batch, 8, device, seed + 2)
-    checks, samples, described, references = {}, {}, {}, {}
+    checks, samples, described, references, graph_ms = {}, {}, {}, {}, {}
     tolerance = TOLERANCE if device.type == "cpu" else GPU_TOLERANCE
 
     def phase(names):
@@ -348,6 +356,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
                     references[key] = ReferenceExecutor(model, ex.rollout).run(clip)
                 checks[name] = compare_outputs(ex.run(clip), references[key], tolerance)
                 described[name] = (repr(ex), ex.rollout.name)
+                if getattr(ex, "graphs", False):
+                    graph_ms[name] = ex.replay_ms(batch)
             with OtherLoad() as other:
                 samples.update(_time(runners, pool, batch, steady, frames, device, warmup, repeats))
             return other.value
@@ -360,7 +370,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     # threads than cores), which slows every later multi-threaded region.
     first = [n for n in executors if n not in _POISONING]
     others = [phase(first)] if first else []
-    alone_1, alone_all, ideal, ideal_rule = _node_times(schedule, batch, device, cores, workers,
+    alone_1, alone_all, graphed, ideal, ideal_rule = _node_times(schedule, batch, device, cores, workers,
                                                         node_repeats, seed)
     others += [phase([n]) for n in executors if n in _POISONING]
     handoff = handoff_ms() if device.type == "cpu" else None
@@ -377,6 +387,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
             "ms_min": 1e3 * min(ts) if ts else None, "ms_mean": 1e3 * statistics.fmean(ts) if ts else None,
             "throughput_samples_per_s": batch / median if ts else None,
             "samples": len(ts), "outputs_match": checks[name][0], "max_abs_diff": checks[name][1],
+            "graph_ms": graph_ms.get(name),
         }
     node_by_node = {n: r for n, r in per.items() if not r["parallel"]}
     streaming = {n: r for n, r in per.items() if r["rollout"] == "streaming"}
@@ -395,7 +406,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         "streaming_over_ideal": str_ms / (1e3 * ideal) if str_ms else None,
         "outputs_match": all(c[0] for c in checks.values()), "tolerance": dict(tolerance),
         "executors": per,
-        "nodes": {v: {"ms_1_thread": 1e3 * alone_1[v], "ms_all_cores": 1e3 * alone_all[v]} for v in alone_1},
+        "nodes": {v: {"ms_1_thread": 1e3 * alone_1[v], "ms_all_cores": 1e3 * alone_all[v],
+                      "ms_graph": 1e3 * graphed[v] if graphed else None} for v in alone_1},
         "node_sum_ms_1_thread": 1e3 * sum(alone_1.values()),
         "node_max_ms_alone": 1e3 * max(min(alone_1[v], alone_all[v]) for v in alone_1),
         "balanced_ms_per_frame": 1e3 * makespan(list(alone_1), alone_1, workers) if device.type == "cpu" else None,

@@ -16,7 +16,7 @@ import torch
 from ..device import DeviceError
 from .base import Executor
 
-__all__ = ["CudaStreamExecutor", "cuda_unavailable_reason"]
+__all__ = ["CudaStreamExecutor", "cuda_unavailable_reason", "capture", "replay_seconds"]
 
 
 def cuda_unavailable_reason():
@@ -149,31 +149,36 @@ class CudaStreamExecutor(Executor):
 
     # -- CUDA graphs ---------------------------------------------------------------
 
-    def _capture(self, previous, current, batch):
-        """Record one steady-state frame; returns (graph, static inputs, static outputs)."""
+    def _capture(self, previous, current):
+        """Record one steady-state frame as a :class:`_FrameGraph`."""
         names, index = self.schedule.names, self.schedule.index
         static_prev = [None if x is None else x.clone() for x in previous]
         static_in = [None] * len(names)
         for v in self.schedule.inputs:
             static_in[index[v]] = current[index[v]].clone()
-        side = torch.cuda.Stream(self._device)
-        side.wait_stream(torch.cuda.current_stream(self._device))
-        with torch.cuda.stream(side):  # warm-up outside the capture (cuDNN / cuBLAS setup)
-            for _ in range(2):
-                cur, outs = list(static_in), {}
-                self._launch(static_prev, cur, outs, side)
-        torch.cuda.current_stream(self._device).wait_stream(side)
-        graph = torch.cuda.CUDAGraph()
         static_cur, static_outs = list(static_in), {}
-        self._record(graph, lambda: self._launch(static_prev, static_cur, static_outs,
-                                                 torch.cuda.current_stream(self._device)),
-                     torch.cuda.Stream(self._device))
-        return graph, static_prev, static_in, static_cur, static_outs
+        # What a frame produces, packed into one buffer by the graph itself, so that
+        # a replay's results are copied out by one kernel rather than one per tensor.
+        # The first (warm-up) call lays the buffer out.
+        packing = {}
 
-    @staticmethod
-    def _record(graph, launch, stream):
-        with torch.cuda.graph(graph, stream=stream):
-            launch()
+        def frame():
+            self._launch(static_prev, static_cur, static_outs, torch.cuda.current_stream(self._device))
+            if not packing:
+                layout = [("state", i) for i, v in enumerate(names)
+                          if v not in self.schedule.inputs and static_cur[i] is not None]
+                layout += [("output", v) for v in self.schedule.outputs
+                           if static_outs.get(v) is not None and static_outs[v] is not static_cur[index[v]]]
+                tensors = [static_cur[k] if kind == "state" else static_outs[k] for kind, k in layout]
+                packing.update(layout=layout, shapes=[t.shape for t in tensors],
+                               buffer=torch.empty(sum(t.numel() for t in tensors), dtype=tensors[0].dtype,
+                                                  device=tensors[0].device))
+            tensors = [static_cur[k] if kind == "state" else static_outs[k] for kind, k in packing["layout"]]
+            torch.cat([t.reshape(-1) for t in tensors], out=packing["buffer"])
+
+        graph = capture(frame, self._device)
+        return _FrameGraph(graph, static_prev, static_in, packing["buffer"], packing["layout"],
+                           packing["shapes"])
 
     def _storage(self):
         """Where the parameters and buffers live now: a graph replays these addresses."""
@@ -183,27 +188,89 @@ class CudaStreamExecutor(Executor):
     def _replay(self, previous, current, outputs, batch, caller):
         storage = self._storage()
         entry = self._graphs.get(batch)
-        if entry is None or entry[0] != storage:
+        if entry is None or entry.storage != storage:
             self._graphs.pop(batch, None)  # free the stale graph's memory first
-            entry = self._graphs[batch] = (storage, *self._capture(previous, current, batch))
-        _, graph, static_prev, static_in, static_cur, static_outs = entry
-        dst = [d for d, s in zip(static_prev, previous) if d is not None and s is not None]
-        src = [s for d, s in zip(static_prev, previous) if d is not None and s is not None]
-        for i, x in enumerate(static_in):
+            entry = self._graphs[batch] = self._capture(previous, current)
+            entry.storage = storage
+        dst = [d for d, s in zip(entry.previous, previous) if d is not None and s is not None]
+        src = [s for d, s in zip(entry.previous, previous) if d is not None and s is not None]
+        for i, x in enumerate(entry.inputs):
             if x is not None:
                 dst.append(x)
                 src.append(current[i])
-        if hasattr(torch, "_foreach_copy_"):
-            torch._foreach_copy_(dst, src)
-        else:  # pragma: no cover - older torch
-            for d, x in zip(dst, src):
-                d.copy_(x)
-        graph.replay()
-        for i, v in enumerate(self.schedule.names):
-            if v not in self.schedule.inputs and static_cur[i] is not None:
-                current[i] = static_cur[i].clone()
+        torch._foreach_copy_(dst, src)
+        entry.graph.replay()
+        # A copy, so that this frame's values outlive the next replay; the state's
+        # tensors are views of it.
+        pieces = entry.packed.clone().split([s.numel() for s in entry.shapes])
+        for (kind, key), shape, piece in zip(entry.layout, entry.shapes, pieces):
+            if kind == "state":
+                current[key] = piece.view(shape)
+            else:
+                outputs[key] = piece.view(shape)
         for v in self.schedule.outputs:
-            if v in static_outs and static_outs[v] is not None:
-                i = self.schedule.index[v]
-                same = static_outs[v] is static_cur[i]
-                outputs[v] = current[i] if same else static_outs[v].clone()
+            if v not in self.schedule.inputs and outputs[v] is None:
+                outputs[v] = current[self.schedule.index[v]]  # the logits are the node's value
+
+    def replay_ms(self, batch, replays=100):
+        """GPU milliseconds per replay of the captured frame graph for ``batch``,
+        replayed back to back between CUDA events: the frame's device time without
+        the host's launches and copies (None before a graph was captured)."""
+        entry = self._graphs.get(batch)
+        if entry is None:
+            return None
+        with torch.cuda.device(self._device):
+            return 1e3 * replay_seconds(entry.graph.replay, replays)
+
+
+class _FrameGraph:
+    """A captured frame: the graph, its input buffers (previous state, input
+    frames), the packed buffer it writes and how to unpack it."""
+
+    def __init__(self, graph, previous, inputs, packed, layout, shapes):
+        self.graph, self.previous, self.inputs = graph, previous, inputs
+        self.packed, self.layout, self.shapes = packed, layout, shapes
+        self.storage = None
+
+
+def replay_seconds(replay, replays=100):
+    """Seconds per call of ``replay`` (work queued on the current CUDA stream),
+    called ``replays`` times back to back between two CUDA events, after one
+    untimed call.
+
+    Examples
+    --------
+    >>> g = torch.cuda.CUDAGraph()                      # doctest: +SKIP
+    >>> replay_seconds(g.replay) > 0                    # doctest: +SKIP
+    True
+    """
+    replay()
+    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    start.record()
+    for _ in range(replays):
+        replay()
+    end.record()
+    end.synchronize()
+    return start.elapsed_time(end) / 1e3 / replays
+
+
+def capture(fn, device):
+    """``fn`` (CUDA work) captured as a CUDA graph on ``device``, after two
+    warm-up calls on a side stream (library handles, cuDNN's algorithm choice).
+
+    Examples
+    --------
+    >>> graph = capture(lambda: x.mul_(2), "cuda")        # doctest: +SKIP
+    >>> graph.replay()                                   # doctest: +SKIP
+    """
+    with torch.cuda.device(device):
+        side = torch.cuda.Stream(device)
+        side.wait_stream(torch.cuda.current_stream(device))
+        with torch.cuda.stream(side):
+            for _ in range(2):
+                fn()
+        torch.cuda.current_stream(device).wait_stream(side)
+        graph = torch.cuda.CUDAGraph()
+        with torch.cuda.graph(graph, stream=torch.cuda.Stream(device)):
+            fn()
+        return graph
