@@ -421,9 +421,9 @@ def test_simulated_cuda_graph_is_recaptured_when_a_parameter_moves(simulated_cud
     frames = frames_for(net, batch=2, count=9, seed=2)
     ex.run(frames)
     (first,) = ex._graphs.values()
-    with torch.no_grad():  # same values, new storage: the old graph would read freed memory
+    with torch.no_grad():  # new storage: the old graph would read freed memory
         node = next(iter(model.node_modules.values()))
-        node.bias = torch.nn.Parameter(node.bias.clone())
+        node.bias.data = node.bias.data + 1
     assert_same_run(ex, model, "streaming", frames)
     (second,) = ex._graphs.values()
     assert second is not first and second.storage == ex._storage()

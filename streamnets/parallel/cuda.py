@@ -62,9 +62,11 @@ class CudaStreamExecutor(Executor):
     capture). The GPU tests turn TF32 off and allow ``GPU_TOLERANCE`` (1e-4 absolute and relative).
 
     A captured graph reads the parameters' storage as it was at capture: when
-    a parameter is replaced (``load_state_dict`` keeps storage, ``model.half()``
-    does not) the next frame captures anew. One graph is kept per batch size;
-    :meth:`close` frees them.
+    their data move (``model.half()``, ``param.data = ...``; ``load_state_dict``
+    copies in place) the next frame captures anew. After replacing a
+    ``Parameter`` object itself, make a new executor: the node kernels hold the
+    biases they were built with. One graph is kept per batch size; :meth:`close`
+    frees them.
 
     Examples
     --------
@@ -102,6 +104,8 @@ class CudaStreamExecutor(Executor):
             self._waits[v] = tuple(sorted(sources & set(order)))
         self.graphs = bool(graphs)
         self._graphs = {}
+        # Listed once: walking the modules costs more per frame than a replay.
+        self._tensors = (*model.parameters(), *model.buffers())
 
     def _launch(self, previous, current, outputs, caller):
         kernels = self.schedule.kernels
@@ -182,8 +186,7 @@ class CudaStreamExecutor(Executor):
 
     def _storage(self):
         """Where the parameters and buffers live now: a graph replays these addresses."""
-        model = self.model
-        return tuple((t.data_ptr(), t.dtype) for t in (*model.parameters(), *model.buffers()))
+        return tuple(t.data_ptr() for t in self._tensors)
 
     def _replay(self, previous, current, outputs, batch, caller):
         storage = self._storage()
