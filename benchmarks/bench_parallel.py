@@ -49,7 +49,9 @@ def _short(name):
 
 def _row(r):
     node_by_node = r["executors"].get("streaming-reference", {}).get("ms_per_frame", float("nan"))
-    return (f"| {r['network']} | {r['batch']} | {r['sequential_ms_per_frame']:.2f} "
+    team = r.get("threads_per_worker", 1)
+    network = r["network"] + (f" ({r['workers']} workers × {team} threads)" if team > 1 else "")
+    return (f"| {network} | {r['batch']} | {r['sequential_ms_per_frame']:.2f} "
             f"({_short(r['sequential_executor'])}) | {node_by_node:.2f} | {r['streaming_ms_per_frame']:.2f} "
             f"({_short(r['streaming_executor'])}) | {r['ideal_ms_per_frame']:.2f} | "
             f"{_fmt(r.get('balanced_ms_per_frame'))} | {_fmt(r.get('handoff_ms'), 3)} | {r['speedup']:.2f}× | "
@@ -108,6 +110,8 @@ def main(argv=None):
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds")
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds")
     parser.add_argument("--workers", type=int, default=None)
+    parser.add_argument("--threads-per-worker", type=int, nargs="+", default=[1],
+                        help="intra-op threads per thread-executor worker (one run per value)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ranks", nargs="*", type=int, default=None,
                         help="also time the gloo DistributedExecutor over these rank counts")
@@ -126,13 +130,13 @@ def main(argv=None):
     results, scaling = [], []
     for network in args.network:
         for batch in args.batch:
-            if not args.ranks_only:
+            for team in [] if args.ranks_only else args.threads_per_worker:
                 for attempt in range(args.attempts):
                     if args.wait_load:
                         wait_for_load(args.wait_load, args.max_wait)
                     r = bench_parallel(network, batch, executors=args.executor, frames=args.frames,
                                        device=args.device, warmup=args.warmup, repeats=args.repeats,
-                                       workers=args.workers, seed=args.seed)
+                                       workers=args.workers, seed=args.seed, threads_per_worker=team)
                     other = r.get("other_processes_cores")
                     if args.max_other is None or other is None or other <= args.max_other:
                         break

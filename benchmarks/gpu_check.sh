@@ -17,7 +17,7 @@ export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
 if [ -n "${QUICK:-}" ]; then
     NETS="cifar10_dsr0"; BATCHES="1"; SMALL="--frames 4 --repeats 2 --warmup 1"
 else
-    NETS="cifar10_dsr0 cifar10_dsr2 cifar10_dsr4 cifar10_dsr6"; BATCHES="1 16"; SMALL=""
+    NETS="cifar10_dsr0 cifar10_dsr2 cifar10_dsr4 cifar10_dsr6"; BATCHES="1 16"; SMALL="--repeats ${REPEATS:-10}"
 fi
 
 { nvidia-smi -L 2>/dev/null; nproc
@@ -40,10 +40,12 @@ if want train; then
         2> "$OUT/bench_train_$DEVICE.err"
     echo "bench_train exit $?"
 fi
-# The thread executors and the gloo ranks on this machine's cores (dsr6 only).
+# The thread executors (1, 2, 4 intra-op threads per worker) and the gloo ranks
+# on this machine's cores (dsr6 only).
 if want cpu; then
-    timeout 150 $PY benchmarks/bench_parallel.py --device cpu --network cifar10_dsr6 --batch 1 16 $SMALL \
-        --json > "$OUT/bench_parallel_cpu.json" 2> "$OUT/bench_parallel_cpu.err"
+    timeout 240 $PY benchmarks/bench_parallel.py --device cpu --network cifar10_dsr6 --batch 1 16 $SMALL \
+        --threads-per-worker ${TEAMS:-1 2 4} --json > "$OUT/bench_parallel_cpu.json" \
+        2> "$OUT/bench_parallel_cpu.err"
     echo "bench_parallel cpu exit $?"
 fi
 if want ranks; then

@@ -207,7 +207,8 @@ def _cmd_bench_parallel(args, out):
         raise SpecError(f"unknown executor {unknown[0]!r}; choose from {', '.join(EXECUTORS)}",
                         field="--executor")
     result = bench_parallel(args.network, args.batch, executors=args.executor, frames=args.frames,
-                            device=args.device, repeats=args.repeats, workers=args.workers)
+                            device=args.device, repeats=args.repeats, workers=args.workers,
+                            threads_per_worker=args.threads_per_worker)
     if args.json:
         json.dump(result, out)
         print(file=out)
@@ -301,6 +302,8 @@ def build_parser():
     p.add_argument("--frames", type=int, default=20)
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--workers", type=int)
+    p.add_argument("--threads-per-worker", type=int, default=1,
+                   help="intra-op threads of each thread-executor worker (default 1)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_cmd_bench_parallel)
 

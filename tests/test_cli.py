@@ -90,8 +90,9 @@ def test_list_compares_every_builtin_with_the_paper(capsys):
 
 def test_bench_parallel_json_has_the_documented_keys(capsys):
     assert main(["bench", "parallel", "--network", "mnist_sr", "--frames", "3", "--repeats", "1",
-                 "--json"]) == 0
+                 "--threads-per-worker", "1", "--json"]) == 0
     result = json.loads(capsys.readouterr().out)
+    assert result["threads_per_worker"] == 1
     for key in ("network", "device", "batch", "sequential_ms_per_frame", "streaming_ms_per_frame",
                 "ideal_ms_per_frame", "outputs_match"):
         assert key in result

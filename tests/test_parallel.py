@@ -287,7 +287,8 @@ def test_cuda_executor_equals_step(which, graphs, monkeypatch):
 
 @pytest.mark.skipif(not CUDA, reason="torch.cuda.is_available() is False: no CUDA GPU here")
 def test_bench_parallel_on_cuda():
-    r = bench_parallel("mnist_ff", batch=2, frames=2, warmup=0, repeats=1, device="cuda", node_repeats=1)
+    # node_repeats: a node's graph replayed once would be timed with its launch.
+    r = bench_parallel("mnist_ff", batch=2, frames=2, warmup=0, repeats=1, device="cuda", node_repeats=50)
     assert r["outputs_match"] and r["device"].startswith("cuda")
     assert r["ideal_ms_per_frame"] == pytest.approx(max(n["ms_graph"] for n in r["nodes"].values()))
     for name, e in r["executors"].items():
@@ -330,6 +331,30 @@ def test_bench_parallel_reports_the_documented_keys():
     assert r["handoff_ms"] > 0
     import json
     json.dumps(r)
+
+
+def test_bench_parallel_threads_per_worker_sizes_the_thread_executors(monkeypatch):
+    import streamnets.parallel.bench as bench
+
+    monkeypatch.setattr(bench, "cpu_cores", lambda: 4)
+    made = []
+    real = bench._make
+
+    def spy(name, model, workers, batch, team=1):
+        ex = real(name, model, workers, batch, team)
+        made.append((name, getattr(ex, "workers", None), getattr(ex, "intra_op_threads", None)))
+        return ex
+
+    monkeypatch.setattr(bench, "_make", spy)
+    r = bench_parallel("mnist_ff", batch=1, frames=1, warmup=0, repeats=1, device="cpu", node_repeats=1,
+                       executors=["sequential", "streaming-threads", "streaming-threads-static"],
+                       threads_per_worker=2)
+    assert (r["workers"], r["threads_per_worker"], r["cores"]) == (2, 2, 4)
+    assert ("streaming-threads", 2, 2) in made and ("streaming-threads-static", 2, 2) in made
+    # The ideal still spreads single-threaded work over all four cores.
+    assert r["ideal_ms_per_frame"] >= r["node_sum_ms_1_thread"] / 4 - 1e-9
+    with pytest.raises(StreamnetsError, match="threads_per_worker must be at least 1, got 0"):
+        bench_parallel("mnist_ff", device="cpu", threads_per_worker=0)
 
 
 def test_bench_parallel_rejects_unknown_or_misplaced_executors():

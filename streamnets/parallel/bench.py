@@ -83,7 +83,7 @@ class _OneThread(ReferenceExecutor):
             return super().step(frame, state)
 
 
-def _make(name, model, workers, batch):
+def _make(name, model, workers, batch, team=1):
     from .cuda import CudaStreamExecutor
 
     rollout = EXECUTORS[name][0]
@@ -92,13 +92,13 @@ def _make(name, model, workers, batch):
     if name == "sequential-1-thread":
         return _OneThread(model, rollout)
     if name == "streaming-threads-pool":
-        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1, caller_works=False)
+        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=team, caller_works=False)
     if name == "streaming-serial":
         return SerialExecutor(model, rollout)
     if name == "streaming-threads":
-        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1)
+        return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=team)
     if name == "streaming-threads-static":
-        ex = ThreadExecutor(model, rollout, workers=workers, intra_op_threads=1, schedule="static")
+        ex = ThreadExecutor(model, rollout, workers=workers, intra_op_threads=team, schedule="static")
         ex.calibrate(batch)
         return ex
     if name == "streaming-threads-2x":
@@ -261,7 +261,7 @@ def _node_times(schedule, batch, device, cores, workers, repeats, seed):
 
 
 def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, device="auto",
-                   warmup=2, repeats=10, workers=None, seed=0, node_repeats=20):
+                   warmup=2, repeats=10, workers=None, seed=0, node_repeats=20, threads_per_worker=1):
     """Per-frame latency of sequential vs model-parallel streaming inference.
 
     Parameters
@@ -282,7 +282,13 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         Untimed and timed rounds. Rounds alternate the executors' order, so that
         drift and other load hit all of them alike.
     workers : int, optional
-        Worker threads of the thread executors (default: the cores).
+        Worker threads of the thread executors (default: the cores over
+        ``threads_per_worker``).
+    threads_per_worker : int
+        Intra-op threads of each worker of ``streaming-threads``,
+        ``streaming-threads-static`` and ``streaming-threads-pool`` (default 1).
+        More than one pays on machines with more cores than a frame has
+        nodes, at batches large enough for intra-op threads to scale.
     seed : int
         Weights and frames.
     node_repeats : int
@@ -339,7 +345,10 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     seed_everything(seed)
     model = StreamNet(sn.load(network)).to(device).eval()
     cores = cpu_cores()
-    workers = workers or cores
+    team = int(threads_per_worker)
+    if team < 1:
+        raise StreamnetsError(f"threads_per_worker must be at least 1, got {threads_per_worker}")
+    workers = workers or max(1, cores // team)
     schedule = Schedule(model, "streaming")
     steady = max(Schedule(model, EXECUTORS[n][0]).plan.steady for n in executors) + 1
     clip = _frames(model, batch, steady + 4, device, seed + 1)
@@ -348,7 +357,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     tolerance = TOLERANCE if device.type == "cpu" else GPU_TOLERANCE
 
     def phase(names):
-        runners = {name: _make(name, model, workers, batch) for name in names}
+        runners = {name: _make(name, model, workers, batch, team) for name in names}
         try:
             for name, ex in runners.items():
                 key = ex.rollout.bits
@@ -370,7 +379,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     # threads than cores), which slows every later multi-threaded region.
     first = [n for n in executors if n not in _POISONING]
     others = [phase(first)] if first else []
-    alone_1, alone_all, graphed, ideal, ideal_rule = _node_times(schedule, batch, device, cores, workers,
+    # The ideal spreads single-threaded node times over the cores the workers use.
+    alone_1, alone_all, graphed, ideal, ideal_rule = _node_times(schedule, batch, device, cores, workers * team,
                                                         node_repeats, seed)
     others += [phase([n]) for n in executors if n in _POISONING]
     handoff = handoff_ms() if device.type == "cpu" else None
@@ -410,9 +420,11 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
                       "ms_graph": 1e3 * graphed[v] if graphed else None} for v in alone_1},
         "node_sum_ms_1_thread": 1e3 * sum(alone_1.values()),
         "node_max_ms_alone": 1e3 * max(min(alone_1[v], alone_all[v]) for v in alone_1),
-        "balanced_ms_per_frame": 1e3 * makespan(list(alone_1), alone_1, workers) if device.type == "cpu" else None,
+        "balanced_ms_per_frame": (1e3 * makespan(list(alone_1), alone_1, workers * team)
+                                  if device.type == "cpu" else None),
         "handoff_ms": handoff, "allocator": allocator,
-        "workers": workers, "cores": cores, "intra_op_threads": torch.get_num_threads(),
+        "workers": workers, "threads_per_worker": team, "cores": cores,
+        "intra_op_threads": torch.get_num_threads(),
         "torch": torch.__version__, "load_before": load_before, "load_after": _load(),
         "other_processes_cores": other_cores,
     }
