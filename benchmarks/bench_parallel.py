@@ -111,7 +111,8 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads-per-worker", type=int, nargs="+", default=[1],
-                        help="intra-op threads per thread-executor worker (one run per value)")
+                        help="intra-op threads per thread-executor worker (one run per value; a "
+                             "value above 1 slows later runs of the process: one process per value)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ranks", nargs="*", type=int, default=None,
                         help="also time the gloo DistributedExecutor over these rank counts")

@@ -377,12 +377,15 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     # Executors whose workers run OpenMP teams of their own go last, one by one:
     # once they ran, libgomp throttles its spinning process-wide (more OpenMP
     # threads than cores), which slows every later multi-threaded region.
-    first = [n for n in executors if n not in _POISONING]
+    # Teams of intra-op threads in the workers do the same.
+    poisoning = _POISONING | ({"streaming-threads", "streaming-threads-static", "streaming-threads-pool"}
+                              if team > 1 else set())
+    first = [n for n in executors if n not in poisoning]
     others = [phase(first)] if first else []
     # The ideal spreads single-threaded node times over the cores the workers use.
     alone_1, alone_all, graphed, ideal, ideal_rule = _node_times(schedule, batch, device, cores, workers * team,
                                                         node_repeats, seed)
-    others += [phase([n]) for n in executors if n in _POISONING]
+    others += [phase([n]) for n in executors if n in poisoning]
     handoff = handoff_ms() if device.type == "cpu" else None
     others = [v for v in others if v is not None]
     other_cores = max(others) if others else None
