@@ -218,6 +218,9 @@ def _cmd_bench_parallel(args, out):
                 "balanced_ms_per_frame", "handoff_ms"):
         if result.get(key) is not None:
             print(f"  {key.replace('_', ' '):<28} {result[key]:9.3f}", file=out)
+    for name, e in result["executors"].items():
+        if e.get("graph_ms") is not None:  # the device's time for the frame alone
+            print(f"  {name + ' graph alone ms':<28} {e['graph_ms']:9.3f}", file=out)
     print(f"  {'outputs match':<28} {result['outputs_match']}", file=out)
     return 0
 

@@ -99,6 +99,22 @@ def test_bench_parallel_json_has_the_documented_keys(capsys):
     assert result["network"] == "mnist_sr" and result["outputs_match"] is True
 
 
+def test_bench_parallel_prints_the_cuda_graph_times(monkeypatch, capsys):
+    import streamnets.parallel.bench as bench
+
+    def fake(network, batch, **kwargs):  # what bench_parallel reports on a GPU
+        return {"network": network, "device": "cuda:0", "batch": batch, "sequential_ms_per_frame": 0.33,
+                "streaming_ms_per_frame": 0.13, "ideal_ms_per_frame": 0.055, "balanced_ms_per_frame": None,
+                "handoff_ms": None, "outputs_match": True,
+                "executors": {"sequential": {"graph_ms": None}, "streaming-cuda-graphs": {"graph_ms": 0.08}}}
+
+    monkeypatch.setattr(bench, "bench_parallel", fake)
+    assert main(["bench", "parallel", "--device", "cuda"]) == 0
+    out = capsys.readouterr().out
+    assert "streaming-cuda-graphs graph alone ms     0.080" in out
+    assert "balanced" not in out and "sequential graph" not in out
+
+
 def test_bench_parallel_unknown_executor_exits_2(capsys):
     assert main(["bench", "parallel", "--executor", "warp-drive"]) == 2
     assert "unknown executor 'warp-drive'" in capsys.readouterr().err
