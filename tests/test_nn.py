@@ -340,6 +340,28 @@ def test_dropout_is_active_in_training_only(mnist_sr):
     assert torch.equal(c, d)
 
 
+def test_dropout_is_in_place_except_where_pytorch_fuses_it(mnist_sr, monkeypatch):
+    import torch.nn.functional as F
+
+    import streamnets.nn.node as node
+
+    calls, real = [], F.dropout
+
+    def spy(x, p, training, inplace):
+        calls.append(inplace)
+        return real(x, p, training, inplace)
+
+    monkeypatch.setattr(F, "dropout", spy)
+    model = StreamNet(mnist_sr).train()
+    x = torch.rand(2, 4, 1, 28, 28)
+    model(x)
+    assert calls and all(calls)  # on the CPU in place: no second tensor kept
+    calls.clear()
+    monkeypatch.setattr(node, "_FUSED_DROPOUT", ("cpu",))  # as on CUDA (see test_nn_device)
+    model(x)
+    assert calls and not any(calls)
+
+
 def test_float64_model_converts_frames(mnist_sr):
     model = StreamNet(mnist_sr).double()
     out = model(torch.rand(1, 3, 1, 28, 28))

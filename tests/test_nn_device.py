@@ -89,6 +89,20 @@ def test_cuda_window_and_step_match_cpu():
 
 
 @needs_cuda
+def test_cuda_dropout_is_the_fused_kernel():
+    """One kernel and a one-byte mask per element, as ``nn.Dropout`` gets on CUDA."""
+    model = StreamNet(sn.load("mnist_sr")).cuda().train()
+    out = model(torch.rand(2, 4, 1, 28, 28, device="cuda")).responses()
+    seen, todo = set(), [out.grad_fn]
+    while todo:
+        fn = todo.pop()
+        if fn is not None and fn not in seen:
+            seen.add(fn)
+            todo.extend(f for f, _ in fn.next_functions)
+    assert "NativeDropoutBackward0" in {type(fn).__name__ for fn in seen}
+
+
+@needs_cuda
 def test_cuda_autocast_training_step():
     model = StreamNet(sn.load("mnist_sr")).cuda()
     x = torch.rand(4, 5, 1, 28, 28, device="cuda")
