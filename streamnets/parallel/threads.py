@@ -105,6 +105,15 @@ class ThreadExecutor(Executor):
     frame after a ``ThreadExecutor(workers=2, intra_op_threads=2)`` had run, and
     stayed there after it was closed.
 
+    With more cores than a frame has nodes, give the workers teams: on 16 cores
+    (Intel Xeon) cifar10_dsr6 (10 nodes) ran 1.13 ms per frame at batch 1 and
+    6.13 ms at batch 16 with ``workers=8, intra_op_threads=2``, against 1.24 and
+    9.9 ms with 16 single-threaded workers and 2.19 / 7.62 ms for the best
+    sequential setting. The default (10 workers, 1 thread each there) leaves
+    cores idle whenever the widest step does not divide the cores. Teams exceed
+    the cores in OpenMP threads (caller's pool included), so the slowdown above
+    applies to the rest of the process.
+
     The outputs equal ``model.step``'s: every node runs the same kernels in the same
     order of terms; only the intra-op thread count may differ, which can change
     the last bits of a reduction (about 1e-7 relative; the tests allow 1e-5).
