@@ -362,6 +362,22 @@ def test_dropout_is_in_place_except_where_pytorch_fuses_it(mnist_sr, monkeypatch
     assert calls and not any(calls)
 
 
+def test_dropout_in_and_out_of_place_give_the_same_gradients(mnist_sr, monkeypatch):
+    import streamnets.nn.node as node
+
+    model = StreamNet(mnist_sr).train()
+    x = torch.rand(2, 4, 1, 28, 28)
+    grads = []
+    for fused in ((), ("cpu",)):
+        monkeypatch.setattr(node, "_FUSED_DROPOUT", fused)
+        torch.manual_seed(3)  # the same masks: on the CPU both draw the same noise
+        model.zero_grad()
+        model(x).responses().square().sum().backward()
+        grads.append([p.grad.clone() for p in model.parameters()])
+    for a, b in zip(*grads):
+        torch.testing.assert_close(a, b)
+
+
 def test_float64_model_converts_frames(mnist_sr):
     model = StreamNet(mnist_sr).double()
     out = model(torch.rand(1, 3, 1, 28, 28))

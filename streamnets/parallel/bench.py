@@ -245,7 +245,7 @@ def _node_times(schedule, batch, device, cores, workers, repeats, seed):
         slowest = max(min(alone_1[v], alone_all[v]) for v in alone_1)
         ideal = max(slowest, sum(alone_1.values()) / workers)
         rule = (f"max(slowest node alone (best of 1 and {cores} intra-op threads), sum of "
-                f"single-threaded node times / {workers} workers)")
+                f"single-threaded node times / {workers} cores in use)")
         graphed = None
     elif device.type == "cuda":
         alone_1 = alone_all = measure_node_times(schedule, batch, repeats=repeats, seed=seed)
@@ -383,8 +383,9 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     first = [n for n in executors if n not in poisoning]
     others = [phase(first)] if first else []
     # The ideal spreads single-threaded node times over the cores the workers use.
-    alone_1, alone_all, graphed, ideal, ideal_rule = _node_times(schedule, batch, device, cores, workers * team,
-                                                        node_repeats, seed)
+    in_use = min(workers * team, cores)
+    alone_1, alone_all, graphed, ideal, ideal_rule = _node_times(schedule, batch, device, cores, in_use,
+                                                                 node_repeats, seed)
     others += [phase([n]) for n in executors if n in poisoning]
     handoff = handoff_ms() if device.type == "cpu" else None
     others = [v for v in others if v is not None]
@@ -423,7 +424,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
                       "ms_graph": 1e3 * graphed[v] if graphed else None} for v in alone_1},
         "node_sum_ms_1_thread": 1e3 * sum(alone_1.values()),
         "node_max_ms_alone": 1e3 * max(min(alone_1[v], alone_all[v]) for v in alone_1),
-        "balanced_ms_per_frame": (1e3 * makespan(list(alone_1), alone_1, workers * team)
+        "balanced_ms_per_frame": (1e3 * makespan(list(alone_1), alone_1, in_use)
                                   if device.type == "cpu" else None),
         "handoff_ms": handoff, "allocator": allocator,
         "workers": workers, "threads_per_worker": team, "cores": cores,

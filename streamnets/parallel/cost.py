@@ -162,7 +162,8 @@ def measure_node_times(schedule, batch=1, threads=None, repeats=20, warmup=3, se
                 kernel = schedule.kernels[v]
                 if graphs:
                     graph = capture(lambda: kernel(previous, current), device)  # noqa: B023 - called at once
-                    times[v] = replay_seconds(graph.replay, repeats)
+                    with torch.cuda.device(device):  # the events on the graph's GPU
+                        times[v] = replay_seconds(graph.replay, repeats)
                     continue
                 samples = []
                 for i in range(warmup + repeats):

@@ -138,7 +138,7 @@ class CudaStreamExecutor(Executor):
 
     def close(self):
         """Free the captured CUDA graphs and their buffers (idempotent)."""
-        self._graphs.clear()
+        self._drop()
 
     def _eager(self, previous, current, outputs, caller):
         self._launch(previous, current, outputs, caller)
@@ -155,34 +155,29 @@ class CudaStreamExecutor(Executor):
 
     def _capture(self, previous, current):
         """Record one steady-state frame as a :class:`_FrameGraph`."""
-        names, index = self.schedule.names, self.schedule.index
+        names, index, inputs = self.schedule.names, self.schedule.index, self.schedule.inputs
         static_prev = [None if x is None else x.clone() for x in previous]
         static_in = [None] * len(names)
-        for v in self.schedule.inputs:
+        for v in inputs:
             static_in[index[v]] = current[index[v]].clone()
         static_cur, static_outs = list(static_in), {}
-        # What a frame produces, packed into one buffer by the graph itself, so that
-        # a replay's results are copied out by one kernel rather than one per tensor.
-        # The first (warm-up) call lays the buffer out.
-        packing = {}
+        # The first (warm-up) call finds what a frame produces and lays out the
+        # buffers that the graph packs it into.
+        entry = _FrameGraph(static_prev, static_in)
 
         def frame():
             self._launch(static_prev, static_cur, static_outs, torch.cuda.current_stream(self._device))
-            if not packing:
-                layout = [("state", i) for i, v in enumerate(names)
-                          if v not in self.schedule.inputs and static_cur[i] is not None]
-                layout += [("output", v) for v in self.schedule.outputs
-                           if static_outs.get(v) is not None and static_outs[v] is not static_cur[index[v]]]
-                tensors = [static_cur[k] if kind == "state" else static_outs[k] for kind, k in layout]
-                packing.update(layout=layout, shapes=[t.shape for t in tensors],
-                               buffer=torch.empty(sum(t.numel() for t in tensors), dtype=tensors[0].dtype,
-                                                  device=tensors[0].device))
-            tensors = [static_cur[k] if kind == "state" else static_outs[k] for kind, k in packing["layout"]]
-            torch.cat([t.reshape(-1) for t in tensors], out=packing["buffer"])
+            if entry.states is None:
+                entry.state_nodes = [i for i, v in enumerate(names) if v not in inputs and static_cur[i] is not None]
+                entry.output_nodes = [v for v in self.schedule.outputs
+                                      if v not in inputs and static_outs.get(v) is not None]
+                entry.states = _Packed([static_cur[i] for i in entry.state_nodes])
+                entry.outputs = _Packed([static_outs[v] for v in entry.output_nodes])
+            entry.states.pack([static_cur[i] for i in entry.state_nodes])
+            entry.outputs.pack([static_outs[v] for v in entry.output_nodes])
 
-        graph = capture(frame, self._device)
-        return _FrameGraph(graph, static_prev, static_in, packing["buffer"], packing["layout"],
-                           packing["shapes"])
+        entry.graph = capture(frame, self._device)
+        return entry
 
     def _storage(self):
         """Where the parameters and buffers live now: a graph replays these addresses."""
@@ -192,7 +187,7 @@ class CudaStreamExecutor(Executor):
         storage = self._storage()
         entry = self._graphs.get(batch)
         if entry is None or entry.storage != storage:
-            self._graphs.pop(batch, None)  # free the stale graph's memory first
+            self._drop(batch)
             entry = self._graphs[batch] = self._capture(previous, current)
             entry.storage = storage
         dst = [d for d, s in zip(entry.previous, previous) if d is not None and s is not None]
@@ -203,17 +198,18 @@ class CudaStreamExecutor(Executor):
                 src.append(current[i])
         torch._foreach_copy_(dst, src)
         entry.graph.replay()
-        # A copy, so that this frame's values outlive the next replay; the state's
-        # tensors are views of it.
-        pieces = entry.packed.clone().split([s.numel() for s in entry.shapes])
-        for (kind, key), shape, piece in zip(entry.layout, entry.shapes, pieces):
-            if kind == "state":
-                current[key] = piece.view(shape)
-            else:
-                outputs[key] = piece.view(shape)
-        for v in self.schedule.outputs:
-            if v not in self.schedule.inputs and outputs[v] is None:
-                outputs[v] = current[self.schedule.index[v]]  # the logits are the node's value
+        for i, value in zip(entry.state_nodes, entry.states.unpack()):
+            current[i] = value
+        for v, value in zip(entry.output_nodes, entry.outputs.unpack()):
+            outputs[v] = value
+
+    def _drop(self, batch=None):
+        """Forget the graph of ``batch`` (default: all), once the GPU is done with it."""
+        keys = list(self._graphs) if batch is None else [k for k in (batch,) if k in self._graphs]
+        if keys:
+            torch.cuda.synchronize(self._device)  # replays and copies may still use it
+        for key in keys:
+            del self._graphs[key]
 
     def replay_ms(self, batch, replays=100):
         """GPU milliseconds per replay of the captured frame graph for ``batch``,
@@ -227,19 +223,47 @@ class CudaStreamExecutor(Executor):
 
 
 class _FrameGraph:
-    """A captured frame: the graph, its input buffers (previous state, input
-    frames), the packed buffer it writes and how to unpack it."""
+    """A captured frame: the graph; the buffers it reads (previous state, input
+    frames); the node values and the outputs it packs, in two buffers, so that
+    an output kept by the caller does not keep the whole frame alive."""
 
-    def __init__(self, graph, previous, inputs, packed, layout, shapes):
-        self.graph, self.previous, self.inputs = graph, previous, inputs
-        self.packed, self.layout, self.shapes = packed, layout, shapes
+    def __init__(self, previous, inputs):
+        self.graph, self.previous, self.inputs = None, previous, inputs
+        self.state_nodes, self.states = [], None
+        self.output_nodes, self.outputs = [], None
         self.storage = None
+
+
+class _Packed:
+    """Tensors that a captured graph writes into one buffer, so that a replay
+    copies them out with one kernel rather than one per tensor."""
+
+    def __init__(self, tensors):
+        dtypes = {t.dtype for t in tensors}
+        if len(dtypes) > 1:
+            raise DeviceError(f"CUDA graphs need one dtype across the node values, got "
+                              f"{', '.join(sorted(map(str, dtypes)))}; use graphs=False")
+        self.shapes = [t.shape for t in tensors]
+        self.buffer = (torch.empty(sum(t.numel() for t in tensors), dtype=tensors[0].dtype,
+                                   device=tensors[0].device) if tensors else None)
+
+    def pack(self, tensors):
+        if tensors:
+            torch.cat([t.reshape(-1) for t in tensors], out=self.buffer)
+
+    def unpack(self):
+        """A copy of the buffer (it outlives the next replay), one view per tensor."""
+        if self.buffer is None:
+            return []
+        pieces = self.buffer.clone().split([s.numel() for s in self.shapes])
+        return [piece.view(shape) for piece, shape in zip(pieces, self.shapes)]
 
 
 def replay_seconds(replay, replays=100):
     """Seconds per call of ``replay`` (work queued on the current CUDA stream),
     called ``replays`` times back to back between two CUDA events, after one
-    untimed call.
+    untimed call. The GPU first idles in a sleep kernel while the calls are
+    queued behind it, so that the time is the device's, not the host's launch rate.
 
     Examples
     --------
@@ -249,12 +273,18 @@ def replay_seconds(replay, replays=100):
     """
     replay()
     start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+    torch.cuda._sleep(_SLEEP_CYCLES_PER_CALL * replays)
     start.record()
     for _ in range(replays):
         replay()
     end.record()
     end.synchronize()
     return start.elapsed_time(end) / 1e3 / replays
+
+
+#: GPU clock cycles to sleep per queued call in :func:`replay_seconds`: 40 µs at
+#: 2 GHz, several times what the host needs to launch a graph.
+_SLEEP_CYCLES_PER_CALL = 80_000
 
 
 def capture(fn, device):
