@@ -47,8 +47,9 @@ class CudaStreamExecutor(Executor):
     graphs : bool
         Capture the steady-state frame (every node non-empty) as a CUDA graph per
         batch size and replay it; earlier frames run eagerly. Replays copy the
-        frame and the previous state into the graph's buffers and clone its
-        results, so states stay independent of each other as with ``model.step``.
+        frame and the previous state into the graph's buffers and copy its
+        results out (the node values and the outputs in one buffer each), so
+        states stay independent of each other as with ``model.step``.
 
     Raises
     ------
@@ -59,7 +60,8 @@ class CudaStreamExecutor(Executor):
     -----
     Outputs equal ``model.step``'s up to floating-point rounding: cuDNN and cuBLAS
     may pick different kernels for the same layer (autotuning, TF32, graph
-    capture). The GPU tests turn TF32 off and allow ``GPU_TOLERANCE`` (1e-4 absolute and relative).
+    capture). The GPU tests turn TF32 off and allow ``GPU_TOLERANCE`` (1e-4
+    absolute and relative).
 
     A captured graph reads the parameters' storage as it was at capture: when
     their data move (``model.half()``, ``param.data = ...``; ``load_state_dict``
@@ -168,7 +170,8 @@ class CudaStreamExecutor(Executor):
         def frame():
             self._launch(static_prev, static_cur, static_outs, torch.cuda.current_stream(self._device))
             if entry.states is None:
-                entry.state_nodes = [i for i, v in enumerate(names) if v not in inputs and static_cur[i] is not None]
+                entry.state_nodes = [i for i, v in enumerate(names)
+                                     if v not in inputs and static_cur[i] is not None]
                 entry.output_nodes = [v for v in self.schedule.outputs
                                       if v not in inputs and static_outs.get(v) is not None]
                 entry.states = _Packed([static_cur[i] for i in entry.state_nodes])
