@@ -236,28 +236,26 @@ def handoff_ms(repeats=200, pause=2e-4):
     return 1e3 * statistics.median(samples)
 
 
-def _node_times(schedule, batch, device, cores, workers, repeats, seed):
-    """Every node alone: single-threaded and with every core (CPU); the ideal frame."""
+def _node_times(schedule, batch, device, cores, in_use, repeats, seed):
+    """Every node alone: single-threaded and with every core (CPU), as a CUDA graph
+    (CUDA); the ideal frame. ``in_use``: the cores the thread executors use."""
     if device.type == "cpu":
         alone_1 = measure_node_times(schedule, batch, threads=1, repeats=repeats, seed=seed)
         alone_all = measure_node_times(schedule, batch, threads=cores, repeats=repeats, seed=seed)
         # A node alone runs as fast as its better thread count allows.
         slowest = max(min(alone_1[v], alone_all[v]) for v in alone_1)
-        ideal = max(slowest, sum(alone_1.values()) / workers)
+        ideal = max(slowest, sum(alone_1.values()) / in_use)
         rule = (f"max(slowest node alone (best of 1 and {cores} intra-op threads), sum of "
-                f"single-threaded node times / {workers} cores in use)")
-        graphed = None
-    elif device.type == "cuda":
-        alone_1 = alone_all = measure_node_times(schedule, batch, repeats=repeats, seed=seed)
+                f"single-threaded node times / {in_use} cores in use)")
+        return alone_1, alone_all, None, ideal, rule
+    alone_1 = alone_all = measure_node_times(schedule, batch, repeats=repeats, seed=seed)
+    if device.type == "cuda":
         graphed = measure_node_times(schedule, batch, repeats=repeats, seed=seed, graphs=True)
-        ideal = max(graphed.values())
-        rule = ("slowest node's kernels alone, replayed as a CUDA graph (perfect overlap of the node "
+        return (alone_1, alone_all, graphed, max(graphed.values()),
+                "slowest node's kernels alone, replayed as a CUDA graph (perfect overlap of the node "
                 "streams, no launch cost)")
-    else:
-        alone_1 = alone_all = measure_node_times(schedule, batch, repeats=repeats, seed=seed)
-        graphed, ideal = None, max(alone_all.values())
-        rule = "slowest node alone (perfect overlap of the node streams)"
-    return alone_1, alone_all, graphed, ideal, rule
+    return (alone_1, alone_all, None, max(alone_all.values()),
+            "slowest node alone (perfect overlap of the node streams)")
 
 
 def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, device="auto",

@@ -162,8 +162,7 @@ def measure_node_times(schedule, batch=1, threads=None, repeats=20, warmup=3, se
                 kernel = schedule.kernels[v]
                 if graphs:
                     graph = capture(lambda: kernel(previous, current), device)  # noqa: B023 - called at once
-                    with torch.cuda.device(device):  # the events on the graph's GPU
-                        times[v] = replay_seconds(graph.replay, repeats)
+                    times[v] = replay_seconds(graph.replay, repeats, device)
                     continue
                 samples = []
                 for i in range(warmup + repeats):

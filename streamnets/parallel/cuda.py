@@ -221,8 +221,7 @@ class CudaStreamExecutor(Executor):
         entry = self._graphs.get(batch)
         if entry is None:
             return None
-        with torch.cuda.device(self._device):
-            return 1e3 * replay_seconds(entry.graph.replay, replays)
+        return 1e3 * replay_seconds(entry.graph.replay, replays, self._device)
 
 
 class _FrameGraph:
@@ -262,11 +261,12 @@ class _Packed:
         return [piece.view(shape) for piece, shape in zip(pieces, self.shapes)]
 
 
-def replay_seconds(replay, replays=100):
-    """Seconds per call of ``replay`` (work queued on the current CUDA stream),
-    called ``replays`` times back to back between two CUDA events, after one
-    untimed call. The GPU first idles in a sleep kernel while the calls are
-    queued behind it, so that the time is the device's, not the host's launch rate.
+def replay_seconds(replay, replays=100, device=None):
+    """Seconds per call of ``replay`` (work queued on the current CUDA stream of
+    ``device``, default the current device), called ``replays`` times back to back
+    between two CUDA events, after one untimed call. The GPU first idles in a sleep
+    kernel while the calls are queued behind it, so that the time is the device's,
+    not the host's launch rate.
 
     Examples
     --------
@@ -274,14 +274,15 @@ def replay_seconds(replay, replays=100):
     >>> replay_seconds(g.replay) > 0                    # doctest: +SKIP
     True
     """
-    replay()
-    start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
-    torch.cuda._sleep(_SLEEP_CYCLES_PER_CALL * replays)
-    start.record()
-    for _ in range(replays):
+    with torch.cuda.device(device):  # sleep, events and replays on one GPU
         replay()
-    end.record()
-    end.synchronize()
+        start, end = torch.cuda.Event(enable_timing=True), torch.cuda.Event(enable_timing=True)
+        torch.cuda._sleep(_SLEEP_CYCLES_PER_CALL * replays)
+        start.record()
+        for _ in range(replays):
+            replay()
+        end.record()
+        end.synchronize()
     return start.elapsed_time(end) / 1e3 / replays
 
 
