@@ -14,7 +14,8 @@ Usage::
         [--ranks 1 2 3] [--wait-load 1.5] [--json]
 
 ``--device cuda`` runs the CUDA executors (streams per node, with and without CUDA
-graphs) against the sequential rollout eager and as a CUDA graph.
+graphs) against the sequential rollout eager and as a CUDA graph, and both rollouts'
+throughput on a clip with ``--frames-per-graph`` frames per CUDA graph.
 """
 
 from __future__ import annotations
@@ -85,6 +86,11 @@ def print_table(results):
             nodes = ", ".join(f"{v} {n['ms_1_thread']:.2f}/{n['ms_all_cores']:.2f}" for v, n in r["nodes"].items())
             print(f"  nodes ms (1 thread / all cores): {nodes}")
         print(f"  sum 1-thread {r['node_sum_ms_1_thread']:.2f} ms, slowest alone {r['node_max_ms_alone']:.2f} ms")
+        if r.get("streaming_pipelined_ms_per_frame"):
+            print(f"  throughput on a clip, {r['executors']['streaming-cuda-pipelined']['frames_per_graph']} "
+                  f"frames per graph: sequential {_fmt(r['sequential_pipelined_ms_per_frame'], 3)}, streaming "
+                  f"{r['streaming_pipelined_ms_per_frame']:.3f} ms/frame = "
+                  f"{r['streaming_pipelined_over_ideal']:.2f} × ideal")
 
 
 def print_scaling(result):
@@ -113,6 +119,8 @@ def main(argv=None):
     parser.add_argument("--threads-per-worker", type=int, nargs="+", default=[1],
                         help="intra-op threads per thread-executor worker (one run per value; a "
                              "value above 1 slows later runs of the process: one process per value)")
+    parser.add_argument("--frames-per-graph", type=int, default=16,
+                        help="frames per CUDA graph of the *-pipelined executors")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--ranks", nargs="*", type=int, default=None,
                         help="also time the gloo DistributedExecutor over these rank counts")
@@ -137,7 +145,8 @@ def main(argv=None):
                         wait_for_load(args.wait_load, args.max_wait)
                     r = bench_parallel(network, batch, executors=args.executor, frames=args.frames,
                                        device=args.device, warmup=args.warmup, repeats=args.repeats,
-                                       workers=args.workers, seed=args.seed, threads_per_worker=team)
+                                       workers=args.workers, seed=args.seed, threads_per_worker=team,
+                                       frames_per_graph=args.frames_per_graph)
                     other = r.get("other_processes_cores")
                     if args.max_other is None or other is None or other <= args.max_other:
                         break

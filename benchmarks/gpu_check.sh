@@ -4,10 +4,10 @@
 # machine's cores. Logs and JSON go to $OUT (default ./gpu-out); the tables print last.
 #
 #   bash benchmarks/gpu_check.sh            # python3 must hold a CUDA build of torch
-#   STAGES="tests cuda" bash benchmarks/gpu_check.sh  # some of: tests cuda train cpu ranks
+#   STAGES="tests cuda" bash benchmarks/gpu_check.sh  # some of: tests cuda clips train cpu ranks
 #   DEVICE=cpu QUICK=1 bash benchmarks/gpu_check.sh   # the script's plumbing, anywhere
 set -u
-STAGES=" ${STAGES:-tests cuda train cpu ranks} "
+STAGES=" ${STAGES:-tests cuda clips train cpu ranks} "
 want() { [[ $STAGES == *" $1 "* ]]; }
 OUT=${OUT:-gpu-out}
 DEVICE=${DEVICE:-cuda}
@@ -28,9 +28,19 @@ want tests && { timeout 120 $PY -m pytest -q -p no:cacheprovider tests/test_para
     tests/test_nn_device.py tests/test_data_sequences.py 2>&1 | tee "$OUT/tests.log" | tail -n 12; }
 
 if want cuda; then
-    timeout 200 $PY benchmarks/bench_parallel.py --device "$DEVICE" --network $NETS --batch $BATCHES \
+    timeout 240 $PY benchmarks/bench_parallel.py --device "$DEVICE" --network $NETS --batch $BATCHES \
         $SMALL --json > "$OUT/bench_parallel_$DEVICE.json" 2> "$OUT/bench_parallel_$DEVICE.err"
     echo "bench_parallel exit $?"
+fi
+# Throughput on a clip against the frames per CUDA graph (dsr6; 16 is in the cuda stage).
+if want clips; then
+    for k in ${CLIP_FRAMES:-4 64}; do
+        timeout 60 $PY benchmarks/bench_parallel.py --device "$DEVICE" --network cifar10_dsr6 --batch $BATCHES \
+            $SMALL --frames "$k" --frames-per-graph "$k" --executor sequential-cuda-graphs \
+            sequential-cuda-pipelined streaming-cuda-pipelined --json > "$OUT/bench_clips_$k.json" \
+            2> "$OUT/bench_clips_$k.err"
+        echo "bench_parallel, $k frames per graph: exit $?"
+    done
 fi
 if want train; then
     timeout 45 $PY benchmarks/bench_streamnet.py --device "$DEVICE" --json \

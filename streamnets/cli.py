@@ -208,18 +208,20 @@ def _cmd_bench_parallel(args, out):
                         field="--executor")
     result = bench_parallel(args.network, args.batch, executors=args.executor, frames=args.frames,
                             device=args.device, repeats=args.repeats, workers=args.workers,
-                            threads_per_worker=args.threads_per_worker)
+                            threads_per_worker=args.threads_per_worker,
+                            frames_per_graph=args.frames_per_graph)
     if args.json:
         json.dump(result, out)
         print(file=out)
         return 0
     print(f"{result['network']} on {result['device']}, batch {result['batch']}", file=out)
     for key in ("sequential_ms_per_frame", "streaming_ms_per_frame", "ideal_ms_per_frame",
-                "balanced_ms_per_frame", "handoff_ms"):
+                "balanced_ms_per_frame", "handoff_ms", "sequential_pipelined_ms_per_frame",
+                "streaming_pipelined_ms_per_frame"):
         if result.get(key) is not None:
             print(f"  {key.replace('_', ' '):<28} {result[key]:9.3f}", file=out)
     for name, e in result["executors"].items():
-        if e.get("graph_ms") is not None:  # the device's time for the frame alone
+        if e.get("graph_ms") is not None:  # the device's time per frame alone
             print(f"  {name + ' graph alone ms':<28} {e['graph_ms']:9.3f}", file=out)
     print(f"  {'outputs match':<28} {result['outputs_match']}", file=out)
     return 0
@@ -307,6 +309,8 @@ def build_parser():
     p.add_argument("--workers", type=int)
     p.add_argument("--threads-per-worker", type=int, default=1,
                    help="intra-op threads of each thread-executor worker (default 1)")
+    p.add_argument("--frames-per-graph", type=int, default=16,
+                   help="frames per CUDA graph of the *-pipelined executors (default 16)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_cmd_bench_parallel)
 

@@ -105,13 +105,14 @@ def test_bench_parallel_prints_the_cuda_graph_times(monkeypatch, capsys):
     def fake(network, batch, **kwargs):  # what bench_parallel reports on a GPU
         return {"network": network, "device": "cuda:0", "batch": batch, "sequential_ms_per_frame": 0.33,
                 "streaming_ms_per_frame": 0.13, "ideal_ms_per_frame": 0.055, "balanced_ms_per_frame": None,
-                "handoff_ms": None, "outputs_match": True,
+                "handoff_ms": None, "outputs_match": True, "streaming_pipelined_ms_per_frame": 0.06,
                 "executors": {"sequential": {"graph_ms": None}, "streaming-cuda-graphs": {"graph_ms": 0.08}}}
 
     monkeypatch.setattr(bench, "bench_parallel", fake)
     assert main(["bench", "parallel", "--device", "cuda"]) == 0
     out = capsys.readouterr().out
     assert "streaming-cuda-graphs graph alone ms     0.080" in out
+    assert "streaming pipelined ms per frame     0.060" in out
     assert "balanced" not in out and "sequential graph" not in out
 
 

@@ -288,7 +288,7 @@ def test_cuda_executor_equals_step(which, graphs, monkeypatch):
     frames = {k: v.cuda() for k, v in frames_for(net, 2, 9).items()}
     ex = CudaStreamExecutor(model, rollout, graphs=graphs)
     assert_same_run(ex, model, rollout, frames, tolerance=GPU_TOLERANCE)
-    assert list(ex._graphs) == ([2] if graphs else [])
+    assert list(ex._graphs) == ([(2, 1)] if graphs else [])
     ex.close()
     with pytest.raises(DeviceError, match="model.to\\('cuda'\\)"):
         CudaStreamExecutor(model_of(net))
@@ -306,7 +306,28 @@ def test_cuda_graph_follows_moved_parameters(monkeypatch):
         for p in model.parameters():
             p.data = p.data * 1.5
     assert_same_run(ex, model, "streaming", frames, tolerance=GPU_TOLERANCE)
-    assert ex._graphs[2].storage == ex._storage()
+    assert ex._graphs[(2, 1)].storage == ex._storage()
+
+
+@pytest.mark.skipif(not CUDA, reason="torch.cuda.is_available() is False: no CUDA GPU here")
+@pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
+def test_cuda_frames_per_graph_equal_step(which, monkeypatch):
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+    net = softmax_net()
+    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
+               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    model = model_of(net).cuda()
+    steady = Schedule(model, rollout).plan.steady + 1
+    frames = {k: v.cuda() for k, v in frames_for(net, 2, steady + 2 * 4 + 1).items()}
+    expected, states = reference_run(model, rollout, frames)
+    with CudaStreamExecutor(model, rollout, graphs=True, frames_per_graph=4) as ex:
+        got, state = ex.steps(frames)
+        match, diff = compare_outputs(got, expected, GPU_TOLERANCE)
+        assert match, diff
+        assert_same_state(state, states[-1], GPU_TOLERANCE)
+        assert sorted(ex._graphs) == [(2, 1), (2, 4)]
+        assert 0 < ex.replay_ms(2)
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs: the model on the second")
@@ -327,7 +348,9 @@ def test_bench_parallel_on_cuda():
     assert r["outputs_match"] and r["device"].startswith("cuda")
     assert r["ideal_ms_per_frame"] == pytest.approx(max(n["ms_graph"] for n in r["nodes"].values()))
     for name, e in r["executors"].items():
-        assert (e["graph_ms"] is not None) == name.endswith("graphs"), name
+        assert (e["graph_ms"] is not None) == name.endswith(("graphs", "pipelined")), name
+        assert e["frames_per_graph"] == (16 if name.endswith("pipelined") else 1)
+    assert r["streaming_pipelined_ms_per_frame"] == r["executors"]["streaming-cuda-pipelined"]["ms_per_frame"]
     # The whole streaming frame on the device cannot beat its slowest node.
     assert r["executors"]["streaming-cuda-graphs"]["graph_ms"] >= 0.5 * r["ideal_ms_per_frame"]
 
@@ -375,7 +398,7 @@ def test_bench_parallel_threads_per_worker_sizes_the_thread_executors(monkeypatc
     made = []
     real = bench._make
 
-    def spy(name, model, workers, batch, team=1):
+    def spy(name, model, workers, batch, team=1, **kwargs):
         ex = real(name, model, workers, batch, team)
         made.append((name, getattr(ex, "workers", None), getattr(ex, "intra_op_threads", None)))
         return ex
@@ -401,13 +424,16 @@ def test_bench_parallel_rejects_unknown_or_misplaced_executors():
 
 
 class _FakeStream:
-    """Simulated CUDA for the executor's bookkeeping: work runs at once, in order."""
+    """Simulated CUDA for the executor's bookkeeping: work runs at once, in order.
+    ``after``: the event records that precede the stream's next work (its own
+    earlier records and those it waited for), as (event id, record count)."""
 
     def __init__(self, *args, **kwargs):
-        self.waits = []
+        self.waits, self.after = [], set()
 
     def wait_event(self, event):
         self.waits.append(event)
+        self.after |= event.after
 
     def wait_stream(self, stream):
         pass
@@ -415,10 +441,17 @@ class _FakeStream:
 
 class _FakeEvent:
     def __init__(self, *args, **kwargs):
-        self.recorded = 0
+        self.recorded, self.after = 0, set()
 
     def record(self, stream=None):
         self.recorded += 1
+        if stream is not None:
+            stream.after.add(self.token)
+            self.after = set(stream.after)
+
+    @property
+    def token(self):
+        return id(self), self.recorded
 
 
 class _FakeGraph:
@@ -477,7 +510,7 @@ def test_cuda_executor_logic_on_simulated_cuda(simulated_cuda, which, graphs):
     zero = {(u, v) for (u, v), b in rollout.pattern.items() if not b and u not in net.inputs}
     assert {(u, v) for v, us in ex._waits.items() for u in us} == zero
     if graphs:
-        assert list(ex._graphs) == [2]
+        assert list(ex._graphs) == [(2, 1)]
         ex.close()
         assert ex._graphs == {}
 
@@ -495,3 +528,86 @@ def test_simulated_cuda_graph_is_recaptured_when_a_parameter_moves(simulated_cud
     assert_same_run(ex, model, "streaming", frames)
     (second,) = ex._graphs.values()
     assert second is not first and second.storage == ex._storage()
+
+
+def steady_frames(model, rollout):
+    return Schedule(model, rollout).plan.steady + 1
+
+
+@pytest.mark.parametrize("count", [2, 3])
+@pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
+def test_simulated_cuda_frames_per_graph_equal_step(simulated_cuda, which, count):
+    net = softmax_net()
+    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
+               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    model = model_of(net, seed=4)
+    length = steady_frames(model, rollout) + 2 * count + 1  # two graphs and a tail
+    frames = frames_for(net, batch=2, count=length, seed=2)
+    expected, states = reference_run(model, rollout, frames)
+    ex = simulated_cuda(model, rollout, graphs=True, frames_per_graph=count)
+    got, state = ex.steps(frames)
+    assert compare_outputs(got, expected) == (True, 0.0)
+    assert_same_state(state, states[-1], TOLERANCE)
+    assert sorted(ex._graphs) == [(2, 1), (2, count)]
+    # Going on from a state: the clip in two pieces gives the same frames.
+    cut = steady_frames(model, rollout) + count + 1
+    first, state = ex.steps({k: x[:, :cut] for k, x in frames.items()})
+    second, state = ex.steps({k: x[:, cut:] for k, x in frames.items()}, state)
+    assert compare_outputs(first + second, expected) == (True, 0.0)
+    assert_same_state(state, states[-1], TOLERANCE)
+    assert ex.run(frames)[-1].keys() == expected[-1].keys()
+
+
+@pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
+def test_simulated_cuda_frames_in_one_graph_wait_only_for_what_they_read(simulated_cuda, which):
+    """The event waits of a launch of 3 frames against the rollout's edges: every
+    update follows the updates it reads (same frame over zero-delay edges, the
+    frame before over delayed ones); under the streaming rollout nothing else of
+    the frame before and nothing of its own frame (no barrier)."""
+    net = softmax_net()
+    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
+               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    model = model_of(net, seed=4)
+    ex = simulated_cuda(model, rollout, graphs=True, frames_per_graph=3)
+    ex.run(frames_for(net, batch=2, count=steady_frames(model, rollout) + 3, seed=2))  # ends on the graph
+    done = ex._done[:3]
+    inner = [v for v in net.nodes if v not in net.inputs]
+    for (u, v), delayed in rollout.pattern.items():
+        if u in net.inputs:
+            continue
+        for t in range(3):
+            if not delayed:
+                assert done[t][u].token in done[t][v].after, (u, v, t)
+            elif t > 0:
+                assert done[t - 1][u].token in done[t][v].after, (u, v, t)
+            else:
+                assert ex._start.token in done[0][v].after, (v, t)
+    if which == "streaming":
+        for v in inner:
+            read = {u for (u, w), _ in rollout.pattern.items() if w == v and u not in net.inputs} | {v}
+            for t in range(1, 3):
+                same = {u for u in inner if done[t][u].token in done[t][v].after}
+                before = {u for u in inner if done[t - 1][u].token in done[t][v].after}
+                assert (same, before) == ({v}, read), (v, t)
+
+
+def test_frames_per_graph_needs_graphs(simulated_cuda):
+    model = model_of(softmax_net(), seed=4)
+    for count, graphs in [(0, True), (2, False)]:
+        with pytest.raises(ValueError, match="frames_per_graph must be 1, or more with graphs=True"):
+            simulated_cuda(model, "streaming", graphs=graphs, frames_per_graph=count)
+
+
+def test_bench_times_a_pipelined_executor_per_clip(simulated_cuda):
+    import streamnets.parallel.bench as bench
+
+    model = model_of(sn.load("mnist_ff"))
+    pool = bench._frames(model, 2, 8, torch.device("cpu"), seed=0)
+    clip = bench._clip(pool, 11)  # cycles through the pool
+    assert clip.shape[1] == 11 and torch.equal(clip[:, 9], pool[:, 1])
+    ex = simulated_cuda(model, "streaming", graphs=True, frames_per_graph=4)
+    steady = steady_frames(model, "streaming")
+    samples = bench._time({"piped": ex}, pool, 2, steady, frames=9, device=torch.device("cpu"),
+                          warmup=1, repeats=2)
+    assert len(samples["piped"]) == 2 * (9 // 4)  # one sample per graph of 4 frames
+    assert list(ex._graphs) == [(2, 4)]

@@ -11,7 +11,7 @@ from ..errors import ShapeError, SpecError
 from ..nn import StreamState
 from .schedule import Schedule, frame_inputs
 
-__all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs"]
+__all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames"]
 
 
 class Executor:
@@ -72,6 +72,17 @@ class Executor:
             Per output node its logits at this frame, None while empty.
         state : StreamState
         """
+        current, batch = self._frame_values(frame, state)
+        outputs = dict.fromkeys(self.schedule.outputs)
+        if state.frame >= 0:
+            with torch.no_grad():
+                self._compute(state.values, current, outputs, state.frame + 1, batch)
+        self._input_outputs(current, outputs)
+        return outputs, replace(state, frame=state.frame + 1, values=tuple(current))
+
+    def _frame_values(self, frame, state):
+        """A frame's node values with only its inputs filled in, after checking that
+        ``state`` belongs to this executor and has the frame's batch size."""
         if not isinstance(state, StreamState) or state.names != self.schedule.names:
             raise SpecError("state must come from this executor's initial_state() or step()",
                             field="state")
@@ -82,14 +93,13 @@ class Executor:
         current = [None] * len(self.schedule.names)
         for i, x in inputs:
             current[i] = x
-        outputs = dict.fromkeys(self.schedule.outputs)
-        if state.frame >= 0:
-            with torch.no_grad():
-                self._compute(state.values, current, outputs, state.frame + 1, batch)
+        return current, batch
+
+    def _input_outputs(self, current, outputs):
+        """Output nodes that are inputs put out the frame itself."""
         for o in self.schedule.outputs:
             if o in self.schedule.inputs:
                 outputs[o] = current[self.schedule.index[o]]
-        return outputs, replace(state, frame=state.frame + 1, values=tuple(current))
 
     def _compute(self, previous, current, outputs, frame, batch):  # pragma: no cover - abstract
         """Fill ``current`` (node values of ``frame``) and ``outputs`` (logits) from
@@ -102,19 +112,18 @@ class Executor:
         ``frames``: (batch, time, C, H, W), or a dict of them per input. Starts from
         ``state`` or the initial state.
         """
-        if isinstance(frames, Mapping):
-            length = next(iter(frames.values())).shape[1]
-            batch = next(iter(frames.values())).shape[0]
-            pick = lambda t: {k: x[:, t] for k, x in frames.items()}  # noqa: E731
-        else:
-            length, batch = frames.shape[1], frames.shape[0]
-            pick = lambda t: frames[:, t]  # noqa: E731
+        return self.steps(frames, state)[0]
+
+    def steps(self, frames, state=None):
+        """Like :meth:`run`, and the state after the last frame too:
+        ``(outputs per frame, state)``, to go on from where the clip ends."""
+        length, batch, pick = clip_frames(frames)
         state = self.initial_state(batch) if state is None else state
         results = []
         for t in range(length):
             outputs, state = self.step(pick(t), state)
             results.append(outputs)
-        return results
+        return results, state
 
     def close(self):
         """Release workers, streams or process-group resources (idempotent)."""
@@ -128,6 +137,22 @@ class Executor:
     def __repr__(self):
         return (f"{type(self).__name__}({self.rollout.network.name!r}, rollout={self.rollout.name!r}, "
                 f"groups={[len(g) for g in self.schedule.groups]})")
+
+
+def clip_frames(frames):
+    """``(length, batch, pick)`` of a clip (batch, time, C, H, W) or a dict of
+    clips per input; ``pick(t)`` is frame ``t`` (a tensor, or a dict per input).
+
+    Examples
+    --------
+    >>> length, batch, pick = clip_frames(torch.zeros(2, 5, 1, 4, 4))
+    >>> length, batch, tuple(pick(0).shape)
+    (5, 2, (2, 1, 4, 4))
+    """
+    if isinstance(frames, Mapping):
+        first = next(iter(frames.values()))
+        return first.shape[1], first.shape[0], lambda t: {k: x[:, t] for k, x in frames.items()}
+    return frames.shape[1], frames.shape[0], lambda t: frames[:, t]
 
 
 #: How close an executor's outputs must be to ``model.step``'s (``torch.allclose``).

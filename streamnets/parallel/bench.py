@@ -5,7 +5,9 @@
 their outputs checked against ``model.step``, plus every node's update alone. The
 *ideal* streaming frame on this device is ``max(slowest node alone with every
 core, sum of single-threaded node times / workers)`` on the CPU and the slowest
-node alone on a GPU (perfect overlap). :func:`bench_distributed` times the
+node alone on a GPU (perfect overlap). On CUDA it also times throughput on a clip
+with ``frames_per_graph`` frames per CUDA graph (the ``*-pipelined`` executors,
+one sample per graph, divided by its frames). :func:`bench_distributed` times the
 :class:`~streamnets.parallel.DistributedExecutor` over 1, 2, 3 gloo ranks.
 """
 
@@ -56,7 +58,18 @@ EXECUTORS = {
     "streaming-cuda": ("streaming", True, ("cuda",), "CudaStreamExecutor: one stream per node"),
     "streaming-cuda-graphs": ("streaming", True, ("cuda",),
                               "CudaStreamExecutor: one stream per node, CUDA graph per frame"),
+    "sequential-cuda-pipelined": ("sequential", False, ("cuda",),
+                                  "CudaStreamExecutor on the sequential rollout, frames_per_graph frames "
+                                  "per CUDA graph (throughput on a clip; frames overlap as the data allow)"),
+    "streaming-cuda-pipelined": ("streaming", True, ("cuda",),
+                                 "CudaStreamExecutor: one stream per node, frames_per_graph frames per "
+                                 "CUDA graph, no frame barrier (throughput on a clip)"),
 }
+
+
+def _pipelined(name):
+    """Whether executor ``name`` is timed per clip of frames (throughput), not per frame."""
+    return name.endswith("-pipelined")
 
 
 def default_executors(device):
@@ -69,7 +82,7 @@ def default_executors(device):
     """
     if torch.device(device).type == "cuda":
         return ("sequential", "streaming-reference", "sequential-cuda-graphs", "streaming-cuda",
-                "streaming-cuda-graphs")
+                "streaming-cuda-graphs", "sequential-cuda-pipelined", "streaming-cuda-pipelined")
     return ("sequential", "sequential-1-thread", "streaming-reference", "streaming-threads",
             "streaming-threads-static")
 
@@ -83,7 +96,7 @@ class _OneThread(ReferenceExecutor):
             return super().step(frame, state)
 
 
-def _make(name, model, workers, batch, team=1):
+def _make(name, model, workers, batch, team=1, frames_per_graph=1):
     from .cuda import CudaStreamExecutor
 
     rollout = EXECUTORS[name][0]
@@ -103,6 +116,8 @@ def _make(name, model, workers, batch, team=1):
         return ex
     if name == "streaming-threads-2x":
         return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=cpu_cores())
+    if _pipelined(name):
+        return CudaStreamExecutor(model, rollout, graphs=True, frames_per_graph=frames_per_graph)
     return CudaStreamExecutor(model, rollout, graphs=name.endswith("graphs"))
 
 
@@ -117,6 +132,13 @@ def _pick(frames, t):
     if isinstance(frames, dict):
         return {k: x[:, t % x.shape[1]] for k, x in frames.items()}
     return frames[:, t % frames.shape[1]]
+
+
+def _clip(frames, length):
+    """``length`` frames of ``frames`` (cycled) as one clip."""
+    if isinstance(frames, dict):
+        return {k: _clip(x, length) for k, x in frames.items()}
+    return frames[:, torch.arange(length) % frames.shape[1]]
 
 
 def _cpu_name():
@@ -180,8 +202,10 @@ _POISONING = {"streaming-threads-2x"}
 
 
 def _time(runners, pool, batch, steady, frames, device, warmup, repeats):
-    """Seconds per step of each runner: every one steps its own stream of frames
-    (first to the steady state), the rounds alternate the order (ABBA)."""
+    """Seconds per frame of each runner: every one steps its own stream of frames
+    (first to the steady state), the rounds alternate the order (ABBA). A runner
+    with ``frames_per_graph`` K > 1 is timed per clip of K frames (divided by K),
+    ``frames // K`` clips a round."""
     states = {}
     for name, ex in runners.items():
         state = ex.initial_state(batch)
@@ -190,16 +214,22 @@ def _time(runners, pool, batch, steady, frames, device, warmup, repeats):
         states[name] = state
     samples = {name: [] for name in runners}
     names = list(runners)
+    clips = {name: _clip(pool, ex.frames_per_graph) for name, ex in runners.items()
+             if getattr(ex, "frames_per_graph", 1) > 1}
     for rnd in range(warmup + repeats):
         for name in (names if rnd % 2 else names[::-1]):
             ex, state = runners[name], states[name]
-            for t in range(frames):
+            count = getattr(ex, "frames_per_graph", 1)
+            for t in range(max(1, frames // count)):
                 sync(device)
                 start = time.perf_counter()
-                _, state = ex.step(_pick(pool, t), state)
+                if count > 1:
+                    _, state = ex.steps(clips[name], state)
+                else:
+                    _, state = ex.step(_pick(pool, t), state)
                 sync(device)
                 if rnd >= warmup:
-                    samples[name].append(time.perf_counter() - start)
+                    samples[name].append((time.perf_counter() - start) / count)
             states[name] = state
     return samples
 
@@ -259,8 +289,10 @@ def _node_times(schedule, batch, device, cores, in_use, repeats, seed):
 
 
 def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, device="auto",
-                   warmup=2, repeats=10, workers=None, seed=0, node_repeats=20, threads_per_worker=1):
-    """Per-frame latency of sequential vs model-parallel streaming inference.
+                   warmup=2, repeats=10, workers=None, seed=0, node_repeats=20, threads_per_worker=1,
+                   frames_per_graph=16):
+    """Per-frame latency of sequential vs model-parallel streaming inference (and,
+    on CUDA, throughput on a clip).
 
     Parameters
     ----------
@@ -291,6 +323,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         Weights and frames.
     node_repeats : int
         Timings per node for the per-node table.
+    frames_per_graph : int
+        Frames per CUDA graph of the ``*-pipelined`` executors.
 
     Returns
     -------
@@ -298,10 +332,15 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         JSON-ready: ``network``, ``device``, ``batch``, ``sequential_ms_per_frame``
         (the best node-by-node executor), ``streaming_ms_per_frame`` (the best
         streaming executor), ``ideal_ms_per_frame``, ``speedup`` (sequential /
-        streaming), ``streaming_over_ideal``, ``outputs_match`` (every executor
-        equals ``model.step`` of its rollout within ``tolerance``), ``executors``
-        (per executor: ``ms_per_frame`` median, ``ms_min``, ``ms_mean``,
-        ``throughput_samples_per_s``, ``max_abs_diff``, ...), ``nodes`` (per node
+        streaming), ``streaming_over_ideal`` (these four: latency, one frame per
+        step, the pipelined executors left out), ``outputs_match`` (every
+        executor equals ``model.step`` of its rollout within ``tolerance``),
+        ``executors`` (per executor: ``ms_per_frame`` median, ``ms_min``,
+        ``ms_mean``, ``throughput_samples_per_s``, ``max_abs_diff``,
+        ``frames_per_graph``, ...); with pipelined executors
+        ``sequential_pipelined_ms_per_frame``,
+        ``streaming_pipelined_ms_per_frame`` and
+        ``streaming_pipelined_over_ideal`` (else None); ``nodes`` (per node
         ``ms_1_thread`` and ``ms_all_cores``; on a GPU both are the node alone,
         and on CUDA ``ms_graph``, its kernels replayed as a CUDA graph),
         ``node_sum_ms_1_thread``, ``node_max_ms_alone``; on the CPU also
@@ -349,13 +388,19 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     workers = workers or max(1, cores // team)
     schedule = Schedule(model, "streaming")
     steady = max(Schedule(model, EXECUTORS[n][0]).plan.steady for n in executors) + 1
-    clip = _frames(model, batch, steady + 4, device, seed + 1)
+    pipelined = any(_pipelined(n) for n in executors)
+    if pipelined and int(frames_per_graph) < 2:
+        raise StreamnetsError(f"frames_per_graph must be at least 2, got {frames_per_graph}")
+    clip_length = int(frames_per_graph) if pipelined else 0
+    # Long enough for every executor to check one graph of frames_per_graph frames.
+    clip = _frames(model, batch, steady + 4 + clip_length, device, seed + 1)
     pool = _frames(model, batch, 8, device, seed + 2)
     checks, samples, described, references, graph_ms = {}, {}, {}, {}, {}
     tolerance = TOLERANCE if device.type == "cpu" else GPU_TOLERANCE
 
     def phase(names):
-        runners = {name: _make(name, model, workers, batch, team) for name in names}
+        runners = {name: _make(name, model, workers, batch, team, frames_per_graph=clip_length)
+                   for name in names}
         try:
             for name, ex in runners.items():
                 key = ex.rollout.bits
@@ -399,14 +444,20 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
             "ms_min": 1e3 * min(ts) if ts else None, "ms_mean": 1e3 * statistics.fmean(ts) if ts else None,
             "throughput_samples_per_s": batch / median if ts else None,
             "samples": len(ts), "outputs_match": checks[name][0], "max_abs_diff": checks[name][1],
-            "graph_ms": graph_ms.get(name),
+            "graph_ms": graph_ms.get(name), "frames_per_graph": clip_length if _pipelined(name) else 1,
         }
-    node_by_node = {n: r for n, r in per.items() if not r["parallel"]}
-    streaming = {n: r for n, r in per.items() if r["rollout"] == "streaming"}
-    seq_name = min(node_by_node, key=lambda n: node_by_node[n]["ms_per_frame"]) if node_by_node else None
-    str_name = min(streaming, key=lambda n: streaming[n]["ms_per_frame"]) if streaming else None
+    def best(names):
+        names = [n for n in names if per[n]["samples"]]
+        return min(names, key=lambda n: per[n]["ms_per_frame"]) if names else None
+
+    latency = [n for n in per if not _pipelined(n)]
+    seq_name = best([n for n in latency if not per[n]["parallel"]])
+    str_name = best([n for n in latency if per[n]["rollout"] == "streaming"])
     seq_ms = per[seq_name]["ms_per_frame"] if seq_name else None
     str_ms = per[str_name]["ms_per_frame"] if str_name else None
+    piped = {r: best([n for n in per if _pipelined(n) and per[n]["rollout"] == r])
+             for r in ("sequential", "streaming")}
+    piped_ms = {r: per[n]["ms_per_frame"] if n else None for r, n in piped.items()}
     return {
         "network": model.network.name, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
@@ -416,6 +467,10 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         "ideal_ms_per_frame": 1e3 * ideal, "ideal_rule": ideal_rule,
         "speedup": seq_ms / str_ms if seq_ms and str_ms else None,
         "streaming_over_ideal": str_ms / (1e3 * ideal) if str_ms else None,
+        "sequential_pipelined_ms_per_frame": piped_ms["sequential"],
+        "streaming_pipelined_ms_per_frame": piped_ms["streaming"],
+        "streaming_pipelined_over_ideal": (piped_ms["streaming"] / (1e3 * ideal)
+                                           if piped_ms["streaming"] else None),
         "outputs_match": all(c[0] for c in checks.values()), "tolerance": dict(tolerance),
         "executors": per,
         "nodes": {v: {"ms_1_thread": 1e3 * alone_1[v], "ms_all_cores": 1e3 * alone_all[v],

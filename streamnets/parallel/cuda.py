@@ -7,14 +7,23 @@ on every node's done event. Under the streaming rollout all node streams run
 concurrently. Python still issues the kernels one after the other, so the gain
 needs kernels long enough to overlap; ``graphs=True`` records the steady-state
 frame once as a CUDA graph and replays it, which removes the launch cost.
+
+``frames_per_graph=K`` goes further for clips (:meth:`~CudaStreamExecutor.run`,
+:meth:`~CudaStreamExecutor.steps`): one graph holds K frames, and within it no
+frame barrier is left: a node's update of frame t waits only for the updates it
+reads (of frame t-1 under the streaming rollout), so consecutive frames overlap
+as far as the data allow. That is throughput on a recorded clip; a live stream,
+one frame at a time, has the per-frame latency of :meth:`~Executor.step`.
 """
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 import torch
 
 from ..device import DeviceError
-from .base import Executor
+from .base import Executor, clip_frames
 
 __all__ = ["CudaStreamExecutor", "cuda_unavailable_reason", "capture", "replay_seconds"]
 
@@ -50,11 +59,20 @@ class CudaStreamExecutor(Executor):
         frame and the previous state into the graph's buffers and copy its
         results out (the node values and the outputs in one buffer each), so
         states stay independent of each other as with ``model.step``.
+    frames_per_graph : int
+        Frames per graph in :meth:`run` and :meth:`steps` (default 1; more needs
+        ``graphs=True``): their steady frames go through the GPU K at a time,
+        one replay each, without a barrier between frames; the rest (the first
+        frames, a clip's tail shorter than K) one by one. The states of the
+        frames inside a graph are not kept, only the last one's.
+        :meth:`step` always takes one frame.
 
     Raises
     ------
     DeviceError
         Without CUDA, or when the model is not on a CUDA device.
+    ValueError
+        When ``frames_per_graph`` is below 1, or above 1 without ``graphs``.
 
     Notes
     -----
@@ -67,8 +85,8 @@ class CudaStreamExecutor(Executor):
     their data move (``model.half()``, ``param.data = ...``; ``load_state_dict``
     copies in place) the next frame captures anew. After replacing a
     ``Parameter`` object itself, make a new executor: the node kernels hold the
-    biases they were built with. One graph is kept per batch size; :meth:`close`
-    frees them.
+    biases they were built with. One graph is kept per batch size and frame
+    count; :meth:`close` frees them.
 
     Examples
     --------
@@ -77,12 +95,14 @@ class CudaStreamExecutor(Executor):
     >>> model = StreamNet(sn.load("cifar10_dsr6")).to("cuda").eval()  # doctest: +SKIP
     >>> ex = CudaStreamExecutor(model, "streaming", graphs=True)      # doctest: +SKIP
     >>> outputs = ex.run(torch.rand(16, 8, 3, 32, 32, device="cuda"))  # doctest: +SKIP
+    >>> clip = CudaStreamExecutor(model, graphs=True, frames_per_graph=16)  # doctest: +SKIP
+    >>> outputs, state = clip.steps(torch.rand(1, 100, 3, 32, 32, device="cuda"))  # doctest: +SKIP
     """
 
     name = "cuda-streams"
     _device_type = "cuda"  # a seam for the tests' simulated CUDA
 
-    def __init__(self, model, rollout="streaming", graphs=False):
+    def __init__(self, model, rollout="streaming", graphs=False, frames_per_graph=1):
         reason = cuda_unavailable_reason()
         if reason is not None:
             raise DeviceError(f"CudaStreamExecutor needs a CUDA GPU: {reason}; use ThreadExecutor "
@@ -91,41 +111,63 @@ class CudaStreamExecutor(Executor):
         if device.type != self._device_type:
             raise DeviceError(f"CudaStreamExecutor needs the model on a CUDA device, but it is on "
                               f"{device}; call model.to('cuda') first")
+        if int(frames_per_graph) < 1 or (int(frames_per_graph) > 1 and not graphs):
+            raise ValueError(f"frames_per_graph must be 1, or more with graphs=True; got "
+                             f"{frames_per_graph} with graphs={graphs}")
         super().__init__(model, rollout)
         self._device = device
         order = [v for g in self.schedule.groups for v in g]
         self._streams = {v: torch.cuda.Stream(device) for v in order}
-        self._done = {v: torch.cuda.Event() for v in order}
         self._start = torch.cuda.Event()
-        # Per node, the sources it reads within the frame (zero-delay edges from
-        # non-input nodes): their done events must precede it.
+        self._done = []  # per frame of a launch, per node: the event its update records
+        # Per node, the sources it reads within the frame (zero-delay edges) and from
+        # the frame before (delayed edges), inputs left out: the updates it waits for.
         names, plan = self.schedule.names, self.schedule.plan
-        self._waits = {}
+        self._waits, self._reads = {}, {}
         for v in order:
-            sources = {names[u] for _, u, d in plan.in_terms[self.schedule.index[v]] if not d}
-            self._waits[v] = tuple(sorted(sources & set(order)))
+            terms = plan.in_terms[self.schedule.index[v]]
+            self._waits[v] = tuple(sorted({names[u] for _, u, d in terms if not d} & set(order)))
+            self._reads[v] = tuple(sorted({names[u] for _, u, d in terms if d} & set(order) - {v}))
         self.graphs = bool(graphs)
-        self._graphs = {}
+        self.frames_per_graph = int(frames_per_graph)
+        self._graphs = {}  # (batch, frames) -> _FrameGraph
         # Listed once: walking the modules costs more per frame than a replay.
         self._tensors = (*model.parameters(), *model.buffers())
 
-    def _launch(self, previous, current, outputs, caller):
+    def _events(self, frames):
+        """The done events of ``frames`` consecutive frames, one per node each."""
+        while len(self._done) < frames:
+            self._done.append({v: torch.cuda.Event() for v in self._streams})
+        return self._done[:frames]
+
+    def _launch(self, previous, frames, outputs, caller):
+        """Queue the updates of consecutive ``frames`` (node values, inputs filled
+        in) after ``previous``; ``outputs``: one dict per frame."""
         kernels = self.schedule.kernels
+        done = self._events(len(frames))
         self._start.record(caller)
-        for group in self.schedule.groups:
-            for v in group:
-                stream = self._streams[v]
-                stream.wait_event(self._start)
-                for u in self._waits[v]:
-                    stream.wait_event(self._done[u])
-                with torch.cuda.stream(stream):
-                    value, logits = kernels[v](previous, current)
-                self._done[v].record(stream)
-                current[kernels[v].index] = value
-                if kernels[v].is_output:
-                    outputs[v] = logits
+        for t, current in enumerate(frames):
+            before = previous if t == 0 else frames[t - 1]
+            for group in self.schedule.groups:
+                for v in group:
+                    stream = self._streams[v]
+                    # The stream's own order covers v's earlier frames; the start
+                    # event covers everything written before the launch.
+                    if t == 0:
+                        stream.wait_event(self._start)
+                    else:
+                        for u in self._reads[v]:
+                            stream.wait_event(done[t - 1][u])
+                    for u in self._waits[v]:
+                        stream.wait_event(done[t][u])
+                    with torch.cuda.stream(stream):
+                        value, logits = kernels[v](before, current)
+                    done[t][v].record(stream)
+                    current[kernels[v].index] = value
+                    if kernels[v].is_output:
+                        outputs[t][v] = logits
         for v in self._streams:
-            caller.wait_event(self._done[v])
+            caller.wait_event(done[-1][v])
 
     def _compute(self, previous, current, outputs, frame, batch):
         # The model's GPU, also when it is not the current device.
@@ -134,16 +176,49 @@ class CudaStreamExecutor(Executor):
             # From frame steady + 1 on, the previous frame is complete too: every
             # later frame runs the same kernels on same-shaped tensors.
             if self.graphs and frame > self.schedule.plan.steady:
-                self._replay(previous, current, outputs, batch, caller)
+                self._replay(previous, [current], [outputs], batch)
             else:
                 self._eager(previous, current, outputs, caller)
+
+    def steps(self, frames, state=None):
+        """Step through a clip: ``(outputs per frame, state after the last)``.
+
+        With ``frames_per_graph`` K > 1, every K steady frames are one graph
+        replay; the first frames and a tail shorter than K go one by one.
+        """
+        count = self.frames_per_graph
+        if count == 1:
+            return super().steps(frames, state)
+        length, batch, pick = clip_frames(frames)
+        state = self.initial_state(batch) if state is None else state
+        results, t = [], 0
+        while t < length:
+            if state.frame >= self.schedule.plan.steady and length - t >= count:
+                outputs, state = self._steps_in_graph([pick(t + i) for i in range(count)], state)
+                results += outputs
+                t += count
+            else:
+                outputs, state = self.step(pick(t), state)
+                results.append(outputs)
+                t += 1
+        return results, state
+
+    def _steps_in_graph(self, chunk, state):
+        """Consecutive steady frames as one replay of their graph."""
+        frames = [self._frame_values(frame, state)[0] for frame in chunk]
+        outputs = [dict.fromkeys(self.schedule.outputs) for _ in chunk]
+        with torch.no_grad(), torch.cuda.device(self._device):
+            self._replay(state.values, frames, outputs, state.batch_size)
+        for current, out in zip(frames, outputs):
+            self._input_outputs(current, out)
+        return outputs, replace(state, frame=state.frame + len(chunk), values=tuple(frames[-1]))
 
     def close(self):
         """Free the captured CUDA graphs and their buffers (idempotent)."""
         self._drop()
 
     def _eager(self, previous, current, outputs, caller):
-        self._launch(previous, current, outputs, caller)
+        self._launch(previous, [current], [outputs], caller)
         for v in self.schedule.outputs:
             # Produced on a node stream, consumed on the caller's: keep the memory
             # from being reused by the node stream before the caller is done with it.
@@ -155,84 +230,90 @@ class CudaStreamExecutor(Executor):
 
     # -- CUDA graphs ---------------------------------------------------------------
 
-    def _capture(self, previous, current):
-        """Record one steady-state frame as a :class:`_FrameGraph`."""
-        names, index, inputs = self.schedule.names, self.schedule.index, self.schedule.inputs
+    def _capture(self, previous, frames):
+        """Record the updates of ``len(frames)`` steady frames as a :class:`_FrameGraph`."""
+        names, inputs = self.schedule.names, self.schedule.inputs
         static_prev = [None if x is None else x.clone() for x in previous]
-        static_in = [None] * len(names)
-        for v in inputs:
-            static_in[index[v]] = current[index[v]].clone()
-        static_cur, static_outs = list(static_in), {}
-        # The first (warm-up) call finds what a frame produces and lays out the
+        static_in = [[x.clone() if x is not None and names[i] in inputs else None
+                      for i, x in enumerate(current)] for current in frames]
+        # The first (warm-up) call finds what the frames produce and lays out the
         # buffers that the graph packs it into.
         entry = _FrameGraph(static_prev, static_in)
 
-        def frame():
-            self._launch(static_prev, static_cur, static_outs, torch.cuda.current_stream(self._device))
+        def launch():
+            # Every frame's values stay referenced until the launch is queued: the
+            # node streams read them without telling the allocator.
+            work = [list(x) for x in static_in]
+            outs = [dict.fromkeys(self.schedule.outputs) for _ in frames]
+            self._launch(static_prev, work, outs, torch.cuda.current_stream(self._device))
             if entry.states is None:
                 entry.state_nodes = [i for i, v in enumerate(names)
-                                     if v not in inputs and static_cur[i] is not None]
-                entry.output_nodes = [v for v in self.schedule.outputs
-                                      if v not in inputs and static_outs.get(v) is not None]
-                entry.states = _Packed([static_cur[i] for i in entry.state_nodes])
-                entry.outputs = _Packed([static_outs[v] for v in entry.output_nodes])
-            entry.states.pack([static_cur[i] for i in entry.state_nodes])
-            entry.outputs.pack([static_outs[v] for v in entry.output_nodes])
+                                     if v not in inputs and work[-1][i] is not None]
+                entry.output_keys = [(t, v) for t in range(len(frames)) for v in self.schedule.outputs
+                                     if v not in inputs and outs[t][v] is not None]
+                entry.states = _Packed([work[-1][i] for i in entry.state_nodes])
+                entry.outputs = _Packed([outs[t][v] for t, v in entry.output_keys])
+            entry.states.pack([work[-1][i] for i in entry.state_nodes])
+            entry.outputs.pack([outs[t][v] for t, v in entry.output_keys])
 
-        entry.graph = capture(frame, self._device)
+        entry.graph = capture(launch, self._device)
         return entry
 
     def _storage(self):
         """Where the parameters and buffers live now: a graph replays these addresses."""
         return tuple(t.data_ptr() for t in self._tensors)
 
-    def _replay(self, previous, current, outputs, batch, caller):
-        storage = self._storage()
-        entry = self._graphs.get(batch)
+    def _replay(self, previous, frames, outputs, batch):
+        """Run ``frames`` (node values, inputs filled in) after ``previous`` as one
+        replay of their graph, captured first where needed; fills in the last
+        frame's node values and every frame's ``outputs``."""
+        storage, key = self._storage(), (batch, len(frames))
+        entry = self._graphs.get(key)
         if entry is None or entry.storage != storage:
-            self._drop(batch)
-            entry = self._graphs[batch] = self._capture(previous, current)
+            self._drop(*key)
+            entry = self._graphs[key] = self._capture(previous, frames)
             entry.storage = storage
-        dst = [d for d, s in zip(entry.previous, previous) if d is not None and s is not None]
-        src = [s for d, s in zip(entry.previous, previous) if d is not None and s is not None]
-        for i, x in enumerate(entry.inputs):
-            if x is not None:
-                dst.append(x)
-                src.append(current[i])
-        torch._foreach_copy_(dst, src)
+        pairs = [(d, s) for d, s in zip(entry.previous, previous) if d is not None and s is not None]
+        for static, current in zip(entry.inputs, frames):
+            pairs += [(d, s) for d, s in zip(static, current) if d is not None]
+        torch._foreach_copy_(*map(list, zip(*pairs)))
         entry.graph.replay()
         for i, value in zip(entry.state_nodes, entry.states.unpack()):
-            current[i] = value
-        for v, value in zip(entry.output_nodes, entry.outputs.unpack()):
-            outputs[v] = value
+            frames[-1][i] = value
+        for (t, v), value in zip(entry.output_keys, entry.outputs.unpack()):
+            outputs[t][v] = value
 
-    def _drop(self, batch=None):
-        """Forget the graph of ``batch`` (default: all), once the GPU is done with it."""
-        keys = list(self._graphs) if batch is None else [k for k in (batch,) if k in self._graphs]
+    def _drop(self, batch=None, frames=None):
+        """Forget the graphs of ``batch`` and ``frames`` (default: all), once the GPU
+        is done with them."""
+        keys = [k for k in self._graphs if batch in (None, k[0]) and frames in (None, k[1])]
         if keys:
-            torch.cuda.synchronize(self._device)  # replays and copies may still use it
+            torch.cuda.synchronize(self._device)  # replays and copies may still use them
         for key in keys:
             del self._graphs[key]
 
-    def replay_ms(self, batch, replays=100):
-        """GPU milliseconds per replay of the captured frame graph for ``batch``,
-        replayed back to back between CUDA events: the frame's device time without
-        the host's launches and copies (None before a graph was captured)."""
-        entry = self._graphs.get(batch)
+    def replay_ms(self, batch, frames=None):
+        """GPU milliseconds per frame of the captured graph of ``frames`` frames
+        (default ``frames_per_graph``) for ``batch``, replayed back to back between
+        CUDA events: the frames' device time without the host's launches and
+        copies (None before such a graph was captured)."""
+        frames = frames or self.frames_per_graph
+        entry = self._graphs.get((batch, frames))
         if entry is None:
             return None
-        return 1e3 * replay_seconds(entry.graph.replay, replays, self._device)
+        return 1e3 * replay_seconds(entry.graph.replay, max(1, 100 // frames), self._device) / frames
 
 
 class _FrameGraph:
-    """A captured frame: the graph; the buffers it reads (previous state, input
-    frames); the node values and the outputs it packs, in two buffers, so that
-    an output kept by the caller does not keep the whole frame alive."""
+    """Captured frames: the graph; the buffers it reads (the previous state, each
+    frame's inputs); the last frame's node values and every frame's outputs,
+    which it packs into two buffers, so that an output kept by the caller does
+    not keep the node values alive."""
 
     def __init__(self, previous, inputs):
         self.graph, self.previous, self.inputs = None, previous, inputs
         self.state_nodes, self.states = [], None
-        self.output_nodes, self.outputs = [], None
+        self.output_keys, self.outputs = [], None  # (frame, node) per output
         self.storage = None
 
 
