@@ -49,15 +49,16 @@ def _short(name):
 
 
 def _row(r):
-    node_by_node = r["executors"].get("streaming-reference", {}).get("ms_per_frame", float("nan"))
+    node_by_node = r["executors"].get("streaming-reference", {}).get("ms_per_frame")
     team = r.get("threads_per_worker", 1)
     network = r["network"] + (f" ({r['workers']} workers × {team} threads)" if team > 1 else "")
-    return (f"| {network} | {r['batch']} | {r['sequential_ms_per_frame']:.2f} "
-            f"({_short(r['sequential_executor'])}) | {node_by_node:.2f} | {r['streaming_ms_per_frame']:.2f} "
-            f"({_short(r['streaming_executor'])}) | {r['ideal_ms_per_frame']:.2f} | "
-            f"{_fmt(r.get('balanced_ms_per_frame'))} | {_fmt(r.get('handoff_ms'), 3)} | {r['speedup']:.2f}× | "
-            f"{r['streaming_over_ideal']:.2f} | {'✓' if r['outputs_match'] else '✗'} | "
-            f"{r['load_before']:.2f} / {_fmt(r.get('other_processes_cores'))} |")
+    speedup = f"{r['speedup']:.2f}×" if r.get("speedup") else "?"
+    return (f"| {network} | {r['batch']} | {_fmt(r['sequential_ms_per_frame'])} "
+            f"({_short(r['sequential_executor'] or '-')}) | {_fmt(node_by_node)} | "
+            f"{_fmt(r['streaming_ms_per_frame'])} ({_short(r['streaming_executor'] or '-')}) | "
+            f"{r['ideal_ms_per_frame']:.2f} | {_fmt(r.get('balanced_ms_per_frame'))} | "
+            f"{_fmt(r.get('handoff_ms'), 3)} | {speedup} | {_fmt(r['streaming_over_ideal'])} | "
+            f"{'✓' if r['outputs_match'] else '✗'} | {r['load_before']:.2f} / {_fmt(r.get('other_processes_cores'))} |")
 
 
 def _fmt(x, digits=2):

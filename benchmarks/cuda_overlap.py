@@ -1,0 +1,88 @@
+"""Where the streaming frame's GPU time goes: dependencies or contention (issue 7).
+
+For a network under the streaming rollout, the device's milliseconds per frame of
+a CUDA graph of ``--frames-per-graph`` frames (:class:`CudaStreamExecutor` with
+``frames_per_graph``), next to the same graph with every cross-node wait left out,
+the slowest node alone and the sum of all nodes (each as a CUDA graph):
+
+- with waits ≈ without waits: the nodes slow each other down on the shared GPU
+  (contention), not the waits between them;
+- without waits ≈ slowest node: the waits cost the difference.
+
+The graph without waits computes wrong values on purpose (nodes read states that
+may not be written yet); only its time counts.
+
+Usage::
+
+    python benchmarks/cuda_overlap.py [--network cifar10_dsr6] [--batch 1 16] [--json]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import torch  # noqa: E402
+
+import streamnets as sn  # noqa: E402
+from streamnets.nn import StreamNet  # noqa: E402
+from streamnets.parallel import CudaStreamExecutor, Schedule, measure_node_times  # noqa: E402
+from streamnets.parallel.cuda import cuda_unavailable_reason  # noqa: E402
+
+
+def frame_ms(model, batch, frames_per_graph, waits=True, seed=0):
+    """Device milliseconds per frame of the streaming rollout's graph of
+    ``frames_per_graph`` frames; ``waits=False``: without cross-node waits."""
+    net = model.network
+    steady = Schedule(model, "streaming").plan.steady + 1
+    gen = torch.Generator().manual_seed(seed)
+    clip = {v: torch.rand(batch, steady + frames_per_graph, *net.nodes[v].shape, generator=gen).cuda()
+            for v in net.inputs}
+    with CudaStreamExecutor(model, "streaming", graphs=True, frames_per_graph=frames_per_graph) as ex:
+        if not waits:
+            ex._reads = dict.fromkeys(ex._reads, ())  # streaming: no zero-delay waits either
+        ex.steps(clip)
+        return ex.replay_ms(batch)
+
+
+def overlap(network, batch, frames_per_graph=16, seed=0):
+    torch.manual_seed(seed)
+    model = StreamNet(sn.load(network)).cuda().eval()
+    nodes = measure_node_times(Schedule(model, "streaming"), batch, repeats=100, seed=seed, graphs=True)
+    return {"network": network, "batch": batch, "frames_per_graph": frames_per_graph,
+            "device_name": torch.cuda.get_device_name(),
+            "with_waits_ms": frame_ms(model, batch, frames_per_graph, True, seed),
+            "without_waits_ms": frame_ms(model, batch, frames_per_graph, False, seed),
+            "slowest_node_ms": 1e3 * max(nodes.values()), "sum_of_nodes_ms": 1e3 * sum(nodes.values()),
+            "nodes_ms": {v: 1e3 * t for v, t in nodes.items()}}
+
+
+def main(argv=None):
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--network", nargs="+", default=["cifar10_dsr6"])
+    parser.add_argument("--batch", nargs="+", type=int, default=[1, 16])
+    parser.add_argument("--frames-per-graph", type=int, default=16)
+    parser.add_argument("--json", action="store_true")
+    args = parser.parse_args(argv)
+    reason = cuda_unavailable_reason()
+    if reason:
+        print(f"cuda_overlap.py needs a CUDA GPU: {reason}", file=sys.stderr)
+        return 2
+    rows = [overlap(n, b, args.frames_per_graph) for n in args.network for b in args.batch]
+    if args.json:
+        print(json.dumps(rows, indent=2))
+        return 0
+    print("| network | batch | with waits ms | without waits ms | slowest node ms | sum of nodes ms |")
+    print("| --- | --- | --- | --- | --- | --- |")
+    for r in rows:
+        print(f"| {r['network']} | {r['batch']} | {r['with_waits_ms']:.4f} | {r['without_waits_ms']:.4f} | "
+              f"{r['slowest_node_ms']:.4f} | {r['sum_of_nodes_ms']:.4f} |")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
