@@ -74,10 +74,10 @@ class Executor:
         """
         current, batch = self._frame_values(frame, state)
         outputs = dict.fromkeys(self.schedule.outputs)
-        if state.frame >= 0:
+        if state.frame >= 0:  # as model.step: the first frame is only loaded
             with torch.no_grad():
                 self._compute(state.values, current, outputs, state.frame + 1, batch)
-        self._input_outputs(current, outputs)
+            self._input_outputs(current, outputs)
         return outputs, replace(state, frame=state.frame + 1, values=tuple(current))
 
     def _frame_values(self, frame, state):
