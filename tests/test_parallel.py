@@ -611,3 +611,32 @@ def test_bench_times_a_pipelined_executor_per_clip(simulated_cuda):
                           warmup=1, repeats=2)
     assert len(samples["piped"]) == 2 * (9 // 4)  # one sample per graph of 4 frames
     assert list(ex._graphs) == [(2, 4)]
+
+
+def echo_net():
+    """An input that is also an output."""
+    nodes = [sn.Node("x", (2, 4, 4), "identity", tags=("output",)),
+             sn.Node("h", (3, 4, 4), "relu", tags=("prediction",))]
+    return sn.Network(nodes, [sn.Edge("x", "h", 3), sn.Edge("h", "h", 3)], name="echo")
+
+
+def test_an_input_as_output_is_empty_in_the_first_frame_as_in_step():
+    net = echo_net()
+    model = model_of(net, seed=1)
+    for ex in executors_for(model, "streaming"):
+        with ex:
+            got = assert_same_run(ex, model, "streaming", frames_for(net, batch=2, count=4, seed=3))
+            assert got[0]["x"] is None and got[1]["x"] is not None
+
+
+def test_simulated_cuda_frames_per_graph_with_an_input_as_output(simulated_cuda):
+    net = echo_net()
+    model = model_of(net, seed=1)
+    frames = frames_for(net, batch=2, count=9, seed=3)
+    expected, states = reference_run(model, "streaming", frames)
+    ex = simulated_cuda(model, "streaming", graphs=True, frames_per_graph=3)
+    got, state = ex.steps(frames.double())  # converted to the model's dtype, as by step
+    assert compare_outputs(got, expected) == (True, 0.0)
+    assert all(torch.equal(out["x"], frames[:, t]) for t, out in enumerate(got) if t)
+    assert_same_state(state, states[-1], TOLERANCE)
+    assert (2, 3) in ex._graphs

@@ -176,7 +176,9 @@ class CudaStreamExecutor(Executor):
             # From frame steady + 1 on, the previous frame is complete too: every
             # later frame runs the same kernels on same-shaped tensors.
             if self.graphs and frame > self.schedule.plan.steady:
-                self._replay(previous, [current], [outputs], batch)
+                inputs = {self.schedule.index[v]: current[self.schedule.index[v]].unsqueeze(0)
+                          for v in self.schedule.inputs}
+                self._replay(previous, inputs, current, [outputs], batch)
             else:
                 self._eager(previous, current, outputs, caller)
 
@@ -191,10 +193,13 @@ class CudaStreamExecutor(Executor):
             return super().steps(frames, state)
         length, batch, pick = clip_frames(frames)
         state = self.initial_state(batch) if state is None else state
+        if length:
+            self._frame_values(pick(0), state)  # the clip's shapes, once
+        clip = self._clip_inputs(frames)
         results, t = [], 0
         while t < length:
             if state.frame >= self.schedule.plan.steady and length - t >= count:
-                outputs, state = self._steps_in_graph([pick(t + i) for i in range(count)], state)
+                outputs, state = self._steps_in_graph(clip, pick, t, count, state)
                 results += outputs
                 t += count
             else:
@@ -203,15 +208,30 @@ class CudaStreamExecutor(Executor):
                 t += 1
         return results, state
 
-    def _steps_in_graph(self, chunk, state):
-        """Consecutive steady frames as one replay of their graph."""
-        frames = [self._frame_values(frame, state)[0] for frame in chunk]
-        outputs = [dict.fromkeys(self.schedule.outputs) for _ in chunk]
+    def _clip_inputs(self, frames):
+        """Per input node index its clip (batch, time, ...), dense inputs flattened."""
+        net = self.rollout.network
+        if not isinstance(frames, dict):
+            frames = {net.inputs[0]: frames}
+        clips = {}
+        for v in net.inputs:
+            x, spec = frames[v], net.nodes[v]
+            clips[self.schedule.index[v]] = x if spec.is_spatial else x.reshape(*x.shape[:2], spec.shape[0])
+        return clips
+
+    def _steps_in_graph(self, clip, pick, t, count, state):
+        """Frames ``t`` to ``t + count - 1`` of ``clip`` (all steady) as one replay."""
+        last, batch = self._frame_values(pick(t + count - 1), state)
+        reference = next(self.model.parameters())
+        inputs = {i: x[:, t:t + count].to(device=reference.device, dtype=reference.dtype).transpose(0, 1)
+                  for i, x in clip.items()}
+        outputs = [dict.fromkeys(self.schedule.outputs) for _ in range(count)]
         with torch.no_grad(), torch.cuda.device(self._device):
-            self._replay(state.values, frames, outputs, state.batch_size)
-        for current, out in zip(frames, outputs):
-            self._input_outputs(current, out)
-        return outputs, replace(state, frame=state.frame + len(chunk), values=tuple(frames[-1]))
+            self._replay(state.values, inputs, last, outputs, batch)
+        if any(o in self.schedule.inputs for o in self.schedule.outputs):
+            for k, out in enumerate(outputs):
+                self._input_outputs(self._frame_values(pick(t + k), state)[0], out)
+        return outputs, replace(state, frame=state.frame + count, values=tuple(last))
 
     def close(self):
         """Free the captured CUDA graphs and their buffers (idempotent)."""
@@ -230,12 +250,14 @@ class CudaStreamExecutor(Executor):
 
     # -- CUDA graphs ---------------------------------------------------------------
 
-    def _capture(self, previous, frames):
-        """Record the updates of ``len(frames)`` steady frames as a :class:`_FrameGraph`."""
-        names, inputs = self.schedule.names, self.schedule.inputs
+    def _capture(self, previous, inputs):
+        """Record the updates of consecutive steady frames as a :class:`_FrameGraph`;
+        ``inputs``: per input node index, its frames (frames, batch, ...)."""
+        names, index, reference = self.schedule.names, self.schedule.index, next(self.model.parameters())
         static_prev = [None if x is None else x.clone() for x in previous]
-        static_in = [[x.clone() if x is not None and names[i] in inputs else None
-                      for i, x in enumerate(current)] for current in frames]
+        static_in = {i: x.to(device=reference.device, dtype=reference.dtype, copy=True)
+                     for i, x in inputs.items()}
+        count = len(next(iter(static_in.values())))
         # The first (warm-up) call finds what the frames produce and lays out the
         # buffers that the graph packs it into.
         entry = _FrameGraph(static_prev, static_in)
@@ -243,14 +265,17 @@ class CudaStreamExecutor(Executor):
         def launch():
             # Every frame's values stay referenced until the launch is queued: the
             # node streams read them without telling the allocator.
-            work = [list(x) for x in static_in]
-            outs = [dict.fromkeys(self.schedule.outputs) for _ in frames]
+            work = [[None] * len(names) for _ in range(count)]
+            for i, frames in static_in.items():
+                for t in range(count):
+                    work[t][i] = frames[t]
+            outs = [dict.fromkeys(self.schedule.outputs) for _ in range(count)]
             self._launch(static_prev, work, outs, torch.cuda.current_stream(self._device))
             if entry.states is None:
-                entry.state_nodes = [i for i, v in enumerate(names)
-                                     if v not in inputs and work[-1][i] is not None]
-                entry.output_keys = [(t, v) for t in range(len(frames)) for v in self.schedule.outputs
-                                     if v not in inputs and outs[t][v] is not None]
+                entry.state_nodes = [index[v] for v in self.schedule.kernels
+                                     if work[-1][index[v]] is not None]
+                entry.output_keys = [(t, v) for t in range(count) for v in self.schedule.outputs
+                                     if v not in self.schedule.inputs and outs[t][v] is not None]
                 entry.states = _Packed([work[-1][i] for i in entry.state_nodes])
                 entry.outputs = _Packed([outs[t][v] for t, v in entry.output_keys])
             entry.states.pack([work[-1][i] for i in entry.state_nodes])
@@ -263,23 +288,23 @@ class CudaStreamExecutor(Executor):
         """Where the parameters and buffers live now: a graph replays these addresses."""
         return tuple(t.data_ptr() for t in self._tensors)
 
-    def _replay(self, previous, frames, outputs, batch):
-        """Run ``frames`` (node values, inputs filled in) after ``previous`` as one
-        replay of their graph, captured first where needed; fills in the last
-        frame's node values and every frame's ``outputs``."""
-        storage, key = self._storage(), (batch, len(frames))
+    def _replay(self, previous, inputs, last, outputs, batch):
+        """Run consecutive frames after ``previous`` as one replay of their graph,
+        captured first where needed. ``inputs``: per input node index, its frames
+        (frames, batch, ...); fills in ``last`` (the last frame's node values) and
+        ``outputs`` (one dict per frame)."""
+        storage, key = self._storage(), (batch, len(outputs))
         entry = self._graphs.get(key)
         if entry is None or entry.storage != storage:
             self._drop(*key)
-            entry = self._graphs[key] = self._capture(previous, frames)
+            entry = self._graphs[key] = self._capture(previous, inputs)
             entry.storage = storage
         pairs = [(d, s) for d, s in zip(entry.previous, previous) if d is not None and s is not None]
-        for static, current in zip(entry.inputs, frames):
-            pairs += [(d, s) for d, s in zip(static, current) if d is not None]
+        pairs += [(entry.inputs[i], x) for i, x in inputs.items()]
         torch._foreach_copy_(*map(list, zip(*pairs)))
         entry.graph.replay()
         for i, value in zip(entry.state_nodes, entry.states.unpack()):
-            frames[-1][i] = value
+            last[i] = value
         for (t, v), value in zip(entry.output_keys, entry.outputs.unpack()):
             outputs[t][v] = value
 
@@ -305,8 +330,8 @@ class CudaStreamExecutor(Executor):
 
 
 class _FrameGraph:
-    """Captured frames: the graph; the buffers it reads (the previous state, each
-    frame's inputs); the last frame's node values and every frame's outputs,
+    """Captured frames: the graph; the buffers it reads (the previous state; per
+    input node index, its frames); the last frame's node values and every frame's outputs,
     which it packs into two buffers, so that an output kept by the caller does
     not keep the node values alive."""
 
