@@ -32,7 +32,8 @@ if want cuda; then
         $SMALL --json > "$OUT/bench_parallel_$DEVICE.json" 2> "$OUT/bench_parallel_$DEVICE.err"
     echo "bench_parallel exit $?"
 fi
-# Throughput on a clip against the frames per CUDA graph (dsr6; 16 is in the cuda stage).
+# Throughput on a clip against the frames per CUDA graph (dsr6; 16 is in the cuda stage),
+# and a streaming graph's device time with and without its waits.
 if want clips; then
     for k in ${CLIP_FRAMES:-4 64}; do
         timeout 60 $PY benchmarks/bench_parallel.py --device "$DEVICE" --network cifar10_dsr6 --batch $BATCHES \
@@ -41,6 +42,9 @@ if want clips; then
             2> "$OUT/bench_clips_$k.err"
         echo "bench_parallel, $k frames per graph: exit $?"
     done
+    timeout 60 $PY benchmarks/cuda_overlap.py --network $NETS --batch $BATCHES --json > "$OUT/cuda_overlap.json" \
+        2> "$OUT/cuda_overlap.err"
+    echo "cuda_overlap exit $?"
 fi
 if want train; then
     timeout 45 $PY benchmarks/bench_streamnet.py --device "$DEVICE" --json \

@@ -346,7 +346,9 @@ def test_bench_parallel_on_cuda():
     # node_repeats: a node's graph replayed once would be timed with its launch.
     r = bench_parallel("mnist_ff", batch=2, frames=2, warmup=0, repeats=1, device="cuda", node_repeats=50)
     assert r["outputs_match"] and r["device"].startswith("cuda")
-    assert r["ideal_ms_per_frame"] == pytest.approx(max(n["ms_graph"] for n in r["nodes"].values()))
+    slowest = max(n["ms_graph"] for n in r["nodes"].values())
+    assert r["ideal_ms_per_frame"] == pytest.approx(max(slowest, r["concurrent_ms_per_frame"]))
+    assert 0 < r["concurrent_ms_per_frame"] < 1.5 * sum(n["ms_graph"] for n in r["nodes"].values())
     for name, e in r["executors"].items():
         assert (e["graph_ms"] is not None) == name.endswith(("graphs", "pipelined")), name
         assert e["frames_per_graph"] == (16 if name.endswith("pipelined") else 1)
@@ -609,7 +611,7 @@ def test_bench_times_a_pipelined_executor_per_clip(simulated_cuda):
     steady = steady_frames(model, "streaming")
     samples = bench._time({"piped": ex}, pool, 2, steady, frames=9, device=torch.device("cpu"),
                           warmup=1, repeats=2)
-    assert len(samples["piped"]) == 2 * (9 // 4)  # one sample per graph of 4 frames
+    assert len(samples["piped"]) == 2  # one clip of several graphs per round
     assert list(ex._graphs) == [(2, 4)]
 
 
@@ -640,3 +642,21 @@ def test_simulated_cuda_frames_per_graph_with_an_input_as_output(simulated_cuda)
     assert all(torch.equal(out["x"], frames[:, t]) for t, out in enumerate(got) if t)
     assert_same_state(state, states[-1], TOLERANCE)
     assert (2, 3) in ex._graphs
+
+
+def test_simulated_concurrent_frame_queues_every_node_without_waits(simulated_cuda, monkeypatch):
+    import streamnets.parallel.cuda as cuda_mod
+
+    monkeypatch.setattr(CudaStreamExecutor, "_device_type", "cpu")
+    monkeypatch.setattr(cuda_mod, "replay_seconds", lambda replay, replays, device: 2e-3)
+    seen = []
+    real = CudaStreamExecutor.replay_ms
+    monkeypatch.setattr(CudaStreamExecutor, "replay_ms", lambda self, batch: seen.append(self) or real(self, batch))
+    model = model_of(sn.load("cifar10_dsr2"))
+    assert cuda_mod.concurrent_ms_per_frame(model, batch=1, frames_per_graph=4) == pytest.approx(2 / 4)
+    (ex,) = seen
+    assert list(ex._graphs) == []  # closed
+    done = ex._done
+    for v in ex._streams:
+        for t in range(1, 4):
+            assert {u for u in ex._streams if done[t - 1][u].token in done[t][v].after} == {v}

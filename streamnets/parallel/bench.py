@@ -4,10 +4,12 @@
 ``B``) of the executors it is given, side by side on the current device, with
 their outputs checked against ``model.step``, plus every node's update alone. The
 *ideal* streaming frame on this device is ``max(slowest node alone with every
-core, sum of single-threaded node times / workers)`` on the CPU and the slowest
-node alone on a GPU (perfect overlap). On CUDA it also times throughput on a clip
-with ``frames_per_graph`` frames per CUDA graph (the ``*-pipelined`` executors,
-one sample per graph, divided by its frames). :func:`bench_distributed` times the
+core, sum of single-threaded node times / workers)`` on the CPU; on a GPU
+``max(slowest node alone, every node at once without waits)`` (perfect overlap
+within the GPU's capacity). On CUDA it also times throughput on a clip
+with ``frames_per_graph`` frames per CUDA graph (the ``*-pipelined`` executors:
+a clip of several graphs per sample, synchronized at its end, divided by its
+frames). :func:`bench_distributed` times the
 :class:`~streamnets.parallel.DistributedExecutor` over 1, 2, 3 gloo ranks.
 """
 
@@ -201,11 +203,16 @@ class OtherLoad:
 _POISONING = {"streaming-threads-2x"}
 
 
+#: Graphs per timed sample of a pipelined executor: one ``steps`` call over
+#: this many graphs' frames, synchronized at the end only, as a clip is run.
+_GRAPHS_PER_SAMPLE = 4
+
+
 def _time(runners, pool, batch, steady, frames, device, warmup, repeats):
     """Seconds per frame of each runner: every one steps its own stream of frames
     (first to the steady state), the rounds alternate the order (ABBA). A runner
-    with ``frames_per_graph`` K > 1 is timed per clip of K frames (divided by K),
-    ``frames // K`` clips a round."""
+    with ``frames_per_graph`` K > 1 is timed on a clip: one ``steps`` call over
+    ``_GRAPHS_PER_SAMPLE`` K frames a round, divided by its frames."""
     states = {}
     for name, ex in runners.items():
         state = ex.initial_state(batch)
@@ -214,21 +221,21 @@ def _time(runners, pool, batch, steady, frames, device, warmup, repeats):
         states[name] = state
     samples = {name: [] for name in runners}
     names = list(runners)
-    clips = {name: _clip(pool, ex.frames_per_graph) for name, ex in runners.items()
+    clips = {name: _clip(pool, _GRAPHS_PER_SAMPLE * ex.frames_per_graph) for name, ex in runners.items()
              if getattr(ex, "frames_per_graph", 1) > 1}
     for rnd in range(warmup + repeats):
         for name in (names if rnd % 2 else names[::-1]):
             ex, state = runners[name], states[name]
-            count = getattr(ex, "frames_per_graph", 1)
-            for t in range(max(1, frames // count)):
+            for t in range(1 if name in clips else frames):
                 sync(device)
                 start = time.perf_counter()
-                if count > 1:
+                if name in clips:
                     _, state = ex.steps(clips[name], state)
                 else:
                     _, state = ex.step(_pick(pool, t), state)
                 sync(device)
                 if rnd >= warmup:
+                    count = _GRAPHS_PER_SAMPLE * ex.frames_per_graph if name in clips else 1
                     samples[name].append((time.perf_counter() - start) / count)
             states[name] = state
     return samples
@@ -268,7 +275,9 @@ def handoff_ms(repeats=200, pause=2e-4):
 
 def _node_times(schedule, batch, device, cores, in_use, repeats, seed):
     """Every node alone: single-threaded and with every core (CPU), as a CUDA graph
-    (CUDA); the ideal frame. ``in_use``: the cores the thread executors use."""
+    (CUDA); the ideal frame, its rule, and on CUDA the frame with every node at
+    once (:func:`~streamnets.parallel.cuda.concurrent_ms_per_frame`, seconds).
+    ``in_use``: the cores the thread executors use."""
     if device.type == "cpu":
         alone_1 = measure_node_times(schedule, batch, threads=1, repeats=repeats, seed=seed)
         alone_all = measure_node_times(schedule, batch, threads=cores, repeats=repeats, seed=seed)
@@ -277,15 +286,19 @@ def _node_times(schedule, batch, device, cores, in_use, repeats, seed):
         ideal = max(slowest, sum(alone_1.values()) / in_use)
         rule = (f"max(slowest node alone (best of 1 and {cores} intra-op threads), sum of "
                 f"single-threaded node times / {in_use} cores in use)")
-        return alone_1, alone_all, None, ideal, rule
+        return alone_1, alone_all, None, ideal, rule, None
     alone_1 = alone_all = measure_node_times(schedule, batch, repeats=repeats, seed=seed)
     if device.type == "cuda":
+        from .cuda import concurrent_ms_per_frame
+
         graphed = measure_node_times(schedule, batch, repeats=repeats, seed=seed, graphs=True)
-        return (alone_1, alone_all, graphed, max(graphed.values()),
-                "slowest node's kernels alone, replayed as a CUDA graph (perfect overlap of the node "
-                "streams, no launch cost)")
+        concurrent = concurrent_ms_per_frame(schedule.model, batch, seed=seed) / 1e3
+        return (alone_1, alone_all, graphed, max(max(graphed.values()), concurrent),
+                "max(slowest node's kernels alone, every node's kernels at once without waits), each "
+                "replayed as a CUDA graph (perfect overlap within the GPU's capacity, no launch cost)",
+                concurrent)
     return (alone_1, alone_all, None, max(alone_all.values()),
-            "slowest node alone (perfect overlap of the node streams)")
+            "slowest node alone (perfect overlap of the node streams)", None)
 
 
 def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, device="auto",
@@ -427,7 +440,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     others = [phase(first)] if first else []
     # The ideal spreads single-threaded node times over the cores the workers use.
     in_use = min(workers * team, cores)
-    alone_1, alone_all, graphed, ideal, ideal_rule = _node_times(schedule, batch, device, cores, in_use,
+    alone_1, alone_all, graphed, ideal, ideal_rule, concurrent = _node_times(schedule, batch, device, cores, in_use,
                                                                  node_repeats, seed)
     others += [phase([n]) for n in executors if n in poisoning]
     handoff = handoff_ms() if device.type == "cpu" else None
@@ -465,6 +478,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         "sequential_ms_per_frame": seq_ms, "sequential_executor": seq_name,
         "streaming_ms_per_frame": str_ms, "streaming_executor": str_name,
         "ideal_ms_per_frame": 1e3 * ideal, "ideal_rule": ideal_rule,
+        "concurrent_ms_per_frame": 1e3 * concurrent if concurrent else None,
         "speedup": seq_ms / str_ms if seq_ms and str_ms else None,
         "streaming_over_ideal": str_ms / (1e3 * ideal) if str_ms else None,
         "sequential_pipelined_ms_per_frame": piped_ms["sequential"],

@@ -25,7 +25,7 @@ import torch
 from ..device import DeviceError
 from .base import Executor, clip_frames
 
-__all__ = ["CudaStreamExecutor", "cuda_unavailable_reason", "capture", "replay_seconds"]
+__all__ = ["CudaStreamExecutor", "cuda_unavailable_reason", "capture", "replay_seconds", "concurrent_ms_per_frame"]
 
 
 def cuda_unavailable_reason():
@@ -365,6 +365,37 @@ class _Packed:
             return []
         pieces = self.buffer.clone().split([s.numel() for s in self.shapes])
         return [piece.view(shape) for piece, shape in zip(pieces, self.shapes)]
+
+
+def concurrent_ms_per_frame(model, batch=1, frames_per_graph=16, seed=0):
+    """GPU milliseconds per frame when every node update of the streaming rollout
+    is queued at once, on its own stream, with no wait between nodes: the
+    device's floor for a frame's kernels running side by side (perfect overlap
+    as far as the GPU's capacity allows). Measured on a graph of
+    ``frames_per_graph`` frames, like :meth:`CudaStreamExecutor.replay_ms`.
+
+    The nodes read states that may not be written yet: the values computed are
+    wrong on purpose, only the time counts. Set the model's mode first
+    (``eval()``).
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> from streamnets.nn import StreamNet
+    >>> model = StreamNet(sn.load("cifar10_dsr6")).cuda().eval()  # doctest: +SKIP
+    >>> concurrent_ms_per_frame(model, batch=1) > 0               # doctest: +SKIP
+    True
+    """
+    net = model.network
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    with CudaStreamExecutor(model, "streaming", graphs=True, frames_per_graph=frames_per_graph) as ex:
+        length = ex.schedule.plan.steady + 1 + frames_per_graph
+        clip = {v: torch.rand(batch, length, *net.nodes[v].shape, generator=gen).to(device) for v in net.inputs}
+        # The streaming rollout has no zero-delay edges: the delayed reads are all.
+        ex._reads = dict.fromkeys(ex._reads, ())
+        ex.steps(clip)
+        return ex.replay_ms(batch)
 
 
 def replay_seconds(replay, replays=100, device=None):
