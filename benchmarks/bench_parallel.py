@@ -57,6 +57,7 @@ def _row(r):
             f"({_short(r['sequential_executor'] or '-')}) | {_fmt(node_by_node)} | "
             f"{_fmt(r['streaming_ms_per_frame'])} ({_short(r['streaming_executor'] or '-')}) | "
             f"{r['ideal_ms_per_frame']:.2f} | {_fmt(r.get('balanced_ms_per_frame'))} | "
+            f"{_fmt(r.get('concurrent_ms_per_frame'), 3)} | "
             f"{_fmt(r.get('handoff_ms'), 3)} | {speedup} | {_fmt(r['streaming_over_ideal'])} | "
             f"{'✓' if r['outputs_match'] else '✗'} | {r['load_before']:.2f} / {_fmt(r.get('other_processes_cores'))} |")
 
@@ -67,9 +68,9 @@ def _fmt(x, digits=2):
 
 def print_table(results):
     print("| network | batch | best sequential ms | streaming node by node ms | streaming parallel ms | "
-          "ideal ms | node-granular ideal ms | hand-off ms | speed-up | parallel / ideal | outputs match | "
-          "load avg / other cores |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "ideal ms | node-granular ideal ms | concurrent ms | hand-off ms | speed-up | parallel / ideal | "
+          "outputs match | load avg / other cores |")
+    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
     for r in results:
         print(_row(r))
     for r in results:

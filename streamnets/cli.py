@@ -216,8 +216,8 @@ def _cmd_bench_parallel(args, out):
         return 0
     print(f"{result['network']} on {result['device']}, batch {result['batch']}", file=out)
     for key in ("sequential_ms_per_frame", "streaming_ms_per_frame", "ideal_ms_per_frame",
-                "balanced_ms_per_frame", "handoff_ms", "sequential_pipelined_ms_per_frame",
-                "streaming_pipelined_ms_per_frame"):
+                "balanced_ms_per_frame", "concurrent_ms_per_frame", "handoff_ms",
+                "sequential_pipelined_ms_per_frame", "streaming_pipelined_ms_per_frame"):
         if result.get(key) is not None:
             print(f"  {key.replace('_', ' '):<28} {result[key]:9.3f}", file=out)
     for name, e in result["executors"].items():

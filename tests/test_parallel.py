@@ -389,6 +389,9 @@ def test_bench_parallel_reports_the_documented_keys():
     # Node granularity can only lose against the perfectly divisible ideal.
     assert r["balanced_ms_per_frame"] >= r["node_sum_ms_1_thread"] / r["workers"] - 1e-9
     assert r["handoff_ms"] > 0
+    # The calibrated static shares run at once: no faster than the slowest share alone.
+    assert r["concurrent_ms_per_frame"] > 0.5 * r["balanced_ms_per_frame"]
+    assert r["streaming_over_concurrent"] == pytest.approx(r["streaming_ms_per_frame"] / r["concurrent_ms_per_frame"])
     import json
     json.dumps(r)
 
@@ -660,3 +663,38 @@ def test_simulated_concurrent_frame_queues_every_node_without_waits(simulated_cu
     for v in ex._streams:
         for t in range(1, 4):
             assert {u for u in ex._streams if done[t - 1][u].token in done[t][v].after} == {v}
+
+
+def test_concurrent_ms_runs_every_share_at_once_without_waits(monkeypatch):
+    import streamnets.parallel.threads as threads_mod
+
+    model = model_of(sn.load("cifar10_dsr2"))
+    with ThreadExecutor(model, workers=2, schedule="static") as ex:
+        calls, real = [], dict(ex.schedule.kernels)
+        steady = threads_mod.steady_values
+        # Count the timed updates only, not those that reach the steady state.
+        monkeypatch.setattr(threads_mod, "steady_values", lambda *a, **k: (steady(*a, **k), calls.clear())[0])
+
+        class Spy:
+            def __init__(self, v):
+                self.v = v
+
+            def __call__(self, previous, current):
+                calls.append((self.v, threading.current_thread().name))
+                return real[self.v](previous, current)
+
+        monkeypatch.setattr(ex.schedule, "kernels", {v: Spy(v) for v in real})
+        assert ex.concurrent_ms(batch=1, frames=3, repeats=2) > 0
+    # Every node 3 frames × 2 repeats, each on the thread of its share.
+    owner = {v: k for k, nodes in enumerate(ex.shares[0]) for v in nodes}
+    assert sorted({v for v, _ in calls}) == sorted(real)
+    for v in real:
+        threads = {name for u, name in calls if u == v}
+        assert len([1 for u, _ in calls if u == v]) == 6 and len(threads) == 1
+    by_share = {k: {name for v, name in calls if owner[v] == k} for k in set(owner.values())}
+    assert len(set().union(*by_share.values())) == 2  # two threads, one per share
+
+
+def test_concurrent_ms_without_a_pool_runs_in_the_caller():
+    with ThreadExecutor(model_of(sn.load("mnist_ff")), workers=1, caller_works=False) as ex:
+        assert ex.concurrent_ms(batch=1, frames=2, repeats=1) > 0

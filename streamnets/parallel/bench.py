@@ -350,7 +350,12 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         executor equals ``model.step`` of its rollout within ``tolerance``),
         ``executors`` (per executor: ``ms_per_frame`` median, ``ms_min``,
         ``ms_mean``, ``throughput_samples_per_s``, ``max_abs_diff``,
-        ``frames_per_graph``, ...); with pipelined executors
+        ``frames_per_graph``, ...); ``concurrent_ms_per_frame`` (every node of a
+        frame at once without waits: on CUDA
+        :func:`~streamnets.parallel.cuda.concurrent_ms_per_frame`, part of the
+        ideal; on the CPU ``streaming-threads-static``'s shares,
+        :meth:`ThreadExecutor.concurrent_ms`, beside the ideal; else None) and
+        ``streaming_over_concurrent``; with pipelined executors
         ``sequential_pipelined_ms_per_frame``,
         ``streaming_pipelined_ms_per_frame`` and
         ``streaming_pipelined_over_ideal`` (else None); ``nodes`` (per node
@@ -408,7 +413,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     # Long enough for every executor to check one graph of frames_per_graph frames.
     clip = _frames(model, batch, steady + 4 + clip_length, device, seed + 1)
     pool = _frames(model, batch, 8, device, seed + 2)
-    checks, samples, described, references, graph_ms = {}, {}, {}, {}, {}
+    checks, samples, described, references, graph_ms, concurrent = {}, {}, {}, {}, {}, {}
     tolerance = TOLERANCE if device.type == "cpu" else GPU_TOLERANCE
 
     def phase(names):
@@ -425,6 +430,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
                     graph_ms[name] = ex.replay_ms(batch)
             with OtherLoad() as other:
                 samples.update(_time(runners, pool, batch, steady, frames, device, warmup, repeats))
+            if "streaming-threads-static" in runners:  # its calibrated shares, without waits
+                concurrent["cpu"] = runners["streaming-threads-static"].concurrent_ms(batch, seed=seed) / 1e3
             return other.value
         finally:
             for ex in runners.values():
@@ -440,8 +447,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     others = [phase(first)] if first else []
     # The ideal spreads single-threaded node times over the cores the workers use.
     in_use = min(workers * team, cores)
-    alone_1, alone_all, graphed, ideal, ideal_rule, concurrent = _node_times(schedule, batch, device, cores, in_use,
-                                                                 node_repeats, seed)
+    alone_1, alone_all, graphed, ideal, ideal_rule, concurrent["cuda"] = _node_times(
+        schedule, batch, device, cores, in_use, node_repeats, seed)
     others += [phase([n]) for n in executors if n in poisoning]
     handoff = handoff_ms() if device.type == "cpu" else None
     others = [v for v in others if v is not None]
@@ -471,6 +478,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     piped = {r: best([n for n in per if _pipelined(n) and per[n]["rollout"] == r])
              for r in ("sequential", "streaming")}
     piped_ms = {r: per[n]["ms_per_frame"] if n else None for r, n in piped.items()}
+    floor = concurrent.get("cuda") or concurrent.get("cpu")
     return {
         "network": model.network.name, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
@@ -478,7 +486,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         "sequential_ms_per_frame": seq_ms, "sequential_executor": seq_name,
         "streaming_ms_per_frame": str_ms, "streaming_executor": str_name,
         "ideal_ms_per_frame": 1e3 * ideal, "ideal_rule": ideal_rule,
-        "concurrent_ms_per_frame": 1e3 * concurrent if concurrent else None,
+        "concurrent_ms_per_frame": 1e3 * floor if floor else None,
+        "streaming_over_concurrent": str_ms / (1e3 * floor) if floor and str_ms else None,
         "speedup": seq_ms / str_ms if seq_ms and str_ms else None,
         "streaming_over_ideal": str_ms / (1e3 * ideal) if str_ms else None,
         "sequential_pipelined_ms_per_frame": piped_ms["sequential"],

@@ -21,8 +21,8 @@ import torch
 from ..device import DeviceError, intra_op_threads
 from .cuda import capture, replay_seconds
 
-__all__ = ["estimate_flops", "balanced_partition", "makespan", "measure_node_times", "intra_op_threads",
-           "sync"]
+__all__ = ["estimate_flops", "balanced_partition", "makespan", "measure_node_times", "steady_values",
+           "intra_op_threads", "sync"]
 
 
 def estimate_flops(network, batch=1):
@@ -107,6 +107,37 @@ def sync(device):
         torch.cuda.synchronize(device)
 
 
+def steady_values(schedule, batch=1, seed=0):
+    """``(previous, current)``: the node values of two consecutive frames once every
+    node is non-empty (random input frames run through the schedule), on the
+    model's device: what a node update reads in the steady state.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> from streamnets.nn import StreamNet
+    >>> from streamnets.parallel import Schedule
+    >>> previous, current = steady_values(Schedule(StreamNet(sn.load("mnist_ff")).eval(), "streaming"))
+    >>> [tuple(x.shape) for x in current]
+    [(1, 1, 28, 28), (1, 16, 7, 7), (1, 128), (1, 10)]
+    """
+    device = next(schedule.model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    previous = current = None
+    with torch.no_grad():
+        for _ in range(schedule.plan.steady + 1):
+            current = [None] * len(schedule.names)
+            for v in schedule.inputs:
+                shape = schedule.values_shape(v, batch)
+                current[schedule.index[v]] = torch.rand(shape, generator=gen).to(device)
+            if previous is not None:
+                for group in schedule.groups:
+                    for v in group:
+                        current[schedule.index[v]] = schedule.kernels[v](previous, current)[0]
+            previous = current
+    return previous, current
+
+
 def measure_node_times(schedule, batch=1, threads=None, repeats=20, warmup=3, seed=0, graphs=False):
     """Seconds per update of every node alone, on the model's device.
 
@@ -143,19 +174,8 @@ def measure_node_times(schedule, batch=1, threads=None, repeats=20, warmup=3, se
     device = next(model.parameters()).device
     if graphs and device.type != "cuda":
         raise DeviceError(f"graphs=True times CUDA graphs, but the model is on {device}")
-    gen = torch.Generator().manual_seed(seed)
-    previous = current = None
     with torch.no_grad(), intra_op_threads(threads):
-        for _ in range(schedule.plan.steady + 1):
-            current = [None] * len(schedule.names)
-            for v in schedule.inputs:
-                shape = schedule.values_shape(v, batch)
-                current[schedule.index[v]] = torch.rand(shape, generator=gen).to(device)
-            if previous is not None:
-                for group in schedule.groups:
-                    for v in group:
-                        current[schedule.index[v]] = schedule.kernels[v](previous, current)[0]
-            previous = current
+        previous, current = steady_values(schedule, batch, seed)
         times = {}
         for group in schedule.groups:
             for v in group:

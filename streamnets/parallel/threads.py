@@ -15,8 +15,11 @@ thread with its full intra-op threads.
 
 from __future__ import annotations
 
+import functools
 import queue
+import statistics
 import threading
+import time
 import weakref
 from collections import deque
 
@@ -24,7 +27,7 @@ import torch
 
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory
 from .base import Executor
-from .cost import balanced_partition, estimate_flops, measure_node_times
+from .cost import balanced_partition, estimate_flops, measure_node_times, steady_values
 
 __all__ = ["ThreadExecutor", "cpu_cores"]
 
@@ -238,20 +241,69 @@ class ThreadExecutor(Executor):
                         run((v,))
 
                 jobs = [job] * min(self.workers, len(group))
-            mine = jobs.pop(0) if self.caller_works else None
-            for box, job in zip(self._inboxes, jobs):
-                box.put(job)
-            error = None
-            if mine is not None:
-                try:
-                    with intra_op_threads(self.intra_op_threads):
-                        mine()
-                except BaseException as exc:  # wait for the workers before raising
-                    error = exc
-            errors = [self._done.get() for _ in jobs[:len(self._inboxes)]]
-            error = error or next((e for e in errors if e is not None), None)
-            if error is not None:
-                raise error
+            self._run_jobs(jobs)
+
+    def _run_jobs(self, jobs):
+        """Run ``jobs`` (callables) at once: the first in the caller when it works,
+        the others on the pool; wait for all, then re-raise the first error."""
+        jobs = list(jobs)
+        mine = jobs.pop(0) if self.caller_works else None
+        for box, job in zip(self._inboxes, jobs):
+            box.put(job)
+        error = None
+        if mine is not None:
+            try:
+                with intra_op_threads(self.intra_op_threads):
+                    mine()
+            except BaseException as exc:  # wait for the workers before raising
+                error = exc
+        errors = [self._done.get() for _ in jobs[:len(self._inboxes)]]
+        error = error or next((e for e in errors if e is not None), None)
+        if error is not None:
+            raise error
+
+    def concurrent_ms(self, batch=1, frames=20, repeats=5, seed=0):
+        """Milliseconds per frame when every worker runs its static share of a
+        frame's node updates ``frames`` times over without waiting for the others
+        (the slowest worker, median of ``repeats``): the floor of these shares on
+        this machine. Unlike the shares' times measured alone, it includes how
+        much the busy cores slow each other down (shared caches and memory
+        bandwidth, SMT siblings); what a frame costs above it is coordination.
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> from streamnets.nn import StreamNet
+        >>> with ThreadExecutor(StreamNet(sn.load("cifar10_dsr1")).eval(), workers=2) as ex:
+        ...     ex.concurrent_ms(batch=1, frames=2, repeats=1) > 0
+        True
+        """
+        previous, current = steady_values(self.schedule, batch, seed)
+        kernels = self.schedule.kernels
+        if self._threads:
+            shares = [[v for step in self._shares for v in step[k]] for k in range(self.workers)]
+            shares = [nodes for nodes in shares if nodes]
+        else:  # everything in the caller
+            shares = [[v for group in self._groups for v in group]]
+
+        def loop(nodes, seconds):
+            with torch.no_grad():  # the caller's grad mode is its own
+                start = time.perf_counter()
+                for _ in range(frames):
+                    for v in nodes:
+                        kernels[v](previous, current)
+                seconds.append(time.perf_counter() - start)
+
+        samples = []
+        for _ in range(repeats):
+            seconds = [[] for _ in shares]
+            jobs = [functools.partial(loop, nodes, out) for nodes, out in zip(shares, seconds)]
+            if self._threads:
+                self._run_jobs(jobs)
+            else:
+                jobs[0]()
+            samples.append(max(out[0] for out in seconds) / frames)
+        return 1e3 * statistics.median(samples)
 
     def __repr__(self):
         return (f"ThreadExecutor({self.rollout.network.name!r}, rollout={self.rollout.name!r}, "
