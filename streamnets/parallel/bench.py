@@ -466,6 +466,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
             "samples": len(ts), "outputs_match": checks[name][0], "max_abs_diff": checks[name][1],
             "graph_ms": graph_ms.get(name), "frames_per_graph": clip_length if _pipelined(name) else 1,
         }
+
     def best(names):
         names = [n for n in names if per[n]["samples"]]
         return min(names, key=lambda n: per[n]["ms_per_frame"]) if names else None

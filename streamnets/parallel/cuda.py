@@ -18,6 +18,7 @@ one frame at a time, has the per-frame latency of :meth:`~Executor.step`.
 
 from __future__ import annotations
 
+from collections.abc import Mapping
 from dataclasses import replace
 
 import torch
@@ -193,8 +194,9 @@ class CudaStreamExecutor(Executor):
             return super().steps(frames, state)
         length, batch, pick = clip_frames(frames)
         state = self.initial_state(batch) if state is None else state
-        if length:
-            self._frame_values(pick(0), state)  # the clip's shapes, once
+        if not length:
+            return [], state
+        self._frame_values(pick(0), state)  # the clip's shapes, once
         clip = self._clip_inputs(frames)
         results, t = [], 0
         while t < length:
@@ -211,7 +213,7 @@ class CudaStreamExecutor(Executor):
     def _clip_inputs(self, frames):
         """Per input node index its clip (batch, time, ...), dense inputs flattened."""
         net = self.rollout.network
-        if not isinstance(frames, dict):
+        if not isinstance(frames, Mapping):
             frames = {net.inputs[0]: frames}
         clips = {}
         for v in net.inputs:
