@@ -117,13 +117,24 @@ def softmax_net():
     return sn.Network(nodes, [sn.Edge(u, v, 3) for u, v in edges], name="softmaxnet")
 
 
+def softmax_rollout(net, which):
+    """The streaming or sequential rollout of :func:`softmax_net`, or a hybrid."""
+    if which == "hybrid":
+        return sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
+    return getattr(sn.Rollout, which)(net)
+
+
+@pytest.fixture
+def no_tf32(monkeypatch):
+    """Plain float32 on the GPU, so that the tolerance measures the executor."""
+    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+
+
 @pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
 def test_executors_with_softmax_outputs_and_two_inputs(which):
     net = softmax_net()
-    if which == "hybrid":
-        rollout = sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
-    else:
-        rollout = getattr(sn.Rollout, which)(net)
+    rollout = softmax_rollout(net, which)
     model = model_of(net, seed=3)
     frames = frames_for(net, batch=2, count=7, seed=1)
     for ex in executors_for(model, rollout):
@@ -277,13 +288,9 @@ def test_cuda_executor_without_cuda_is_a_device_error():
                                      "CudaStreamExecutor check skipped")
 @pytest.mark.parametrize("graphs", [False, True])
 @pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
-def test_cuda_executor_equals_step(which, graphs, monkeypatch):
-    # Plain float32 on both sides, so that the tolerance measures the executor.
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+def test_cuda_executor_equals_step(which, graphs, no_tf32):
     net = softmax_net()
-    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
-               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    rollout = softmax_rollout(net, which)
     model = model_of(net).cuda()
     frames = {k: v.cuda() for k, v in frames_for(net, 2, 9).items()}
     ex = CudaStreamExecutor(model, rollout, graphs=graphs)
@@ -295,8 +302,7 @@ def test_cuda_executor_equals_step(which, graphs, monkeypatch):
 
 
 @pytest.mark.skipif(not CUDA, reason="torch.cuda.is_available() is False: no CUDA GPU here")
-def test_cuda_graph_follows_moved_parameters(monkeypatch):
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+def test_cuda_graph_follows_moved_parameters(no_tf32):
     net = softmax_net()
     model = model_of(net).cuda()
     frames = {k: v.cuda() for k, v in frames_for(net, 2, 9).items()}
@@ -311,12 +317,9 @@ def test_cuda_graph_follows_moved_parameters(monkeypatch):
 
 @pytest.mark.skipif(not CUDA, reason="torch.cuda.is_available() is False: no CUDA GPU here")
 @pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
-def test_cuda_frames_per_graph_equal_step(which, monkeypatch):
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
-    monkeypatch.setattr(torch.backends.cuda.matmul, "allow_tf32", False)
+def test_cuda_frames_per_graph_equal_step(which, no_tf32):
     net = softmax_net()
-    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
-               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    rollout = softmax_rollout(net, which)
     model = model_of(net).cuda()
     steady = Schedule(model, rollout).plan.steady + 1
     frames = {k: v.cuda() for k, v in frames_for(net, 2, steady + 2 * 4 + 1).items()}
@@ -331,8 +334,7 @@ def test_cuda_frames_per_graph_equal_step(which, monkeypatch):
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs: the model on the second")
-def test_cuda_executor_on_the_second_gpu(monkeypatch):
-    monkeypatch.setattr(torch.backends.cudnn, "allow_tf32", False)
+def test_cuda_executor_on_the_second_gpu(no_tf32):
     net = softmax_net()
     model = model_of(net).to("cuda:1")
     frames = {k: v.to("cuda:1") for k, v in frames_for(net, 2, 9).items()}
@@ -500,8 +502,7 @@ def simulated_cuda(monkeypatch):
 @pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
 def test_cuda_executor_logic_on_simulated_cuda(simulated_cuda, which, graphs):
     net = softmax_net()
-    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
-               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    rollout = softmax_rollout(net, which)
     model = model_of(net, seed=4)
     ex = simulated_cuda(model, rollout, graphs=graphs)
     outputs = assert_same_run(ex, model, rollout, frames_for(net, batch=2, count=9, seed=2))
@@ -543,8 +544,7 @@ def steady_frames(model, rollout):
 @pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
 def test_simulated_cuda_frames_per_graph_equal_step(simulated_cuda, which, count):
     net = softmax_net()
-    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
-               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    rollout = softmax_rollout(net, which)
     model = model_of(net, seed=4)
     length = steady_frames(model, rollout) + 2 * count + 1  # two graphs and a tail
     frames = frames_for(net, batch=2, count=length, seed=2)
@@ -570,8 +570,7 @@ def test_simulated_cuda_frames_in_one_graph_wait_only_for_what_they_read(simulat
     frame before over delayed ones); under the streaming rollout nothing else of
     the frame before and nothing of its own frame (no barrier)."""
     net = softmax_net()
-    rollout = (sn.Rollout.from_streaming_edges(net, [("d", "a"), ("a", "a"), ("c", "e")])
-               if which == "hybrid" else getattr(sn.Rollout, which)(net))
+    rollout = softmax_rollout(net, which)
     model = model_of(net, seed=4)
     ex = simulated_cuda(model, rollout, graphs=True, frames_per_graph=3)
     ex.run(frames_for(net, batch=2, count=steady_frames(model, rollout) + 3, seed=2))  # ends on the graph
