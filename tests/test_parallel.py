@@ -563,36 +563,60 @@ def test_simulated_cuda_frames_per_graph_equal_step(simulated_cuda, which, count
     assert ex.run(frames)[-1].keys() == expected[-1].keys()
 
 
-@pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
-def test_simulated_cuda_frames_in_one_graph_wait_only_for_what_they_read(simulated_cuda, which):
-    """The event waits of a launch of 3 frames against the rollout's edges: every
-    update follows the updates it reads (same frame over zero-delay edges, the
-    frame before over delayed ones); under the streaming rollout nothing else of
-    the frame before and nothing of its own frame (no barrier)."""
-    net = softmax_net()
-    rollout = softmax_rollout(net, which)
-    model = model_of(net, seed=4)
-    ex = simulated_cuda(model, rollout, graphs=True, frames_per_graph=3)
-    ex.run(frames_for(net, batch=2, count=steady_frames(model, rollout) + 3, seed=2))  # ends on the graph
-    done = ex._done[:3]
+def assert_waits_follow_reads(ex, net, rollout, count):
+    """The event waits of the last launch (``count`` frames) against the rollout's
+    edges: every update follows the updates it reads (same frame over zero-delay
+    edges, the frame before over delayed ones); under the streaming rollout
+    nothing else of the frame before and nothing of its own frame (no barrier)."""
+    done = ex._done[:count]
     inner = [v for v in net.nodes if v not in net.inputs]
     for (u, v), delayed in rollout.pattern.items():
         if u in net.inputs:
             continue
-        for t in range(3):
+        for t in range(count):
             if not delayed:
                 assert done[t][u].token in done[t][v].after, (u, v, t)
             elif t > 0:
                 assert done[t - 1][u].token in done[t][v].after, (u, v, t)
             else:
                 assert ex._start.token in done[0][v].after, (v, t)
-    if which == "streaming":
+    if all(rollout.pattern.values()):  # streaming
         for v in inner:
             read = {u for (u, w), _ in rollout.pattern.items() if w == v and u not in net.inputs} | {v}
-            for t in range(1, 3):
+            for t in range(1, count):
                 same = {u for u in inner if done[t][u].token in done[t][v].after}
                 before = {u for u in inner if done[t - 1][u].token in done[t][v].after}
                 assert (same, before) == ({v}, read), (v, t)
+
+
+@pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
+def test_simulated_cuda_frames_in_one_graph_wait_only_for_what_they_read(simulated_cuda, which):
+    net = softmax_net()
+    rollout = softmax_rollout(net, which)
+    model = model_of(net, seed=4)
+    ex = simulated_cuda(model, rollout, graphs=True, frames_per_graph=3)
+    ex.run(frames_for(net, batch=2, count=steady_frames(model, rollout) + 3, seed=2))  # ends on the graph
+    assert_waits_follow_reads(ex, net, rollout, 3)
+
+
+@settings(max_examples=25, deadline=None,
+          suppress_health_check=[HealthCheck.too_slow, HealthCheck.function_scoped_fixture])
+@given(data=st.data())
+def test_simulated_cuda_frames_per_graph_on_random_networks_and_patterns(simulated_cuda, data):
+    net = data.draw(networks(spatial=True, max_nodes=6))
+    rollout = data.draw(st.sampled_from([
+        sn.Rollout.streaming(net), sn.Rollout.sequential(net), data.draw(patterns(net, valid_only=True))]))
+    model = model_of(net, seed=data.draw(st.integers(0, 100)))
+    count = data.draw(st.integers(2, 4))
+    frames = frames_for(net, batch=data.draw(st.integers(1, 3)), count=steady_frames(model, rollout) + count)
+    expected, states = reference_run(model, rollout, frames)
+    ex = simulated_cuda(model, rollout, graphs=True, frames_per_graph=count)
+    got, state = ex.steps(frames)  # the last frames as one graph
+    match, diff = compare_outputs(got, expected)
+    assert match, diff
+    assert_same_state(state, states[-1], TOLERANCE)
+    assert (state.batch_size, count) in ex._graphs
+    assert_waits_follow_reads(ex, net, rollout, count)
 
 
 def test_frames_per_graph_needs_graphs(simulated_cuda):
