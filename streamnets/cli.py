@@ -219,11 +219,11 @@ def _cmd_bench_parallel(args, out):
                 "balanced_ms_per_frame", "concurrent_ms_per_frame", "handoff_ms",
                 "sequential_pipelined_ms_per_frame", "streaming_pipelined_ms_per_frame"):
         if result.get(key) is not None:
-            print(f"  {key.replace('_', ' '):<28} {result[key]:9.3f}", file=out)
+            print(f"  {key.replace('_', ' '):<42} {result[key]:9.3f}", file=out)
     for name, e in result["executors"].items():
         if e.get("graph_ms") is not None:  # the device's time per frame alone
-            print(f"  {name + ' graph alone ms':<28} {e['graph_ms']:9.3f}", file=out)
-    print(f"  {'outputs match':<28} {result['outputs_match']}", file=out)
+            print(f"  {name + ' graph alone ms':<42} {e['graph_ms']:9.3f}", file=out)
+    print(f"  {'outputs match':<42} {result['outputs_match']}", file=out)
     return 0
 
 
