@@ -269,6 +269,8 @@ class ThreadExecutor(Executor):
         this machine. Unlike the shares' times measured alone, it includes how
         much the busy cores slow each other down (shared caches and memory
         bandwidth, SMT siblings); what a frame costs above it is coordination.
+        With several update steps (patterns other than streaming), a worker runs
+        its shares of all steps one after the other.
 
         Examples
         --------
