@@ -34,7 +34,7 @@ if want cuda; then
 fi
 # Throughput on a clip against the frames per CUDA graph (dsr6; 16 is in the cuda stage),
 # and a streaming graph's device time with and without its waits.
-if want clips; then
+if want clips && [ "$DEVICE" = cuda ]; then
     for k in ${CLIP_FRAMES:-4 64}; do
         timeout 60 $PY benchmarks/bench_parallel.py --device "$DEVICE" --network cifar10_dsr6 --batch $BATCHES \
             $SMALL --frames "$k" --frames-per-graph "$k" --executor sequential-cuda-graphs \

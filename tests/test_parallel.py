@@ -8,6 +8,7 @@ are in fact bitwise equal; the tolerance leaves room for intra-op thread counts
 that split reductions differently.
 """
 
+import itertools
 import threading
 
 import pytest
@@ -433,7 +434,7 @@ def test_bench_parallel_rejects_unknown_or_misplaced_executors():
 class _FakeStream:
     """Simulated CUDA for the executor's bookkeeping: work runs at once, in order.
     ``after``: the event records that precede the stream's next work (its own
-    earlier records and those it waited for), as (event id, record count)."""
+    earlier records and those it waited for), as their tokens."""
 
     def __init__(self, *args, **kwargs):
         self.waits, self.after = [], set()
@@ -447,18 +448,17 @@ class _FakeStream:
 
 
 class _FakeEvent:
+    _records = itertools.count()  # a token per record, unique in the process
+
     def __init__(self, *args, **kwargs):
-        self.recorded, self.after = 0, set()
+        self.recorded, self.after, self.token = 0, set(), None
 
     def record(self, stream=None):
         self.recorded += 1
+        self.token = next(self._records)
         if stream is not None:
             stream.after.add(self.token)
             self.after = set(stream.after)
-
-    @property
-    def token(self):
-        return id(self), self.recorded
 
 
 class _FakeGraph:
@@ -490,7 +490,8 @@ def simulated_cuda(monkeypatch):
     monkeypatch.setattr(cuda_mod, "capture", capture)
     monkeypatch.setattr(torch.cuda, "Stream", _FakeStream)
     monkeypatch.setattr(torch.cuda, "Event", _FakeEvent)
-    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: _FakeStream())
+    OnCpu.caller = caller = _FakeStream()  # the current stream, on every device
+    monkeypatch.setattr(torch.cuda, "current_stream", lambda device=None: caller)
     monkeypatch.setattr(torch.cuda, "stream", lambda s: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "device", lambda d: contextlib.nullcontext())
     monkeypatch.setattr(torch.cuda, "synchronize", lambda device=None: None)
@@ -567,9 +568,11 @@ def assert_waits_follow_reads(ex, net, rollout, count):
     """The event waits of the last launch (``count`` frames) against the rollout's
     edges: every update follows the updates it reads (same frame over zero-delay
     edges, the frame before over delayed ones); under the streaming rollout
-    nothing else of the frame before and nothing of its own frame (no barrier)."""
+    nothing else of the frame before and nothing of its own frame (no barrier).
+    The caller's stream goes on after every update of the last frame."""
     done = ex._done[:count]
     inner = [v for v in net.nodes if v not in net.inputs]
+    assert all(done[-1][v].token in type(ex).caller.after for v in inner)
     for (u, v), delayed in rollout.pattern.items():
         if u in net.inputs:
             continue
@@ -621,8 +624,8 @@ def test_simulated_cuda_frames_per_graph_on_random_networks_and_patterns(simulat
 
 def test_frames_per_graph_needs_graphs(simulated_cuda):
     model = model_of(softmax_net(), seed=4)
-    for count, graphs in [(0, True), (2, False)]:
-        with pytest.raises(ValueError, match="frames_per_graph must be 1, or more with graphs=True"):
+    for count, graphs in [(0, True), (2, False), (1.5, True), ("2", True)]:
+        with pytest.raises(ValueError, match="frames_per_graph must be 1, or a larger int with graphs=True"):
             simulated_cuda(model, "streaming", graphs=graphs, frames_per_graph=count)
 
 
@@ -686,6 +689,7 @@ def test_simulated_concurrent_frame_queues_every_node_without_waits(simulated_cu
     for v in ex._streams:
         for t in range(1, 4):
             assert {u for u in ex._streams if done[t - 1][u].token in done[t][v].after} == {v}
+    assert all(done[3][v].token in simulated_cuda.caller.after for v in ex._streams)  # joined at the end
 
 
 def test_concurrent_ms_runs_every_share_at_once_without_waits(monkeypatch):
@@ -721,3 +725,25 @@ def test_concurrent_ms_runs_every_share_at_once_without_waits(monkeypatch):
 def test_concurrent_ms_without_a_pool_runs_in_the_caller():
     with ThreadExecutor(model_of(sn.load("mnist_ff")), workers=1, caller_works=False) as ex:
         assert ex.concurrent_ms(batch=1, frames=2, repeats=1) > 0
+
+
+@pytest.mark.parametrize("count", [1, 2])
+def test_simulated_cuda_graph_is_recaptured_for_a_state_with_other_empty_nodes(simulated_cuda, count):
+    # A state the graph was not captured for: the streaming rollout's after 3
+    # frames has a node that is still empty under it, not under the sequential one.
+    net = softmax_net()
+    model = model_of(net, seed=4)
+    frames = frames_for(net, batch=2, count=9, seed=2)
+    sequential = sn.Rollout.sequential(net)
+    _, early = ReferenceExecutor(model, "streaming").steps({k: x[:, :3] for k, x in frames.items()})
+    assert any(v is None for v in early.values) and early.frame >= Schedule(model, sequential).plan.steady
+    rest = {k: x[:, 3:] for k, x in frames.items()}
+    expected, reference_state = ReferenceExecutor(model, sequential).steps(rest, early)
+    for first in ("complete", "early"):  # which state a graph is captured on first
+        ex = simulated_cuda(model, sequential, graphs=True, frames_per_graph=count)
+        if first == "complete":
+            ex.run(frames)
+        got, state = ex.steps(rest, early)
+        assert compare_outputs(got, expected) == (True, 0.0), first
+        assert_same_state(state, reference_state, TOLERANCE)
+        assert compare_outputs(ex.run(frames), ReferenceExecutor(model, sequential).run(frames)) == (True, 0.0)

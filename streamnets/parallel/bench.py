@@ -273,11 +273,12 @@ def handoff_ms(repeats=200, pause=2e-4):
     return 1e3 * statistics.median(samples)
 
 
-def _node_times(schedule, batch, device, cores, in_use, repeats, seed):
+def _node_times(schedule, batch, device, cores, in_use, repeats, seed, frames_per_graph=16):
     """Every node alone: single-threaded and with every core (CPU), as a CUDA graph
     (CUDA); the ideal frame, its rule, and on CUDA the frame with every node at
-    once (:func:`~streamnets.parallel.cuda.concurrent_ms_per_frame`, seconds).
-    ``in_use``: the cores the thread executors use."""
+    once (:func:`~streamnets.parallel.cuda.concurrent_ms_per_frame` on a graph of
+    ``frames_per_graph`` frames, seconds). ``in_use``: the cores the thread
+    executors use."""
     if device.type == "cpu":
         alone_1 = measure_node_times(schedule, batch, threads=1, repeats=repeats, seed=seed)
         alone_all = measure_node_times(schedule, batch, threads=cores, repeats=repeats, seed=seed)
@@ -292,11 +293,11 @@ def _node_times(schedule, batch, device, cores, in_use, repeats, seed):
         from .cuda import concurrent_ms_per_frame
 
         graphed = measure_node_times(schedule, batch, repeats=repeats, seed=seed, graphs=True)
-        concurrent = concurrent_ms_per_frame(schedule.model, batch, seed=seed) / 1e3
+        concurrent = concurrent_ms_per_frame(schedule.model, batch, frames_per_graph, seed) / 1e3
         return (alone_1, alone_all, graphed, max(max(graphed.values()), concurrent),
-                "max(slowest node's kernels alone, every node's kernels at once without waits), each "
-                "replayed as a CUDA graph (perfect overlap within the GPU's capacity, no launch cost)",
-                concurrent)
+                f"max(slowest node's kernels alone, every node's kernels at once without waits, "
+                f"{frames_per_graph} frames per graph), each replayed as a CUDA graph (perfect overlap "
+                f"within the GPU's capacity, no launch cost)", concurrent)
     return (alone_1, alone_all, None, max(alone_all.values()),
             "slowest node alone (perfect overlap of the node streams)", None)
 
@@ -337,7 +338,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     node_repeats : int
         Timings per node for the per-node table.
     frames_per_graph : int
-        Frames per CUDA graph of the ``*-pipelined`` executors.
+        Frames per CUDA graph of the ``*-pipelined`` executors and of the
+        concurrent frame in the GPU's ideal.
 
     Returns
     -------
@@ -448,7 +450,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     # The ideal spreads single-threaded node times over the cores the workers use.
     in_use = min(workers * team, cores)
     alone_1, alone_all, graphed, ideal, ideal_rule, concurrent["cuda"] = _node_times(
-        schedule, batch, device, cores, in_use, node_repeats, seed)
+        schedule, batch, device, cores, in_use, node_repeats, seed, clip_length or int(frames_per_graph))
     others += [phase([n]) for n in executors if n in poisoning]
     handoff = handoff_ms() if device.type == "cpu" else None
     others = [v for v in others if v is not None]

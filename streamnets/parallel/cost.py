@@ -120,21 +120,24 @@ def steady_values(schedule, batch=1, seed=0):
     >>> previous, current = steady_values(Schedule(StreamNet(sn.load("mnist_ff")).eval(), "streaming"))
     >>> [tuple(x.shape) for x in current]
     [(1, 1, 28, 28), (1, 16, 7, 7), (1, 128), (1, 10)]
+    >>> all(p is not c and p is not None for p, c in zip(previous, current))
+    True
     """
     device = next(schedule.model.parameters()).device
     gen = torch.Generator().manual_seed(seed)
     previous = current = None
     with torch.no_grad():
-        for _ in range(schedule.plan.steady + 1):
-            current = [None] * len(schedule.names)
+        # Up to the steady frame, and one frame further so that ``previous`` is
+        # complete too.
+        for frame in range(schedule.plan.steady + 2):
+            previous, current = current, [None] * len(schedule.names)
             for v in schedule.inputs:
                 shape = schedule.values_shape(v, batch)
                 current[schedule.index[v]] = torch.rand(shape, generator=gen).to(device)
-            if previous is not None:
+            if frame:
                 for group in schedule.groups:
                     for v in group:
                         current[schedule.index[v]] = schedule.kernels[v](previous, current)[0]
-            previous = current
     return previous, current
 
 

@@ -18,6 +18,7 @@ one frame at a time, has the per-frame latency of :meth:`~Executor.step`.
 
 from __future__ import annotations
 
+import operator
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -112,9 +113,13 @@ class CudaStreamExecutor(Executor):
         if device.type != self._device_type:
             raise DeviceError(f"CudaStreamExecutor needs the model on a CUDA device, but it is on "
                               f"{device}; call model.to('cuda') first")
-        if int(frames_per_graph) < 1 or (int(frames_per_graph) > 1 and not graphs):
-            raise ValueError(f"frames_per_graph must be 1, or more with graphs=True; got "
-                             f"{frames_per_graph} with graphs={graphs}")
+        try:
+            count = operator.index(frames_per_graph)
+        except TypeError:
+            count = 0
+        if count < 1 or (count > 1 and not graphs):
+            raise ValueError(f"frames_per_graph must be 1, or a larger int with graphs=True; got "
+                             f"{frames_per_graph!r} with graphs={graphs}")
         super().__init__(model, rollout)
         self._device = device
         order = [v for g in self.schedule.groups for v in g]
@@ -130,7 +135,7 @@ class CudaStreamExecutor(Executor):
             self._waits[v] = tuple(sorted({names[u] for _, u, d in terms if not d} & set(order)))
             self._reads[v] = tuple(sorted({names[u] for _, u, d in terms if d} & set(order) - {v}))
         self.graphs = bool(graphs)
-        self.frames_per_graph = int(frames_per_graph)
+        self.frames_per_graph = count
         self._graphs = {}  # (batch, frames) -> _FrameGraph
         # Listed once: walking the modules costs more per frame than a replay.
         self._tensors = (*model.parameters(), *model.buffers())
@@ -257,7 +262,8 @@ class CudaStreamExecutor(Executor):
         ``inputs``: per input node index, its frames (frames, batch, ...)."""
         names, index, reference = self.schedule.names, self.schedule.index, next(self.model.parameters())
         static_prev = [None if x is None else x.clone() for x in previous]
-        static_in = {i: x.to(device=reference.device, dtype=reference.dtype, copy=True)
+        # Contiguous, whatever the layout of the clip: every frame's input a dense view.
+        static_in = {i: torch.empty(x.shape, device=reference.device, dtype=reference.dtype).copy_(x)
                      for i, x in inputs.items()}
         count = len(next(iter(static_in.values())))
         # The first (warm-up) call finds what the frames produce and lays out the
@@ -297,7 +303,7 @@ class CudaStreamExecutor(Executor):
         ``outputs`` (one dict per frame)."""
         storage, key = self._storage(), (batch, len(outputs))
         entry = self._graphs.get(key)
-        if entry is None or entry.storage != storage:
+        if entry is None or entry.storage != storage or not entry.reads(previous):
             self._drop(*key)
             entry = self._graphs[key] = self._capture(previous, inputs)
             entry.storage = storage
@@ -319,16 +325,17 @@ class CudaStreamExecutor(Executor):
         for key in keys:
             del self._graphs[key]
 
-    def replay_ms(self, batch, frames=None):
+    def replay_ms(self, batch, replays=100, *, frames=None):
         """GPU milliseconds per frame of the captured graph of ``frames`` frames
         (default ``frames_per_graph``) for ``batch``, replayed back to back between
-        CUDA events: the frames' device time without the host's launches and
-        copies (None before such a graph was captured)."""
-        frames = frames or self.frames_per_graph
+        CUDA events (``replays`` frames' worth, at least 3 replays): the frames'
+        device time without the host's launches and copies (None before such a
+        graph was captured)."""
+        frames = self.frames_per_graph if frames is None else frames
         entry = self._graphs.get((batch, frames))
         if entry is None:
             return None
-        return 1e3 * replay_seconds(entry.graph.replay, max(1, 100 // frames), self._device) / frames
+        return 1e3 * replay_seconds(entry.graph.replay, max(3, replays // frames), self._device) / frames
 
 
 class _FrameGraph:
@@ -342,6 +349,11 @@ class _FrameGraph:
         self.state_nodes, self.states = [], None
         self.output_keys, self.outputs = [], None  # (frame, node) per output
         self.storage = None
+
+    def reads(self, previous):
+        """Whether ``previous`` has values where the graph was captured with them
+        (a state from elsewhere may have other nodes still empty)."""
+        return all((a is None) == (b is None) for a, b in zip(self.previous, previous))
 
 
 class _Packed:
