@@ -323,15 +323,19 @@ def test_cuda_frames_per_graph_equal_step(which, no_tf32):
     rollout = softmax_rollout(net, which)
     model = model_of(net).cuda()
     steady = Schedule(model, rollout).plan.steady + 1
-    frames = {k: v.cuda() for k, v in frames_for(net, 2, steady + 2 * 4 + 1).items()}
+    clip = frames_for(net, 2, steady + 2 * 4 + 1)
+    frames = {k: v.cuda() for k, v in clip.items()}
     expected, states = reference_run(model, rollout, frames)
-    with CudaStreamExecutor(model, rollout, graphs=True, frames_per_graph=4) as ex:
-        got, state = ex.steps(frames)
-        match, diff = compare_outputs(got, expected, GPU_TOLERANCE)
-        assert match, diff
-        assert_same_state(state, states[-1], GPU_TOLERANCE)
-        assert sorted(ex._graphs) == [(2, 1), (2, 4)]
-        assert 0 < ex.replay_ms(2)
+    # The clip on the GPU, and on the CPU in float64, transposed in memory: copied in and converted.
+    on_cpu = {k: v.double().transpose(0, 1).contiguous().transpose(0, 1) for k, v in clip.items()}
+    for given in (frames, on_cpu):
+        with CudaStreamExecutor(model, rollout, graphs=True, frames_per_graph=4) as ex:
+            got, state = ex.steps(given)
+            match, diff = compare_outputs(got, expected, GPU_TOLERANCE)
+            assert match, diff
+            assert_same_state(state, states[-1], GPU_TOLERANCE)
+            assert sorted(ex._graphs) == [(2, 1), (2, 4)]
+            assert 0 < ex.replay_ms(2)
 
 
 @pytest.mark.skipif(torch.cuda.device_count() < 2, reason="needs two CUDA GPUs: the model on the second")
@@ -341,6 +345,10 @@ def test_cuda_executor_on_the_second_gpu(no_tf32):
     frames = {k: v.to("cuda:1") for k, v in frames_for(net, 2, 9).items()}
     with CudaStreamExecutor(model, "streaming", graphs=True) as ex:
         assert_same_run(ex, model, "streaming", frames, tolerance=GPU_TOLERANCE)
+        assert 0 < ex.replay_ms(2)
+    with CudaStreamExecutor(model, "streaming", graphs=True, frames_per_graph=3) as ex:
+        match, diff = compare_outputs(ex.run(frames), reference_run(model, "streaming", frames)[0], GPU_TOLERANCE)
+        assert match, diff
         assert 0 < ex.replay_ms(2)
 
 
