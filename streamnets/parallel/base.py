@@ -46,6 +46,8 @@ class Executor:
         self.model = model
         self.schedule = Schedule(model, rollout)
         self.rollout = self.schedule.rollout
+        # Moves with the model (model.to keeps the Parameter objects).
+        self._reference = next(model.parameters())
 
     @property
     def device(self):
@@ -86,7 +88,7 @@ class Executor:
         if not isinstance(state, StreamState) or state.names != self.schedule.names:
             raise SpecError("state must come from this executor's initial_state() or step()",
                             field="state")
-        inputs, batch = frame_inputs(self.model, frame)
+        inputs, batch = frame_inputs(self.model, frame, self._reference)
         if batch != state.batch_size:
             raise ShapeError(f"the frame has batch size {batch} but the state was made for "
                              f"{state.batch_size}; call initial_state({batch})")

@@ -165,9 +165,11 @@ class Schedule:
         return (batch, *spec.shape) if spec.is_spatial else (batch, spec.shape[0])
 
 
-def frame_inputs(model, frame):
+def frame_inputs(model, frame, reference=None):
     """``[(node index, tensor)]`` of one input frame, moved to the model's device and
-    dtype (dense inputs flattened to (B, C)), and the batch size.
+    dtype (dense inputs flattened to (B, C)), and the batch size. ``reference``: a
+    tensor with the model's device and dtype (default: its first parameter; an
+    executor passes the one it holds, which saves walking the modules per frame).
 
     Raises :class:`~streamnets.errors.ShapeError` naming the input when a frame is
     missing or has the wrong shape.
@@ -192,7 +194,7 @@ def frame_inputs(model, frame):
         what = f"no frame for input {missing[0]!r}" if missing else f"unknown input {unknown[0]!r}"
         raise ShapeError(f"{what}; network {net.name!r} takes inputs {', '.join(net.inputs)}")
     names = tuple(net.nodes)
-    reference = next(model.parameters())
+    reference = next(model.parameters()) if reference is None else reference
     result, batch = [], None
     for v in net.inputs:
         x, spec = frame[v], net.nodes[v]
