@@ -232,7 +232,7 @@ class CudaStreamExecutor(Executor):
     def _steps_in_graph(self, clip, pick, t, count, state):
         """Frames ``t`` to ``t + count - 1`` of ``clip`` (all steady) as one replay."""
         last, batch = self._frame_values(pick(t + count - 1), state)
-        reference = next(self.model.parameters())
+        reference = self._reference
         inputs = {i: x[:, t:t + count].to(device=reference.device, dtype=reference.dtype).transpose(0, 1)
                   for i, x in clip.items()}
         outputs = [dict.fromkeys(self.schedule.outputs) for _ in range(count)]
@@ -263,7 +263,7 @@ class CudaStreamExecutor(Executor):
     def _capture(self, previous, inputs):
         """Record the updates of consecutive steady frames as a :class:`_FrameGraph`;
         ``inputs``: per input node index, its frames (frames, batch, ...)."""
-        names, index, reference = self.schedule.names, self.schedule.index, next(self.model.parameters())
+        names, index, reference = self.schedule.names, self.schedule.index, self._reference
         static_prev = [None if x is None else x.clone() for x in previous]
         # Contiguous, whatever the layout of the clip: every frame's input a dense view.
         static_in = {i: torch.empty(x.shape, device=reference.device, dtype=reference.dtype).copy_(x)
