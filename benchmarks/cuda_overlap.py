@@ -1,8 +1,9 @@
 """Where the streaming frame's GPU time goes: dependencies or contention (issue 7).
 
 For a network under the streaming rollout, the device's milliseconds per frame of
-a CUDA graph of ``--frames-per-graph`` frames (:class:`CudaStreamExecutor` with
-``frames_per_graph``), next to the same graph with every cross-node wait left out
+a CUDA graph of ``--frames-per-graph`` frames
+(:func:`~streamnets.parallel.cuda.streaming_graph_ms_per_frame`), next to the same
+graph with every cross-node wait left out
 (:func:`~streamnets.parallel.cuda.concurrent_ms_per_frame`), the slowest node
 alone and the sum of all nodes (each as a CUDA graph):
 
@@ -28,21 +29,9 @@ import torch  # noqa: E402
 
 import streamnets as sn  # noqa: E402
 from streamnets.nn import StreamNet  # noqa: E402
-from streamnets.parallel import CudaStreamExecutor, Schedule, measure_node_times  # noqa: E402
-from streamnets.parallel.cuda import concurrent_ms_per_frame, cuda_unavailable_reason  # noqa: E402
-
-
-def frame_ms(model, batch, frames_per_graph, seed=0):
-    """Device milliseconds per frame of the streaming rollout's graph of
-    ``frames_per_graph`` frames."""
-    net = model.network
-    steady = Schedule(model, "streaming").plan.steady + 1
-    gen = torch.Generator().manual_seed(seed)
-    clip = {v: torch.rand(batch, steady + frames_per_graph, *net.nodes[v].shape, generator=gen).cuda()
-            for v in net.inputs}
-    with CudaStreamExecutor(model, "streaming", graphs=True, frames_per_graph=frames_per_graph) as ex:
-        ex.steps(clip)
-        return ex.replay_ms(batch)
+from streamnets.parallel import Schedule, measure_node_times  # noqa: E402
+from streamnets.parallel.cuda import (concurrent_ms_per_frame, cuda_unavailable_reason,  # noqa: E402
+                                      streaming_graph_ms_per_frame)
 
 
 def overlap(network, batch, frames_per_graph=16, seed=0):
@@ -51,7 +40,7 @@ def overlap(network, batch, frames_per_graph=16, seed=0):
     nodes = measure_node_times(Schedule(model, "streaming"), batch, repeats=100, seed=seed, graphs=True)
     return {"network": network, "batch": batch, "frames_per_graph": frames_per_graph,
             "device_name": torch.cuda.get_device_name(),
-            "with_waits_ms": frame_ms(model, batch, frames_per_graph, seed),
+            "with_waits_ms": streaming_graph_ms_per_frame(model, batch, frames_per_graph, seed),
             "without_waits_ms": concurrent_ms_per_frame(model, batch, frames_per_graph, seed),
             "slowest_node_ms": 1e3 * max(nodes.values()), "sum_of_nodes_ms": 1e3 * sum(nodes.values()),
             "nodes_ms": {v: 1e3 * t for v, t in nodes.items()}}

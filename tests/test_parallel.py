@@ -699,6 +699,13 @@ def test_simulated_concurrent_frame_queues_every_node_without_waits(simulated_cu
         for t in range(1, 4):
             assert {u for u in ex._streams if done[t - 1][u].token in done[t][v].after} == {v}
     assert all(done[3][v].token in simulated_cuda.caller.after for v in ex._streams)  # joined at the end
+    # The same graph with its waits: each node also follows what it reads.
+    seen.clear()
+    assert cuda_mod.streaming_graph_ms_per_frame(model, batch=1, frames_per_graph=4) == pytest.approx(2 / 4)
+    (ex,) = seen
+    assert any(ex._reads.values())
+    for v, reads in ex._reads.items():
+        assert all(ex._done[0][u].token in ex._done[1][v].after for u in reads)
 
 
 def test_concurrent_ms_runs_every_share_at_once_without_waits(monkeypatch):

@@ -29,7 +29,8 @@ from torch._utils import _unflatten_dense_tensors
 from ..device import DeviceError
 from .base import Executor, clip_frames
 
-__all__ = ["CudaStreamExecutor", "cuda_unavailable_reason", "capture", "replay_seconds", "concurrent_ms_per_frame"]
+__all__ = ["CudaStreamExecutor", "cuda_unavailable_reason", "capture", "replay_seconds", "concurrent_ms_per_frame",
+           "streaming_graph_ms_per_frame"]
 
 
 def cuda_unavailable_reason():
@@ -384,6 +385,32 @@ class _Packed:
         return list(_unflatten_dense_tensors(self.buffer.clone(), self._templates))
 
 
+def streaming_graph_ms_per_frame(model, batch=1, frames_per_graph=16, seed=0, waits=True):
+    """GPU milliseconds per frame of the streaming rollout's CUDA graph of
+    ``frames_per_graph`` frames (:meth:`CudaStreamExecutor.replay_ms`), on random
+    frames. ``waits=False`` leaves out every wait between nodes: see
+    :func:`concurrent_ms_per_frame`.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> from streamnets.nn import StreamNet
+    >>> model = StreamNet(sn.load("cifar10_dsr6")).cuda().eval()  # doctest: +SKIP
+    >>> streaming_graph_ms_per_frame(model, batch=1) > 0          # doctest: +SKIP
+    True
+    """
+    net = model.network
+    device = next(model.parameters()).device
+    gen = torch.Generator().manual_seed(seed)
+    with CudaStreamExecutor(model, "streaming", graphs=True, frames_per_graph=frames_per_graph) as ex:
+        length = ex.schedule.plan.steady + 1 + frames_per_graph
+        clip = {v: torch.rand(batch, length, *net.nodes[v].shape, generator=gen).to(device) for v in net.inputs}
+        if not waits:  # the streaming rollout has no zero-delay edges: the delayed reads are all
+            ex._reads = dict.fromkeys(ex._reads, ())
+        ex.steps(clip)
+        return ex.replay_ms(batch)
+
+
 def concurrent_ms_per_frame(model, batch=1, frames_per_graph=16, seed=0):
     """GPU milliseconds per frame when every node update of the streaming rollout
     is queued at once, on its own stream, with no wait between nodes: the
@@ -403,16 +430,7 @@ def concurrent_ms_per_frame(model, batch=1, frames_per_graph=16, seed=0):
     >>> concurrent_ms_per_frame(model, batch=1) > 0               # doctest: +SKIP
     True
     """
-    net = model.network
-    device = next(model.parameters()).device
-    gen = torch.Generator().manual_seed(seed)
-    with CudaStreamExecutor(model, "streaming", graphs=True, frames_per_graph=frames_per_graph) as ex:
-        length = ex.schedule.plan.steady + 1 + frames_per_graph
-        clip = {v: torch.rand(batch, length, *net.nodes[v].shape, generator=gen).to(device) for v in net.inputs}
-        # The streaming rollout has no zero-delay edges: the delayed reads are all.
-        ex._reads = dict.fromkeys(ex._reads, ())
-        ex.steps(clip)
-        return ex.replay_ms(batch)
+    return streaming_graph_ms_per_frame(model, batch, frames_per_graph, seed, waits=False)
 
 
 def replay_seconds(replay, replays=100, device=None):
