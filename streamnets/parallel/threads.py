@@ -244,10 +244,11 @@ class ThreadExecutor(Executor):
             self._run_jobs(jobs)
 
     def _run_jobs(self, jobs):
-        """Run ``jobs`` (callables) at once: the first in the caller when it works,
-        the others on the pool; wait for all, then re-raise the first error."""
+        """Run ``jobs`` (callables) at once: the first in the caller when it works
+        or there is no pool, the others on the pool; wait for all, then re-raise
+        the first error."""
         jobs = list(jobs)
-        mine = jobs.pop(0) if self.caller_works else None
+        mine = jobs.pop(0) if self.caller_works or not self._inboxes else None
         for box, job in zip(self._inboxes, jobs):
             box.put(job)
         error = None
@@ -299,11 +300,7 @@ class ThreadExecutor(Executor):
         samples = []
         for _ in range(repeats):
             seconds = [[] for _ in shares]
-            jobs = [functools.partial(loop, nodes, out) for nodes, out in zip(shares, seconds)]
-            if self._threads:
-                self._run_jobs(jobs)
-            else:
-                jobs[0]()
+            self._run_jobs([functools.partial(loop, nodes, out) for nodes, out in zip(shares, seconds)])
             samples.append(max(out[0] for out in seconds) / frames)
         return 1e3 * statistics.median(samples)
 
