@@ -13,17 +13,30 @@ def _identity(x):
     return x
 
 
+def _elu_(x):
+    return F.elu(x, inplace=True)
+
+
+def _leaky_relu_(x):
+    return F.leaky_relu(x, 0.01, inplace=True)
+
+
+def _softmax(x):
+    return torch.softmax(x, dim=1)
+
+
 # In-place variants: the summed input is a fresh tensor nobody else holds, and
 # none of these activations needs its input for the backward pass, so writing
-# over it saves one activation-sized tensor per node and frame.
+# over it saves one activation-sized tensor per node and frame. Named functions, not
+# lambdas, so that a model pickles (torch.save, worker processes).
 _ACTIVATIONS = {
     "identity": _identity,
     "relu": torch.relu_,
     "tanh": torch.tanh_,
     "sigmoid": torch.sigmoid_,
-    "elu": lambda x: F.elu(x, inplace=True),
-    "leaky_relu": lambda x: F.leaky_relu(x, 0.01, inplace=True),
-    "softmax": lambda x: torch.softmax(x, dim=1),
+    "elu": _elu_,
+    "leaky_relu": _leaky_relu_,
+    "softmax": _softmax,
 }
 
 

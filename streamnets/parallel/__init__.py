@@ -8,6 +8,8 @@ with the same interface and the same outputs as ``model.step``:
 
 - :class:`ReferenceExecutor`: ``model.step`` itself, node by node;
 - :class:`ThreadExecutor`: a CPU worker pool (torch kernels release the GIL);
+- :class:`ProcessExecutor`: CPU worker processes, node values in shared memory
+  (no GIL between the workers: faster on small frames);
 - :class:`CudaStreamExecutor`: one CUDA stream per node, events between steps;
 - :class:`DistributedExecutor`: nodes partitioned over ``torch.distributed`` ranks.
 
@@ -32,12 +34,14 @@ from .base import Executor
 from .cost import balanced_partition, estimate_flops, makespan, measure_node_times
 from .cuda import CudaStreamExecutor
 from .distributed import DistributedExecutor, launch
+from .processes import ProcessExecutor
 from .reference import ReferenceExecutor, SerialExecutor
 from .schedule import NodeKernel, Schedule
 from .threads import ThreadExecutor
 
 __all__ = [
-    "Executor", "ReferenceExecutor", "SerialExecutor", "ThreadExecutor", "CudaStreamExecutor",
+    "Executor", "ReferenceExecutor", "SerialExecutor", "ThreadExecutor", "ProcessExecutor",
+    "CudaStreamExecutor",
     "DistributedExecutor", "launch", "Schedule", "NodeKernel", "estimate_flops",
     "balanced_partition", "makespan", "measure_node_times", "bench_parallel", "bench_distributed",
 ]

@@ -29,6 +29,7 @@ from ..device import cpu_cores, intra_op_threads, keep_freed_memory, resolve_dev
 from ..errors import StreamnetsError
 from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs
 from .cost import makespan, measure_node_times, sync
+from .processes import ProcessExecutor
 from .reference import ReferenceExecutor, SerialExecutor
 from .schedule import Schedule
 from .threads import ThreadExecutor
@@ -53,6 +54,10 @@ EXECUTORS = {
     "streaming-threads-static": ("streaming", True, ("cpu",),
                                  "ThreadExecutor, fixed shares per worker, balanced on the nodes' "
                                  "single-threaded times measured at this batch (calibrate)"),
+    "streaming-processes": ("streaming", True, ("cpu",),
+                            "ProcessExecutor: one process per core (the caller and spawned workers), 1 "
+                            "intra-op thread each, fixed shares balanced on the nodes' single-threaded "
+                            "times measured at this batch (calibrate), values in shared memory"),
     "streaming-threads-2x": ("streaming", True, ("cpu",),
                              "ThreadExecutor: workers = cores, cores intra-op threads each (oversubscribed)"),
     "sequential-cuda-graphs": ("sequential", False, ("cuda",),
@@ -114,6 +119,10 @@ def _make(name, model, workers, batch, team=1, frames_per_graph=1):
         return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=team)
     if name == "streaming-threads-static":
         ex = ThreadExecutor(model, rollout, workers=workers, intra_op_threads=team, schedule="static")
+        ex.calibrate(batch)
+        return ex
+    if name == "streaming-processes":
+        ex = ProcessExecutor(model, rollout, workers=workers, intra_op_threads=team)
         ex.calibrate(batch)
         return ex
     if name == "streaming-threads-2x":
@@ -238,6 +247,8 @@ def _time(runners, pool, batch, steady, frames, device, warmup, repeats):
                     count = _GRAPHS_PER_SAMPLE * ex.frames_per_graph if name in clips else 1
                     samples[name].append((time.perf_counter() - start) / count)
             states[name] = state
+            if hasattr(ex, "rest"):  # its workers stop polling: the next runner gets the cores
+                ex.rest()
     return samples
 
 

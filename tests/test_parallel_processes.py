@@ -1,0 +1,239 @@
+"""ProcessExecutor (worker processes, values in shared memory) against StreamNet.step:
+random networks and patterns, built-in networks, states kept or branched or brought
+from elsewhere, weights changed in place, worker errors and deaths, the caller's
+death, and the bench's use of it.
+
+Tolerance: ``streamnets.parallel.base.TOLERANCE``, as for the other executors.
+"""
+
+import signal
+import subprocess
+import sys
+import textwrap
+import time
+from dataclasses import replace
+
+import pytest
+import torch
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+
+import streamnets as sn
+from streamnets.device import DeviceError
+from streamnets.errors import ShapeError, StreamnetsError
+from streamnets.nn import StreamNet
+from streamnets.parallel import ProcessExecutor, ReferenceExecutor, bench_parallel
+from streamnets.parallel.base import compare_outputs
+from streamnets.parallel.processes import _PREVIOUS, _STEP, WorkerError
+from strategies import networks, patterns
+from test_parallel import assert_same_run, echo_net, frames_for, model_of, softmax_net, softmax_rollout
+
+# Three processes on a 2-core machine: polling would keep cores from the one that works.
+NO_SPIN = {"spin": 0.0}
+
+
+@settings(max_examples=6, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(data=st.data())
+def test_process_executor_equals_step_on_random_networks_and_patterns(data):
+    net = data.draw(networks(spatial=True, max_nodes=6))
+    rollout = data.draw(st.sampled_from([
+        sn.Rollout.streaming(net), sn.Rollout.sequential(net), data.draw(patterns(net, valid_only=True))]))
+    model = model_of(net, seed=data.draw(st.integers(0, 100)))
+    frames = frames_for(net, batch=data.draw(st.integers(1, 3)), count=6)
+    workers = data.draw(st.sampled_from([2, 3]))
+    with ProcessExecutor(model, rollout, workers=workers, **NO_SPIN) as ex:
+        assert_same_run(ex, model, rollout, frames)
+
+
+@pytest.mark.parametrize("which", ["streaming", "sequential", "hybrid"])
+def test_process_executor_with_softmax_outputs_and_two_inputs(which):
+    net = softmax_net()
+    rollout = softmax_rollout(net, which)
+    model = model_of(net, seed=3)
+    with ProcessExecutor(model, rollout, workers=3, **NO_SPIN) as ex:
+        assert len(ex._procs) == 2 and ex.schedule.width > 1
+        assert_same_run(ex, model, rollout, frames_for(net, batch=2, count=7, seed=1))
+
+
+def test_process_executor_on_a_builtin_network_and_an_input_as_output():
+    net = sn.load("cifar10_dsr2")
+    model = model_of(net)
+    with ProcessExecutor(model, workers=2) as ex:
+        assert [sorted(v for step in share for v in step) for share in ex.shares] == \
+            [sorted(v for v, k in ex_owner(ex).items() if k == w) for w in (0, 1)]
+        assert_same_run(ex, model, "streaming", frames_for(net, batch=1, count=7))
+    net = echo_net()
+    model = model_of(net, seed=1)
+    with ProcessExecutor(model, workers=2) as ex:
+        got = assert_same_run(ex, model, "streaming", frames_for(net, batch=2, count=4, seed=3))
+        assert got[0]["x"] is None and got[1]["x"] is not None
+
+
+def ex_owner(ex):
+    return {v: k for k, share in enumerate(ex.shares) for step in share for v in step}
+
+
+def test_states_are_kept_branched_and_brought_in():
+    net = sn.load("cifar10_dsr1")
+    model = model_of(net)
+    x = frames_for(net, batch=2, count=8, seed=5)
+    with ProcessExecutor(model, workers=2) as ex:
+        # A loop that drops each state reuses a few slots.
+        state = ex.initial_state(2)
+        for t in range(8):
+            _, state = ex.step(x[:, t], state)
+        assert len(ex._pools[2]) <= 3
+        # Branching: the same state stepped twice gives the same frame, and
+        # stepping on does not change what an earlier step returned.
+        out_a, next_a = ex.step(x[:, 0], state)
+        kept = [v.clone() for v in next_a.values]
+        out_b, next_b = ex.step(x[:, 0], state)
+        assert torch.equal(out_a["prediction"], out_b["prediction"])
+        assert all(torch.equal(a, b) for a, b in zip(next_a.values, next_b.values))
+        _ = ex.step(x[:, 1], next_b)
+        assert all(torch.equal(a, b) for a, b in zip(next_a.values, kept))
+        # A state of model.step (not this executor's) is copied in.
+        ref = model.initial_state(2)
+        for t in range(5):
+            _, ref = model.step(x[:, t], ref)
+        got, _ = ex.step(x[:, 5], ref)
+        want, _ = model.step(x[:, 5], ref)
+        assert compare_outputs([got], [want])[0]
+        # Another batch size gets slots of its own.
+        state = ex.initial_state(1)
+        for t in range(3):
+            _, state = ex.step(x[:1, t], state)
+        assert 1 in ex._pools and 2 in ex._pools
+
+
+def test_a_value_kept_without_its_state_keeps_its_slot():
+    model = model_of(sn.load("cifar10_dsr0"))
+    x = torch.rand(1, 6, 3, 32, 32)
+    with ProcessExecutor(model, workers=2) as ex:
+        state = ex.initial_state(1)
+        for t in range(3):
+            _, state = ex.step(x[:, t], state)
+        h1 = state.values[ex.schedule.index["h1"]]
+        copy = h1.clone()
+        del state
+        state = ex.initial_state(1)
+        for t in range(6):
+            _, state = ex.step(x[:, t], state)
+        assert torch.equal(h1, copy)
+
+
+def test_weights_changed_in_place_reach_the_workers():
+    net = sn.load("cifar10_dsr0")
+    model = model_of(net)
+    x = torch.rand(1, 6, 3, 32, 32)
+    with ProcessExecutor(model, workers=2) as ex:
+        ex.run(x)
+        model.load_state_dict(model_of(net, seed=9).state_dict())
+        assert compare_outputs(ex.run(x), ReferenceExecutor(model).run(x))[0]
+
+
+def test_worker_errors_reach_the_caller_and_the_workers_survive():
+    model = model_of(sn.load("cifar10_dsr0"))
+    x = torch.rand(1, 5, 3, 32, 32)
+    with ProcessExecutor(model, workers=2) as ex:
+        ex.run(x)
+        ex._words[_PREVIOUS] = 10**6  # a slot the worker never got
+        with pytest.raises(KeyError) as info:
+            ex._order(_STEP, [1])
+        if sys.version_info >= (3, 11):
+            assert "in worker process 1" in "".join(info.value.__notes__)
+        assert compare_outputs(ex.run(x), ReferenceExecutor(model).run(x))[0]
+
+
+def test_a_dead_worker_closes_the_executor_with_a_clear_error():
+    model = model_of(sn.load("cifar10_dsr0"))
+    x = torch.rand(1, 5, 3, 32, 32)
+    ex = ProcessExecutor(model, workers=2)
+    outs, state = ex.steps(x)
+    proc = ex._procs[0]
+    proc.kill()
+    proc.join(timeout=10)
+    with pytest.raises(WorkerError, match=r"worker process 1 \(pid \d+\) exited with code -9.*new one"):
+        ex.step(x[:, 0], state)
+    assert ex._procs == []
+    # Closed: it goes on in the caller, from the states it handed out.
+    got, _ = ex.step(x[:, 0], state)
+    want, _ = ReferenceExecutor(model).step(x[:, 0], state)
+    assert compare_outputs([got], [want])[0]
+    ex.close()
+
+
+def test_workers_exit_when_the_caller_dies(tmp_path):
+    script = tmp_path / "caller.py"
+    script.write_text(textwrap.dedent("""
+        import sys, time, torch, streamnets as sn
+        from streamnets.nn import StreamNet
+        from streamnets.parallel import ProcessExecutor
+        if __name__ == "__main__":
+            ex = ProcessExecutor(StreamNet(sn.load("cifar10_dsr0")).eval(), workers=2)
+            ex.run(torch.rand(1, 3, 3, 32, 32))
+            print(*[p.pid for p in ex._procs], flush=True)
+            time.sleep(60)
+    """))
+    caller = subprocess.Popen([sys.executable, str(script)], stdout=subprocess.PIPE, text=True)
+    try:
+        pids = [int(p) for p in caller.stdout.readline().split()]
+        assert pids
+        caller.send_signal(signal.SIGKILL)
+        caller.wait(timeout=10)
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline and any(_alive(p) for p in pids):
+            time.sleep(0.05)
+        assert not any(_alive(p) for p in pids)
+    finally:
+        caller.kill()
+
+
+def _alive(pid):
+    try:
+        with open(f"/proc/{pid}/stat") as f:
+            return f.read().split(")")[-1].split()[0] != "Z"  # a zombie has exited
+    except FileNotFoundError:
+        return False
+
+
+def test_errors_name_the_problem():
+    model = model_of(sn.load("mnist_sr"))
+    with ProcessExecutor(model, workers=2) as ex:
+        with pytest.raises(ShapeError, match="image.*28, 28"):
+            ex.step(torch.rand(2, 1, 27, 28), ex.initial_state(2))
+        state = ex.initial_state(2)
+        for _ in range(2):
+            _, state = ex.step(torch.rand(2, 1, 28, 28), state)
+        values = list(state.values)
+        h1 = ex.schedule.index["h1"]
+        values[h1] = values[h1][:, :3]
+        with pytest.raises(StreamnetsError, match="'h1' has shape"):
+            ex.step(torch.rand(2, 1, 28, 28), replace(state, values=tuple(values)))
+    with pytest.raises(DeviceError, match="CudaStreamExecutor"):
+        ProcessExecutor(StreamNet(sn.load("mnist_ff")).to("meta"))
+    with pytest.raises(sn.InvalidRolloutError):
+        ProcessExecutor(model, sn.Rollout.from_streaming_edges(model.network, []))
+
+
+def test_calibrate_rest_and_close():
+    model = model_of(sn.load("cifar10_dsr1"))
+    x = torch.rand(1, 4, 3, 32, 32)
+    with ProcessExecutor(model, workers=2) as ex:
+        times = ex.calibrate(batch=1, repeats=2)
+        assert set(times) == set(ex.costs) and ex.costs == times
+        assert sorted(v for share in ex.shares for step in share for v in step) == sorted(
+            set(model.network.nodes) - set(model.network.inputs))
+        ex.rest()
+        assert compare_outputs(ex.run(x), ReferenceExecutor(model).run(x))[0]
+        pids = [p.pid for p in ex._procs]
+    assert ex._procs == [] and not any(_alive(p) for p in pids)
+    ex.close()  # idempotent
+
+
+def test_bench_parallel_times_the_process_executor():
+    r = bench_parallel("mnist_ff", batch=1, frames=2, warmup=0, repeats=1, device="cpu", node_repeats=1,
+                       executors=["sequential", "streaming-processes"])
+    assert r["executors"]["streaming-processes"]["outputs_match"] is True
+    assert r["executors"]["streaming-processes"]["samples"] == 2
+    assert "ProcessExecutor" in r["executors"]["streaming-processes"]["executor"]
