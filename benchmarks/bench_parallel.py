@@ -112,7 +112,7 @@ def main(argv=None):
     parser.add_argument("--batch", nargs="+", type=int, default=[1])
     parser.add_argument("--executor", nargs="+", default=None, choices=list(EXECUTORS),
                         help="default: the device's (CPU: sequential sequential-1-thread streaming-reference "
-                             "streaming-threads streaming-threads-static)")
+                             "streaming-threads streaming-threads-static streaming-processes)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--frames", type=int, default=20, help="frames per executor and round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds")

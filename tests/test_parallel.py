@@ -392,10 +392,11 @@ def test_bench_parallel_reports_the_documented_keys():
     assert r["outputs_match"] is True
     assert r["network"] == "mnist_ff" and r["device"] == "cpu" and r["batch"] == 1
     assert set(r["executors"]) == {"sequential", "sequential-1-thread", "streaming-reference",
-                                   "streaming-threads", "streaming-threads-static"}
+                                   "streaming-threads", "streaming-threads-static", "streaming-processes"}
     assert set(r["nodes"]) == {"h1", "h2", "prediction"}
     assert r["sequential_executor"] in ("sequential", "sequential-1-thread", "streaming-reference")
-    assert r["streaming_executor"] in ("streaming-reference", "streaming-threads", "streaming-threads-static")
+    assert r["streaming_executor"] in ("streaming-reference", "streaming-threads", "streaming-threads-static",
+                                       "streaming-processes")
     assert r["ideal_ms_per_frame"] > 0 and r["executors"]["streaming-threads"]["samples"] == 2
     # Node granularity can only lose against the perfectly divisible ideal.
     assert r["balanced_ms_per_frame"] >= r["node_sum_ms_1_thread"] / r["workers"] - 1e-9
@@ -403,6 +404,10 @@ def test_bench_parallel_reports_the_documented_keys():
     # The calibrated static shares run at once: no faster than the slowest share alone.
     assert r["concurrent_ms_per_frame"] > 0.5 * r["balanced_ms_per_frame"]
     assert r["streaming_over_concurrent"] == pytest.approx(r["streaming_ms_per_frame"] / r["concurrent_ms_per_frame"])
+    # The floor: the lower of the threads' and the processes' concurrent shares.
+    assert r["concurrent_ms_per_frame"] == min(r["executors"][n]["concurrent_ms"] for n in (
+        "streaming-threads-static", "streaming-processes"))
+    assert r["executors"]["streaming-threads"]["concurrent_ms"] is None
     import json
     json.dumps(r)
 

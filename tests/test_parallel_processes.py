@@ -237,3 +237,16 @@ def test_bench_parallel_times_the_process_executor():
     assert r["executors"]["streaming-processes"]["outputs_match"] is True
     assert r["executors"]["streaming-processes"]["samples"] == 2
     assert "ProcessExecutor" in r["executors"]["streaming-processes"]["executor"]
+
+
+def test_concurrent_ms_is_the_slowest_process_running_its_share_without_waits():
+    model = model_of(sn.load("cifar10_dsr0"))
+    # The caller gets the cheap output node, the worker the three convolutions.
+    costs = {"image": 0, "h1": 1, "h2": 1, "hd": 1, "prediction": 100}
+    with ProcessExecutor(model, workers=2, costs=costs) as ex:
+        assert ex.shares == [[("prediction",)], [("h1", "h2", "hd")]]
+        ms = ex.concurrent_ms(batch=1, frames=3, repeats=1)
+        assert ms == pytest.approx(1e3 * ex._seconds[1].item() / 3)
+        assert ms > 0
+    with ProcessExecutor(model, workers=1) as ex:  # no workers: the caller runs every node
+        assert ex._procs == [] and ex.concurrent_ms(batch=1, frames=2, repeats=1) > 0

@@ -84,14 +84,14 @@ def default_executors(device):
 
     Examples
     --------
-    >>> default_executors("cpu")
-    ('sequential', 'sequential-1-thread', 'streaming-reference', 'streaming-threads', 'streaming-threads-static')
+    >>> default_executors("cpu")[3:]
+    ('streaming-threads', 'streaming-threads-static', 'streaming-processes')
     """
     if torch.device(device).type == "cuda":
         return ("sequential", "streaming-reference", "sequential-cuda-graphs", "streaming-cuda",
                 "streaming-cuda-graphs", "sequential-cuda-pipelined", "streaming-cuda-pipelined")
     return ("sequential", "sequential-1-thread", "streaming-reference", "streaming-threads",
-            "streaming-threads-static")
+            "streaming-threads-static", "streaming-processes")
 
 
 class _OneThread(ReferenceExecutor):
@@ -327,8 +327,9 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     executors : sequence of str, optional
         Names from :data:`EXECUTORS`; default :func:`default_executors` of the
         device (on the CPU: ``sequential``, ``sequential-1-thread``,
-        ``streaming-reference``, ``streaming-threads``, ``streaming-threads-static``:
-        dynamic scheduling wins at large batches, static shares at batch 1).
+        ``streaming-reference``, ``streaming-threads``, ``streaming-threads-static``,
+        ``streaming-processes``: on 2 cores dynamically scheduled threads win at
+        large batches, worker processes at batch 1).
     frames : int
         Frames timed per executor and round (each step is timed on its own).
     device : str
@@ -366,8 +367,10 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         ``frames_per_graph``, ...); ``concurrent_ms_per_frame`` (every node of a
         frame at once without waits: on CUDA
         :func:`~streamnets.parallel.cuda.concurrent_ms_per_frame`, part of the
-        ideal; on the CPU ``streaming-threads-static``'s shares,
-        :meth:`ThreadExecutor.concurrent_ms`, beside the ideal; else None) and
+        ideal; on the CPU the lower of ``streaming-threads-static``'s and
+        ``streaming-processes``' shares run at once, :meth:`ThreadExecutor.concurrent_ms`
+        and :meth:`ProcessExecutor.concurrent_ms`, each also in its executor's
+        ``concurrent_ms``, beside the ideal; else None) and
         ``streaming_over_concurrent``; with pipelined executors
         ``sequential_pipelined_ms_per_frame``,
         ``streaming_pipelined_ms_per_frame`` and
@@ -387,8 +390,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     --------
     >>> r = bench_parallel("mnist_ff", batch=1, frames=2, warmup=0, repeats=1,
     ...                    device="cpu", node_repeats=1)
-    >>> r["outputs_match"], sorted(r["executors"])
-    (True, ['sequential', 'sequential-1-thread', 'streaming-reference', 'streaming-threads', 'streaming-threads-static'])
+    >>> r["outputs_match"], sorted(r["executors"])[2:]
+    (True, ['streaming-processes', 'streaming-reference', 'streaming-threads', 'streaming-threads-static'])
     """
     import streamnets as sn
 
@@ -443,8 +446,9 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
                     graph_ms[name] = ex.replay_ms(batch)
             with OtherLoad() as other:
                 samples.update(_time(runners, pool, batch, steady, frames, device, warmup, repeats))
-            if "streaming-threads-static" in runners:  # its calibrated shares, without waits
-                concurrent["cpu"] = runners["streaming-threads-static"].concurrent_ms(batch, seed=seed) / 1e3
+            for name in ("streaming-threads-static", "streaming-processes"):  # calibrated shares
+                if name in runners:
+                    concurrent[name] = runners[name].concurrent_ms(batch, seed=seed) / 1e3
             return other.value
         finally:
             for ex in runners.values():
@@ -478,6 +482,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
             "throughput_samples_per_s": batch / median if ts else None,
             "samples": len(ts), "outputs_match": checks[name][0], "max_abs_diff": checks[name][1],
             "graph_ms": graph_ms.get(name), "frames_per_graph": clip_length if _pipelined(name) else 1,
+            "concurrent_ms": 1e3 * concurrent[name] if name in concurrent else None,
         }
 
     def best(names):
@@ -492,7 +497,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     piped = {r: best([n for n in per if _pipelined(n) and per[n]["rollout"] == r])
              for r in ("sequential", "streaming")}
     piped_ms = {r: per[n]["ms_per_frame"] if n else None for r, n in piped.items()}
-    floor = concurrent.get("cuda") or concurrent.get("cpu")
+    # On the CPU the lower of the two: threads run the shares with the GIL between them.
+    floor = concurrent.get("cuda") or min((concurrent[n] for n in concurrent if n != "cuda"), default=None)
     return {
         "network": model.network.name, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),

@@ -20,6 +20,7 @@ process has the first share.
 
 from __future__ import annotations
 
+import statistics
 import time
 import traceback
 import weakref
@@ -38,8 +39,8 @@ __all__ = ["ProcessExecutor", "WorkerError"]
 
 # Control words (one shared int64 tensor): what the workers do next, and each
 # worker's status after it.
-_OP, _GROUP, _PREVIOUS, _CURRENT, _STATUS = 0, 1, 2, 3, 4
-_STEP, _SLOT, _SHARES, _REST, _STOP = 1, 2, 3, 4, 5
+_OP, _GROUP, _PREVIOUS, _CURRENT, _REPEATS, _STATUS = 0, 1, 2, 3, 4, 5
+_STEP, _SLOT, _SHARES, _REST, _LOOP, _STOP = 1, 2, 3, 4, 5, 6
 
 #: Seconds between liveness checks while blocked on a semaphore.
 _POLL = 0.1
@@ -126,13 +127,22 @@ def _run_share(kernels, slot_prev, slot_cur, logits):
     return outputs
 
 
-def _serve(index, model, rollout, threads, spin, go, done, control, inbox, errors, keep_memory):
+def _loop(shares, previous, current, repeats):
+    """Seconds to run every step's share ``repeats`` times over, on fixed values."""
+    start = time.perf_counter()
+    for _ in range(repeats):
+        for share in shares:
+            _run_share(share, previous[:2], current[:2], current[2])
+    return time.perf_counter() - start
+
+
+def _serve(index, model, rollout, threads, spin, go, done, control, seconds, inbox, errors, keep_memory):
     """A worker process: wait for an order, carry it out, report, until stopped."""
     torch.set_num_threads(threads)
     if keep_memory:
         keep_freed_memory()
     parent = mp.parent_process()
-    words = control.numpy()
+    words, seconds = control.numpy(), seconds.numpy()
     kernels, slots = Schedule(model, rollout).kernels, {}
     shares, poll = [], spin
     done.release()  # ready
@@ -153,6 +163,9 @@ def _serve(index, model, rollout, threads, spin, go, done, control, inbox, error
                     shares = [[kernels[v] for v in share] for share in inbox.get()]
                 elif op == _REST:
                     poll = 0.0
+                elif op == _LOOP:
+                    previous, current = slots[int(words[_PREVIOUS])], slots[int(words[_CURRENT])]
+                    seconds[index] = _loop(shares, previous, current, int(words[_REPEATS]))
             except BaseException as exc:  # reported to the caller, raised there
                 status = 1
                 text = traceback.format_exc()
@@ -254,6 +267,7 @@ class ProcessExecutor(Executor):
         self._shares = []
         self._control = torch.zeros(_STATUS + self.workers, dtype=torch.int64).share_memory_()
         self._words = self._control.numpy()
+        self._seconds = torch.zeros(self.workers, dtype=torch.float64).share_memory_()
         self._kernels = self.schedule.kernels
         self._index = {v: i for i, v in enumerate(names)}
         if self.workers > 1 and self.schedule.width > 1:
@@ -270,7 +284,7 @@ class ProcessExecutor(Executor):
             inbox, errors = ctx.SimpleQueue(), ctx.SimpleQueue()
             proc = ctx.Process(target=_serve, name=f"streamnets-worker-{k}", daemon=True,
                                args=(k, model, self.rollout, self.intra_op_threads, self.spin, go, done,
-                                     self._control, inbox, errors, keep_memory))
+                                     self._control, self._seconds, inbox, errors, keep_memory))
             proc.start()
             self._procs.append(proc)
             self._gos.append(go)
@@ -377,6 +391,59 @@ class ProcessExecutor(Executor):
         times = measure_node_times(self.schedule, batch, threads=self.intra_op_threads, repeats=repeats)
         self._balance(times)
         return times
+
+    def concurrent_ms(self, batch=1, frames=20, repeats=5, seed=0):
+        """Milliseconds per frame when every process runs its share of a frame's
+        node updates ``frames`` times over without waiting for the others (the
+        slowest process, median of ``repeats``): the floor of these shares on
+        this machine, busy cores slowing each other down included; what a frame
+        costs above it is coordination. As
+        :meth:`ThreadExecutor.concurrent_ms <streamnets.parallel.ThreadExecutor.concurrent_ms>`,
+        without the GIL between the shares.
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> from streamnets.nn import StreamNet
+        >>> with ProcessExecutor(StreamNet(sn.load("cifar10_dsr1")).eval(), workers=2) as ex:
+        ...     ex.concurrent_ms(batch=1, frames=2, repeats=1) > 0
+        True
+        """
+        # Steady values: random frames stepped until every node holds one.
+        gen = torch.Generator().manual_seed(seed)
+        inputs = {v: torch.rand(self.schedule.values_shape(v, batch), generator=gen) for v in self.schedule.inputs}
+        frame = inputs if len(inputs) > 1 else next(iter(inputs.values()))
+        state = self.initial_state(batch)
+        for _ in range(self.schedule.plan.steady + 2):
+            _, state = self.step(frame, state)
+        if not self._procs:
+            shares = [[self._kernels[v] for g in self.schedule.groups for v in g]]
+            return 1e3 * statistics.median(self._loop_once(shares, state, None, frames) for _ in range(repeats))
+        samples = []
+        for _ in range(repeats):
+            samples.append(self._loop_once(self._mine, state, range(1, 1 + len(self._procs)), frames))
+        return 1e3 * statistics.median(samples)
+
+    def _loop_once(self, mine, state, workers, frames):
+        """One round of :meth:`concurrent_ms`: seconds per frame of the slowest process."""
+        batch = state.batch_size
+        previous = self._slot_of(state, batch)
+        current = self._free_slot(batch, previous)
+        current.flags[:] = previous.flags
+        words = self._words
+        words[_PREVIOUS], words[_CURRENT], words[_REPEATS] = previous.key, current.key, frames
+        if workers:
+            words[_OP] = _LOOP
+            for k in workers:
+                self._gos[k - 1].release()
+        try:
+            with intra_op_threads(self.intra_op_threads), torch.no_grad():
+                mine = _loop(mine, (previous.values, previous.flags), (current.values, current.flags, None), frames)
+        finally:
+            if workers:
+                self._collect(workers)
+        theirs = self._seconds.tolist()[1:] if workers else []
+        return max([mine, *theirs]) / frames
 
     # -- slots -----------------------------------------------------------------------
 
