@@ -6,6 +6,7 @@ death, and the bench's use of it.
 Tolerance: ``streamnets.parallel.base.TOLERANCE``, as for the other executors.
 """
 
+import os
 import signal
 import subprocess
 import sys
@@ -161,6 +162,28 @@ def test_a_dead_worker_closes_the_executor_with_a_clear_error():
     want, _ = ReferenceExecutor(model).step(x[:, 0], state)
     assert compare_outputs([got], [want])[0]
     ex.close()
+
+
+def _fail_in_another_process(pid):
+    if os.getpid() != pid:
+        raise RuntimeError("cannot be unpickled in a worker")
+    return Poison()
+
+
+class Poison:
+    """Pickles, but fails to unpickle in any other process (a worker that cannot start)."""
+
+    def __reduce__(self):
+        return _fail_in_another_process, (os.getpid(),)
+
+
+def test_a_worker_that_cannot_start_is_an_error_at_once():
+    model = model_of(sn.load("cifar10_dsr0"))
+    model.poison = Poison()
+    start = time.monotonic()
+    with pytest.raises(WorkerError, match="worker process 1 exited with code 1 while starting"):
+        ProcessExecutor(model, workers=2)
+    assert time.monotonic() - start < 60
 
 
 def test_workers_exit_when_the_caller_dies(tmp_path):

@@ -69,19 +69,20 @@ class _Slot:
     """One frame's node values for one batch size, in shared memory.
 
     ``present`` flags the non-empty values (a node is empty until a path from an
-    input reaches it); ``logits`` holds what the workers' output nodes report.
+    input reaches it); ``logits`` holds what ``outputs`` report when a worker
+    updates them.
     ``refs`` are weak references to the views of the values last handed out in a
     state: the slot is overwritten only once nobody holds them.
     """
 
-    def __init__(self, key, schedule, batch, dtype, worker_outputs):
+    def __init__(self, key, schedule, batch, dtype, outputs):
         self.key = key
         self.values = [torch.empty(schedule.values_shape(v, batch), dtype=dtype).share_memory_()
                        for v in schedule.names]
         self.present = torch.zeros(len(schedule.names), dtype=torch.uint8).share_memory_()
         self.flags = self.present.numpy()
         self.logits = {v: torch.empty(schedule.values_shape(v, batch), dtype=dtype).share_memory_()
-                       for v in worker_outputs}
+                       for v in outputs}
         self.refs = ()
 
     def shared(self):
@@ -148,7 +149,10 @@ def _serve(index, model, rollout, threads, spin, go, done, control, seconds, inb
     done.release()  # ready
     with torch.no_grad():
         while True:
-            _acquire(go, poll, parent.is_alive, "the calling process")
+            try:
+                _acquire(go, poll, parent.is_alive, "the calling process")
+            except WorkerError:  # the caller died without closing the executor
+                return
             op, status, poll = int(words[_OP]), 0, spin
             if op == _STOP:
                 return
@@ -231,6 +235,12 @@ class ProcessExecutor(Executor):
     The outputs equal ``model.step``'s up to the intra-op thread count (the tests
     allow 1e-5): every node runs the same kernels as the engine.
 
+    One ``step`` at a time (make one executor per stream of frames). The caller
+    runs each step with the workers' intra-op thread count: with more, its own
+    OpenMP threads would keep polling on the workers' cores after every
+    multi-threaded op. Shared memory is ``/dev/shm`` on Linux; a container with
+    a small one (64 MiB) runs out at large batches (``docker run --shm-size``).
+
     Examples
     --------
     >>> import torch, streamnets as sn
@@ -258,7 +268,6 @@ class ProcessExecutor(Executor):
         self.spin = float(spin)
         if keep_memory:
             keep_freed_memory()
-        names = self.schedule.names
         self._outputs_at = [(v, self.schedule.index[v]) for v in self.schedule.outputs
                             if v not in self.schedule.inputs]
         self._pools, self._keys = {}, 0
@@ -269,7 +278,6 @@ class ProcessExecutor(Executor):
         self._words = self._control.numpy()
         self._seconds = torch.zeros(self.workers, dtype=torch.float64).share_memory_()
         self._kernels = self.schedule.kernels
-        self._index = {v: i for i, v in enumerate(names)}
         if self.workers > 1 and self.schedule.width > 1:
             self._start(model, keep_memory, float(start_timeout))
         self._balance(costs or estimate_flops(self.rollout.network))
@@ -292,10 +300,15 @@ class ProcessExecutor(Executor):
             self._inboxes.append(inbox)
             self._errors.append(errors)
         self._finalizer = weakref.finalize(self, _shutdown, self._control, self._gos, self._procs)
+        deadline = time.monotonic() + timeout
         try:
-            for k, done in enumerate(self._dones):
-                if not done.acquire(timeout=timeout):
-                    raise WorkerError(f"worker process {k + 1} did not start within {timeout:.0f} s")
+            for k, (done, proc) in enumerate(zip(self._dones, self._procs), start=1):
+                while not done.acquire(timeout=_POLL):
+                    if not proc.is_alive():
+                        raise WorkerError(f"worker process {k} exited with code {proc.exitcode} while "
+                                          f"starting (its error is printed above)")
+                    if time.monotonic() > deadline:
+                        raise WorkerError(f"worker process {k} did not start within {timeout:.0f} s")
         except BaseException:
             self.close()
             raise
