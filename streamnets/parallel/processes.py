@@ -15,14 +15,13 @@ its own:
 
 Each process updates a fixed share of every update step's nodes (balanced on
 their costs, :func:`~streamnets.parallel.cost.balanced_partition`); the calling
-process has the first share.
+process has the first share. The worker side is in :mod:`._worker`.
 """
 
 from __future__ import annotations
 
 import statistics
 import time
-import traceback
 import weakref
 from dataclasses import replace
 
@@ -31,38 +30,23 @@ import torch.multiprocessing as mp
 
 from ..device import DeviceError, cpu_cores, intra_op_threads, keep_freed_memory
 from ..errors import StreamnetsError
+from . import _worker as w
+from ._worker import WorkerError
 from .base import Executor
 from .cost import balanced_partition, estimate_flops, measure_node_times
-from .schedule import Schedule
 
 __all__ = ["ProcessExecutor", "WorkerError"]
 
-# Control words (one shared int64 tensor): what the workers do next, and each
-# worker's status after it.
-_OP, _GROUP, _PREVIOUS, _CURRENT, _REPEATS, _STATUS = 0, 1, 2, 3, 4, 5
-_STEP, _SLOT, _SHARES, _REST, _LOOP, _STOP = 1, 2, 3, 4, 5, 6
-
-#: Seconds between liveness checks while blocked on a semaphore.
-_POLL = 0.1
+#: Free slots a batch size keeps for reuse; the others are given back every
+#: :data:`_TRIM_EVERY` steps (each slot holds shared memory and file descriptors).
+_KEEP, _TRIM_EVERY = 3, 64
 
 
-class WorkerError(RuntimeError):
-    """A worker process died, or did not start."""
-
-
-def _acquire(sem, spin, alive, who):
-    """Take ``sem``: poll it for ``spin`` seconds, then block, checking ``alive()``
-    every :data:`_POLL` seconds (raises :class:`WorkerError` naming ``who`` when
-    it is not)."""
-    if sem.acquire(False):
-        return
-    deadline = time.perf_counter() + spin
-    while time.perf_counter() < deadline:
-        if sem.acquire(False):
-            return
-    while not sem.acquire(timeout=_POLL):
-        if not alive():
-            raise WorkerError(f"{who} is gone")
+def _use_count(tensor):
+    """How many tensors hold ``tensor``'s storage (torch's CUDA graph trees check
+    storage liveness the same way): views, ``detach()``, ``.data`` and numpy
+    arrays of it all count."""
+    return torch._C._storage_Use_Count(tensor.untyped_storage()._cdata)
 
 
 class _Slot:
@@ -70,9 +54,8 @@ class _Slot:
 
     ``present`` flags the non-empty values (a node is empty until a path from an
     input reaches it); ``logits`` holds what ``outputs`` report when a worker
-    updates them.
-    ``refs`` are weak references to the views of the values last handed out in a
-    state: the slot is overwritten only once nobody holds them.
+    updates them. ``refs`` are weak references to the views of the values last
+    handed out in a state (to recognise that state when it comes back).
     """
 
     def __init__(self, key, schedule, batch, dtype, outputs):
@@ -84,14 +67,20 @@ class _Slot:
         self.logits = {v: torch.empty(schedule.values_shape(v, batch), dtype=dtype).share_memory_()
                        for v in outputs}
         self.refs = ()
+        self.baseline = ()
 
     def shared(self):
         """What a worker needs of the slot (sent through a queue, storage shared)."""
         return self.key, self.values, self.present, self.logits
 
+    def seal(self):
+        """Count the slot's own holders of its storage, once it is set up."""
+        self.baseline = [_use_count(x) for x in self.values]
+
     def in_use(self):
-        """Whether a state handed out still holds one of its values."""
-        return any(r is not None and r() is not None for r in self.refs)
+        """Whether anything outside the slot still holds one of its values: a state
+        handed out, or any view, copy-free alias or numpy array of its values."""
+        return any(_use_count(x) > n for x, n in zip(self.values, self.baseline))
 
     def holds(self, values):
         """Whether ``values`` (a state's) are the views this slot handed out last."""
@@ -106,92 +95,9 @@ class _Slot:
         self.refs = tuple(None if x is None else weakref.ref(x) for x in views)
         return views
 
-
-def _run_share(kernels, slot_prev, slot_cur, logits):
-    """Update ``kernels`` from the previous slot's values into the current slot."""
-    values_p, flags_p = slot_prev
-    values_c, flags_c = slot_cur
-    previous = [x if f else None for x, f in zip(values_p, flags_p.tolist())]
-    current = [x if f else None for x, f in zip(values_c, flags_c.tolist())]
-    outputs = {}
-    for kernel in kernels:
-        value, out = kernel(previous, current)
-        if value is None:
-            continue
-        values_c[kernel.index].copy_(value)
-        flags_c[kernel.index] = 1
-        if kernel.is_output:
-            if logits is None:
-                outputs[kernel.name] = out
-            else:
-                logits[kernel.name].copy_(out)
-    return outputs
-
-
-def _loop(shares, previous, current, repeats):
-    """Seconds to run every step's share ``repeats`` times over, on fixed values."""
-    start = time.perf_counter()
-    for _ in range(repeats):
-        for share in shares:
-            _run_share(share, previous[:2], current[:2], current[2])
-    return time.perf_counter() - start
-
-
-def _serve(index, model, rollout, threads, spin, go, done, control, seconds, inbox, errors, keep_memory):
-    """A worker process: wait for an order, carry it out, report, until stopped."""
-    torch.set_num_threads(threads)
-    if keep_memory:
-        keep_freed_memory()
-    parent = mp.parent_process()
-    words, seconds = control.numpy(), seconds.numpy()
-    kernels, slots = Schedule(model, rollout).kernels, {}
-    shares, poll = [], spin
-    done.release()  # ready
-    with torch.no_grad():
-        while True:
-            try:
-                _acquire(go, poll, parent.is_alive, "the calling process")
-            except WorkerError:  # the caller died without closing the executor
-                return
-            op, status, poll = int(words[_OP]), 0, spin
-            if op == _STOP:
-                return
-            try:
-                if op == _STEP:
-                    previous, current = slots[int(words[_PREVIOUS])], slots[int(words[_CURRENT])]
-                    _run_share(shares[int(words[_GROUP])], previous[:2], current[:2], current[2])
-                elif op == _SLOT:
-                    key, values, present, logits = inbox.get()
-                    slots[key] = (values, present.numpy(), logits)
-                elif op == _SHARES:
-                    shares = [[kernels[v] for v in share] for share in inbox.get()]
-                elif op == _REST:
-                    poll = 0.0
-                elif op == _LOOP:
-                    previous, current = slots[int(words[_PREVIOUS])], slots[int(words[_CURRENT])]
-                    seconds[index] = _loop(shares, previous, current, int(words[_REPEATS]))
-            except BaseException as exc:  # reported to the caller, raised there
-                status = 1
-                text = traceback.format_exc()
-                try:
-                    errors.put((exc, text))
-                except Exception:  # not picklable: its text will do
-                    errors.put((RuntimeError(f"{type(exc).__name__}: {exc}"), text))
-            words[_STATUS + index] = status
-            done.release()
-
-
-def _shutdown(control, gos, processes):
-    words = control.numpy()
-    words[_OP] = _STOP
-    for go, proc in zip(gos, processes):
-        if proc.is_alive():
-            go.release()
-    for proc in processes:
-        proc.join(timeout=5)
-        if proc.is_alive():  # pragma: no cover - a worker stuck in a kernel
-            proc.terminate()
-            proc.join(timeout=5)
+    def arguments(self, logits=True):
+        """``(values, flags, logits)`` for :func:`._worker.run_share`."""
+        return self.values, self.flags, self.logits if logits else None
 
 
 class ProcessExecutor(Executor):
@@ -205,9 +111,10 @@ class ProcessExecutor(Executor):
         Any valid pattern (default: streaming). Nodes of one update step run
         together, the steps in order, with a barrier between them.
     workers : int, optional
-        Processes, the calling one included; default ``min(cores, widest step)``.
+        Processes, the calling one included; default ``min(cores, widest step)``,
+        and never more than the widest step (more would get no node).
     intra_op_threads : int, optional
-        Intra-op threads of each worker; default ``max(1, cores // workers)``.
+        Intra-op threads of each process; default ``max(1, cores // workers)``.
     costs : dict of str to float, optional
         Per-node costs for the shares (default: estimated FLOPs;
         :meth:`calibrate` replaces them by measured times).
@@ -224,13 +131,22 @@ class ProcessExecutor(Executor):
     -----
     The workers are started with ``spawn``: in a script, create the executor under
     ``if __name__ == "__main__":``, as for any spawned process. Starting takes a
-    few seconds (each worker imports torch); make one executor and step it many
+    second or two (each worker imports torch); make one executor and step it many
     times.
 
+    Each worker holds a copy of the model whose parameters and buffers share the
+    caller's memory: changes in place (an optimiser step, ``load_state_dict``)
+    reach it, and so do ``train()`` / ``eval()`` (sent with the next step).
+    Parameters replaced out of place (``.to()``, ``.double()``, ``p.data = ...``)
+    are an error at the next step; hooks, new modules or new Parameter objects
+    added later are not seen by the workers: make a new executor then.
+
     A state's values are views of shared memory. The executor writes a frame into
-    a set of buffers ("slot") that no state handed out still holds, so states
-    stay valid as long as they are kept (holding many of them costs one slot
-    each). Outputs are ordinary tensors.
+    a set of buffers ("slot") that nothing outside it still holds (a state, or any
+    view, ``detach()`` or numpy array of its values), so states and values stay
+    valid as long as they are kept (holding many costs one slot each). Sent to
+    another process they are not a snapshot: copy them first. Outputs are ordinary
+    tensors.
 
     The outputs equal ``model.step``'s up to the intra-op thread count (the tests
     allow 1e-5): every node runs the same kernels as the engine.
@@ -260,25 +176,25 @@ class ProcessExecutor(Executor):
         if self.device.type != "cpu":
             raise DeviceError(f"ProcessExecutor runs on the CPU but the model is on {self.device}; "
                               f"use CudaStreamExecutor for a GPU")
-        cores = cpu_cores()
-        self.workers = int(workers) if workers else max(1, min(cores, self.schedule.width))
-        if self.workers < 1:
+        if workers is not None and int(workers) < 1:
             raise ValueError(f"workers must be at least 1, got {workers}")
+        cores, width = cpu_cores(), self.schedule.width
+        self.workers = min(int(workers), width) if workers else max(1, min(cores, width))
         self.intra_op_threads = int(intra_op_threads) if intra_op_threads else max(1, cores // self.workers)
         self.spin = float(spin)
         if keep_memory:
             keep_freed_memory()
+        self._kernels = self.schedule.kernels
         self._outputs_at = [(v, self.schedule.index[v]) for v in self.schedule.outputs
                             if v not in self.schedule.inputs]
-        self._pools, self._keys = {}, 0
+        self._dropouts = [m for m in model.node_modules.values() if m.p]
+        self._pools, self._keys, self._steps = {}, 0, 0
         self._procs, self._gos, self._dones, self._inboxes, self._errors = [], [], [], [], []
         self._finalizer = None
-        self._shares = []
-        self._control = torch.zeros(_STATUS + self.workers, dtype=torch.int64).share_memory_()
+        self._control = torch.zeros(w.STATUS + self.workers, dtype=torch.int64).share_memory_()
         self._words = self._control.numpy()
         self._seconds = torch.zeros(self.workers, dtype=torch.float64).share_memory_()
-        self._kernels = self.schedule.kernels
-        if self.workers > 1 and self.schedule.width > 1:
+        if self.workers > 1:
             self._start(model, keep_memory, float(start_timeout))
         self._balance(costs or estimate_flops(self.rollout.network))
 
@@ -286,24 +202,27 @@ class ProcessExecutor(Executor):
 
     def _start(self, model, keep_memory, timeout):
         model.share_memory()
+        self._params = [*model.parameters(), *model.buffers()]
+        self._pointers = [p.data_ptr() for p in self._params]
+        self._modes = tuple(m.training for m in self._dropouts)
         ctx = mp.get_context("spawn")
-        for k in range(1, self.workers):
-            go, done = ctx.Semaphore(0), ctx.Semaphore(0)
-            inbox, errors = ctx.SimpleQueue(), ctx.SimpleQueue()
-            proc = ctx.Process(target=_serve, name=f"streamnets-worker-{k}", daemon=True,
-                               args=(k, model, self.rollout, self.intra_op_threads, self.spin, go, done,
-                                     self._control, self._seconds, inbox, errors, keep_memory))
-            proc.start()
-            self._procs.append(proc)
-            self._gos.append(go)
-            self._dones.append(done)
-            self._inboxes.append(inbox)
-            self._errors.append(errors)
-        self._finalizer = weakref.finalize(self, _shutdown, self._control, self._gos, self._procs)
-        deadline = time.monotonic() + timeout
+        self._finalizer = weakref.finalize(self, w.shutdown, self._control, self._gos, self._procs)
         try:
+            for k in range(1, self.workers):
+                go, done = ctx.Semaphore(0), ctx.Semaphore(0)
+                inbox, errors = ctx.SimpleQueue(), ctx.SimpleQueue()
+                proc = ctx.Process(target=w.serve, name=f"streamnets-worker-{k}", daemon=True,
+                                   args=(k, model, self.rollout, self.intra_op_threads, self.spin, go, done,
+                                         self._control, self._seconds, inbox, errors, keep_memory))
+                proc.start()
+                self._procs.append(proc)
+                self._gos.append(go)
+                self._dones.append(done)
+                self._inboxes.append(inbox)
+                self._errors.append(errors)
+            deadline = time.monotonic() + timeout
             for k, (done, proc) in enumerate(zip(self._dones, self._procs), start=1):
-                while not done.acquire(timeout=_POLL):
+                while not done.acquire(timeout=w.POLL):
                     if not proc.is_alive():
                         raise WorkerError(f"worker process {k} exited with code {proc.exitcode} while "
                                           f"starting (its error is printed above)")
@@ -313,36 +232,43 @@ class ProcessExecutor(Executor):
             self.close()
             raise
 
-    def _order(self, op, workers, payloads=None):
-        """Give ``workers`` (1-based) the order ``op`` (with a payload each through
-        their inbox), wait for all of them; raise the first error one reported."""
-        self._words[_OP] = op
+    def _order(self, op, payloads=None):
+        """Give every worker the order ``op`` (with ``payloads[k]`` through worker
+        k's inbox, k from 1), wait for all of them; raise the first error."""
+        workers = range(1, 1 + len(self._procs))
+        self._words[w.OP] = op
         for k in workers:
             if payloads is not None:
                 self._inboxes[k - 1].put(payloads[k])
             self._gos[k - 1].release()
-        self._collect(workers)
-
-    def _collect(self, workers):
-        error = None
-        for k in workers:
-            proc = self._procs[k - 1]
-            try:
-                _acquire(self._dones[k - 1], self.spin, proc.is_alive, f"worker process {k}")
-            except WorkerError:
-                code = proc.exitcode
-                self.close()
-                raise WorkerError(f"worker process {k} (pid {proc.pid}) exited with code {code}; "
-                                  f"the executor is closed, make a new one") from None
-            if self._words[_STATUS + k] and error is None:
-                exc, text = self._errors[k - 1].get()
-                if hasattr(exc, "add_note"):  # Python 3.11+
-                    exc.add_note(f"in worker process {k}:\n{text}")
-                error = exc
-            elif self._words[_STATUS + k]:
-                self._errors[k - 1].get()
+        error = self._collect(workers)
         if error is not None:
             raise error
+
+    def _collect(self, workers):
+        """Wait until ``workers`` (1-based) have reported; return the first error
+        one of them raised (or None). A worker that died, or an interruption
+        while waiting, closes the executor: the workers and the caller would no
+        longer agree on whose turn it is."""
+        error = None
+        try:
+            for k in workers:
+                proc = self._procs[k - 1]
+                try:
+                    w.acquire(self._dones[k - 1], self.spin, proc.is_alive, f"worker process {k}")
+                except WorkerError:
+                    raise WorkerError(f"worker process {k} (pid {proc.pid}) exited with code "
+                                      f"{proc.exitcode}; the executor is closed, make a new one") from None
+                if self._words[w.STATUS + k]:
+                    exc, text = self._errors[k - 1].get()
+                    if error is None:
+                        error = exc
+                        if hasattr(exc, "add_note"):  # Python 3.11+
+                            exc.add_note(f"in worker process {k}:\n{text}")
+        except BaseException:
+            self.close()
+            raise
+        return error
 
     def rest(self):
         """Let the workers sleep until the next frame instead of polling for it
@@ -359,7 +285,7 @@ class ProcessExecutor(Executor):
         0
         """
         if self._procs:
-            self._order(_REST, range(1, 1 + len(self._procs)))
+            self._order(w.REST)
 
     def close(self):
         """Stop the worker processes (the executor then runs everything in the caller)."""
@@ -381,7 +307,7 @@ class ProcessExecutor(Executor):
         self._busy = [[k for k in range(1, parts) if self._shares[k][g]]
                       for g in range(len(self.schedule.groups))]
         if self._procs:
-            self._order(_SHARES, range(1, parts), self._shares)
+            self._order(w.SHARES, self._shares)
 
     @property
     def shares(self):
@@ -430,41 +356,44 @@ class ProcessExecutor(Executor):
         for _ in range(self.schedule.plan.steady + 2):
             _, state = self.step(frame, state)
         if not self._procs:
-            shares = [[self._kernels[v] for g in self.schedule.groups for v in g]]
-            return 1e3 * statistics.median(self._loop_once(shares, state, None, frames) for _ in range(repeats))
-        samples = []
-        for _ in range(repeats):
-            samples.append(self._loop_once(self._mine, state, range(1, 1 + len(self._procs)), frames))
-        return 1e3 * statistics.median(samples)
+            mine = [[self._kernels[v] for g in self.schedule.groups for v in g]]
+            return 1e3 * statistics.median(self._loop_once(mine, state, frames) for _ in range(repeats))
+        return 1e3 * statistics.median(self._loop_once(self._mine, state, frames) for _ in range(repeats))
 
-    def _loop_once(self, mine, state, workers, frames):
+    def _loop_once(self, mine, state, frames):
         """One round of :meth:`concurrent_ms`: seconds per frame of the slowest process."""
         batch = state.batch_size
-        previous = self._slot_of(state, batch)
-        current = self._free_slot(batch, previous)
-        current.flags[:] = previous.flags
+        with torch.no_grad():
+            previous = self._slot_of(state, batch)
+            current = self._free_slot(batch, previous)
+            for x, y in zip(current.values, previous.values):  # real numbers, not uninitialised memory
+                x.copy_(y)
+            current.flags[:] = previous.flags
         words = self._words
-        words[_PREVIOUS], words[_CURRENT], words[_REPEATS] = previous.key, current.key, frames
-        if workers:
-            words[_OP] = _LOOP
-            for k in workers:
-                self._gos[k - 1].release()
+        words[w.PREVIOUS], words[w.CURRENT], words[w.REPEATS] = previous.key, current.key, frames
+        workers = range(1, 1 + len(self._procs))
+        words[w.OP] = w.LOOP
+        for k in workers:
+            self._gos[k - 1].release()
         try:
             with intra_op_threads(self.intra_op_threads), torch.no_grad():
-                mine = _loop(mine, (previous.values, previous.flags), (current.values, current.flags, None), frames)
+                mine = w.loop(mine, previous.arguments(), current.arguments(logits=False), frames)
         finally:
-            if workers:
-                self._collect(workers)
-        theirs = self._seconds.tolist()[1:] if workers else []
-        return max([mine, *theirs]) / frames
+            error = self._collect(workers)
+        if error is not None:
+            raise error
+        return max([mine, *self._seconds.tolist()[1:1 + len(workers)]]) / frames
 
     # -- slots -----------------------------------------------------------------------
 
     def _new_slot(self, batch):
+        if batch not in self._pools:  # a new batch size: the other sizes' free slots go
+            self._trim(lambda b: 0)
         self._keys += 1
         # Logits buffers for every output: calibrate() may give any of them to a worker.
         slot = _Slot(self._keys, self.schedule, batch, self._reference.dtype, [v for v, _ in self._outputs_at])
-        self._order(_SLOT, range(1, 1 + len(self._procs)), [None] + [slot.shared()] * len(self._procs))
+        self._order(w.SLOT, [None] + [slot.shared()] * len(self._procs))
+        slot.seal()
         self._pools.setdefault(batch, []).append(slot)
         return slot
 
@@ -474,10 +403,20 @@ class ProcessExecutor(Executor):
                 return slot
         return self._new_slot(batch)
 
+    def _trim(self, keep):
+        """Give back the free slots of every batch size beyond ``keep(batch)``."""
+        freed = []
+        for batch, pool in self._pools.items():
+            free = [s for s in pool if not s.in_use()][keep(batch):]
+            freed += [s.key for s in free]
+            pool[:] = [s for s in pool if s not in free]
+        self._pools = {b: p for b, p in self._pools.items() if p}
+        if freed:
+            self._order(w.FREE, [None] + [freed] * len(self._procs))
+
     def _slot_of(self, state, batch):
         """The slot holding ``state``'s values; a state from elsewhere is copied in."""
-        pool = self._pools.get(batch, ())
-        for slot in pool:
+        for slot in self._pools.get(batch, ()):
             if slot.holds(state.values):
                 return slot
         slot = self._free_slot(batch, None)
@@ -494,10 +433,25 @@ class ProcessExecutor(Executor):
 
     # -- stepping --------------------------------------------------------------------
 
+    def _check_model(self):
+        """Send changed training modes; refuse parameters the workers cannot see."""
+        if [p.data_ptr() for p in self._params] != self._pointers:
+            raise StreamnetsError("the model's parameters or buffers were replaced (not changed in "
+                                  "place: .to(), .double(), p.data = ...) after the ProcessExecutor "
+                                  "started its workers, which still use the old ones; make a new executor")
+        modes = tuple(m.training for m in self._dropouts)
+        if modes != self._modes:
+            self._order(w.MODES, [None] + [modes] * len(self._procs))
+            self._modes = modes
+
     def step(self, frame, state):
         if not self._procs:
             return super().step(frame, state)
         current, batch = self._frame_values(frame, state)
+        self._check_model()
+        self._steps += 1
+        if self._steps % _TRIM_EVERY == 0:
+            self._trim(lambda b: _KEEP)
         # Every copy too: with more threads, the caller's own OpenMP threads would
         # wake up and keep polling on the workers' cores (dsr0 at batch 16: 8.0 ms
         # per frame instead of 2.4).
@@ -517,18 +471,23 @@ class ProcessExecutor(Executor):
 
     def _compute_slots(self, previous, slot, outputs):
         words = self._words
-        words[_PREVIOUS], words[_CURRENT] = previous.key, slot.key
+        words[w.PREVIOUS], words[w.CURRENT] = previous.key, slot.key
         for g, mine in enumerate(self._mine):
             busy = self._busy[g]
             if busy:
-                words[_OP], words[_GROUP] = _STEP, g
+                words[w.OP], words[w.GROUP] = w.STEP, g
                 for k in busy:
                     self._gos[k - 1].release()
             try:
-                outputs.update(_run_share(mine, (previous.values, previous.flags),
-                                          (slot.values, slot.flags), None))
-            finally:  # the workers read these buffers: wait for them before raising
-                self._collect(busy)
+                outputs.update(w.run_share(mine, previous.arguments(), slot.arguments(logits=False)))
+            except BaseException as exc:  # wait for the workers (they use the slots); this error wins
+                theirs = self._collect(busy)
+                if theirs is not None and hasattr(exc, "add_note"):
+                    exc.add_note(f"a worker failed in the same step: {theirs!r}")
+                raise
+            error = self._collect(busy)
+            if error is not None:
+                raise error
         flags = slot.flags
         for v, i in self._outputs_at:
             if outputs[v] is None and flags[i]:  # a worker's
