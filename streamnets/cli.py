@@ -308,7 +308,7 @@ def build_parser():
     p.add_argument("--repeats", type=int, default=10)
     p.add_argument("--workers", type=int)
     p.add_argument("--threads-per-worker", type=int, default=1,
-                   help="intra-op threads of each thread-executor worker (default 1)")
+                   help="intra-op threads of each thread- or process-executor worker (default 1)")
     p.add_argument("--frames-per-graph", type=int, default=16,
                    help="frames per CUDA graph of the *-pipelined executors (default 16)")
     p.add_argument("--json", action="store_true", help="print one JSON object")

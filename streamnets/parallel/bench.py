@@ -338,11 +338,13 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         Untimed and timed rounds. Rounds alternate the executors' order, so that
         drift and other load hit all of them alike.
     workers : int, optional
-        Worker threads of the thread executors (default: the cores over
-        ``threads_per_worker``).
+        Workers of the thread and process executors, the caller included
+        (default: the cores over ``threads_per_worker``; the process executor
+        starts no more than the widest update step).
     threads_per_worker : int
         Intra-op threads of each worker of ``streaming-threads``,
-        ``streaming-threads-static`` and ``streaming-threads-pool`` (default 1).
+        ``streaming-threads-static``, ``streaming-threads-pool`` and
+        ``streaming-processes`` (default 1).
         More than one pays on machines with more cores than a frame has
         nodes, at batches large enough for intra-op threads to scale.
     seed : int
