@@ -119,7 +119,7 @@ def main(argv=None):
     parser.add_argument("--repeats", type=int, default=10, help="timed rounds")
     parser.add_argument("--workers", type=int, default=None)
     parser.add_argument("--threads-per-worker", type=int, nargs="+", default=[1],
-                        help="intra-op threads per thread-executor worker (one run per value; a "
+                        help="intra-op threads per thread- or process-executor worker (one run per value; a "
                              "value above 1 slows later runs of the process: one process per value)")
     parser.add_argument("--frames-per-graph", type=int, default=16,
                         help="frames per CUDA graph of the *-pipelined executors")
