@@ -241,7 +241,7 @@ def test_partition_and_costs():
 
 
 def test_calibrate_rebalances_the_shares_on_measured_times(monkeypatch):
-    import streamnets.parallel.threads as threads
+    import streamnets.parallel.cost as cost
 
     model = model_of(sn.load("cifar10_dsr2"))
     nodes = [v for v in model.network.nodes if v not in model.network.inputs]
@@ -249,7 +249,7 @@ def test_calibrate_rebalances_the_shares_on_measured_times(monkeypatch):
     flops = estimate_flops(model.network)
     times = {v: 1.0 / (1 + flops[v]) for v in nodes}
     calls = []
-    monkeypatch.setattr(threads, "measure_node_times",
+    monkeypatch.setattr(cost, "measure_node_times",
                         lambda schedule, batch, threads, repeats: calls.append((batch, threads)) or times)
     with ThreadExecutor(model, workers=2, intra_op_threads=1, schedule="static") as ex:
         before = ex.shares

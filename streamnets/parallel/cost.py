@@ -22,7 +22,7 @@ from ..device import DeviceError, intra_op_threads
 from .cuda import capture, replay_seconds
 
 __all__ = ["estimate_flops", "balanced_partition", "makespan", "measure_node_times", "steady_values",
-           "intra_op_threads", "sync"]
+           "intra_op_threads", "sync", "BalancedShares"]
 
 
 def estimate_flops(network, batch=1):
@@ -99,6 +99,31 @@ def makespan(nodes, costs, parts):
     for v in nodes:
         load[owner[v]] += costs[v]
     return max(load, default=0)
+
+
+class BalancedShares:
+    """Mixin of the executors that split every update step's nodes into per-worker
+    shares balanced on node costs (``_balance(costs)``), run with
+    ``intra_op_threads`` threads each."""
+
+    def calibrate(self, batch=1, repeats=20):
+        """Time every node alone at this batch size with the workers' intra-op
+        thread count (:func:`measure_node_times`), and rebalance the shares on
+        those times instead of the estimated FLOPs. Returns ``{node: seconds}``,
+        which also become ``costs`` (the costs in use).
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> from streamnets.nn import StreamNet
+        >>> from streamnets.parallel import ThreadExecutor
+        >>> with ThreadExecutor(StreamNet(sn.load("cifar10_dsr1")).eval(), workers=2) as ex:
+        ...     sorted(ex.calibrate(batch=1, repeats=2)) == sorted(ex.costs)
+        True
+        """
+        times = measure_node_times(self.schedule, batch, threads=self.intra_op_threads, repeats=repeats)
+        self._balance(times)
+        return times
 
 
 def sync(device):

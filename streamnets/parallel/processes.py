@@ -33,7 +33,8 @@ from ..errors import StreamnetsError
 from . import _worker as w
 from ._worker import WorkerError
 from .base import Executor
-from .cost import balanced_partition, estimate_flops, measure_node_times
+from .cost import BalancedShares, balanced_partition, estimate_flops
+from .reference import SerialExecutor
 
 __all__ = ["ProcessExecutor", "WorkerError"]
 
@@ -100,7 +101,7 @@ class _Slot:
         return self.values, self.flags, self.logits if logits else None
 
 
-class ProcessExecutor(Executor):
+class ProcessExecutor(BalancedShares, Executor):
     """A frame's node updates on worker processes (CPU).
 
     Parameters
@@ -314,23 +315,6 @@ class ProcessExecutor(Executor):
         """Per process (the caller first), its nodes of every update step."""
         return [list(s) for s in self._shares]
 
-    def calibrate(self, batch=1, repeats=20):
-        """Time every node alone at this batch size with the workers' intra-op
-        thread count, and rebalance the shares on those times. Returns
-        ``{node: seconds}``, which also become :attr:`costs`.
-
-        Examples
-        --------
-        >>> import streamnets as sn
-        >>> from streamnets.nn import StreamNet
-        >>> with ProcessExecutor(StreamNet(sn.load("cifar10_dsr1")).eval(), workers=2) as ex:
-        ...     sorted(ex.calibrate(batch=1, repeats=2)) == sorted(ex.costs)
-        True
-        """
-        times = measure_node_times(self.schedule, batch, threads=self.intra_op_threads, repeats=repeats)
-        self._balance(times)
-        return times
-
     def concurrent_ms(self, batch=1, frames=20, repeats=5, seed=0):
         """Milliseconds per frame when every process runs its share of a frame's
         node updates ``frames`` times over without waiting for the others (the
@@ -493,15 +477,8 @@ class ProcessExecutor(Executor):
             if outputs[v] is None and flags[i]:  # a worker's
                 outputs[v] = slot.logits[v].clone()
 
-    def _compute(self, previous, current, outputs, frame, batch):
-        """Without workers: every node in the caller."""
-        for group in self.schedule.groups:
-            for v in group:
-                kernel = self._kernels[v]
-                value, logits = kernel(previous, current)
-                current[kernel.index] = value
-                if kernel.is_output:
-                    outputs[v] = logits
+    # Without workers every node runs in the caller, one after the other.
+    _compute = SerialExecutor._compute
 
     def __repr__(self):
         return (f"ProcessExecutor({self.rollout.network.name!r}, rollout={self.rollout.name!r}, "

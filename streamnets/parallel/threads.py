@@ -27,7 +27,7 @@ import torch
 
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory
 from .base import Executor
-from .cost import balanced_partition, estimate_flops, measure_node_times, steady_values
+from .cost import BalancedShares, balanced_partition, estimate_flops, steady_values
 
 __all__ = ["ThreadExecutor", "cpu_cores"]
 
@@ -60,7 +60,7 @@ def _shutdown(inboxes, threads):
         t.join(timeout=5)
 
 
-class ThreadExecutor(Executor):
+class ThreadExecutor(BalancedShares, Executor):
     """A frame's node updates on a pool of worker threads.
 
     Parameters
@@ -163,25 +163,6 @@ class ThreadExecutor(Executor):
         owner = balanced_partition(self.schedule.groups, costs, self.workers)
         self._shares = [[tuple(v for v in g if owner[v] == k) for k in range(self.workers)]
                         for g in self._groups]
-
-    def calibrate(self, batch=1, repeats=20):
-        """Time every node alone at this batch size, with the workers' intra-op
-        thread count (:func:`~streamnets.parallel.cost.measure_node_times`), and
-        rebalance the shares on those times instead of the estimated FLOPs.
-        Returns the times ``{node: seconds}``, which also become :attr:`costs`
-        (the costs in use).
-
-        Examples
-        --------
-        >>> import streamnets as sn
-        >>> from streamnets.nn import StreamNet
-        >>> with ThreadExecutor(StreamNet(sn.load("cifar10_dsr1")).eval(), workers=2) as ex:
-        ...     sorted(ex.calibrate(batch=1, repeats=2)) == sorted(ex.costs)
-        True
-        """
-        times = measure_node_times(self.schedule, batch, threads=self.intra_op_threads, repeats=repeats)
-        self._balance(times)
-        return times
 
     @property
     def shares(self):
