@@ -260,7 +260,20 @@ class Network:
                                     f"[source, target]", self.source, f"rollouts.{name}[{j}]")
                 keys.append(pair)
             checked[str(name)] = frozenset(keys)
+            self._check_valid(name, checked[str(name)])
         return checked
+
+    def _check_valid(self, name, streaming):
+        """A named pattern must be valid: every cycle needs a streaming edge."""
+        within = nx.DiGraph(e.key for e in self.edges if e.key not in streaming)
+        try:
+            cycle = nx.find_cycle(within)
+        except nx.NetworkXNoCycle:
+            return
+        path = " -> ".join([cycle[0][0]] + [v for _, v in cycle])
+        raise SpecError(f"the cycle {path} has no streaming edge, so a frame would depend on itself "
+                        f"(an invalid pattern); add one of its edges to the list", self.source,
+                        f"rollouts.{name}")
 
     # -- queries --------------------------------------------------------------------
 

@@ -8,6 +8,7 @@ F(R), the first response of each output, and the model-parallel key.
 
 from __future__ import annotations
 
+import difflib
 from collections import deque
 from functools import cached_property
 from typing import NamedTuple
@@ -131,8 +132,12 @@ class Rollout:
         edges = {tuple(e) for e in edges}
         unknown = edges - set(network.edge_index)
         if unknown:
-            raise SpecError(f"{sorted(unknown)[0]!r} is not an edge of network {network.name!r}",
-                            field="streaming edges")
+            bad = sorted(unknown)[0]
+            names = [f"{u}->{v}" for u, v in network.edge_index]
+            close = difflib.get_close_matches("->".join(map(str, bad)), names, n=1)
+            hint = f"did you mean {close[0]}? " if close else ""
+            raise SpecError(f"{bad!r} is not an edge of network {network.name!r}; {hint}"
+                            f"its edges: {', '.join(names)}", field="streaming edges")
         return cls(network, {e.key: int(e.key in edges) for e in network.edges}, name)
 
     @classmethod
@@ -154,7 +159,9 @@ class Rollout:
         if name in network.rollouts:
             return cls.from_streaming_edges(network, network.rollouts[name], name)
         known = ["streaming", "sequential", *sorted(set(network.rollouts) - {"sequential"})]
-        raise SpecError(f"unknown rollout {name!r} for network {network.name!r}; "
+        close = difflib.get_close_matches(str(name), known, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SpecError(f"unknown rollout {name!r} for network {network.name!r}; {hint}"
                         f"choose one of {', '.join(known)}", field="rollout")
 
     # -- the pattern ----------------------------------------------------------------
@@ -182,19 +189,24 @@ class Rollout:
         return tuple(b for e, b in zip(self.network.edges, self.bits) if e.source not in inputs)
 
     def is_equally_model_parallel(self, other):
-        """True when ``self`` and ``other`` agree on every edge not leaving an input."""
-        return self.network is other.network and self.model_parallel_key == other.model_parallel_key
+        """True when ``self`` and ``other`` (of the same or an equal network) agree on
+        every edge not leaving an input."""
+        return self._same_network(other) and self.model_parallel_key == other.model_parallel_key
 
     @property
     def is_streaming_equivalent(self):
         """Theorem 1 (a): equally model-parallel to the streaming rollout."""
         return all(self.model_parallel_key)
 
+    def _same_network(self, other):
+        """The same network, or an equal one (e.g. the same spec loaded twice)."""
+        return self.network is other.network or self.network == other.network
+
     def __eq__(self, other):
-        return isinstance(other, Rollout) and self.network is other.network and self.bits == other.bits
+        return isinstance(other, Rollout) and self.bits == other.bits and self._same_network(other)
 
     def __hash__(self):
-        return hash((id(self.network), self.bits))
+        return hash((self.network.name, self.bits))
 
     def __repr__(self):
         streaming = ", ".join(f"{u}->{v}" for u, v in self.streaming_edges) or "none"
@@ -355,3 +367,58 @@ class Rollout:
         return {o: [f.update_step + (i - f.frame) * factor if i >= f.frame else None
                     for i in range(frames)]
                 for o, f in self.first_response().items()}
+
+    # -- signals and costs ------------------------------------------------------------
+
+    def input_paths(self, node, frame, input=None):
+        """Every path along which an input frame reaches ``node`` of ``frame`` in the
+        rollout window: lists of ``(frame, node)``, shortest first.
+
+        Edges into frame 0 carry nothing (every node but the inputs is empty
+        there, the initial state), as for :attr:`first_frames`. ``input``: one
+        input node (default: all of them).
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> net = sn.load("mnist_sr")
+        >>> for p in sn.Rollout.streaming(net).input_paths("prediction", 3):
+        ...     print(" -> ".join(f"{v}@{i}" for i, v in p))
+        image@1 -> h1@2 -> prediction@3
+        image@0 -> h1@1 -> h1@2 -> prediction@3
+        image@0 -> h1@1 -> h2@2 -> prediction@3
+        >>> sorted({p[0][0] for p in sn.Rollout.sequential(net).input_paths("prediction", 3)})
+        [1, 2, 3]
+        """
+        if node not in self.network.nodes:
+            raise SpecError(f"no node {node!r} in network {self.network.name!r}", field="node")
+        sources = self.network.inputs if input is None else (input,)
+        graph = self.window(frame)
+        graph.remove_edges_from([(u, v) for u, v in graph.edges if v[0] == 0])
+        paths = [p for i in sources for j in range(frame + 1)
+                 for p in nx.all_simple_paths(graph, (j, i), (frame, node))]
+        return sorted(paths, key=lambda p: (len(p), [(-f, v) for f, v in p]))
+
+    def finish_times(self, costs):
+        """When each node of a frame is done with one processor per node: a node
+        starts once the sources of its zero-delay edges are done and takes
+        ``costs[node]`` (missing nodes cost 0). The frame takes the largest value:
+        ``max costs`` under the streaming rollout, the heaviest within-frame path
+        (for a chain, the sum) under the sequential one.
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> net = sn.load("mnist_ff")
+        >>> costs = {"h1": 3, "h2": 2, "prediction": 1}
+        >>> sn.Rollout.sequential(net).finish_times(costs)
+        {'image': 0, 'h1': 3, 'h2': 5, 'prediction': 6}
+        >>> max(sn.Rollout.streaming(net).finish_times(costs).values())
+        3
+        """
+        order, names = self._frame_order
+        done = {}
+        for v, _, preds in order:
+            start = max((done[names[u]] for u, d in preds if not d), default=0)
+            done[names[v]] = start + costs.get(names[v], 0)
+        return {v: done[v] for v in names}

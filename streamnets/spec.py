@@ -236,7 +236,8 @@ def builtin_names():
 
 
 def load(spec):
-    """Load a network: a built-in name, or a path to a ``.yaml``/``.yml``/``.st_graph`` file.
+    """Load a network: a built-in name, or a path to a ``.yaml``/``.yml``/``.st_graph`` file
+    (suffixes in any case; a file without one is read as YAML).
 
     Examples
     --------
@@ -248,7 +249,11 @@ def load(spec):
         return spec
     text_spec = str(spec)
     path = Path(text_spec)
-    if path.suffix in (".yaml", ".yml", ".st_graph") or os.sep in text_spec:
+    suffix = path.suffix.lower()  # MyNet.YAML too
+    names = builtin_names()
+    # A path: a spec suffix, a folder in it, or (not a built-in name) an existing file.
+    if (suffix in (".yaml", ".yml", ".st_graph") or os.sep in text_spec
+            or (text_spec not in names and path.is_file())):
         if not path.is_file():
             raise SpecError("no such file; give a built-in name "
                             f"({', '.join(builtin_names())}) or an existing path", text_spec)
@@ -256,10 +261,9 @@ def load(spec):
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:
             raise SpecError(f"cannot read the file: {err}", text_spec) from None
-        if path.suffix == ".st_graph":
+        if suffix == ".st_graph":
             return from_st_graph(_parse_yaml(text, text_spec), text_spec)
         return loads(text, text_spec)
-    names = builtin_names()
     if text_spec not in names:
         close = difflib.get_close_matches(text_spec, names, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""

@@ -18,6 +18,7 @@ exactly the metrics of an uninterrupted one.
 from __future__ import annotations
 
 import csv
+import hashlib
 import io
 import itertools
 import json
@@ -110,6 +111,35 @@ def make_sequences(dataset, frames, noise_std, train=True, seed=0):
     return kind(dataset, None, frames=frames, noise_std=noise_std, train=train, seed=seed)
 
 
+def _num_classes(data):
+    """Classes of a sequence data set: its class names, or the largest label + 1."""
+    n = len(data.classes) if getattr(data, "classes", None) else 0
+    if len(data.labels):
+        n = max(n, int(data.labels.max()) + 1)
+    return n
+
+
+def _spec_digest(network):
+    """A stable digest of what makes parameters (checkpoints) of ``network`` fit.
+
+    It covers the nodes (names, order, shapes, activations, dropout, tags) and the
+    edges (source, target, receptive field), not the name, description or named
+    rollouts.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> net = sn.load("mnist_ff")
+    >>> _spec_digest(net) == _spec_digest(sn.load("mnist_ff")) != _spec_digest(net.scaled(0.5))
+    True
+    """
+    from .spec import to_dict
+
+    doc = to_dict(network)
+    doc = {"nodes": list(doc["nodes"].items()), "edges": doc["edges"]}
+    return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
 def _make_optimizer(config, params):
     name = config.optimizer.lower()
     if name == "rmsprop":
@@ -132,7 +162,7 @@ class Trainer:
     model : StreamNet
     rollout : Rollout
         The pattern used for training and evaluation (parameters trained under
-        one pattern do not transfer to another).
+        one pattern need not transfer to another).
     train_data, test_data : NoisyFrames or TrackWindows
         Sequences with at least :func:`window_frames` frames (extra frames are
         cut); ``test_data`` may be None.
@@ -164,11 +194,17 @@ class Trainer:
         if rollout.network is not model.network:
             rollout = Rollout.from_bits(model.network, rollout.bits, rollout.name)
         self.rollout = rollout.validate()
-        outputs = model.network.outputs
+        net = model.network
+        if len(net.inputs) != 1:
+            raise SpecError(f"the trainer feeds one input (the frame sequences); network {net.name!r} "
+                            f"has inputs {', '.join(net.inputs)}; give it a single input node (a node "
+                            f"without incoming edges)", net.source, "inputs")
+        outputs = net.outputs
         if len(outputs) != 1:
             raise SpecError(f"the trainer supports networks with one output; "
-                            f"{model.network.name!r} has {', '.join(outputs)}", field="outputs")
+                            f"{net.name!r} has {', '.join(outputs)}", net.source, "outputs")
         self.output = outputs[0]
+        self._check_output(net, train_data, test_data)
         self.frames = window_frames(self.rollout, self.config.output_frames)
         self.first = self.frames - self.config.output_frames
         for name, data in (("training", train_data), ("test", test_data)):
@@ -187,6 +223,21 @@ class Trainer:
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda t: 1 / (1 + decay * t))
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.history = []
+
+    def _check_output(self, net, train_data, test_data):
+        """The output node must be dense and have a channel per class of the data."""
+        node = net.nodes[self.output]
+        where = f"nodes.{self.output}.shape"
+        if node.is_spatial:
+            raise SpecError(f"output node {self.output!r} has the spatial shape {list(node.shape)}, "
+                            f"but the trainer classifies with a dense output node; give it shape "
+                            f"[{node.shape[0]}] (one channel per class)", net.source, where)
+        for name, data in (("training", train_data), ("test", test_data)):
+            classes = None if data is None else _num_classes(data)
+            if classes is not None and node.shape[0] < classes:
+                raise SpecError(f"output node {self.output!r} has {node.shape[0]} channels, but the "
+                                f"{name} data has {classes} classes; give it shape [{classes}] "
+                                f"(one channel per class)", net.source, where)
 
     # -- one batch ------------------------------------------------------------------
 
@@ -297,9 +348,12 @@ class Trainer:
 
     # -- checkpoints and metrics ----------------------------------------------------
 
+    _IDENTITY_WORDS = {"network": "network name", "spec": "node shapes or edges",
+                       "rollout": "rollout pattern", "frames": "number of frames"}
+
     def _identity(self):
-        return {"network": self.model.network.name, "rollout": list(self.rollout.bits),
-                "frames": self.frames}
+        return {"network": self.model.network.name, "spec": _spec_digest(self.model.network),
+                "rollout": list(self.rollout.bits), "frames": self.frames}
 
     def _save(self):
         if self.out_dir is None:
@@ -322,9 +376,19 @@ class Trainer:
         except Exception as err:  # a corrupt file is a user-facing problem, not a crash
             raise StreamnetsError(f"{path}: cannot read the checkpoint ({err}); delete it to "
                                   f"start over") from None
-        if state["identity"] != self._identity():
-            raise StreamnetsError(f"{path}: the checkpoint is of another run ({state['identity']}); "
-                                  f"use another --out folder or delete it")
+        saved = state.get("identity") if isinstance(state, dict) else None
+        identity = self._identity()
+        if not isinstance(saved, dict) or saved != identity:
+            saved = saved if isinstance(saved, dict) else {}
+            words = self._IDENTITY_WORDS
+            differ = [w for k, w in words.items() if k in saved and saved[k] != identity[k]]
+            missing = [w for k, w in words.items() if k not in saved]
+            why = "; ".join(filter(None, (differ and f"different {', '.join(differ)}",
+                                          missing and f"no record of its {', '.join(missing)}")))
+            why = why or "a different identity"
+            raise StreamnetsError(f"{path}: the checkpoint is of another run ({why}); to start fresh, "
+                                  f"train without --resume (resume=False), use another --out folder "
+                                  f"or delete the checkpoint")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])

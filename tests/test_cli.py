@@ -11,7 +11,7 @@ from streamnets.cli import main
 
 def run(*args):
     """Run the CLI in a real subprocess (to see exit codes and stderr as a user would)."""
-    return subprocess.run([sys.executable, "-m", "streamnets.cli", *args],
+    return subprocess.run([sys.executable, "-m", "streamnets", *args],
                           capture_output=True, text=True, timeout=120)
 
 
@@ -46,7 +46,9 @@ def test_invalid_pattern_exits_2_with_one_line_naming_the_cycle():
     (["inspect", "fig2", "--pattern", "101"], "one 0/1 digit per edge"),
     (["inspect", "fig2", "--stream", "v-v"], "SOURCE:TARGET"),
     (["inspect", "fig2", "--stream", "v:x"], "not an edge"),
-    (["inspect", "fig2", "--rollout", "hybird"], "unknown rollout 'hybird'"),
+    (["inspect", "fig2", "--stream", "w:u"], "did you mean w->v? its edges: u->v, v->w, v->v, u->w, w->v"),
+    (["inspect", "mnist_sr", "--rollout", "hybird"], "unknown rollout 'hybird' for network 'mnist_sr'; "
+                                                    "did you mean 'hybrid'?"),
     (["inspect", "nope/missing.yaml"], "no such file"),
     (["train", "mnist_ff", "--threads", "0"], "--threads must be at least 1"),
 ])

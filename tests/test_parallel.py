@@ -768,3 +768,15 @@ def test_simulated_cuda_graph_is_recaptured_for_a_state_with_other_empty_nodes(s
         assert compare_outputs(got, expected) == (True, 0.0), first
         assert_same_state(state, reference_state, TOLERANCE)
         assert compare_outputs(ex.run(frames), ReferenceExecutor(model, sequential).run(frames)) == (True, 0.0)
+
+
+def test_an_executor_warns_about_a_model_in_training_mode():
+    import warnings
+
+    model = StreamNet(sn.load("mnist_sr")).train()  # dropout on its hidden nodes
+    with pytest.warns(UserWarning, match="ReferenceExecutor: the model is in training mode.*model.eval"):
+        ReferenceExecutor(model)
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        ReferenceExecutor(model.eval())
+        ReferenceExecutor(StreamNet(sn.load("fig2")).train())  # no dropout: nothing random

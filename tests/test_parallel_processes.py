@@ -141,7 +141,9 @@ def test_train_and_eval_after_the_start_reach_the_workers():
     torch.manual_seed(0)
     model = StreamNet(net).train()
     x = torch.rand(2, 5, 1, 28, 28)
-    with ProcessExecutor(model, workers=2) as ex:
+    with pytest.warns(UserWarning, match="training mode"):
+        ex = ProcessExecutor(model, workers=2)
+    with ex:
         assert any(m.p for m in model.node_modules.values())
         model.eval()
         assert compare_outputs(ex.run(x), ReferenceExecutor(model).run(x))[0]
@@ -373,7 +375,7 @@ def test_errors_name_the_problem():
         with pytest.raises(StreamnetsError, match="'h1' has shape"):
             ex.step(torch.rand(2, 1, 28, 28), replace(state, values=tuple(values)))
     with pytest.raises(DeviceError, match="CudaStreamExecutor"):
-        ProcessExecutor(StreamNet(sn.load("mnist_ff")).to("meta"))
+        ProcessExecutor(StreamNet(sn.load("mnist_ff")).eval().to("meta"))
     with pytest.raises(sn.InvalidRolloutError):
         ProcessExecutor(model, sn.Rollout.from_streaming_edges(model.network, []))
 

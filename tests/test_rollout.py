@@ -164,3 +164,82 @@ def test_canonical_sequential_is_valid_and_minimal(data):
 def test_output_steps_of_the_hybrid_follow_its_first_response_and_factor():
     hybrid = sn.Rollout.named(sn.load("mnist_sr"), "hybrid")
     assert hybrid.output_steps(5) == {"prediction": [None, None, 3, 5, 7]}
+
+
+def _tanh_model(net, seed):
+    """A StreamNet of ``net`` with tanh everywhere (no dead units: every path carries gradient)."""
+    import torch
+
+    from streamnets.nn import StreamNet
+
+    nodes = [sn.Node(n.name, n.shape, "identity" if n.name in net.inputs else "tanh", tags=n.tags)
+             for n in net.nodes.values()]
+    torch.manual_seed(seed)
+    return StreamNet(sn.Network(nodes, list(net.edges), name=net.name)).double().eval()
+
+
+@settings(max_examples=40, deadline=None)
+@given(st.data())
+def test_input_paths_are_exactly_the_input_frames_an_output_depends_on(data):
+    """The theory's paths against the engine's gradients: input frame j reaches the
+    output of the last frame iff its gradient there is non-zero."""
+    import torch
+
+    net = data.draw(networks(max_nodes=5))
+    rollout = data.draw(patterns(net, valid_only=True))
+    model = _tanh_model(net, data.draw(st.integers(0, 50)))
+    rollout = sn.Rollout.from_bits(model.network, rollout.bits)
+    size = data.draw(st.integers(1, 4))
+    frames = {v: torch.rand(1, size + 1, *net.nodes[v].shape, dtype=torch.float64, requires_grad=True)
+              for v in net.inputs}
+    out = net.outputs[0]
+    y = model(frames, rollout).logits[out][:, size].sum()
+    if y.requires_grad:  # else the output is still empty at that frame
+        y.backward()
+    for v in net.inputs:
+        grad = frames[v].grad if frames[v].grad is not None else torch.zeros_like(frames[v])
+        depends = {j for j in range(size + 1) if grad[0, j].abs().sum() > 0}
+        paths = rollout.input_paths(out, size, input=v)
+        assert {p[0][0] for p in paths} == depends, (v, rollout.bits)
+        for p in paths:  # each a path of the window, leaving frame 0 only from the input
+            assert p[0][1] == v and p[-1] == (size, out)
+            assert all(b[0] >= 1 for b in p[1:])
+
+
+def test_input_paths_of_the_sequential_mnist_sr_skip_frame_0():
+    """Under the sequential rollout the prediction never sees frame 0: h1 of frame 0 is
+    the empty initial state, whatever the recurrent edge h1 -> h1 would carry."""
+    net = sn.load("mnist_sr")
+    seq = sn.Rollout.sequential(net).input_paths("prediction", 3)
+    assert sorted({p[0][0] for p in seq}) == [1, 2, 3]
+    streaming = sn.Rollout.streaming(net).input_paths("prediction", 3)
+    assert {p[0][0]: len(p) - 1 for p in streaming} == {1: 2, 0: 3}
+    assert sn.Rollout.streaming(net).input_paths("image", 2) == [[(2, "image")]]
+    with pytest.raises(sn.SpecError, match="no node 'h9'"):
+        sn.Rollout.streaming(net).input_paths("h9", 2)
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_finish_times_are_the_heaviest_within_frame_paths(data):
+    net = data.draw(networks(max_nodes=6))
+    rollout = data.draw(patterns(net, valid_only=True))
+    costs = {v: data.draw(st.integers(0, 9)) for v in net.nodes}
+    within = nx.DiGraph(e.key for e in net.edges if not rollout[e.key])
+    within.add_nodes_from(net.nodes)
+    done = rollout.finish_times(costs)
+    for v in net.nodes:  # literally: the heaviest chain of zero-delay edges ending at v
+        chains = [p for u in net.nodes for p in nx.all_simple_paths(within, u, v)] + [[v]]
+        assert done[v] == max(sum(costs[u] for u in p) for p in chains)
+    if all(rollout.bits):
+        assert max(done.values()) == max(costs.values())
+
+
+def test_patterns_of_equal_networks_are_equal():
+    a, b = sn.load("fig2"), sn.load("fig2")
+    assert a is not b and a == b
+    assert sn.Rollout.streaming(a) == sn.Rollout.streaming(b)
+    assert hash(sn.Rollout.streaming(a)) == hash(sn.Rollout.streaming(b))
+    assert sn.Rollout.streaming(a).is_equally_model_parallel(sn.Rollout.streaming(b))
+    assert sn.Rollout.streaming(a) != sn.Rollout.sequential(b)
+    assert sn.Rollout.streaming(a) != sn.Rollout.streaming(sn.load("mnist_sr"))

@@ -220,3 +220,24 @@ def test_mutated_st_graphs_raise_only_spec_errors(data):
         loads(yaml.safe_dump(mutated), "mutated.st_graph")
     except sn.SpecError as err:
         assert str(err)
+
+
+def test_a_named_rollout_with_a_zero_delay_cycle_is_refused_at_load(tmp_path):
+    doc = to_dict(sn.load("mnist_sr"))
+    doc["rollouts"] = {"hybrid": [["h1", "h2"]]}  # leaves the self-loop h1 -> h1 at delay 0
+    path = tmp_path / "mine.yaml"
+    path.write_text(yaml.safe_dump(doc))
+    with pytest.raises(sn.SpecError, match=r"mine.yaml: rollouts.hybrid: the cycle h1 -> h1 has no "
+                                           r"streaming edge.*add one of its edges"):
+        sn.load(path)
+
+
+def test_spec_files_load_whatever_the_case_of_their_suffix_or_without_one(tmp_path, monkeypatch):
+    text = yaml.safe_dump(to_dict(sn.load("mnist_ff")))
+    for name in ("Net.YAML", "net.Yml", "plainfile"):
+        (tmp_path / name).write_text(text)
+    monkeypatch.chdir(tmp_path)
+    for name in ("Net.YAML", "net.Yml", "plainfile"):
+        assert sn.load(name).nodes == sn.load("mnist_ff").nodes
+    (tmp_path / "mnist_sr").write_text(text)  # a built-in name wins over a file in the folder
+    assert sn.load("mnist_sr").name == "mnist_sr" and len(sn.load("mnist_sr").edges) == 5

@@ -176,3 +176,91 @@ def test_a_failing_step_stops_the_prefetching_thread(digits, monkeypatch):
         trainer.fit()
     assert failure.traceback  # the traceback (and its frames) is still alive here
     assert not [t for t in threading.enumerate() if t.name == "streamnets-prefetch"]
+
+
+SPEC = textwrap.dedent("""
+    name: small
+    nodes:
+      image: {{shape: [1, 28, 28], activation: identity}}
+      h1: {{shape: [4, 7, 7]}}
+      h2: {{shape: [{h2}]}}
+      prediction: {{shape: {output}, activation: identity, tags: [prediction]}}
+    edges:
+      - {{source: image, target: h1, rf: 7}}
+      - {{source: h1, target: h2}}
+      - {{source: h2, target: prediction}}
+""")
+
+
+def _spec(tmp_path, output="[10]", h2=16):
+    path = tmp_path / "small.yaml"
+    path.write_text(SPEC.format(output=output, h2=h2))
+    return path
+
+
+def _trainer(net, digits):
+    r = sn.Rollout.streaming(net)
+    data = make_sequences(digits[1], window_frames(r, 2), 1.0)
+    return Trainer(StreamNet(net), r, data, config=TrainConfig(output_frames=2, **QUICK))
+
+
+def test_an_output_with_fewer_channels_than_classes_is_refused_up_front(digits, tmp_path):
+    net = sn.load(str(_spec(tmp_path, output="[3]")))
+    with pytest.raises(sn.SpecError, match=r"small.yaml: nodes.prediction.shape: output node 'prediction' "
+                                           r"has 3 channels, but the training data has 10 classes; "
+                                           r"give it shape \[10\]"):
+        _trainer(net, digits)
+    _trainer(sn.load(str(_spec(tmp_path, output="[12]"))), digits)  # spare channels are fine
+
+
+def test_a_spatial_output_is_refused_up_front(digits, tmp_path):
+    net = sn.load(str(_spec(tmp_path, output="[10, 7, 7]")))
+    with pytest.raises(sn.SpecError, match=r"nodes.prediction.shape: output node 'prediction' has the "
+                                           r"spatial shape \[10, 7, 7\], but the trainer classifies "
+                                           r"with a dense output node; give it shape \[10\]"):
+        _trainer(net, digits)
+
+
+def test_a_network_with_several_inputs_is_refused_up_front(digits):
+    net = sn.Network([sn.Node("a", (1, 28, 28), "identity"), sn.Node("b", (1, 28, 28), "identity"),
+                      sn.Node("prediction", (10,), "identity", tags=("prediction",))],
+                     [("a", "prediction"), ("b", "prediction")], name="two")
+    with pytest.raises(sn.SpecError, match="inputs: the trainer feeds one input .*; network 'two' has "
+                                           "inputs a, b; give it a single input node"):
+        _trainer(net, digits)
+
+
+@pytest.mark.parametrize("spec, message", [
+    ("[3]", "output node 'prediction' has 3 channels, but the training data has 10 classes"),
+    ("[10, 7, 7]", "output node 'prediction' has the spatial shape [10, 7, 7]"),
+])
+def test_the_cli_reports_a_bad_output_node_on_one_line(tmp_path, capsys, spec, message):
+    from streamnets.cli import main
+
+    path = _spec(tmp_path, output=spec)
+    args = ["train", str(path), "--epochs", "1", "--limit", "64", "--quiet", "--out", str(tmp_path / "run")]
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "Traceback" not in err
+    assert f"small.yaml: nodes.prediction.shape: {message}" in err
+
+
+def test_resume_refuses_a_checkpoint_of_an_edited_spec(digits, tmp_path):
+    cfg = TrainConfig(epochs=1, output_frames=2, max_batches=1, **QUICK)
+    out = tmp_path / "run"
+    train(str(_spec(tmp_path, h2=16)), "streaming", digits[1], None, out_dir=out, config=cfg)
+    edited = str(_spec(tmp_path, h2=32))  # same name, other shape: the old weights do not fit
+    with pytest.raises(sn.StreamnetsError, match=r"checkpoint is of another run \(different node shapes or "
+                                                 r"edges\); to start fresh, train without --resume"):
+        train(edited, "streaming", digits[1], None, out_dir=out, resume=True, config=cfg)
+    # a checkpoint written before the identity recorded the spec gets the same clear error
+    state = torch.load(out / "checkpoint.pt", weights_only=False)
+    del state["identity"]["spec"]
+    torch.save(state, out / "checkpoint.pt")
+    with pytest.raises(sn.StreamnetsError, match=r"another run \(no record of its node shapes or edges\)"):
+        train(str(_spec(tmp_path, h2=16)), "streaming", digits[1], None, out_dir=out, resume=True,
+              config=cfg)
+    # starting fresh (no resume) over the old checkpoint works, and then resuming does
+    train(edited, "streaming", digits[1], None, out_dir=out, config=cfg)
+    again, _ = train(edited, "streaming", digits[1], None, out_dir=out, resume=True, config=cfg)
+    assert len(again.history) == 1

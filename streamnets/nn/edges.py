@@ -155,6 +155,7 @@ def edge_transform(edge, src, tgt):
     Examples
     --------
     >>> import streamnets as sn
+    >>> from streamnets.nn.edges import edge_transform
     >>> net = sn.load("mnist_sr")
     >>> edge_transform(net.edge("image", "h1"), net.nodes["image"], net.nodes["h1"])
     ConvEdge(1 -> 16, rf=7, stride=4)

@@ -152,7 +152,8 @@ class StreamNet(nn.Module):
 
     Examples
     --------
-    >>> import streamnets as sn
+    >>> import torch, streamnets as sn
+    >>> from streamnets.nn import StreamNet
     >>> model = StreamNet(sn.load("mnist_sr")).eval()
     >>> frames = torch.rand(2, 5, 1, 28, 28)               # (batch, time, C, H, W)
     >>> out = model(frames, rollout=sn.Rollout.streaming(model.network))

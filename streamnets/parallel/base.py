@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -43,6 +44,10 @@ class Executor:
     name = "executor"
 
     def __init__(self, model, rollout="streaming"):
+        if model.training and any(m.p for m in model.node_modules.values()):
+            warnings.warn(f"{type(self).__name__}: the model is in training mode, so dropout makes its "
+                          f"outputs random (and different from model.step's); call model.eval() first",
+                          stacklevel=3)  # the caller of the executor class
         self.model = model
         self.schedule = Schedule(model, rollout)
         self.rollout = self.schedule.rollout

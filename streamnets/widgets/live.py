@@ -89,7 +89,7 @@ def quick_trained_model(network="mnist_sr", rollout="streaming", epochs=3, seed=
     ----------
     network : Network or str
     rollout : Rollout or str
-        The pattern to train under (parameters trained under one pattern do not
+        The pattern to train under (parameters trained under one pattern need not
         transfer to another; the viewer notes this when it shows others too).
     epochs, seed : int
     noise_std : float
@@ -519,7 +519,7 @@ class LiveInference(WidgetApp):
         note = ""
         if self._trained_rollout and any(n != self._trained_rollout for n in self._rollouts):
             note = (f"<br><i>trained under the {escape(self._trained_rollout)} rollout: parameters "
-                    f"trained under one pattern do not transfer to another</i>")
+                    f"trained under one pattern need not transfer to another</i>")
         return f"<span>{what}</span>{note}"
 
     def _draw(self, run):

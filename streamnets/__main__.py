@@ -1,0 +1,8 @@
+"""``python -m streamnets``: the command line (as the ``streamnets`` command)."""
+
+import sys
+
+from .cli import main
+
+if __name__ == "__main__":
+    sys.exit(main())
