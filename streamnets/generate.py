@@ -31,7 +31,7 @@ def random_network(n_nodes, n_edges, n_inputs=1, self_loops=True, seed=0, shape=
     """A random network with ``n_nodes`` nodes and ``n_edges`` edges.
 
     The first ``n_inputs`` nodes are inputs. Every other node first gets one edge
-    from an earlier node (so all are reachable), then random edges are added
+    from an earlier node (so all are reachable), every input one edge out, then random edges are added
     (forward, backward, and self-loops when allowed) until there are ``n_edges``.
 
     Examples
@@ -45,6 +45,11 @@ def random_network(n_nodes, n_edges, n_inputs=1, self_loops=True, seed=0, shape=
     rng = random.Random(seed)
     names = [f"n{i}" for i in range(n_nodes)]
     parents = [(names[rng.randrange(i)], names[i]) for i in range(n_inputs, n_nodes)]
+    for u in names[:n_inputs]:  # every input feeds a node (one without edges is refused)
+        if not any(p == u for p, _ in parents):
+            target = names[rng.randrange(n_inputs, n_nodes)]
+            if (u, target) not in parents:
+                parents.append((u, target))
     room = (n_nodes - n_inputs) * (n_nodes if self_loops else n_nodes - 1)
     if n_edges > room:
         raise ValueError(f"at most {room} edges fit")

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from .errors import SpecError
+from .errors import ShapeError, SpecError
 
 __all__ = ["Node", "Edge", "Network", "ACTIVATIONS", "OUTPUT_TAGS"]
 
@@ -38,6 +38,41 @@ def _checked_tags(tags, source, where):
 def _suggest(word, choices):
     close = difflib.get_close_matches(str(word), [str(c) for c in choices], n=1)
     return f" (did you mean {close[0]!r}?)" if close else ""
+
+
+def size_ratio(edge, src, tgt):
+    """``(stride, upsample)`` of an ``edge`` between the spatial nodes ``src`` and
+    ``tgt``: their sizes must differ by one integer factor in height and width
+    (else :class:`~streamnets.errors.ShapeError` naming the edge and the fix).
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> net = sn.load("mnist_sr")
+    >>> size_ratio(net.edge("image", "h1"), net.nodes["image"], net.nodes["h1"])
+    (4, 1)
+    """
+    (_, hs, ws), (_, ht, wt) = src.shape, tgt.shape
+
+    def fail(why):
+        raise ShapeError(
+            f"edge {edge.source} -> {edge.target}: cannot connect shape {src.shape} to "
+            f"{tgt.shape}: {why}; the size ratio between source and target must be an integer, "
+            f"the same in height and width (e.g. 28x28 -> 7x7, 16x16 -> 32x32); change a node's shape")
+
+    if hs >= ht and ws >= wt:
+        if hs % ht or ws % wt:
+            fail(f"{hs}x{ws} is not an integer multiple of {ht}x{wt}")
+        if hs // ht != ws // wt:
+            fail(f"the ratios differ ({hs // ht} in height, {ws // wt} in width)")
+        return hs // ht, 1
+    if hs <= ht and ws <= wt:
+        if ht % hs or wt % ws:
+            fail(f"{ht}x{wt} is not an integer multiple of {hs}x{ws}")
+        if ht // hs != wt // ws:
+            fail(f"the ratios differ ({ht // hs} in height, {wt // ws} in width)")
+        return 1, ht // hs
+    fail("the target is larger in one dimension and smaller in the other")
 
 
 @dataclass(frozen=True)
@@ -224,6 +259,12 @@ class Network:
                                 f"a network has at most one edge per ordered pair of nodes",
                                 self.source, f"edges[{i}]")
             seen.add(edge.key)
+            src, tgt = self.nodes[edge.source], self.nodes[edge.target]
+            if src.is_spatial and tgt.is_spatial:
+                try:
+                    size_ratio(edge, src, tgt)
+                except ShapeError as err:
+                    raise SpecError(str(err), self.source, f"edges[{i}]") from None
             tags = _checked_tags(edge.tags, self.source, f"edges[{i}].tags")
             yield Edge(edge.source, edge.target, rf, tags)
         if not seen:
@@ -240,6 +281,10 @@ class Network:
         if not self.inputs:
             raise SpecError("the network has no input node (every node has an incoming edge); "
                             "an input is a node without incoming edges", self.source, "edges")
+        lone = [v for v in self.nodes if self.graph.degree(v) == 0]
+        if lone:  # it would count as an input that feeds nothing: most likely a typo
+            raise SpecError(f"node {lone[0]!r} has no edges; connect it or remove it",
+                            self.source, f"nodes.{lone[0]}")
         reached = set(self.inputs)
         for u in self.inputs:
             reached |= nx.descendants(self.graph, u)

@@ -20,6 +20,9 @@ def networks(draw, max_nodes=5, max_extra_edges=5, spatial=False):
     for u, v in extra:
         if (names[u], names[v]) not in edges:
             edges.append((names[u], names[v]))
+    for i in range(n_inputs):  # every input feeds something (a node without edges is refused)
+        if not any(u == names[i] for u, _ in edges):
+            edges.append((names[i], names[draw(st.integers(n_inputs, n - 1))]))
     order = draw(st.permutations(range(len(edges))))
     edges = [edges[k] for k in order]
 

@@ -487,12 +487,17 @@ def test_even_kernels_pad_like_pytorch_same(kernel):
     ((1, 4, 4), (2, 6, 6), "6x6 is not an integer multiple of 4x4"),
 ])
 def test_incompatible_shapes_raise_shape_error_naming_the_edge(src, tgt, why):
+    """Already when the network is described (a spec error naming the edge), and in the
+    engine's edge transform for a single edge."""
+    from streamnets.nn.edges import edge_transform
+
     nodes = [sn.Node("image", src), sn.Node("h", tgt), sn.Node("p", (2,), tags=("prediction",))]
-    net = sn.Network(nodes, [("image", "h"), ("h", "p")])
-    with pytest.raises(ShapeError) as err:
-        StreamNet(net)
+    with pytest.raises(sn.SpecError) as err:
+        sn.Network(nodes, [("image", "h"), ("h", "p")])
     msg = str(err.value)
-    assert "edge image -> h" in msg and str(src) in msg and str(tgt) in msg and why in msg
+    assert msg.startswith("edges[0]: edge image -> h") and str(src) in msg and str(tgt) in msg and why in msg
+    with pytest.raises(ShapeError, match=why):
+        edge_transform(sn.Edge("image", "h"), nodes[0], nodes[1])
 
 
 # -- error messages ----------------------------------------------------------------------

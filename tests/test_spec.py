@@ -241,3 +241,9 @@ def test_spec_files_load_whatever_the_case_of_their_suffix_or_without_one(tmp_pa
         assert sn.load(name).nodes == sn.load("mnist_ff").nodes
     (tmp_path / "mnist_sr").write_text(text)  # a built-in name wins over a file in the folder
     assert sn.load("mnist_sr").name == "mnist_sr" and len(sn.load("mnist_sr").edges) == 5
+
+
+def test_a_node_without_edges_is_refused():
+    nodes = [sn.Node("image", (1, 4, 4)), sn.Node("lone", (3,)), sn.Node("p", (2,), tags=("prediction",))]
+    with pytest.raises(sn.SpecError, match="nodes.lone: node 'lone' has no edges; connect it or remove it"):
+        sn.Network(nodes, [("image", "p")])

@@ -86,3 +86,14 @@ def test_enumeration_refuses_huge_components():
     net = random_network(12, 60, self_loops=False, seed=3)
     with pytest.raises(sn.StreamnetsError, match="exact enumeration is limited"):
         count_patterns(net)
+
+
+@settings(max_examples=60, deadline=None)
+@given(seed=st.integers(0, 10**6), n=st.integers(3, 8), k=st.integers(1, 3))
+def test_random_networks_with_several_inputs_feed_every_input(seed, n, k):
+    from streamnets.generate import random_network
+
+    k = min(k, n - 1)
+    net = random_network(n, n, n_inputs=k, seed=seed)  # n - k edges to reach the others, k out of the inputs
+    assert net.inputs == tuple(f"n{i}" for i in range(k))
+    assert all(net.out_edges(v) for v in net.inputs)

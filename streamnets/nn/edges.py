@@ -16,6 +16,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ..errors import ShapeError
+from ..graph import size_ratio
 
 __all__ = ["DenseEdge", "ConvEdge", "edge_transform"]
 
@@ -121,31 +122,6 @@ class ConvEdge(nn.Module):
         return ", ".join(parts)
 
 
-def _ratio(edge, src, tgt):
-    """(stride, upsample) of a spatial -> spatial edge, or ShapeError."""
-    (_, hs, ws), (_, ht, wt) = src.shape, tgt.shape
-
-    def fail(why):
-        raise ShapeError(
-            f"edge {edge.source} -> {edge.target}: cannot connect shape {src.shape} to "
-            f"{tgt.shape}: {why}; the size ratio between source and target must be an integer, "
-            f"the same in height and width (e.g. 28x28 -> 7x7, 16x16 -> 32x32); change a node's shape")
-
-    if hs >= ht and ws >= wt:
-        if hs % ht or ws % wt:
-            fail(f"{hs}x{ws} is not an integer multiple of {ht}x{wt}")
-        if hs // ht != ws // wt:
-            fail(f"the ratios differ ({hs // ht} in height, {ws // wt} in width)")
-        return hs // ht, 1
-    if hs <= ht and ws <= wt:
-        if ht % hs or wt % ws:
-            fail(f"{ht}x{wt} is not an integer multiple of {hs}x{ws}")
-        if ht // hs != wt // ws:
-            fail(f"the ratios differ ({ht // hs} in height, {wt // ws} in width)")
-        return 1, ht // hs
-    fail("the target is larger in one dimension and smaller in the other")
-
-
 def edge_transform(edge, src, tgt):
     """The transform module of ``edge`` from node ``src`` to node ``tgt``.
 
@@ -166,7 +142,7 @@ def edge_transform(edge, src, tgt):
     elif not src.is_spatial:
         module = ConvEdge(c_in, c_out, edge.rf, broadcast=tgt.shape[1:])
     else:
-        stride, upsample = _ratio(edge, src, tgt)
+        stride, upsample = size_ratio(edge, src, tgt)
         module = ConvEdge(c_in, c_out, edge.rf, stride=stride, upsample=upsample)
     expected = (1, c_out) if not tgt.is_spatial else (1, *tgt.shape)
     dummy = torch.zeros((1, c_in) if not src.is_spatial else (1, *src.shape))
