@@ -31,8 +31,9 @@ def random_network(n_nodes, n_edges, n_inputs=1, self_loops=True, seed=0, shape=
     """A random network with ``n_nodes`` nodes and ``n_edges`` edges.
 
     The first ``n_inputs`` nodes are inputs. Every other node first gets one edge
-    from an earlier node (so all are reachable), every input one edge out, then random edges are added
-    (forward, backward, and self-loops when allowed) until there are ``n_edges``.
+    from an earlier node (so all are reachable) and every input one edge out; then
+    random edges are added (forward, backward, and self-loops when allowed) until
+    there are ``n_edges``.
 
     Examples
     --------

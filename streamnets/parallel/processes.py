@@ -334,7 +334,8 @@ class ProcessExecutor(BalancedShares, Executor):
         """
         # Steady values: random frames stepped until every node holds one.
         gen = torch.Generator().manual_seed(seed)
-        inputs = {v: torch.rand(self.schedule.values_shape(v, batch), generator=gen) for v in self.schedule.inputs}
+        inputs = {v: torch.rand(self.schedule.values_shape(v, batch), generator=gen)
+                  for v in self.schedule.inputs}
         frame = inputs if len(inputs) > 1 else next(iter(inputs.values()))
         state = self.initial_state(batch)
         for _ in range(self.schedule.plan.steady + 2):
@@ -375,7 +376,8 @@ class ProcessExecutor(BalancedShares, Executor):
             self._trim(lambda b: 0)
         self._keys += 1
         # Logits buffers for every output: calibrate() may give any of them to a worker.
-        slot = _Slot(self._keys, self.schedule, batch, self._reference.dtype, [v for v, _ in self._outputs_at])
+        slot = _Slot(self._keys, self.schedule, batch, self._reference.dtype,
+                     [v for v, _ in self._outputs_at])
         self._order(w.SLOT, [None] + [slot.shared()] * len(self._procs))
         slot.seal()
         self._pools.setdefault(batch, []).append(slot)
