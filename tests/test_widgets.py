@@ -174,3 +174,39 @@ def test_importing_the_widgets_package_does_not_import_ipywidgets():
     code = ("import sys, streamnets.widgets; "
             "assert 'ipywidgets' not in sys.modules")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_explorer_refuses_a_pattern_of_another_network_before_moving_a_toggle(explorer):
+    before = [t.value for t in explorer.toggles.values()]
+    with pytest.raises(sn.SpecError, match="belongs to network 'mnist_s', not to 'fig2'"):
+        explorer.set_rollout(sn.Rollout.streaming(sn.load("mnist_s")))
+    assert [t.value for t in explorer.toggles.values()] == before
+    with pytest.raises(sn.SpecError, match="belongs to network 'mnist_s'"):
+        RolloutExplorer("fig2", rollout=sn.Rollout.streaming(sn.load("mnist_s")))
+    explorer.set_rollout({e.key: 1 for e in explorer.network.edges})  # a mapping works too
+    assert explorer.rollout.name == "streaming"
+
+
+def test_builder_form_keeps_named_rollouts_and_odd_names_consistent():
+    b = NetworkBuilder()
+    b.builtin.value = "mnist_sr"  # named rollout hybrid: [[h1, h1], [h1, h2], [h1, prediction]]
+    assert b.remove_edge("h1", "h1") and b.network is not None, b.message.value
+    assert ("h1", "h1") not in b.network.rollouts["hybrid"]
+    assert b.remove_node("h2") and b.network is not None, b.message.value
+    assert set(b.network.rollouts["hybrid"]) == {("h1", "prediction")}
+    b.text.value = "nodes:\n  1: {shape: [4]}\n  2: {shape: [3], tags: [prediction]}\nedges:\n  - [1, 2]\n"
+    assert b.network is not None and b.edge_source.options == ("1", "2")
+    assert b.add_node("2", "5") and b.network.nodes["2"].shape == (5, 1, 1)  # replaced, not doubled
+    assert b.remove_node("1") and "1:" not in b.text.value
+    assert not b.add_edge(None, None) and "choose both ends" in b.message.value
+
+
+def test_builder_refuses_form_edits_of_st_graph_text_and_drops_a_stale_explorer():
+    b = NetworkBuilder()
+    explorer = b.open_explorer()
+    b.builtin.value = "mnist_sr"  # another network: the explorer of fig2 goes
+    assert b.explorer is None and b.explorer_area.children == ()
+    b.open_explorer()
+    b.text.value = "neuron_pools:\n  a: {shape: [1, 4, 4]}\nsynapse_pools:\n  s: {source: [[a]], target: b}\n"
+    assert not b.add_node("c", "3") and ".st_graph" in b.message.value
+    assert explorer.network == sn.load("fig2")

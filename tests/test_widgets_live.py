@@ -246,3 +246,10 @@ def test_importing_the_widgets_package_imports_neither_torch_nor_ipywidgets():
             "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'; "
             "assert 'torch' not in sys.modules, 'torch imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def test_set_with_a_bad_rollout_changes_nothing(app):
+    sample, frame = app.sample_slider.value, app.frame_slider.value
+    with pytest.raises(sn.SpecError, match="rollout 'foo' is not on offer"):
+        app.set(sample=sample + 1, rollout="foo", frame=0)
+    assert (app.sample_slider.value, app.frame_slider.value) == (sample, frame)

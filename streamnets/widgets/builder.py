@@ -142,6 +142,9 @@ class NetworkBuilder(WidgetApp):
             self.network, self.error = loads(text), None
         except StreamnetsError as err:
             self.network, self.error = None, str(err)
+        if getattr(self, "explorer", None) is not None and self.explorer.network != self.network:
+            self.explorer = None  # it showed another network: open it again for this one
+            self.explorer_area.children = []
         self._show()
 
     def _show(self):
@@ -181,6 +184,10 @@ class NetworkBuilder(WidgetApp):
                                   f"(it is not a mapping): {escape(self.error)}</span>")
             return False
         doc = self._doc
+        if "neuron_pools" in doc or "synapse_pools" in doc:
+            self.message.value = ("<span style='color:#b00020'>\u2717 the form edits YAML specs "
+                                  "(nodes, edges); this is a statestream .st_graph: edit its text</span>")
+            return False
         if not isinstance(doc.get("nodes"), dict):
             doc["nodes"] = {}
         if not isinstance(doc.get("edges"), list):
@@ -201,6 +208,18 @@ class NetworkBuilder(WidgetApp):
             return (str(item[0]), str(item[1]))
         return None
 
+    @staticmethod
+    def _key(doc, name):
+        """The key of node ``name`` in the document (YAML may have read ``1`` as a number)."""
+        return next((k for k in doc["nodes"] if str(k) == str(name)), None)
+
+    def _drop_edges(self, doc, gone):
+        """Remove the edges for which ``gone(ends)`` holds, also from the named rollouts."""
+        doc["edges"] = [e for e in doc["edges"] if not gone(self._ends(e) or ())]
+        for name, pairs in (doc.get("rollouts") or {}).items():
+            if isinstance(pairs, list):
+                doc["rollouts"][name] = [p for p in pairs if not gone(self._ends(p) or ())]
+
     def add_node(self, name, shape="8", activation="relu"):
         """Add (or replace) node ``name`` with ``shape`` ("8" or "16, 7, 7").
 
@@ -210,34 +229,39 @@ class NetworkBuilder(WidgetApp):
         def change(doc):
             if not str(name).strip():
                 raise StreamnetsError("give the node a name")
+            old = self._key(doc, str(name).strip())
+            if old is not None:
+                del doc["nodes"][old]
             doc["nodes"][str(name).strip()] = {"shape": _parse_shape(shape),
                                                "activation": activation}
         return self._edit(change)
 
     def remove_node(self, name):
-        """Remove node ``name`` and every edge at it."""
+        """Remove node ``name`` and every edge at it (from the named rollouts too)."""
         def change(doc):
-            if name not in doc["nodes"]:
+            key = self._key(doc, name)
+            if key is None:
                 raise StreamnetsError(f"there is no node {name!r} to remove")
-            del doc["nodes"][name]
-            doc["edges"] = [e for e in doc["edges"] if name not in (self._ends(e) or ())]
+            del doc["nodes"][key]
+            self._drop_edges(doc, lambda ends: str(name) in ends)
         return self._edit(change)
 
     def add_edge(self, source, target):
         """Add the edge ``source -> target``."""
         def change(doc):
+            if source in (None, "") or target in (None, ""):
+                raise StreamnetsError("choose both ends of the edge (add nodes first)")
             if (str(source), str(target)) in [self._ends(e) for e in doc["edges"]]:
                 raise StreamnetsError(f"the edge {source} -> {target} exists already")
             doc["edges"].append([str(source), str(target)])
         return self._edit(change)
 
     def remove_edge(self, source, target):
-        """Remove the edge ``source -> target``."""
+        """Remove the edge ``source -> target`` (from the named rollouts too)."""
         def change(doc):
-            keep = [e for e in doc["edges"] if self._ends(e) != (str(source), str(target))]
-            if len(keep) == len(doc["edges"]):
+            if (str(source), str(target)) not in [self._ends(e) for e in doc["edges"]]:
                 raise StreamnetsError(f"there is no edge {source} -> {target} to remove")
-            doc["edges"] = keep
+            self._drop_edges(doc, lambda ends: ends == (str(source), str(target)))
         return self._edit(change)
 
     def open_explorer(self):

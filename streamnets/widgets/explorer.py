@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import contextlib
 
+from ..errors import SpecError
 from ..rollout import Rollout
 from ..viz.network import draw_network
 from ..viz.window import cycle_text, draw_window
@@ -113,8 +114,7 @@ class RolloutExplorer(WidgetApp):
         from ..spec import load
 
         self.network = net = load(network)
-        if rollout is None or isinstance(rollout, str):
-            rollout = Rollout.named(net, rollout or "sequential")
+        rollout = self._pattern(rollout or "sequential")
         self._holding = False
         self.toggles = {}
         for e in net.edges:
@@ -167,18 +167,30 @@ class RolloutExplorer(WidgetApp):
 
     @contextlib.contextmanager
     def _hold(self):
-        """Change several controls with one redraw at the end."""
+        """Change several controls with one redraw at the end (also after an error)."""
         self._holding = True
         try:
             yield
         finally:
             self._holding = False
-        self.update()
+            self.update()
+
+    def _pattern(self, rollout):
+        """``rollout`` (a preset name, a Rollout or ``{edge: 0/1}``) as a Rollout of this
+        network; a SpecError naming the problem otherwise."""
+        if isinstance(rollout, str):
+            return Rollout.named(self.network, rollout)
+        if isinstance(rollout, Rollout):
+            if rollout.network != self.network:
+                raise SpecError(f"rollout {rollout.name!r} belongs to network {rollout.network.name!r}, "
+                                f"not to {self.network.name!r}; give a preset name or a pattern of "
+                                f"this network", field="rollout")
+            return rollout
+        return Rollout(self.network, rollout)
 
     def set_rollout(self, rollout):
-        """Set every toggle from ``rollout`` (a Rollout or a preset name)."""
-        if isinstance(rollout, str):
-            rollout = Rollout.named(self.network, rollout)
+        """Set every toggle from ``rollout`` (a Rollout, a preset name or ``{edge: 0/1}``)."""
+        rollout = self._pattern(rollout)  # checked before any toggle moves
         with self._hold():
             for key, toggle in self.toggles.items():
                 toggle.value = rollout[key]

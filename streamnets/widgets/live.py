@@ -461,25 +461,24 @@ class LiveInference(WidgetApp):
 
     @contextlib.contextmanager
     def _hold(self):
-        """Change several controls with one redraw at the end."""
+        """Change several controls with one redraw at the end (also after an error)."""
         self._holding = True
         try:
             yield
         finally:
             self._holding = False
-        self.update()
+            self.update()
 
     def set(self, sample=None, rollout=None, noise_std=None, frame=None):
-        """Set several controls at once (one redraw)."""
+        """Set several controls at once (one redraw); a bad rollout changes nothing."""
+        name = None if rollout is None else getattr(rollout, "name", rollout)
+        if name is not None and name not in self._rollouts:
+            raise SpecError(f"rollout {name!r} is not on offer; choose one of "
+                            f"{', '.join(self._rollouts)} (or pass it in rollouts=)", field="rollout")
         with self._hold():
             if sample is not None:
                 self.sample_slider.value = int(sample)
-            if rollout is not None:
-                name = getattr(rollout, "name", rollout)
-                if name not in self._rollouts:
-                    raise SpecError(f"rollout {name!r} is not on offer; choose one of "
-                                    f"{', '.join(self._rollouts)} (or pass it in rollouts=)",
-                                    field="rollout")
+            if name is not None:
                 self.rollout_toggle.value = name
             if noise_std is not None:
                 self.noise_slider.value = float(noise_std)
