@@ -127,7 +127,7 @@ def test_builder_reports_a_typo_and_recovers():
 
 def test_builder_form_builds_a_network_and_opens_the_explorer():
     b = NetworkBuilder(spec=None)
-    assert b.network is None
+    assert b.network is None and b.message.value == "add nodes and edges (form or YAML text) to start"
     b.node_name.value, b.node_shape.value = "x", "4"
     b.buttons["add node"].click()
     b.add_node("y", "16, 7, 7")
@@ -157,7 +157,7 @@ def test_builder_form_errors_are_messages():
     assert not b.add_node("z", "8 by 8")
     assert "shape" in b.message.value
     b.text.value = "- just a list"
-    assert not b.add_node("z", "8") and "fix the YAML" in b.message.value
+    assert not b.add_node("z", "8") and "fix the text first" in b.message.value
     with pytest.raises(sn.StreamnetsError, match="no valid network"):
         b.open_explorer()
     b.buttons["open rollout explorer"].click()  # the button reports instead of raising

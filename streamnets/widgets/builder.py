@@ -149,7 +149,9 @@ class NetworkBuilder(WidgetApp):
 
     def _show(self):
         net = self.network
-        if net is None:
+        if net is None and not self.text.value.strip():  # a blank page, not a mistake
+            self.message.value = "add nodes and edges (form or YAML text) to start"
+        elif net is None:
             self.message.value = (f"<span style='color:#b00020'>\u2717 {escape(self.error)}"
                                   f"</span>")
         else:
@@ -180,8 +182,8 @@ class NetworkBuilder(WidgetApp):
     def _edit(self, change):
         """Apply ``change(doc)`` to the parsed text and write the text back."""
         if self._doc is None:
-            self.message.value = ("<span style='color:#b00020'>\u2717 fix the YAML text first "
-                                  f"(it is not a mapping): {escape(self.error)}</span>")
+            self.message.value = ("<span style='color:#b00020'>\u2717 fix the text first (the form "
+                                  f"edits a YAML mapping of nodes and edges): {escape(self.error)}</span>")
             return False
         doc = self._doc
         if "neuron_pools" in doc or "synapse_pools" in doc:
