@@ -168,6 +168,9 @@ def test_builder_loads_builtins():
     b = NetworkBuilder(spec=None)
     b.builtin.value = "mnist_sr"
     assert b.network == sn.load("mnist_sr")
+    assert b.remove_edge("h1", "h1") and b.network != sn.load("mnist_sr")
+    b.builtin.value = "mnist_sr"  # the same one again: the edits are gone
+    assert b.network == sn.load("mnist_sr") and b.builtin.value == ""
 
 
 def test_importing_the_widgets_package_does_not_import_ipywidgets():

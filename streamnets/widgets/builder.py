@@ -149,7 +149,9 @@ class NetworkBuilder(WidgetApp):
 
     def _show(self):
         net = self.network
-        if net is None and not self.text.value.strip():  # a blank page, not a mistake
+        doc = self._doc if isinstance(self._doc, dict) else {}
+        blank = not self.text.value.strip() or (doc and not doc.get("nodes") and not doc.get("edges"))
+        if net is None and blank:  # a blank page, not a mistake
             self.message.value = "add nodes and edges (form or YAML text) to start"
         elif net is None:
             self.message.value = (f"<span style='color:#b00020'>\u2717 {escape(self.error)}"
@@ -281,6 +283,7 @@ class NetworkBuilder(WidgetApp):
     def _on_builtin(self, change):
         if change["new"]:
             self.text.value = builtin_text(change["new"])
+            self.builtin.value = ""  # a menu: choosing the same network again reloads it
 
     def _on_add_node(self, _):
         self.add_node(self.node_name.value, self.node_shape.value or "8",
