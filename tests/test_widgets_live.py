@@ -253,3 +253,13 @@ def test_set_with_a_bad_rollout_changes_nothing(app):
     with pytest.raises(sn.SpecError, match="rollout 'foo' is not on offer"):
         app.set(sample=sample + 1, rollout="foo", frame=0)
     assert (app.sample_slider.value, app.frame_slider.value) == (sample, frame)
+
+
+def test_quick_trained_model_names_a_rollout_typo_before_loading_data(monkeypatch):
+    import streamnets.widgets.live as live
+
+    loaded = []
+    monkeypatch.setattr(live, "_default_data", lambda *args: loaded.append(args))
+    with pytest.raises(sn.SpecError, match="unknown rollout 'streeming'.*did you mean 'streaming'"):
+        quick_trained_model(rollout="streeming")
+    assert loaded == []

@@ -119,12 +119,12 @@ def quick_trained_model(network="mnist_sr", rollout="streaming", epochs=3, seed=
     net = load(network)
     what = "quick_trained_model"
     _classification_output(net, what)
+    r = Rollout.named(net, rollout) if isinstance(rollout, str) else rollout  # a typo: before the data
     shape = net.nodes[net.inputs[0]].shape
     test = None
     if data is None:
         data = _default_data(shape, True, what)
         test = _default_data(shape, False, what)
-    r = Rollout.named(net, rollout) if isinstance(rollout, str) else rollout
     config = TrainConfig(epochs=epochs, batch_size=batch_size, lr=lr, optimizer=optimizer,
                          output_frames=output_frames, seed=seed, device=device,
                          max_batches=max_batches, progress=progress)
