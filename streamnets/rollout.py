@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
+from collections.abc import Mapping
 from functools import cached_property
 from typing import NamedTuple
 
@@ -148,6 +149,33 @@ class Rollout:
             raise SpecError(f"expected {len(network.edges)} delays (one per edge), got {len(bits)}",
                             field="pattern")
         return cls(network, {e.key: b for e, b in zip(network.edges, bits)}, name)
+
+    @classmethod
+    def of(cls, network, rollout):
+        """``rollout`` as a pattern of ``network``: a name (:meth:`named`), a Rollout
+        of ``network`` or of an equal network, or a mapping ``{edge: 0/1}``.
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> net = sn.load("fig2")
+        >>> Rollout.of(net, Rollout.streaming(sn.load("fig2"))).network is net
+        True
+        """
+        if isinstance(rollout, str):
+            return cls.named(network, rollout)
+        if isinstance(rollout, Rollout):
+            if rollout.network is network:
+                return rollout
+            if rollout.network != network:
+                raise SpecError(f"rollout {rollout.name!r} belongs to network {rollout.network.name!r}, "
+                                f"not to {network.name!r}; build it from that network, e.g. "
+                                f"Rollout.streaming(network), or give a name", field="rollout")
+            return cls.from_bits(network, rollout.bits, rollout.name)
+        if isinstance(rollout, Mapping):
+            return cls(network, rollout)
+        raise SpecError(f"expected a Rollout, a rollout name or {{edge: 0/1}}, got "
+                        f"{type(rollout).__name__}", field="rollout")
 
     @classmethod
     def named(cls, network, name):

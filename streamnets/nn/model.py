@@ -241,14 +241,7 @@ class StreamNet(nn.Module):
         if not isinstance(rollout, Rollout):
             raise SpecError(f"expected a Rollout or a rollout name, got {type(rollout).__name__}",
                             field="rollout")
-        if rollout.network is self.network:
-            return rollout
-        if rollout.network != self.network:
-            raise SpecError(
-                f"rollout {rollout.name!r} belongs to network {rollout.network.name!r}, not to "
-                f"this model's network {self.network.name!r}; build it from model.network, "
-                f"e.g. Rollout.streaming(model.network)", field="rollout")
-        return Rollout.from_bits(self.network, rollout.bits, rollout.name)
+        return Rollout.of(self.network, rollout)
 
     def plan(self, rollout=None):
         """The :class:`~streamnets.nn.plan.RolloutPlan` of ``rollout``, built once per

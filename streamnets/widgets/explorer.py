@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import contextlib
 
-from ..errors import SpecError
 from ..rollout import Rollout
 from ..viz.network import draw_network
 from ..viz.window import cycle_text, draw_window
@@ -114,7 +113,7 @@ class RolloutExplorer(WidgetApp):
         from ..spec import load
 
         self.network = net = load(network)
-        rollout = self._pattern(rollout or "sequential")
+        rollout = Rollout.of(net, rollout or "sequential")
         self._holding = False
         self.toggles = {}
         for e in net.edges:
@@ -175,22 +174,9 @@ class RolloutExplorer(WidgetApp):
             self._holding = False
             self.update()
 
-    def _pattern(self, rollout):
-        """``rollout`` (a preset name, a Rollout or ``{edge: 0/1}``) as a Rollout of this
-        network; a SpecError naming the problem otherwise."""
-        if isinstance(rollout, str):
-            return Rollout.named(self.network, rollout)
-        if isinstance(rollout, Rollout):
-            if rollout.network != self.network:
-                raise SpecError(f"rollout {rollout.name!r} belongs to network {rollout.network.name!r}, "
-                                f"not to {self.network.name!r}; give a preset name or a pattern of "
-                                f"this network", field="rollout")
-            return rollout
-        return Rollout(self.network, rollout)
-
     def set_rollout(self, rollout):
         """Set every toggle from ``rollout`` (a Rollout, a preset name or ``{edge: 0/1}``)."""
-        rollout = self._pattern(rollout)  # checked before any toggle moves
+        rollout = Rollout.of(self.network, rollout)  # checked before any toggle moves
         with self._hold():
             for key, toggle in self.toggles.items():
                 toggle.value = rollout[key]
