@@ -33,7 +33,7 @@ from ..errors import StreamnetsError
 from . import _worker as w
 from ._worker import WorkerError
 from .base import Executor
-from .cost import BalancedShares, balanced_partition, estimate_flops
+from .cost import BalancedShares, balanced_partition, estimate_flops, steady_values
 from .reference import SerialExecutor
 
 __all__ = ["ProcessExecutor", "WorkerError"]
@@ -332,18 +332,10 @@ class ProcessExecutor(BalancedShares, Executor):
         ...     ex.concurrent_ms(batch=1, frames=2, repeats=1) > 0
         True
         """
-        # Steady values: random frames stepped until every node holds one.
-        gen = torch.Generator().manual_seed(seed)
-        inputs = {v: torch.rand(self.schedule.values_shape(v, batch), generator=gen)
-                  for v in self.schedule.inputs}
-        frame = inputs if len(inputs) > 1 else next(iter(inputs.values()))
-        state = self.initial_state(batch)
-        for _ in range(self.schedule.plan.steady + 2):
-            _, state = self.step(frame, state)
-        if not self._procs:
-            mine = [[self._kernels[v] for g in self.schedule.groups for v in g]]
-            return 1e3 * statistics.median(self._loop_once(mine, state, frames) for _ in range(repeats))
-        return 1e3 * statistics.median(self._loop_once(self._mine, state, frames) for _ in range(repeats))
+        _, current = steady_values(self.schedule, batch, seed)
+        state = replace(self.initial_state(batch), frame=self.schedule.plan.steady + 1, values=tuple(current))
+        mine = self._mine if self._procs else [[self._kernels[v] for g in self.schedule.groups for v in g]]
+        return 1e3 * statistics.median(self._loop_once(mine, state, frames) for _ in range(repeats))
 
     def _loop_once(self, mine, state, frames):
         """One round of :meth:`concurrent_ms`: seconds per frame of the slowest process."""
