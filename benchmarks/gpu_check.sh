@@ -20,7 +20,7 @@ else
     NETS="cifar10_dsr0 cifar10_dsr2 cifar10_dsr4 cifar10_dsr6"; BATCHES="1 16"; SMALL="--repeats ${REPEATS:-10}"
 fi
 
-{ nvidia-smi -L 2>/dev/null; nproc
+{ nvidia-smi -L 2>/dev/null; nproc; df -h /dev/shm | tail -n 1  # ProcessExecutor's shared memory
   $PY -c "import torch; print('torch', torch.__version__, 'cuda', torch.version.cuda,
 torch.cuda.get_device_name() if torch.cuda.is_available() else 'no GPU')"; } | tee "$OUT/machine.txt"
 
