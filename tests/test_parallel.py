@@ -196,9 +196,7 @@ def test_worker_errors_reach_the_caller_and_the_pool_survives():
         kernel = ex.schedule.kernels["h2"]
 
         class Broken:
-            index, is_output, name = kernel.index, False, "h2"
-
-            def __call__(self, previous, current):
+            def run(self, previous, current, outputs):
                 raise RuntimeError("boom in h2")
 
         ex.schedule.kernels["h2"] = Broken()

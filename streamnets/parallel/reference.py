@@ -54,8 +54,4 @@ class SerialExecutor(Executor):
         kernels = self.schedule.kernels
         for group in self.schedule.groups:
             for v in group:
-                kernel = kernels[v]
-                value, logits = kernel(previous, current)
-                current[kernel.index] = value
-                if kernel.is_output:
-                    outputs[v] = logits
+                kernels[v].run(previous, current, outputs)

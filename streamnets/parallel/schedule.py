@@ -84,6 +84,14 @@ class NodeKernel:
             return None, None
         return self.update(summed)
 
+    def run(self, previous, current, outputs):
+        """Update this node in place: its value into ``current``, its logits into
+        ``outputs`` (a dict by node name) when it is an output node."""
+        value, logits = self(previous, current)
+        current[self.index] = value  # each node its own slot: threads need no lock
+        if self.is_output:
+            outputs[self.name] = logits
+
 
 class Schedule:
     """The parallel structure of one frame under a rollout, with its node kernels.

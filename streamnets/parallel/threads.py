@@ -198,11 +198,7 @@ class ThreadExecutor(BalancedShares, Executor):
 
         def run(nodes):
             for v in nodes:
-                kernel = kernels[v]
-                value, logits = kernel(previous, current)
-                current[kernel.index] = value  # distinct slots: no lock needed
-                if kernel.is_output:
-                    outputs[v] = logits
+                kernels[v].run(previous, current, outputs)
 
         for g, group in enumerate(self._groups):
             if len(group) <= 1 or not self._threads:
