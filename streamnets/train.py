@@ -160,9 +160,10 @@ class Trainer:
     Parameters
     ----------
     model : StreamNet
-    rollout : Rollout
+    rollout : Rollout, str or dict
         The pattern used for training and evaluation (parameters trained under
-        one pattern need not transfer to another).
+        one pattern need not transfer to another): a Rollout of the model's
+        network (or of an equal one), a name or ``{edge: 0/1}`` (:meth:`Rollout.of`).
     train_data, test_data : NoisyFrames or TrackWindows
         Sequences with at least :func:`window_frames` frames (extra frames are
         cut); ``test_data`` may be None.
@@ -191,9 +192,7 @@ class Trainer:
         self.config = config or TrainConfig()
         self.device = resolve_device(self.config.device)
         self.model = model.to(self.device)
-        if rollout.network is not model.network:
-            rollout = Rollout.from_bits(model.network, rollout.bits, rollout.name)
-        self.rollout = rollout.validate()
+        self.rollout = Rollout.of(model.network, rollout).validate()
         net = model.network
         if len(net.inputs) != 1:
             raise SpecError(f"the trainer feeds one input (the frame sequences); network {net.name!r} "
@@ -440,7 +439,7 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
 
     config = config or TrainConfig()
     net = load(network)
-    rollout = Rollout.named(net, rollout) if isinstance(rollout, str) else rollout
+    rollout = Rollout.of(net, rollout)
     seed_everything(config.seed)
     model = StreamNet(net)
     frames = window_frames(rollout, config.output_frames)

@@ -69,6 +69,16 @@ def test_unknown_optimizer(digits):
         Trainer(StreamNet(net), sn.Rollout.streaming(net), data, config=TrainConfig(optimizer="adamm"))
 
 
+def test_rollout_of_another_network_is_refused_and_names_are_taken(digits):
+    net = sn.load("mnist_ff")
+    data = make_sequences(digits[1], 11, 2.0)
+    with pytest.raises(sn.SpecError, match="rollout 'streaming' belongs to network 'mnist_sr', not to "
+                                           "'mnist_ff'"):
+        Trainer(StreamNet(net), sn.Rollout.streaming(sn.load("mnist_sr")), data)
+    trainer = Trainer(StreamNet(net), "streaming", data)
+    assert trainer.rollout == sn.Rollout.streaming(net) and trainer.rollout.network is trainer.model.network
+
+
 def test_metrics_and_checkpoint_files(digits, tmp_path):
     trainer, _ = train("mnist_ff", "sequential", digits[1], digits[1], noise_std=2.0, out_dir=tmp_path,
                        config=TrainConfig(epochs=2, output_frames=2, max_batches=2, **QUICK))
