@@ -13,6 +13,7 @@ __all__ = [
     "ShapeError",
     "DataError",
     "DeviceError",
+    "SettingError",
 ]
 
 
@@ -65,3 +66,7 @@ class DataError(StreamnetsError, OSError):
 
 class DeviceError(StreamnetsError, RuntimeError):
     """A requested device does not exist on this machine or in this PyTorch build."""
+
+
+class SettingError(StreamnetsError, ValueError):
+    """A setting (a keyword argument or a command-line option) is out of its range."""

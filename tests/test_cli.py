@@ -125,6 +125,11 @@ def test_bench_parallel_unknown_executor_exits_2(capsys):
     assert "unknown executor 'warp-drive'" in capsys.readouterr().err
 
 
+def test_bench_parallel_zero_workers_exits_2(capsys):
+    assert main(["bench", "parallel", "--network", "mnist_sr", "--workers", "0"]) == 2
+    assert "workers must be a whole number >= 1" in capsys.readouterr().err
+
+
 def test_threads_option_sets_torch_threads(tmp_path, capsys):
     import torch
 

@@ -18,10 +18,10 @@ from hypothesis import strategies as st
 
 import streamnets as sn
 from streamnets.device import DeviceError
-from streamnets.errors import ShapeError, SpecError, StreamnetsError
+from streamnets.errors import SettingError, ShapeError, SpecError, StreamnetsError
 from streamnets.nn import StreamNet
 from streamnets.parallel import (CudaStreamExecutor, DistributedExecutor, ReferenceExecutor, Schedule,
-                                 SerialExecutor, ThreadExecutor, balanced_partition, bench_parallel,
+                                 ProcessExecutor, SerialExecutor, ThreadExecutor, balanced_partition, bench_parallel,
                                  estimate_flops, makespan, measure_node_times)
 from streamnets.parallel.base import GPU_TOLERANCE, TOLERANCE, compare_outputs
 from streamnets.parallel.cuda import cuda_unavailable_reason
@@ -204,6 +204,17 @@ def test_worker_errors_reach_the_caller_and_the_pool_survives():
             ex.run(x)
         ex.schedule.kernels["h2"] = kernel
         assert compare_outputs(ex.run(x), ReferenceExecutor(model).run(x))[0]
+
+
+@pytest.mark.parametrize("setting", [dict(workers=0), dict(workers=-1), dict(workers=1.5), dict(workers=True),
+                                     dict(workers="2"), dict(intra_op_threads=0), dict(intra_op_threads=-2)])
+def test_worker_counts_out_of_range_are_refused(setting):
+    # workers=0 used to mean the default and intra_op_threads=-2 hung the pool
+    model = model_of(sn.load("cifar10_dsr0"))
+    name, value = next(iter(setting.items()))
+    for executor in (ThreadExecutor, ProcessExecutor):
+        with pytest.raises(SettingError, match=f"{name} must be a whole number >= 1 .*got {value!r}"):
+            executor(model, **setting)
 
 
 def test_step_errors_name_the_problem():
@@ -431,7 +442,7 @@ def test_bench_parallel_threads_per_worker_sizes_the_thread_executors(monkeypatc
     # The ideal still spreads single-threaded work over all four cores.
     assert r["ideal_ms_per_frame"] == pytest.approx(max(r["node_max_ms_alone"], r["node_sum_ms_1_thread"] / 4))
     assert "/ 4 cores in use" in r["ideal_rule"]
-    with pytest.raises(StreamnetsError, match="threads_per_worker must be at least 1, got 0"):
+    with pytest.raises(StreamnetsError, match="threads_per_worker must be a whole number >= 1 .*got 0"):
         bench_parallel("mnist_ff", device="cpu", threads_per_worker=0)
 
 

@@ -27,7 +27,7 @@ import torch
 
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory, resolve_device
 from ..errors import StreamnetsError
-from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs
+from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs, count_setting
 from .cost import makespan, measure_node_times, sync
 from .processes import ProcessExecutor
 from .reference import ReferenceExecutor, SerialExecutor
@@ -418,10 +418,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     seed_everything(seed)
     model = StreamNet(sn.load(network)).to(device).eval()
     cores = cpu_cores()
-    team = int(threads_per_worker)
-    if team < 1:
-        raise StreamnetsError(f"threads_per_worker must be at least 1, got {threads_per_worker}")
-    workers = workers or max(1, cores // team)
+    team = count_setting("threads_per_worker", threads_per_worker)
+    workers = count_setting("workers", workers) or max(1, cores // team)
     schedule = Schedule(model, "streaming")
     steady = max(Schedule(model, EXECUTORS[n][0]).plan.steady for n in executors) + 1
     pipelined = any(_pipelined(n) for n in executors)

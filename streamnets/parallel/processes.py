@@ -32,7 +32,7 @@ from ..device import DeviceError, cpu_cores, intra_op_threads, keep_freed_memory
 from ..errors import StreamnetsError
 from . import _worker as w
 from ._worker import WorkerError
-from .base import Executor
+from .base import Executor, count_setting
 from .cost import BalancedShares, balanced_partition, estimate_flops, steady_values
 from .reference import SerialExecutor
 
@@ -177,11 +177,10 @@ class ProcessExecutor(BalancedShares, Executor):
         if self.device.type != "cpu":
             raise DeviceError(f"ProcessExecutor runs on the CPU but the model is on {self.device}; "
                               f"use CudaStreamExecutor for a GPU")
-        if workers is not None and int(workers) < 1:
-            raise ValueError(f"workers must be at least 1, got {workers}")
         cores, width = cpu_cores(), self.schedule.width
-        self.workers = min(int(workers), width) if workers else max(1, min(cores, width))
-        self.intra_op_threads = int(intra_op_threads) if intra_op_threads else max(1, cores // self.workers)
+        self.workers = min(count_setting("workers", workers) or cores, width)
+        self.intra_op_threads = (count_setting("intra_op_threads", intra_op_threads)
+                                 or max(1, cores // self.workers))
         self.spin = float(spin)
         if keep_memory:
             keep_freed_memory()

@@ -26,7 +26,7 @@ from collections import deque
 import torch
 
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory
-from .base import Executor
+from .base import Executor, count_setting
 from .cost import BalancedShares, balanced_partition, estimate_flops, steady_values
 
 __all__ = ["ThreadExecutor", "cpu_cores"]
@@ -142,8 +142,9 @@ class ThreadExecutor(BalancedShares, Executor):
         if schedule not in ("dynamic", "static"):
             raise ValueError(f"schedule must be 'dynamic' or 'static', got {schedule!r}")
         cores = cpu_cores()
-        self.workers = int(workers) if workers else max(1, min(cores, self.schedule.width))
-        self.intra_op_threads = int(intra_op_threads) if intra_op_threads else max(1, cores // self.workers)
+        self.workers = count_setting("workers", workers) or max(1, min(cores, self.schedule.width))
+        self.intra_op_threads = (count_setting("intra_op_threads", intra_op_threads)
+                                 or max(1, cores // self.workers))
         self.mode = schedule
         self.caller_works = bool(caller_works)
         if keep_memory:
