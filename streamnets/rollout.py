@@ -17,7 +17,7 @@ from typing import NamedTuple
 import networkx as nx
 
 from .errors import InvalidRolloutError, SpecError
-from .graph import Network
+from .graph import Edge, Network
 
 __all__ = ["Rollout", "FirstResponse", "dfs_back_edges"]
 
@@ -68,7 +68,7 @@ class Rollout:
     Parameters
     ----------
     network : Network
-    pattern : mapping of (source, target) to 0 or 1
+    pattern : mapping of (source, target) or Edge to 0 or 1
         The delay of every edge of the network.
     name : str, optional
         A label for messages and plots (``"streaming"``, ``"sequential"``, ...).
@@ -90,7 +90,11 @@ class Rollout:
 
     def __init__(self, network: Network, pattern, name=None):
         self.network = network
-        pattern = dict(pattern)
+        if not isinstance(pattern, Mapping):
+            raise SpecError(f"a pattern maps each edge (source, target) to 0 or 1, got a "
+                            f"{type(pattern).__name__}; for a sequence of bits in edge order use "
+                            f"Rollout.from_bits(network, bits)", field="pattern")
+        pattern = {k.key if isinstance(k, Edge) else k: r for k, r in pattern.items()}
         unknown = [k for k in pattern if k not in network.edge_index]
         if unknown:
             raise SpecError(f"{unknown[0]!r} is not an edge of network {network.name!r}; a pattern "

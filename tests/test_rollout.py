@@ -98,6 +98,13 @@ def test_missing_edge_in_pattern(fig2):
         sn.Rollout(fig2, {e.key: 1 for e in fig2.edges[:-1]})
 
 
+def test_a_pattern_is_a_mapping_and_may_use_edge_objects(fig2):
+    with pytest.raises(sn.SpecError, match=r"pattern: a pattern maps each edge .* got a list; .*from_bits"):
+        sn.Rollout(fig2, [1] * len(fig2.edges))
+    by_edge = sn.Rollout(fig2, {e: int(e.key == ("u", "v")) for e in fig2.edges})
+    assert by_edge.bits == tuple(int(e.key == ("u", "v")) for e in fig2.edges)
+
+
 def test_unknown_named_rollout(fig2):
     with pytest.raises(sn.SpecError, match="choose one of streaming, sequential"):
         sn.Rollout.named(fig2, "hybird")
