@@ -3,8 +3,10 @@
 import hashlib
 import io
 import re
+import socket
 import tarfile
 import threading
+import time
 import zipfile
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
@@ -24,10 +26,11 @@ class Server:
     ``drop[name] = k`` makes the next request for ``name`` send the headers with the
     full length but only ``k`` bytes of the body, then close the connection.
     ``ranges = False`` ignores Range headers (answers 200 with everything).
+    ``delay = s`` sends bodies in 20 kB pieces, ``s`` seconds apart (a slow link).
     """
 
     def __init__(self):
-        self.files, self.drop, self.log, self.ranges = {}, {}, [], True
+        self.files, self.drop, self.log, self.ranges, self.delay = {}, {}, [], True, 0.0
         outer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -68,7 +71,11 @@ class Server:
                     self.wfile.flush()
                     self.close_connection = True
                     return
-                self.wfile.write(body)
+                step = 20_000 if outer.delay else max(1, len(body))
+                for i in range(0, len(body), step):
+                    self.wfile.write(body[i:i + step])
+                    self.wfile.flush()
+                    time.sleep(outer.delay)
 
         self.httpd = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
         self.url = f"http://127.0.0.1:{self.httpd.server_address[1]}/"
@@ -287,3 +294,73 @@ def test_gtsrb_download_of_a_non_zip_is_a_dataerror(server, tmp_path, monkeypatc
     monkeypatch.setitem(dl.MIRRORS, "gtsrb", [server.url])
     with pytest.raises(DataError, match="not a zip or tar archive"):
         GTSRB(tmp_path, download=True, cache=False)
+
+
+def test_simultaneous_downloads_of_one_file_take_turns(server, tmp_path):
+    # Before: both wrote into blob.bin.part; the one that finished second found
+    # its .part file moved away (a bare FileNotFoundError), or a mixed file.
+    server.files["blob.bin"] = PAYLOAD
+    server.delay = 0.01
+    results = []
+
+    def download():
+        try:
+            results.append(dl.fetch(resource(), tmp_path, urls=server.url))
+        except Exception as e:  # noqa: BLE001 -- collected and checked below
+            results.append(e)
+
+    threads = [threading.Thread(target=download) for _ in range(3)]
+    for t in threads:
+        t.start()
+        time.sleep(0.02)
+    for t in threads:
+        t.join()
+    assert results == [tmp_path / "blob.bin"] * 3
+    assert (tmp_path / "blob.bin").read_bytes() == PAYLOAD
+    assert server.log == [("blob.bin", None)]  # the later ones found it complete
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["blob.bin"]
+
+
+def test_download_folder_that_cannot_be_created_or_written(server, tmp_path, monkeypatch):
+    server.files["blob.bin"] = PAYLOAD
+    (tmp_path / "afile").write_text("not a folder")
+    with pytest.raises(DataError, match=r"cannot create the download folder .*afile.*writable folder"):
+        dl.fetch(resource(), tmp_path / "afile" / "sub", urls=server.url)
+    with pytest.raises(DataError, match=r"cannot create the download folder .*afile"):
+        MNIST(tmp_path / "afile", download=True)
+    monkeypatch.setattr(dl.os, "access", lambda *a, **k: False)  # read-only (tests may run as root)
+    with pytest.raises(DataError, match=r"cannot write into the download folder .*permission denied"):
+        dl.fetch(resource(), tmp_path / "ro", urls=server.url)
+    assert server.log == []
+
+
+def test_bad_mirror_url_and_non_http_answer_are_dataerrors(tmp_path):
+    with pytest.raises(DataError, match=r"ftp//x/blob.bin: unknown url type"):
+        dl.fetch(resource(), tmp_path, urls="ftp//x/")
+    listener = socket.socket()
+    listener.bind(("127.0.0.1", 0))
+    listener.listen(1)
+
+    def answer_garbage():
+        conn, _ = listener.accept()
+        conn.recv(4096)
+        conn.sendall(b"GARBAGE\r\n\r\n")
+        conn.close()
+
+    threading.Thread(target=answer_garbage, daemon=True).start()
+    url = f"http://127.0.0.1:{listener.getsockname()[1]}/"
+    try:
+        with pytest.raises(DataError, match=r"not a valid HTTP answer \(BadStatusLine"):
+            dl.fetch(resource(), tmp_path, urls=url, retries=0)
+    finally:
+        listener.close()
+
+
+def test_extraction_leaves_no_temporary_folders(tmp_path):
+    z = tmp_path / "a.zip"
+    with zipfile.ZipFile(z, "w") as f:
+        f.writestr("d/x.txt", "x")
+    (tmp_path / ".extract-a.zip.tmp").mkdir()  # left by a killed extraction
+    dl.extract_archive(z, tmp_path)
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "d"]
+    assert (tmp_path / "d" / "x.txt").read_text() == "x"

@@ -6,7 +6,10 @@ to the target, resumes an interrupted ``.part`` file with an HTTP ``Range``
 request, verifies it and only then moves it into place with :func:`os.replace`,
 so the target is either absent or complete. A file whose checksum does not match
 is deleted and fetched once more; a second mismatch raises
-:class:`~streamnets.errors.DataError`.
+:class:`~streamnets.errors.DataError`. Downloads and extractions into one folder
+hold an exclusive lock on that folder (``flock``, where the platform has it), so
+two processes fetching the same data set take turns: the second finds the file
+complete instead of writing into the first one's ``.part`` file.
 
 Where a resource has no SHA-256 (``sha256=None``), the check is size-only (when
 the size is known) and the data set's loader then checks the format while
@@ -19,16 +22,23 @@ fetched from that base URL instead of the official ones.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import http.client
 import os
 import shutil
 import tarfile
+import tempfile
 import urllib.error
 import urllib.request
 import zipfile
 from dataclasses import dataclass
 from pathlib import Path
+
+try:
+    import fcntl
+except ImportError:  # Windows: no folder locks, concurrent downloads are not guarded
+    fcntl = None
 
 from ..errors import DataError
 
@@ -113,6 +123,33 @@ def _verify(path, resource):
     return None
 
 
+def _writable_dir(dest_dir):
+    """Create ``dest_dir`` if needed; raise DataError if it cannot be written."""
+    try:
+        dest_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as e:
+        raise DataError(f"cannot create the download folder {dest_dir} ({e.strerror or e}); "
+                        "pass a root that is a writable folder") from e
+    if not os.access(dest_dir, os.W_OK | os.X_OK):
+        raise DataError(f"cannot write into the download folder {dest_dir} (permission denied); "
+                        "pass a root that is a writable folder")
+    return dest_dir
+
+
+@contextlib.contextmanager
+def _locked(folder):
+    """Hold an exclusive lock on ``folder`` (a no-op where ``flock`` is missing)."""
+    if fcntl is None:
+        yield
+        return
+    fd = os.open(folder, os.O_RDONLY)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)  # closing releases the lock
+
+
 def _download_once(url, part, timeout):
     """Download ``url`` into ``part``, resuming it if it is non-empty.
 
@@ -190,8 +227,12 @@ def fetch(resource, dest_dir, *, urls=None, timeout=60.0, retries=3):
     DataError
         No URL could be fetched, or the file fails its check twice.
     """
-    dest_dir = Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
+    dest_dir = _writable_dir(Path(dest_dir))
+    with _locked(dest_dir):
+        return _fetch_locked(resource, dest_dir, urls, timeout, retries)
+
+
+def _fetch_locked(resource, dest_dir, urls, timeout, retries):
     target = dest_dir / resource.filename
     part = dest_dir / (resource.filename + ".part")
     if target.exists():
@@ -217,6 +258,12 @@ def fetch(resource, dest_dir, *, urls=None, timeout=60.0, retries=3):
                     continue  # resume with a Range request
                 except (urllib.error.URLError, OSError) as e:
                     errors.append(f"{url}: {getattr(e, 'reason', e)}")
+                    break
+                except http.client.HTTPException as e:  # not HTTP (e.g. a bad status line)
+                    errors.append(f"{url}: not a valid HTTP answer ({e!r})")
+                    break
+                except ValueError as e:  # malformed URL, e.g. a mirror without http://
+                    errors.append(f"{url}: {e}")
                     break
             if done:
                 break
@@ -255,12 +302,16 @@ def extract_archive(archive, dest_dir):
     Members that would land outside ``dest_dir`` raise
     :class:`~streamnets.errors.DataError`.
     """
-    archive, dest_dir = Path(archive), Path(dest_dir)
-    dest_dir.mkdir(parents=True, exist_ok=True)
-    tmp = dest_dir / f".extract-{archive.name}.tmp"
-    if tmp.exists():
-        shutil.rmtree(tmp)
-    tmp.mkdir()
+    archive, dest_dir = Path(archive), _writable_dir(Path(dest_dir))
+    with _locked(dest_dir):
+        _extract_locked(archive, dest_dir)
+    return dest_dir
+
+
+def _extract_locked(archive, dest_dir):
+    for stale in dest_dir.glob(f".extract-{archive.name}.*"):  # left by a killed run
+        shutil.rmtree(stale, ignore_errors=True)
+    tmp = Path(tempfile.mkdtemp(prefix=f".extract-{archive.name}.", suffix=".tmp", dir=dest_dir))
     try:
         if zipfile.is_zipfile(archive):
             with zipfile.ZipFile(archive) as z:
@@ -285,7 +336,6 @@ def extract_archive(archive, dest_dir):
         raise DataError(f"{archive}: corrupt archive ({e}); delete it and download again") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
-    return dest_dir
 
 
 def _merge_tree(src, dst):
