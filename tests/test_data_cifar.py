@@ -110,3 +110,51 @@ def test_missing_cifar_message(tmp_path):
     assert f"  - {tmp_path / 'nothing' / 'cifar10' / 'cifar-10-batches-py'}\n" in msg
     assert f"  - {tmp_path / 'nothing'}\n" in msg
     assert "data_batch_1" in msg and "download=True" in msg and "--download" in msg
+
+
+@pytest.mark.parametrize("labels, message", [
+    ([1.5, 2.7], "float64"),           # before: silently truncated to 1, 2
+    ([[1, 2]], r"shape \(1, 2\)"),   # before: silently flattened
+    ([b"cat", b"dog"], "S3"),         # before: bare ValueError from numpy
+    (None, "object"),                 # before: bare TypeError from numpy
+    ([[1], [2, 3]], "not a list of class ids"),
+])
+def test_labels_that_are_not_integer_class_ids(tmp_path, labels, message):
+    p = tmp_path / "test_batch"
+    with open(p, "wb") as f:
+        pickle.dump({b"data": np.zeros((2, 3072), np.uint8), b"labels": labels}, f)
+    with pytest.raises(DataError, match=rf"test_batch: field b'labels' .*{message}"):
+        read_cifar_batch(p)
+
+
+def test_unreadable_or_odd_batch_files_are_dataerrors(tmp_path):
+    with pytest.raises(DataError, match=r"nope: cannot read the file \(No such file"):
+        read_cifar_batch(tmp_path / "nope")
+    with pytest.raises(DataError, match="cannot read the file"):
+        read_cifar_batch(tmp_path)
+    p = tmp_path / "batch"
+    with open(p, "wb") as f:  # non-UTF-8 and non-bytes keys; before: UnicodeDecodeError, TypeError
+        pickle.dump({b"\xff": 1, 3: 2}, f)
+    with pytest.raises(DataError, match="field b'data' missing"):
+        read_cifar_batch(p)
+    with open(p, "wb") as f:
+        pickle.dump({b"data": [[0] * 3072, [0]], b"labels": [0, 1]}, f)
+    with pytest.raises(DataError, match="field b'data' is not an array of images"):
+        read_cifar_batch(p)
+
+
+def test_random_corruption_never_escapes_as_another_error(tmp_path):
+    # Before: flipped bytes gave LookupError (encoding name), UnicodeDecodeError,
+    # MemoryError (huge lengths) from inside pickle.
+    rng = np.random.default_rng(0)
+    good = pickle.dumps({b"data": np.zeros((2, 3072), np.uint8), b"labels": [1, 2]}, protocol=2)
+    p = tmp_path / "batch"
+    for _ in range(1500):
+        raw = bytearray(good)
+        for _ in range(rng.integers(1, 4)):
+            raw[rng.integers(len(raw))] = rng.integers(256)
+        p.write_bytes(bytes(raw))
+        try:
+            read_cifar_batch(p)
+        except DataError:
+            pass

@@ -103,6 +103,14 @@ def test_truncated_gzip_stream(tmp_path):
         read_idx(p)
 
 
+def test_unreadable_idx_path_is_a_dataerror(tmp_path):
+    # before: bare FileNotFoundError / IsADirectoryError
+    with pytest.raises(DataError, match=r"nope-idx1-ubyte: cannot read the file \(No such file"):
+        read_idx(tmp_path / "nope-idx1-ubyte")
+    with pytest.raises(DataError, match="cannot read the file"):
+        read_idx(tmp_path)
+
+
 @settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
 @given(cut=st.integers(1, 4 + 12 + 3 * 5 * 5 - 1))
 def test_any_truncation_is_detected(tmp_path, cut):

@@ -61,17 +61,22 @@ def read_cifar_batch(path):
     try:
         with open(path, "rb") as f:
             d = _RestrictedUnpickler(f, encoding="bytes").load()
-    except (pickle.UnpicklingError, EOFError, ValueError, TypeError, AttributeError, IndexError) as e:
-        raise DataError(f"{path}: not a readable CIFAR-10 batch ({e}); delete the folder and "
-                        "download it again") from e
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror or e})") from e
+    except Exception as e:  # noqa: BLE001 -- garbage makes pickle fail in many ways
+        raise DataError(f"{path}: not a readable CIFAR-10 batch ({type(e).__name__}: {e}); delete "
+                        "the folder and download it again") from e
     if not isinstance(d, dict):
         raise DataError(f"{path}: expected a pickled dict, got {type(d).__name__}")
-    d = {(k.decode() if isinstance(k, bytes) else k): v for k, v in d.items()}
+    d = {(k.decode("latin-1") if isinstance(k, bytes) else str(k)): v for k, v in d.items()}
     for key in ("data", "labels"):
         if key not in d:
             raise DataError(f"{path}: field b{key!r} missing (found {sorted(d)})")
-    data = np.asarray(d["data"])
-    labels = np.asarray(d["labels"], dtype=np.int64).reshape(-1)
+    try:
+        data = np.asarray(d["data"])
+    except (ValueError, TypeError) as e:  # e.g. ragged nested lists
+        raise DataError(f"{path}: field b'data' is not an array of images ({e})") from e
+    labels = _labels(path, d["labels"])
     if data.dtype != np.uint8 or data.ndim != 2 or data.shape[1] != 3072:
         raise DataError(f"{path}: field b'data' must be uint8 of shape (N, 3072), "
                         f"got {data.dtype} {data.shape}")
@@ -80,6 +85,18 @@ def read_cifar_batch(path):
     if len(labels) and (labels.min() < 0 or labels.max() > 9):
         raise DataError(f"{path}: field b'labels' has values outside 0..9")
     return data.reshape(-1, 3, 32, 32), labels
+
+
+def _labels(path, value):
+    """The ``b"labels"`` field as a 1-D ``int64`` array, or DataError."""
+    try:
+        labels = np.asarray(value)
+    except (ValueError, TypeError) as e:  # e.g. ragged nested lists
+        raise DataError(f"{path}: field b'labels' is not a list of class ids ({e})") from e
+    if labels.ndim != 1 or not (np.issubdtype(labels.dtype, np.integer) or labels.size == 0):
+        raise DataError(f"{path}: field b'labels' must be a flat list of integer class ids, got "
+                        f"{labels.dtype} of shape {labels.shape}")
+    return labels.astype(np.int64)
 
 
 class CIFAR10(ArrayDataset):

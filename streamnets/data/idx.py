@@ -41,8 +41,11 @@ _CODES = {v.newbyteorder(">") if v.itemsize > 1 else v: k for k, v in _TYPES.ite
 
 def _read_bytes(path):
     path = Path(path)
-    with open(path, "rb") as f:
-        raw = f.read()
+    try:
+        with open(path, "rb") as f:
+            raw = f.read()
+    except OSError as e:
+        raise DataError(f"{path}: cannot read the file ({e.strerror or e})") from e
     if raw[:2] == b"\x1f\x8b":
         try:
             return gzip.decompress(raw)
