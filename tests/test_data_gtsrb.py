@@ -14,7 +14,7 @@ from PIL import Image
 
 from streamnets.data import GTSRB, GTSRB_CLASSES, paths, split_tracks
 from streamnets.data import gtsrb as gtsrb_mod
-from streamnets.errors import DataError
+from streamnets.errors import DataError, SettingError
 
 # class id -> {track id: number of frames}
 LAYOUT = {
@@ -199,3 +199,31 @@ def test_missing_gtsrb_message_and_bad_split(tmp_path):
     assert "GTSRB_Final_Training_Images.zip" in msg and "download=True" in msg and "--download" in msg
     with pytest.raises(DataError, match="unknown split 'valid'"):
         GTSRB(tmp_path, split="valid")
+
+
+def test_csv_that_is_not_utf8_text(tmp_path):
+    # before: a bare UnicodeDecodeError
+    images = write_gtsrb(tmp_path, layout={2: {0: 30}})
+    csv = images / "00002" / "GT-00002.csv"
+    csv.write_bytes(csv.read_bytes() + b"\xff\xfe;\x00\n")
+    with pytest.raises(DataError, match=r"GT-00002.csv: not a readable GTSRB annotation file"):
+        GTSRB(tmp_path, cache=False)
+
+
+def test_csv_listing_an_image_twice(tmp_path):
+    # before: the track silently got the frame twice (31 frames, one repeated)
+    images = write_gtsrb(tmp_path, layout={2: {0: 30}})
+    csv = images / "00002" / "GT-00002.csv"
+    lines = csv.read_text().splitlines()
+    csv.write_text("\n".join(lines + [lines[5]]) + "\n")
+    with pytest.raises(DataError, match=r"GT-00002.csv, line 32: .*listed a second time \(first on line 6\)"):
+        GTSRB(tmp_path, cache=False)
+
+
+@pytest.mark.parametrize("kw", [{"size": 0}, {"track_length": 0}, {"track_length": -3}, {"size": 2.5}])
+def test_size_and_track_length_must_be_positive_integers(tmp_path, kw):
+    # before: size=0 blamed the images ("cannot decode image ... extract the archive
+    # again"); track_length <= 0 a bare ValueError from numpy
+    write_gtsrb(tmp_path, layout={2: {0: 30}})
+    with pytest.raises(SettingError, match=f"GTSRB: {next(iter(kw))} must be a positive integer"):
+        GTSRB(tmp_path, cache=False, **kw)

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import csv
 import hashlib
+import numbers
 import os
 import re
 import tempfile
@@ -28,7 +29,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import DataError
+from ..errors import DataError, SettingError
 from . import download as dl
 from .base import ArrayDataset
 from . import paths
@@ -144,8 +145,12 @@ def _scan(images_dir):
 
 
 def _read_csv(csv_path, cls):
-    with open(csv_path, newline="") as f:
-        rows = list(csv.reader(f, delimiter=";"))
+    try:
+        with open(csv_path, newline="", encoding="utf-8") as f:
+            rows = list(csv.reader(f, delimiter=";"))
+    except (UnicodeDecodeError, csv.Error) as e:
+        raise DataError(f"{csv_path}: not a readable GTSRB annotation file ({e}); extract the "
+                        "archive again") from e
     if not rows:
         raise DataError(f"{csv_path}: empty file; expected a header Filename;...;ClassId")
     header = [c.strip() for c in rows[0]]
@@ -154,7 +159,7 @@ def _read_csv(csv_path, cls):
             raise DataError(f"{csv_path}: header has no column {col!r} (found {header}); "
                             "expected Filename;Width;Height;Roi.X1;Roi.Y1;Roi.X2;Roi.Y2;ClassId")
     fi, ci = header.index("Filename"), header.index("ClassId")
-    names = []
+    names, seen = [], {}
     for lineno, row in enumerate(rows[1:], start=2):
         if not row or not "".join(row).strip():
             continue
@@ -167,7 +172,12 @@ def _read_csv(csv_path, cls):
         if row_cls != cls:
             raise DataError(f"{csv_path}, line {lineno}: ClassId {row_cls} but the file is in the "
                             f"folder of class {cls}")
-        names.append(row[fi].strip())
+        name = row[fi].strip()
+        if name in seen:
+            raise DataError(f"{csv_path}, line {lineno}: {name} is listed a second time (first on "
+                            f"line {seen[name]}); the file is corrupt, extract the archive again")
+        seen[name] = lineno
+        names.append(name)
     return names
 
 
@@ -290,6 +300,9 @@ class GTSRB(ArrayDataset):
                  target_transform=None, seed=0, size=32, track_length=30, cache=True):
         if split not in SPLITS:
             raise DataError(f"GTSRB: unknown split {split!r}; use one of {list(SPLITS)}")
+        for what, value in (("size", size), ("track_length", track_length)):
+            if not isinstance(value, numbers.Integral) or value < 1:
+                raise SettingError(f"GTSRB: {what} must be a positive integer, got {value!r}")
         self.split = split
         folder, looked = self.locate(root)
         if folder is None and download:
