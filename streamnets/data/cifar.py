@@ -151,7 +151,7 @@ class CIFAR10(ArrayDataset):
             folder = self.download(root)
         if folder is None:
             need = [f"{self.folder_name}/" + ", ".join(self.filenames(train))]
-            raise missing_error(self.title, looked, need, download_dir(root, "cifar10"))
+            raise missing_error(self.title, looked, need, download_dir(root, "cifar10"), root=root)
         parts = [read_cifar_batch(folder / f) for f in self.filenames(train)]
         data = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])

@@ -310,7 +310,7 @@ class GTSRB(ArrayDataset):
         if folder is None:
             raise missing_error(self.title, looked, ["GTSRB_Final_Training_Images.zip (extracted: "
                                                      f"{self.images_subpath}/000CC/*.ppm, GT-000CC.csv)"],
-                                download_dir(root, "gtsrb"))
+                                download_dir(root, "gtsrb"), root=root)
         self.folder = folder
         full = self._load_all(folder, size, track_length, cache)
         parts = split_tracks(full["targets"].numpy(), seed, tuple(SPLITS.values()))

@@ -213,7 +213,7 @@ class MNIST(ArrayDataset):
             folder = self.download(root, train)
         if folder is None:
             raise missing_error(self.title, looked, self.filenames(train, gz=True),
-                                download_dir(root, self.subdirs[0]), self._partial_note(looked, train))
+                                download_dir(root, self.subdirs[0]), self._partial_note(looked, train), root)
         images_file, labels_file = (self._existing(folder, f) for f in self.filenames(train))
         images = read_idx(images_file, IMAGES_MAGIC)
         labels = read_idx(labels_file, LABELS_MAGIC)

@@ -110,7 +110,7 @@ def download_dir(root, subdir):
     return base / subdir
 
 
-def missing_error(title, looked, need, target, extra=""):
+def missing_error(title, looked, need, target, extra="", root=None):
     """Build the :class:`~streamnets.errors.DataError` for a missing data set.
 
     Parameters
@@ -123,17 +123,33 @@ def missing_error(title, looked, need, target, extra=""):
         The files (or folders) that make up the data set.
     target : path-like
         The folder the user should put the files into (also where ``download=True``
-        would write them).
+        would write them); its last component is the data set's sub-folder of a
+        data folder (e.g. ``mnist``).
     extra : str, optional
         Additional detail, e.g. which file was missing in a partial copy.
+    root : str or path-like, optional
+        The explicit data folder, if any: the message says when it does not exist
+        or is a file (a typo in ``root`` is the usual cause).
     """
     places = "\n".join(f"  - {p}" for p in looked)
     files = ", ".join(need)
+    notes = [n for n in (_root_note(root), extra) if n]
     msg = (
         f"{title} not found. Looked in:\n{places}\n"
-        f"{extra + chr(10) if extra else ''}"
-        f"To fix: pass download=True (on the command line add --download), "
+        + "".join(n + "\n" for n in notes)
+        + f"To fix: pass download=True (on the command line add --download), "
         f"or put the files {files} in {target} "
-        f"(or point ${ENV_VAR} at a folder that holds them)."
+        f"(or in the sub-folder {Path(target).name}/ of a folder named by ${ENV_VAR})."
     )
     return DataError(msg)
+
+
+def _root_note(root):
+    if root is None:
+        return ""
+    path = Path(root).expanduser()
+    if not path.exists():
+        return f"The root folder {path} does not exist (is the path right?)."
+    if not path.is_dir():
+        return f"The root {path} is a file, not a folder."
+    return ""

@@ -2,7 +2,10 @@
 
 from __future__ import annotations
 
-from ..errors import DataError
+import difflib
+import inspect
+
+from ..errors import DataError, SettingError
 from .cifar import CIFAR10
 from .gtsrb import GTSRB
 from .idx import MNIST, FashionMNIST
@@ -20,14 +23,33 @@ _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "
             "cifar-10": "cifar10", "cifar_10": "cifar10"}
 _TITLES = {"mnist": "MNIST", "fashion-mnist": "Fashion-MNIST", "cifar10": "CIFAR-10", "gtsrb": "GTSRB"}
 _TRACK_SETS = ("gtsrb", "signs")
+_CLASSES = {"mnist": MNIST, "fashion-mnist": FashionMNIST, "cifar10": CIFAR10, "gtsrb": GTSRB,
+            "digits": Digits, "shapes": Shapes, "signs": Signs}
 
 
 def _canonical(name, choices, what):
     key = str(name).strip().lower()
     key = _ALIASES.get(key, key)
     if key not in choices:
-        raise DataError(f"unknown {what} {name!r}; choose one of {', '.join(choices)}")
+        known = list(choices) + [a for a, k in _ALIASES.items() if k in choices]
+        close = difflib.get_close_matches(key, known, n=1, cutoff=0.6)
+        hint = f"did you mean {_ALIASES.get(close[0], close[0])!r}? " if close else ""
+        raise DataError(f"unknown {what} {name!r}; {hint}choose one of {', '.join(choices)}")
     return key
+
+
+def _no_train_kw(kw, where):
+    # torchvision habit: train=False; here the split is chosen by name
+    if "train" in kw:
+        split = "train" if kw["train"] else "test"
+        raise SettingError(f"{where}: choose the split with split={split!r}, not "
+                           f"train={kw['train']!r}")
+
+
+def _accepted(cls, kw):
+    """The items of ``kw`` that ``cls(...)`` takes as keyword arguments."""
+    params = inspect.signature(cls).parameters
+    return {k: v for k, v in kw.items() if k in params}
 
 
 def _split_arg(name, split):
@@ -71,6 +93,7 @@ def load(name, split="train", root=None, download=False, **kw):
     ('shapes', 20)
     """
     name = _canonical(name, NAMES, "data set")
+    _no_train_kw(kw, "load")
     split = _split_arg(name, split)
     train = split == "train"
     if name == "mnist":
@@ -123,8 +146,10 @@ def default_for(experiment, root=None, download=False, split="train", **kw):
     split : str
         ``"train"`` or ``"test"`` (``"val"`` too for ``"gtsrb"``).
     **kw
-        Passed to the data set class that is chosen (e.g. ``n=`` only makes sense
-        for stand-ins, so prefer leaving it out).
+        Passed to the data set class that is chosen, as far as it takes them:
+        ``transform=`` reaches either, ``n=`` only the stand-in, ``cache=`` only
+        GTSRB. A keyword that neither takes is a
+        :class:`~streamnets.errors.SettingError`.
 
     Returns
     -------
@@ -139,24 +164,32 @@ def default_for(experiment, root=None, download=False, split="train", **kw):
     True
     """
     experiment = _canonical(experiment, tuple(EXPERIMENTS), "experiment")
+    _no_train_kw(kw, "default_for")
     real, standin = EXPERIMENTS[experiment]
+    real_kw = _accepted(_CLASSES[real], kw)
+    standin_kw = _accepted(_CLASSES[standin], kw)
+    unknown = sorted(set(kw) - set(real_kw) - set(standin_kw))
+    if unknown:
+        raise SettingError(f"default_for: neither {_CLASSES[real].__name__} nor "
+                           f"{_CLASSES[standin].__name__} takes the keyword argument(s) "
+                           f"{', '.join(unknown)}")
     title = _TITLES[real]
     ok, looked = is_available(real, root)
     why = None
     if ok:
         try:
-            ds = load(real, split, root=root)
+            ds = load(real, split, root=root, **real_kw)
             return ds, f"using {title} ({ds.name})"
         except DataError as e:
             why = f"{title} found but unreadable ({str(e).splitlines()[0]})"
     elif download:
         try:
-            ds = load(real, split, root=root, download=True)
+            ds = load(real, split, root=root, download=True, **real_kw)
             return ds, f"using {title}, downloaded ({ds.name})"
         except DataError as e:
             why = f"{title} download failed ({str(e).splitlines()[0]})"
     if why is None:
         why = f"{title} not found in [{', '.join(str(p) for p in looked)}]"
-    ds = load(standin, split, **kw)
+    ds = load(standin, split, **standin_kw)
     hint = "" if download else "; to use the real data pass download=True (--download)"
     return ds, f"{why}; using the offline stand-in {standin!r} ({ds.name}){hint}"

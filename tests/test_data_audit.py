@@ -1,0 +1,114 @@
+"""Mistakes a user can make with streamnets.data, and the messages they get.
+
+Each test names what happened before the fix it guards.
+"""
+
+import numpy as np
+import pytest
+
+from streamnets.data import CIFAR10, GTSRB, MNIST, Digits, default_for, load, paths, write_idx
+from streamnets.errors import DataError, SettingError
+
+
+@pytest.fixture(autouse=True)
+def isolated(tmp_path, monkeypatch):
+    monkeypatch.delenv(paths.ENV_VAR, raising=False)
+    monkeypatch.setattr(paths, "REPO_DATA_DIR", tmp_path / "no-repo-data")
+    monkeypatch.setattr(paths, "CACHE_DIR", tmp_path / "no-cache")
+
+
+def write_mnist(folder, n_train=4, n_test=3):
+    folder.mkdir(parents=True, exist_ok=True)
+    for split, n in (("train", n_train), ("t10k", n_test)):
+        write_idx(folder / f"{split}-images-idx3-ubyte", np.full((n, 28, 28), 51, np.uint8))
+        write_idx(folder / f"{split}-labels-idx1-ubyte", np.arange(n, dtype=np.uint8))
+
+
+# --- registry ---------------------------------------------------------------------
+
+@pytest.mark.parametrize("name, guess", [("minst", "mnist"), ("fashionmnits", "fashion-mnist"),
+                                         ("Cifar_1O", "cifar10"), ("gtrsb", "gtsrb")])
+def test_unknown_name_suggests_the_closest(name, guess):
+    with pytest.raises(DataError, match=f"unknown data set '{name}'; did you mean '{guess}'\\? choose one of"):
+        load(name)
+
+
+def test_unknown_experiment_suggests_the_closest():
+    with pytest.raises(DataError, match="unknown experiment 'mnits'; did you mean 'mnist'"):
+        default_for("mnits")
+    with pytest.raises(DataError, match="unknown data set 'imagenet'; choose one of"):
+        load("imagenet")  # nothing close: no guess
+
+
+@pytest.mark.parametrize("call", [
+    lambda root: load("mnist", train=False, root=root),
+    lambda root: load("digits", train=False),
+    lambda root: default_for("mnist", root=root, train=False),
+    lambda root: default_for("mnist", root=root / "empty", train=False),
+])
+def test_torchvision_train_keyword_is_refused_with_the_split_to_use(tmp_path, call):
+    # before: a bare TypeError (multiple values for 'train'), or -- default_for with
+    # real data present -- the *training* split, silently
+    write_mnist(tmp_path / "mnist")
+    with pytest.raises(SettingError, match="choose the split with split='test', not train=False"):
+        call(tmp_path)
+
+
+def test_default_for_passes_transform_to_real_data(tmp_path):
+    # before: keyword arguments were dropped when the real data set was used
+    write_mnist(tmp_path / "mnist")
+    ds, note = default_for("mnist", root=tmp_path, split="test", transform=lambda x: x * 0 + 7,
+                           target_transform=str)
+    assert isinstance(ds, MNIST) and note.startswith("using MNIST")
+    x, y = ds[2]
+    assert float(x.min()) == 7.0 and y == "2"
+    ds, _ = default_for("mnist", root=tmp_path / "empty", split="test", transform=lambda x: x * 0 + 7)
+    assert isinstance(ds, Digits) and float(ds[0][0].min()) == 7.0
+
+
+def test_default_for_passes_each_class_only_what_it_takes(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    # cache= is GTSRB's; before: a bare TypeError from the stand-in Signs
+    ds, _ = default_for("gtsrb", root=tmp_path, split="val", cache=False, n_tracks=43)
+    assert len(ds) == 43
+    with pytest.raises(SettingError, match="neither MNIST nor Digits takes the keyword argument.* transfrom"):
+        default_for("mnist", root=tmp_path, transfrom=None)  # a typo is not silently dropped
+
+
+# --- missing data: the message says what to do --------------------------------------
+
+def test_missing_message_names_the_env_sub_folder(tmp_path, monkeypatch):
+    # before: "(or point $STREAMNETS_DATA at a folder that holds them)", but files
+    # directly in that folder are not found: only its sub-folders are searched
+    env = tmp_path / "env"
+    write_mnist(env)
+    monkeypatch.setenv(paths.ENV_VAR, str(env))
+    with pytest.raises(DataError, match=r"or in the sub-folder mnist/ of a folder named by \$STREAMNETS_DATA"):
+        MNIST()
+    write_mnist(env / "mnist")  # where the message says
+    assert len(MNIST(train=False)) == 3
+    with pytest.raises(DataError, match=r"in the sub-folder cifar10/ of a folder named by \$STREAMNETS_DATA"):
+        CIFAR10()
+    with pytest.raises(DataError, match=r"in the sub-folder gtsrb/ of a folder named by \$STREAMNETS_DATA"):
+        GTSRB()
+
+
+@pytest.mark.parametrize("cls", [MNIST, CIFAR10, GTSRB])
+def test_missing_message_says_when_root_does_not_exist_or_is_a_file(tmp_path, cls):
+    with pytest.raises(DataError, match=r"The root folder .*typo does not exist \(is the path right\?\)"):
+        cls(tmp_path / "typo")
+    (tmp_path / "afile").write_text("x")
+    with pytest.raises(DataError, match=r"The root .*afile is a file, not a folder"):
+        cls(tmp_path / "afile")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(DataError) as e:
+        cls(tmp_path / "empty")
+    assert "The root" not in str(e.value)
+
+
+def test_relative_and_home_roots(tmp_path, monkeypatch):
+    write_mnist(tmp_path / "data" / "mnist")
+    monkeypatch.chdir(tmp_path)
+    assert MNIST("data", train=False).folder.resolve() == tmp_path / "data" / "mnist"
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert MNIST("~/data", train=False).folder == tmp_path / "data" / "mnist"
