@@ -7,7 +7,7 @@ import torch
 from torch.utils.data import DataLoader
 
 from streamnets.data import NoisyFrames, TrackWindows, mix_seed
-from streamnets.errors import DataError, ShapeError
+from streamnets.errors import DataError, SettingError, ShapeError
 
 
 def images(n=20, c=1, h=6, w=6, seed=0):
@@ -252,3 +252,73 @@ def test_batches_on_cuda_are_reproducible():
         assert 0.0 <= float(xa.min()) and float(xa.max()) <= 1.0
     ev = NoisyFrames(*images(), frames=4, noise_std=1.0, train=False).to("cuda")
     assert torch.equal(ev.batch([3, 1])[0][1], ev[1][0])
+
+
+@pytest.mark.parametrize("std", [float("nan"), float("inf"), None, "big"])
+def test_noise_std_must_be_a_finite_number(std):
+    # before: nan and inf were accepted (nan gave undefined frames, name "std nan"),
+    # None and "big" a bare TypeError / ValueError
+    x, y = images()
+    with pytest.raises(DataError, match="noise_std must be a finite number >= 0"):
+        NoisyFrames(x, y, 2, std)
+
+
+@pytest.mark.parametrize("frames", [2.7, None, "4"])
+def test_frames_must_be_an_integer(frames):
+    # before: 2.7 silently became 2 frames, None a bare TypeError
+    x, y = images()
+    with pytest.raises(ShapeError, match="frames must be >= 1 \\(an integer\\)"):
+        NoisyFrames(x, y, frames, 1.0)
+
+
+def test_nan_images_and_fractional_labels_are_refused():
+    # before: NaN pixels gave NaN frames, labels 0.5 were silently truncated to 0
+    x, y = images()
+    x[3, 0, 1, 1] = float("nan")
+    with pytest.raises(DataError, match="images contain NaN or infinite values"):
+        NoisyFrames(x, y, 2, 1.0)
+    x, y = images()
+    with pytest.raises(DataError, match="labels must be integer class ids.* 0.5"):
+        NoisyFrames(x, y + 0.5, 2, 1.0)
+    assert NoisyFrames(x, y.float(), 2, 1.0).labels.dtype == torch.int64  # 3.0 is fine
+
+
+def test_negative_batch_indices_are_the_samples_from_the_end():
+    # before: batch([-1]) drew evaluation noise for "sample -1", not that of sample
+    # n-1, so ds.batch([-1]) differed from ds[-1] and ds[n-1]
+    x, y = images()
+    ds = NoisyFrames(x, y, 3, 1.0, train=False, seed=4)
+    xb, yb = ds.batch([-1, 0, -20])
+    assert torch.equal(xb[0], ds[19][0]) and torch.equal(xb[0], ds[-1][0])
+    assert torch.equal(xb[2], ds[0][0]) and yb.tolist() == [y[19], y[0], y[0]]
+    with pytest.raises(IndexError, match="NoisyFrames: index 20 out of range for 20 samples"):
+        ds.batch([0, 20])
+    with pytest.raises(IndexError, match="index -21 out of range"):
+        ds.batch([-21])
+    assert ds.batch([])[0].shape == (0, 3, 1, 6, 6)
+
+
+def test_non_integer_index_says_how_to_get_several():
+    x, y = images()
+    ds = NoisyFrames(x, y, 3, 1.0)
+    with pytest.raises(TypeError, match=r"index must be an integer, got slice; .* use .batch\(indices\)"):
+        ds[0:2]
+    assert ds[torch.tensor(3)][1] == y[3]
+
+
+@pytest.mark.parametrize("bs", [0, -1, 2.5])
+def test_iter_batches_batch_size_must_be_positive(bs):
+    # before: 0 a bare "range() arg 3 must not be zero", -1 silently no batches at all
+    x, y = images()
+    with pytest.raises(SettingError, match="iter_batches: batch_size must be a positive integer"):
+        list(NoisyFrames(x, y, 2, 1.0).iter_batches(bs))
+
+
+def test_eval_start_word_and_wrong_kind_of_source():
+    x, y = tracks(length=10)
+    with pytest.raises(ShapeError, match="eval_start must be 'seeded', 'last' or a frame index 0..3, got 'first'"):
+        TrackWindows(x, y, frames=7, noise_std=0.5, eval_start="first")  # before: bare ValueError
+    with pytest.raises(ShapeError, match="tracks .* go into TrackWindows"):
+        NoisyFrames(x, y, 2, 0.5)
+    with pytest.raises(ShapeError, match="single images .* go into NoisyFrames"):
+        TrackWindows(x[:, 0], y, 2, 0.5)

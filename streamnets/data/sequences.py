@@ -39,10 +39,13 @@ reproducible for a seed.)
 
 from __future__ import annotations
 
+import math
+import operator
+
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from ..errors import DataError, ShapeError
+from ..errors import DataError, SettingError, ShapeError
 
 __all__ = ["NoisyFrames", "TrackWindows", "mix_seed"]
 
@@ -84,10 +87,16 @@ def _source(images, labels, ndim, what):
     images = torch.as_tensor(images)
     if labels is None:
         raise ShapeError(f"{what}: labels missing; pass labels, or a data set with .data and .targets")
-    labels = torch.as_tensor(labels).to(torch.int64).reshape(-1)
+    labels = torch.as_tensor(labels)
+    if labels.is_floating_point() and not torch.equal(labels, labels.round()):
+        raise DataError(f"{what}: labels must be integer class ids, got non-integer values "
+                        f"such as {float(labels[labels != labels.round()][0]):g}")
+    labels = labels.to(torch.int64).reshape(-1)
     if images.ndim != ndim:
         want = "(N, C, H, W)" if ndim == 4 else "(N, L, C, H, W)"
-        raise ShapeError(f"{what}: images must have shape {want}, got {tuple(images.shape)}")
+        hint = {5: "; tracks (N, L, C, H, W) go into TrackWindows",
+                4: "; single images (N, C, H, W) go into NoisyFrames"}.get(images.ndim, "")
+        raise ShapeError(f"{what}: images must have shape {want}, got {tuple(images.shape)}{hint}")
     if images.shape[0] != labels.shape[0]:
         raise ShapeError(f"{what}: {images.shape[0]} samples but {labels.shape[0]} labels")
     if images.dtype == torch.uint8:
@@ -95,6 +104,8 @@ def _source(images, labels, ndim, what):
     elif images.is_floating_point():
         images = images.to(torch.float32)
         scale = 1.0
+        if not bool(images.isfinite().all()):
+            raise DataError(f"{what}: images contain NaN or infinite values")
         if images.numel() and (float(images.min()) < 0.0 or float(images.max()) > 1.0):
             raise DataError(f"{what}: float images must lie in [0, 1] (got min "
                             f"{float(images.min()):.3g}, max {float(images.max()):.3g}); "
@@ -102,6 +113,22 @@ def _source(images, labels, ndim, what):
     else:
         raise DataError(f"{what}: images must be uint8 or float in [0, 1], got {images.dtype}")
     return images.contiguous(), labels, scale, name, classes
+
+
+def _integer(value, invalid):
+    """``value`` as an int if it is an integer (not a float), else ``invalid``."""
+    try:
+        return operator.index(value)
+    except TypeError:
+        return invalid
+
+
+def _number(value, invalid):
+    """``float(value)``, or ``invalid`` if that fails."""
+    try:
+        return float(value)
+    except (TypeError, ValueError):
+        return invalid
 
 
 class _NoisySequences(Dataset):
@@ -112,12 +139,12 @@ class _NoisySequences(Dataset):
     def __init__(self, images, labels, frames, noise_std, train=True, seed=0):
         what = type(self).__name__
         self.source, self.labels, self._scale, src_name, classes = _source(images, labels, self._ndim, what)
-        self.frames = int(frames)
+        self.frames = _integer(frames, -1)
         if self.frames < 1:
-            raise ShapeError(f"{what}: frames must be >= 1, got {frames}")
-        self.noise_std = float(noise_std)
-        if self.noise_std < 0:
-            raise DataError(f"{what}: noise_std must be >= 0, got {noise_std}")
+            raise ShapeError(f"{what}: frames must be >= 1 (an integer), got {frames!r}")
+        self.noise_std = _number(noise_std, math.nan)
+        if not math.isfinite(self.noise_std) or self.noise_std < 0:
+            raise DataError(f"{what}: noise_std must be a finite number >= 0, got {noise_std!r}")
         self.train = bool(train)
         self.seed = int(seed)
         self.classes = list(classes) if classes is not None else None
@@ -183,12 +210,11 @@ class _NoisySequences(Dataset):
         return int(self.labels.shape[0])
 
     def __getitem__(self, index):
-        index = int(index)
-        n = len(self)
-        if not -n <= index < n:
-            raise IndexError(f"{type(self).__name__}: index {index} out of range for {n} samples")
-        index %= n
-        x, y = self.batch([index])
+        i = _integer(index, None)
+        if i is None:
+            raise TypeError(f"{type(self).__name__}: index must be an integer, got "
+                            f"{type(index).__name__}; for several samples use .batch(indices)")
+        x, y = self.batch([i])
         return x[0], y[0]
 
     def __getitems__(self, indices):
@@ -202,7 +228,7 @@ class _NoisySequences(Dataset):
         for the whole batch); in evaluation mode from ``(seed, index)``, so
         ``batch([i, j])[0][0]`` equals ``self[i][0]``.
         """
-        idx = torch.as_tensor(indices, dtype=torch.int64).reshape(-1)
+        idx = self._indices(indices)
         B, T, dev = idx.numel(), self.frames, self.device
         out = torch.empty((B, T) + self.frame_shape, dtype=torch.float32, device=dev)
         if self.train:
@@ -224,6 +250,19 @@ class _NoisySequences(Dataset):
             out.copy_(clean)
         return out, self.labels[idx]
 
+    def _indices(self, indices):
+        """``indices`` as a flat int64 tensor in ``0..n-1`` (negative ones counted from the end)."""
+        idx = torch.as_tensor(indices).reshape(-1)
+        if idx.numel() and (idx.is_floating_point() or idx.dtype == torch.bool):
+            raise IndexError(f"{type(self).__name__}: indices must be integers, got {idx.dtype}")
+        idx = idx.to(torch.int64)
+        n = len(self)
+        bad = (idx < -n) | (idx >= n)
+        if bool(bad.any()):
+            raise IndexError(f"{type(self).__name__}: index {int(idx[bad][0])} out of range for "
+                             f"{n} samples")
+        return idx % max(n, 1)  # -1 is sample n-1, with sample n-1's evaluation noise
+
     def iter_batches(self, batch_size, shuffle=None, drop_last=False):
         """Iterate over one epoch in batches (uses the current :attr:`epoch`).
 
@@ -235,6 +274,9 @@ class _NoisySequences(Dataset):
             ``(seed, epoch)``.
         drop_last : bool
         """
+        if _integer(batch_size, 0) < 1:
+            raise SettingError(f"{type(self).__name__}.iter_batches: batch_size must be a positive "
+                               f"integer, got {batch_size!r}")
         n = len(self)
         if shuffle is None:
             shuffle = self.train
@@ -354,6 +396,9 @@ class TrackWindows(_NoisySequences):
         if eval_start == "last":
             eval_start = n_starts - 1
         if eval_start != "seeded":
+            if _integer(eval_start, None) is None:
+                raise ShapeError(f"TrackWindows: eval_start must be 'seeded', 'last' or a frame "
+                                 f"index 0..{n_starts - 1}, got {eval_start!r}")
             eval_start = int(eval_start)
             if not 0 <= eval_start < n_starts:
                 raise ShapeError(f"TrackWindows: eval_start {eval_start} must be in 0..{n_starts - 1}")
