@@ -5,6 +5,7 @@ Each test names what happened before the fix it guards.
 
 import numpy as np
 import pytest
+import torch
 
 from streamnets.data import CIFAR10, GTSRB, MNIST, Digits, default_for, load, paths, write_idx
 from streamnets.errors import DataError, SettingError
@@ -112,3 +113,31 @@ def test_relative_and_home_roots(tmp_path, monkeypatch):
     assert MNIST("data", train=False).folder.resolve() == tmp_path / "data" / "mnist"
     monkeypatch.setenv("HOME", str(tmp_path))
     assert MNIST("~/data", train=False).folder == tmp_path / "data" / "mnist"
+
+
+# --- indexing -------------------------------------------------------------------------
+
+def test_indexing_image_data_sets(tmp_path):
+    write_mnist(tmp_path / "mnist")
+    ds = MNIST(tmp_path, train=True)
+    x, y = ds[-1]
+    assert x.shape == (1, 28, 28) and x.dtype == torch.float32 and y == 3
+    assert float(x.max()) == pytest.approx(0.2) and 0.0 <= float(x.min())
+    assert ds[np.int64(1)][1] == 1 and ds[torch.tensor(2)][1] == 2
+    # before: ds[0:1] silently returned a (1, 1, 28, 28) "sample", ds[0:2] and
+    # ds[[0, 1]] a bare "only one element tensors can be converted" ValueError
+    for index in (slice(0, 1), slice(0, 2), [0, 1], 1.0):
+        with pytest.raises(TypeError, match=r"MNIST: index must be an integer, got .*; for several "
+                                            r"samples use \.data\[\.\.\.\]"):
+            ds[index]
+    with pytest.raises(IndexError, match="MNIST: index 4 out of range for 4 samples"):
+        ds[4]
+    with pytest.raises(IndexError, match="index -5 out of range"):
+        ds[-5]
+    assert len(list(iter(ds))) == 4  # iteration by __getitem__ still stops at IndexError
+
+
+def test_signs_negative_track_count():
+    # before: a bare RuntimeError from torch.arange
+    with pytest.raises(DataError, match="Signs: n_tracks must be >= 0, got -1"):
+        load("signs", "test", n_tracks=-1)

@@ -13,6 +13,8 @@ like torchvision's data sets.
 
 from __future__ import annotations
 
+import operator
+
 import torch
 from torch.utils.data import Dataset
 
@@ -67,6 +69,7 @@ class ArrayDataset(Dataset):
         return int(self.data.shape[0])
 
     def __getitem__(self, index):
+        index = self._check_index(index)
         x = self.data[index].to(torch.float32).div_(255.0)
         y = int(self.targets[index])
         if self.transform is not None:
@@ -74,6 +77,18 @@ class ArrayDataset(Dataset):
         if self.target_transform is not None:
             y = self.target_transform(y)
         return x, y
+
+    def _check_index(self, index):
+        try:
+            i = operator.index(index)
+        except TypeError:
+            raise TypeError(f"{type(self).__name__}: index must be an integer, got "
+                            f"{type(index).__name__}; for several samples use .data[...] and "
+                            ".targets[...], or a DataLoader") from None
+        n = len(self)
+        if not -n <= i < n:
+            raise IndexError(f"{type(self).__name__}: index {i} out of range for {n} samples")
+        return i
 
     def __repr__(self):
         return (

@@ -437,6 +437,8 @@ class Signs(ArrayDataset):
         difficulty = _check_difficulty("Signs", difficulty)
         tag, default_n = _SIGN_SPLITS[split]
         n = default_n if n_tracks is None else int(n_tracks)
+        if n < 0:
+            raise DataError(f"Signs: n_tracks must be >= 0, got {n}")
         s = mix_seed(seed, 0x516E, tag)
         g = torch.Generator().manual_seed(s)
         labels = _balanced_labels(n, len(SIGN_CLASSES), g)
