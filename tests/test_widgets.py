@@ -213,3 +213,43 @@ def test_builder_refuses_form_edits_of_st_graph_text_and_drops_a_stale_explorer(
     b.text.value = "neuron_pools:\n  a: {shape: [1, 4, 4]}\nsynapse_pools:\n  s: {source: [[a]], target: b}\n"
     assert not b.add_node("c", "3") and ".st_graph" in b.message.value
     assert explorer.network == sn.load("fig2")
+
+
+# -- the preset menu names the pattern ----------------------------------------------------
+
+def test_preset_menu_names_every_pattern_equal_to_a_preset_however_it_was_reached():
+    for name in ("fig2", "mnist_sr"):
+        net = sn.load(name)
+        app = RolloutExplorer(net)
+        for preset in app.preset.options[:-1]:
+            r = sn.Rollout.named(net, preset)
+            for given in (r, r.pattern, sn.Rollout.from_bits(net, r.bits)):
+                assert RolloutExplorer(net, rollout=given).preset.value == preset
+            app.set_rollout({key: 1 - b for key, b in r.pattern.items()})  # away from it
+            for key, toggle in app.toggles.items():  # and back by hand
+                toggle.value = r[key]
+            assert app.preset.value == preset and app.rollout.name == preset
+        app.toggles[("v", "w") if name == "fig2" else ("h2", "prediction")].value = 1
+        assert app.preset.value == "custom" and app.rollout.name == "custom"
+
+
+def test_choosing_custom_in_the_menu_shows_the_preset_the_toggles_still_equal(explorer):
+    explorer.preset.value = "custom"
+    assert explorer.preset.value == "sequential" and explorer.rollout.name == "sequential"
+    explorer.toggles[("v", "w")].value = 1  # no preset has this pattern
+    explorer.preset.value = "custom"
+    assert explorer.preset.value == "custom"
+
+
+def test_preset_menu_keeps_the_chosen_one_of_presets_with_the_same_pattern(monkeypatch):
+    net = sn.load("mnist_hybrid")  # its hybrid pattern is its sequential one
+    assert sn.Rollout.named(net, "hybrid") == sn.Rollout.sequential(net)
+    app = RolloutExplorer(net, rollout="hybrid")
+    assert app.preset.value == "hybrid" and app.rollout.name == "hybrid"
+    assert "hybrid rollout" in window_axes(app).get_title()
+    draws = []
+    monkeypatch.setattr(app, "_draw", lambda r, W, n: draws.append(r.name))
+    for preset in ("streaming", "sequential", "hybrid", "custom"):
+        app.preset.value = preset
+        assert app.preset.value == app.rollout.name == ("hybrid" if preset == "custom" else preset)
+    assert draws == ["streaming", "sequential", "hybrid", "hybrid"]  # one redraw per choice

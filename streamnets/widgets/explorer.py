@@ -61,7 +61,8 @@ class RolloutExplorer(WidgetApp):
     """An interactive rollout pattern of a network.
 
     One toggle per edge sets R(e) in {0, 1}; a preset menu sets the streaming,
-    sequential or a named pattern; sliders set the window size W and the
+    sequential or a named pattern (and shows the preset the toggles equal, or
+    "custom" when they equal none); sliders set the window size W and the
     number n of update steps. Every change redraws the window (state after
     n update steps filled, tableau numbers in the nodes), the tableau table
     and the status line (validity with the offending cycle, F(R), first
@@ -123,9 +124,13 @@ class RolloutExplorer(WidgetApp):
                                      style={"description_width": "110px", "button_width": "36px"})
             toggle.observe(self._changed, names="value")
             self.toggles[e.key] = toggle
-        self._presets = ["streaming", "sequential",
-                         *sorted(set(net.rollouts) - {"sequential"})]
-        self.preset = w.Dropdown(options=[*self._presets, "custom"], description="pattern")
+        self._presets = {name: Rollout.named(net, name) for name in
+                         ["streaming", "sequential", *sorted(set(net.rollouts) - {"sequential"})]}
+        # The preset the menu shows; kept while the pattern equals it, since
+        # presets may share a pattern (mnist_hybrid: hybrid = sequential).
+        self._named = rollout.name if self._presets.get(rollout.name) == rollout else None
+        self.preset = w.Dropdown(options=[*self._presets, "custom"], description="pattern",
+                                 value=self._named or "custom")
         self.preset.observe(self._preset_chosen, names="value")
         self.window_slider = w.IntSlider(value=window, min=1, max=max(8, window),
                                          description="window W", continuous_update=False)
@@ -148,13 +153,12 @@ class RolloutExplorer(WidgetApp):
 
     @property
     def rollout(self):
-        """The pattern the toggles describe, named after a matching preset."""
-        bits = [self.toggles[e.key].value for e in self.network.edges]
-        r = Rollout.from_bits(self.network, bits)
-        for name in self._presets:
-            if Rollout.named(self.network, name).bits == r.bits:
-                return Rollout.from_bits(self.network, bits, name)
-        return r
+        """The pattern the toggles describe, named after the preset it equals (the
+        one the menu shows if several do), else "custom"."""
+        bits = tuple(self.toggles[e.key].value for e in self.network.edges)
+        equal = [name for name, r in self._presets.items() if r.bits == bits]
+        name = self._named if self._named in equal else next(iter(equal), None)
+        return Rollout.from_bits(self.network, bits, name)
 
     @property
     def window(self):
@@ -178,11 +182,17 @@ class RolloutExplorer(WidgetApp):
         """Set every toggle from ``rollout`` (a Rollout, a preset name or ``{edge: 0/1}``)."""
         rollout = Rollout.of(self.network, rollout)  # checked before any toggle moves
         with self._hold():
+            if self._presets.get(rollout.name) == rollout:
+                self._named = rollout.name
             for key, toggle in self.toggles.items():
                 toggle.value = rollout[key]
 
     def _preset_chosen(self, change):
-        if not self._holding and change["new"] != "custom":
+        if self._holding:
+            return
+        if change["new"] == "custom":
+            self.update()  # back to the preset the toggles still equal, if any
+        else:
             self.set_rollout(change["new"])
 
     def _changed(self, _change=None):
@@ -197,7 +207,8 @@ class RolloutExplorer(WidgetApp):
         W = self.window
         self._holding = True
         try:
-            self.preset.value = r.name if r.name in self._presets else "custom"
+            self._named = r.name if r.name in self._presets else None
+            self.preset.value = self._named or "custom"
             if r.is_valid:
                 top = max(max(row) for row in r.tableau(W).values())
                 self.step_slider.max = max(top, 1)  # lowering max clamps the value
