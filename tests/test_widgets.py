@@ -13,6 +13,7 @@ from matplotlib.colors import same_color  # noqa: E402
 pytest.importorskip("ipywidgets")
 
 import streamnets as sn  # noqa: E402
+from streamnets.errors import SettingError  # noqa: E402
 from streamnets.viz.style import FILLED_FACE  # noqa: E402
 from streamnets.widgets import NetworkBuilder, RolloutExplorer  # noqa: E402
 
@@ -253,3 +254,69 @@ def test_preset_menu_keeps_the_chosen_one_of_presets_with_the_same_pattern(monke
         app.preset.value = preset
         assert app.preset.value == app.rollout.name == ("hybrid" if preset == "custom" else preset)
     assert draws == ["streaming", "sequential", "hybrid", "hybrid"]  # one redraw per choice
+
+
+# -- values out of range ------------------------------------------------------------------
+
+def explorer_state(app):
+    return ([t.value for t in app.toggles.values()], app.window, app.step,
+            app.window_slider.max, app.status.value, bytes(app.image.value))
+
+
+def test_explorer_refuses_out_of_range_starting_values():
+    for kwargs, message in [
+            (dict(window=0), r"window=0 is out of range 1\.\.100: .*give a window in that range"),
+            (dict(window=-2), r"window=-2 is out of range 1\.\.100"),
+            (dict(window=2.5), r"window must be a whole number in 1\.\.100, got 2\.5"),
+            (dict(step=7), r"step=7 is out of range 0\.\.6: under the sequential rollout the "
+                           r"window W = 3 is computed by update step 6"),
+            (dict(window=1, step=3), r"step=3 is out of range 0\.\.2"),
+            (dict(step=-1), r"step=-1 is out of range 0\.\.6"),
+            (dict(rollout={("u", "v"): 0, ("u", "w"): 0, ("v", "w"): 0, ("w", "v"): 0,
+                           ("v", "v"): 1}, step=1), r"step=1: the pattern is not valid")]:
+        with pytest.raises(SettingError, match=message):
+            RolloutExplorer("fig2", **kwargs)
+    app = RolloutExplorer("fig2", window=12, step=24)  # in range: shown as given
+    assert (app.window, app.step, app.window_slider.max) == (12, 24, 12)
+
+
+def test_explorer_set_checks_every_value_before_moving_a_control(explorer):
+    before = explorer_state(explorer)
+    for kwargs in (dict(rollout="streaming", window=2, step=99), dict(window=0, step=1),
+                   dict(rollout="streaming", step=4)):  # streaming, W = 3: steps 0..3
+        with pytest.raises(SettingError):
+            explorer.set(**kwargs)
+        assert explorer_state(explorer) == before
+    explorer.set(rollout="streaming", window=11, step=7)
+    assert (explorer.rollout.name, explorer.window, explorer.step) == ("streaming", 11, 7)
+    assert explorer.window_slider.max == 11 and explorer.step_slider.max == 11
+    assert list(window_axes(explorer).get_xticks()) == list(range(12))
+    assert "state after 7 update steps" in window_axes(explorer).get_title()
+
+
+def test_a_step_past_a_smaller_window_moves_down_and_the_status_says_so():
+    app = RolloutExplorer("fig2", window=5, step=10)  # sequential: W = 5 computed by step 10
+    assert "moved down" not in app.status.value
+    app.window_slider.value = 2
+    assert app.step == 4 and "state after 4 update steps" in window_axes(app).get_title()
+    assert "update step n moved down from 10 to 4: the window W = 2" in app.status.value
+    app.step_slider.value = 3
+    assert "moved down" not in app.status.value
+
+
+def test_explorer_caps_the_window_before_computing_anything(explorer, monkeypatch):
+    from streamnets.widgets.explorer import MAX_WINDOW
+
+    monkeypatch.setattr(RolloutExplorer, "update", lambda self: pytest.fail("computed a window"))
+    for window in (MAX_WINDOW + 1, 10**6):
+        with pytest.raises(SettingError, match=rf"window={window} is out of range "
+                           rf"1\.\.{MAX_WINDOW}: the explorer shows windows up to W = MAX_WINDOW"
+                           r".*Rollout\.tableau\(W\).*which have no cap"):
+            RolloutExplorer("fig2", window=window)
+        with pytest.raises(SettingError, match="MAX_WINDOW"):
+            explorer.set(window=window)
+    assert explorer.window == 3
+    monkeypatch.undo()
+    explorer.set(window=MAX_WINDOW)  # the cap itself is drawn
+    assert explorer.window == MAX_WINDOW
+    assert len(window_axes(explorer).get_xticks()) == MAX_WINDOW + 1

@@ -263,3 +263,50 @@ def test_quick_trained_model_names_a_rollout_typo_before_loading_data(monkeypatc
     with pytest.raises(sn.SpecError, match="unknown rollout 'streeming'.*did you mean 'streaming'"):
         quick_trained_model(rollout="streeming")
     assert loaded == []
+
+
+def live_state(app):
+    return (app.sample, app.rollout_toggle.value, app.noise_std, app.frame, app.noise_slider.max,
+            app.status.value, bytes(app.image.value))
+
+
+def test_set_checks_every_value_before_moving_a_control(app, digits):
+    from streamnets.errors import SettingError
+
+    app.set(sample=3, frame=2)
+    before = live_state(app)
+    n = len(digits.targets)
+    for kwargs, message in [
+            (dict(sample=4, frame=T), rf"frame={T} is out of range 0\.\.{T - 1}: the viewer streams "
+                                      rf"frames={T} frames; .*build the viewer with more frames"),
+            (dict(frame=-1), rf"frame=-1 is out of range 0\.\.{T - 1}"),
+            (dict(frame=2.5), rf"frame must be a whole number in 0\.\.{T - 1}, got 2\.5"),
+            (dict(sample=n, frame=0), rf"sample={n} is out of range 0\.\.{n - 1}: the data set has "
+                                      rf"{n} samples"),
+            (dict(sample=-1), rf"sample=-1 is out of range 0\.\.{n - 1}"),
+            (dict(sample=4, noise_std=-0.5), r"noise_std must be a finite number >= 0.*got -0\.5"),
+            (dict(noise_std=float("nan")), r"noise_std must be a finite number >= 0")]:
+        with pytest.raises(SettingError, match=message):
+            app.set(rollout="sequential", **kwargs)
+        assert live_state(app) == before
+    app.set(noise_std=4.5, frame=T - 1)  # past the slider's end: the slider grows
+    assert (app.noise_std, app.noise_slider.max, app.frame) == (4.5, 4.5, T - 1)
+    assert "noise std 4.5" in app.figure._suptitle.get_text()
+
+
+def test_out_of_range_starting_values_and_too_many_frames_are_refused_before_running(
+        model, digits, monkeypatch):
+    from streamnets.errors import SettingError
+    from streamnets.widgets.live import MAX_FRAMES
+
+    monkeypatch.setattr(LiveInference, "_infer", lambda *a: pytest.fail("ran the model"))
+    for kwargs, message in [
+            (dict(frame=99), rf"frame=99 is out of range 0\.\.{T - 1}"),
+            (dict(sample=len(digits.targets)), "sample=.* is out of range"),
+            (dict(noise_std=-1.0), "noise_std must be a finite number >= 0"),
+            (dict(frames=MAX_FRAMES + 1), rf"frames={MAX_FRAMES + 1} is out of range "
+                                          rf"1\.\.{MAX_FRAMES}: the viewer streams at most "
+                                          r"MAX_FRAMES.*which have no cap"),
+            (dict(frames=10**6), "at most MAX_FRAMES")]:
+        with pytest.raises(SettingError, match=message):
+            LiveInference(model, data=digits, **{"frames": T, **kwargs})

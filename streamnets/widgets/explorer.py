@@ -5,12 +5,42 @@ from __future__ import annotations
 
 import contextlib
 
+from ..errors import SettingError
 from ..rollout import Rollout
 from ..viz.network import draw_network
 from ..viz.window import cycle_text, draw_window
-from ._common import WidgetApp, escape, png_bytes, require_ipywidgets
+from ._common import WidgetApp, checked_int, escape, png_bytes, require_ipywidgets
 
-__all__ = ["RolloutExplorer", "status_text", "tableau_html"]
+__all__ = ["RolloutExplorer", "status_text", "tableau_html", "MAX_WINDOW"]
+
+#: The largest window W the explorer shows. Every change redraws W + 1 columns:
+#: at W = 100 that takes about 1.5 s for fig2 and 6 s for cifar10_dsr6 (11 nodes)
+#: on one CPU core and gives a figure 110 inches wide; past W = 690 matplotlib
+#: refuses to render it. Rollout.tableau(W), Rollout.window(W) and
+#: streamnets.viz.draw_window have no cap.
+MAX_WINDOW = 100
+
+
+def _checked_window(window):
+    return checked_int("window", window, 1, MAX_WINDOW,
+                       f"the explorer shows windows up to W = MAX_WINDOW = {MAX_WINDOW} (a "
+                       f"larger one takes long to draw and cannot be read); give a window in "
+                       f"that range, or use Rollout.tableau(W), Rollout.window(W) or "
+                       f"streamnets.viz.draw_window(rollout, W), which have no cap")
+
+
+def _checked_step(step, rollout, W):
+    if not rollout.is_valid:
+        raise SettingError(f"step={step!r}: the pattern is not valid, so it has no update steps; "
+                           f"leave step out or give a valid pattern")
+    top = _last_step(rollout, W)
+    return checked_int("step", step, 0, top,
+                       f"under the {rollout.name} rollout the window W = {W} is computed by "
+                       f"update step {top}; give a step in that range or a larger window")
+
+
+def _last_step(rollout, W):
+    return max(max(row) for row in rollout.tableau(W).values())
 
 
 def status_text(rollout):
@@ -72,12 +102,13 @@ class RolloutExplorer(WidgetApp):
     ----------
     network : Network or str
         A network or the name of a built-in one.
-    rollout : Rollout or str, optional
-        The starting pattern (default: sequential).
+    rollout : Rollout, str or dict, optional
+        The starting pattern (default: sequential); see :meth:`Rollout.of`.
     window : int
-        The starting window size W.
+        The starting window size W, 1 to :data:`MAX_WINDOW`.
     step : int, optional
-        The starting number of update steps n (default: F(R), one frame's worth).
+        The starting number of update steps n, 0 up to the step that completes
+        the window (default: F(R), one frame's worth).
 
     Attributes
     ----------
@@ -97,6 +128,15 @@ class RolloutExplorer(WidgetApp):
     widget : ipywidgets.VBox
         The whole app (the object displays as it in a notebook).
 
+    Notes
+    -----
+    A value given in Python (to the constructor or :meth:`set`) is shown as
+    given or refused: a window or step out of range raises
+    :class:`~streamnets.errors.SettingError` and changes nothing. A step that a
+    smaller window or another pattern puts past the last update step moves down
+    to it, and the status line says so. (The sliders clamp what is assigned to
+    their ``value`` directly, as every ipywidgets slider does.)
+
     Examples
     --------
     >>> import streamnets as sn
@@ -115,6 +155,9 @@ class RolloutExplorer(WidgetApp):
 
         self.network = net = load(network)
         rollout = Rollout.of(net, rollout or "sequential")
+        window = _checked_window(window)
+        if step is not None:
+            step = _checked_step(step, rollout, window)
         self._holding = False
         self.toggles = {}
         for e in net.edges:
@@ -146,7 +189,8 @@ class RolloutExplorer(WidgetApp):
                            self.step_slider])
         self.widget = w.VBox([w.HTML(f"<b>Rollout patterns of {escape(net.name)}</b>"),
                               w.HBox([controls, self.table]), self.status, self.image])
-        self._step_default = rollout.inference_factor if step is None and rollout.is_valid else step
+        # the step n to show at the next update, where the slider's range may change
+        self._step = rollout.inference_factor if step is None and rollout.is_valid else step
         self.update()
 
     # -- state ------------------------------------------------------------------------
@@ -178,14 +222,43 @@ class RolloutExplorer(WidgetApp):
             self._holding = False
             self.update()
 
+    def set(self, rollout=None, window=None, step=None):
+        """Set the pattern, the window W and the update step n at once (one redraw).
+
+        Parameters
+        ----------
+        rollout : Rollout, str or dict, optional
+            Sets every toggle (see :meth:`Rollout.of`).
+        window : int, optional
+            1 to :data:`MAX_WINDOW` (past the slider's end it extends the slider).
+        step : int, optional
+            0 up to the update step that completes the window (under the new
+            pattern and window). Left out, the step stays, or moves down to that
+            step if it is past it.
+
+        Raises
+        ------
+        SpecError, SettingError
+            For a pattern of another network, or a window or step out of range;
+            every value is checked before any control moves.
+        """
+        r = self.rollout if rollout is None else Rollout.of(self.network, rollout)
+        W = self.window if window is None else _checked_window(window)
+        if step is not None:
+            step = _checked_step(step, r, W)
+        with self._hold():
+            if rollout is not None:
+                if self._presets.get(r.name) == r:
+                    self._named = r.name
+                for key, toggle in self.toggles.items():
+                    toggle.value = r[key]
+            self.window_slider.max = max(self.window_slider.max, W)
+            self.window_slider.value = W
+            self._step = step
+
     def set_rollout(self, rollout):
         """Set every toggle from ``rollout`` (a Rollout, a preset name or ``{edge: 0/1}``)."""
-        rollout = Rollout.of(self.network, rollout)  # checked before any toggle moves
-        with self._hold():
-            if self._presets.get(rollout.name) == rollout:
-                self._named = rollout.name
-            for key, toggle in self.toggles.items():
-                toggle.value = rollout[key]
+        self.set(rollout=rollout)
 
     def _preset_chosen(self, change):
         if self._holding:
@@ -205,22 +278,27 @@ class RolloutExplorer(WidgetApp):
         """Recompute everything shown from the controls."""
         r = self.rollout
         W = self.window
+        note = ""
         self._holding = True
         try:
             self._named = r.name if r.name in self._presets else None
             self.preset.value = self._named or "custom"
             if r.is_valid:
-                top = max(max(row) for row in r.tableau(W).values())
-                self.step_slider.max = max(top, 1)  # lowering max clamps the value
-                if self._step_default is not None:
-                    self.step_slider.value = min(self._step_default, top)
-                    self._step_default = None
+                top = _last_step(r, W)
+                asked = self.step if self._step is None else self._step
+                self._step = None
+                self.step_slider.max = max(top, 1)
+                self.step_slider.value = min(asked, top)
+                if asked > top:
+                    note = (f"update step n moved down from {asked} to {top}: the window W = {W} "
+                            f"is computed by then")
         finally:
             self._holding = False
         n = self.step
         text = status_text(r)
         color = "#2a7a2a" if r.is_valid else "#b00020"
-        self.status.value = f"<span style='color:{color}'>{escape(text)}</span>"
+        self.status.value = (f"<span style='color:{color}'>{escape(text)}</span>"
+                             + (f"<br><i>{escape(note)}</i>" if note else ""))
         self.table.value = tableau_html(r, W, n)
         self._draw(r, W, n)
 

@@ -22,11 +22,11 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..errors import ShapeError, SpecError, StreamnetsError
+from ..errors import SettingError, ShapeError, SpecError, StreamnetsError
 from ..viz.style import INPUT_FACE, rollout_color
-from ._common import WidgetApp, escape, png_bytes, require_ipywidgets
+from ._common import WidgetApp, checked_int, escape, png_bytes, require_ipywidgets
 
-__all__ = ["LiveInference", "quick_trained_model", "QUICK_NOISE_STD"]
+__all__ = ["LiveInference", "quick_trained_model", "QUICK_NOISE_STD", "MAX_FRAMES"]
 
 #: Noise std :func:`quick_trained_model` trains with by default. With its defaults
 #: (mnist_sr, streaming, 3 epochs, Adam at 3e-3, seed 0) the test accuracy on the
@@ -35,6 +35,12 @@ __all__ = ["LiveInference", "quick_trained_model", "QUICK_NOISE_STD"]
 #: MNIST value, 2.0, three epochs on the 1,437 training digits stay near chance
 #: (about 0.2); at 0.5 the model is about 0.85-0.9 from the start.
 QUICK_NOISE_STD = 1.0
+
+#: The most frames per sequence the viewer streams. A change of sample, rollout
+#: or noise runs the whole sequence under every rollout on offer (about 2 s for
+#: mnist_sr at 200 frames on one CPU core) and the run cache keeps every node's
+#: state at every frame. ``model(frames, rollout)`` and ``model.step`` have no cap.
+MAX_FRAMES = 200
 
 _CHANNELS = 4       # channels shown per spatial node
 _STRIP_COLUMNS = 16  # a dense node of C units is drawn as rows of this many cells
@@ -51,6 +57,17 @@ def _default_data(shape, train, what):
     raise ShapeError(f"{what}: no default data for input frames of shape "
                      f"{tuple(shape)} (the default, the offline digits, is 1x28x28); pass "
                      f"data=, e.g. streamnets.data.Shapes(train=False) for 3x32x32 inputs")
+
+
+def _checked_noise(value):
+    try:
+        noise = float(value)
+    except (TypeError, ValueError):
+        noise = math.nan
+    if isinstance(value, bool) or not (math.isfinite(noise) and noise >= 0):
+        raise SettingError(f"noise_std must be a finite number >= 0 (the std of the Gaussian "
+                           f"noise added to each frame), got {value!r}")
+    return noise
 
 
 def _classification_output(net, what):
@@ -169,14 +186,16 @@ class LiveInference(WidgetApp):
         ``.data``, ``.targets`` (and ``.classes``); default the offline digits'
         test split for MNIST-shaped inputs.
     noise_std : float, optional
-        Starting noise std (default the model's training noise when it comes
-        from :func:`quick_trained_model`, else :data:`QUICK_NOISE_STD`).
+        Starting noise std, >= 0 (default the model's training noise when it
+        comes from :func:`quick_trained_model`, else :data:`QUICK_NOISE_STD`).
     frames : int
-        Frames per sequence T (frame 0 is the initial state).
+        Frames per sequence T (frame 0 is the initial state), at most
+        :data:`MAX_FRAMES`.
     sample, frame : int
-        Starting sample index and frame. The rollout starts at the model's
-        training pattern when it is on offer (:func:`quick_trained_model`
-        records it), else at the first of ``rollouts``.
+        Starting sample index (0..len(data) - 1) and frame (0..T - 1). The
+        rollout starts at the model's training pattern when it is on offer
+        (:func:`quick_trained_model` records it), else at the first of
+        ``rollouts``.
     seed : int
         Seed of the noise (noise of sample i is fixed by (seed, i)).
 
@@ -214,6 +233,15 @@ class LiveInference(WidgetApp):
     status : ipywidgets.HTML
     image : ipywidgets.Image
     widget : ipywidgets.VBox
+
+    Notes
+    -----
+    A value given in Python (to the constructor or :meth:`set`) is shown as
+    given or refused: a sample or frame index out of range, a negative noise
+    std or too many frames raise :class:`~streamnets.errors.SettingError` and
+    change nothing; a noise std past the slider's end extends the slider. (The
+    sliders clamp what is assigned to their ``value`` directly, as every
+    ipywidgets slider does.)
 
     Examples
     --------
@@ -257,7 +285,11 @@ class LiveInference(WidgetApp):
             self._rollouts[name] = r
         if not self._rollouts:
             raise SpecError("give at least one rollout", field="rollouts")
-        self.frames = int(frames)
+        self.frames = checked_int(
+            "frames", frames, 1, MAX_FRAMES,
+            f"the viewer streams at most MAX_FRAMES = {MAX_FRAMES} frames (it runs the whole "
+            f"sequence under every rollout on each change); for longer sequences run "
+            f"model(frames, rollout) or model.step, which have no cap")
         late = {n: r.first_response()[self.output].frame for n, r in self._rollouts.items()}
         need = max(late.values()) + 1
         if self.frames < need:
@@ -269,13 +301,16 @@ class LiveInference(WidgetApp):
         trained = getattr(model, "trained_with", None) or {}
         if noise_std is None:
             noise_std = trained.get("noise_std", QUICK_NOISE_STD)
+        noise_std = _checked_noise(noise_std)
+        sample = self._checked_sample(sample)
+        frame = self._checked_frame(frame)
         self._trained_rollout = trained.get("rollout")
         self.seed = int(seed)
         self._runs = OrderedDict()
         self._holding = False
 
         n = len(self.data.targets)
-        self.sample_slider = w.IntSlider(value=int(sample), min=0, max=n - 1, description="sample",
+        self.sample_slider = w.IntSlider(value=sample, min=0, max=n - 1, description="sample",
                                          continuous_update=False)
         self.rollout_toggle = w.ToggleButtons(
             options=[(f"{name} (F={r.inference_factor})", name)
@@ -283,13 +318,11 @@ class LiveInference(WidgetApp):
             value=(self._trained_rollout if self._trained_rollout in self._rollouts
                    else next(iter(self._rollouts))),
             description="rollout", style={"button_width": "auto"})
-        self.noise_slider = w.FloatSlider(value=float(noise_std), min=0.0,
-                                          max=max(3.0, float(noise_std)), step=0.1,
-                                          description="noise std", continuous_update=False,
-                                          readout_format=".1f")
+        self.noise_slider = w.FloatSlider(value=noise_std, min=0.0, max=max(3.0, noise_std),
+                                          step=0.1, description="noise std",
+                                          continuous_update=False, readout_format=".1f")
         last = self.frames - 1
-        self.frame_slider = w.IntSlider(value=min(int(frame), last), min=0, max=last,
-                                        description="frame")
+        self.frame_slider = w.IntSlider(value=frame, min=0, max=last, description="frame")
         self.play = w.Play(value=self.frame_slider.value, min=0, max=last, step=1, interval=700,
                            description="play", show_repeat=True)
         self._link = w.link((self.play, "value"), (self.frame_slider, "value"))
@@ -337,6 +370,16 @@ class LiveInference(WidgetApp):
                              f"{units} units; pass data of this network's task")
         self.classes = [str(c) for c in classes] if classes else [str(i) for i in range(units)]
         self.classes += [str(i) for i in range(len(self.classes), units)]
+
+    def _checked_sample(self, sample):
+        n = len(self.data.targets)
+        return checked_int("sample", sample, 0, n - 1,
+                           f"the data set has {n} samples; give an index in that range")
+
+    def _checked_frame(self, frame):
+        return checked_int("frame", frame, 0, self.frames - 1,
+                           f"the viewer streams frames={self.frames} frames; give a frame in "
+                           f"that range, or build the viewer with more frames")
 
     def _data_name(self):
         return str(getattr(self.data, "name", type(self.data).__name__))
@@ -470,20 +513,42 @@ class LiveInference(WidgetApp):
             self.update()
 
     def set(self, sample=None, rollout=None, noise_std=None, frame=None):
-        """Set several controls at once (one redraw); a bad rollout changes nothing."""
+        """Set several controls at once (one redraw).
+
+        Parameters
+        ----------
+        sample : int, optional
+            0..len(data) - 1.
+        rollout : Rollout or str, optional
+            One of :attr:`rollouts` (by name).
+        noise_std : float, optional
+            >= 0; past the slider's end it extends the slider.
+        frame : int, optional
+            0..T - 1.
+
+        Raises
+        ------
+        SpecError, SettingError
+            For a rollout not on offer, or a value out of range; every value is
+            checked before any control moves.
+        """
         name = None if rollout is None else getattr(rollout, "name", rollout)
         if name is not None and name not in self._rollouts:
             raise SpecError(f"rollout {name!r} is not on offer; choose one of "
                             f"{', '.join(self._rollouts)} (or pass it in rollouts=)", field="rollout")
+        sample = None if sample is None else self._checked_sample(sample)
+        noise_std = None if noise_std is None else _checked_noise(noise_std)
+        frame = None if frame is None else self._checked_frame(frame)
         with self._hold():
             if sample is not None:
-                self.sample_slider.value = int(sample)
+                self.sample_slider.value = sample
             if name is not None:
                 self.rollout_toggle.value = name
             if noise_std is not None:
-                self.noise_slider.value = float(noise_std)
+                self.noise_slider.max = max(self.noise_slider.max, noise_std)
+                self.noise_slider.value = noise_std
             if frame is not None:
-                self.frame_slider.value = int(frame)
+                self.frame_slider.value = frame
 
     def _changed(self, _change=None):
         if not self._holding:
