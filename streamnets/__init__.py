@@ -6,7 +6,7 @@ submodules: :mod:`.theory`, :mod:`.data`, :mod:`.train`, :mod:`.experiments`,
 :mod:`.parallel`, :mod:`.viz`, :mod:`.widgets`.
 """
 
-from .errors import DataError, InvalidRolloutError, ShapeError, SpecError, StreamnetsError
+from .errors import DataError, InvalidRolloutError, SettingError, ShapeError, SpecError, StreamnetsError
 from .graph import Edge, Network, Node
 from .rollout import FirstResponse, Rollout
 from .spec import builtin_names, load, save
@@ -28,5 +28,5 @@ def __getattr__(name):
 
 __all__ = [
     "Network", "Node", "Edge", "Rollout", "FirstResponse", "load", "save", "builtin_names", "StreamNet",
-    "StreamnetsError", "SpecError", "InvalidRolloutError", "ShapeError", "DataError",
+    "StreamnetsError", "SpecError", "InvalidRolloutError", "ShapeError", "DataError", "SettingError",
 ]

@@ -131,6 +131,12 @@ class Edge:
         return self.source == self.target
 
 
+#: Rollout names a spec cannot give a pattern of its own ("sequential" it can: that
+#: pattern then is the network's sequential rollout).
+_RESERVED_ROLLOUTS = {"streaming": "it always means every edge delayed by one frame",
+                      "custom": "it labels unnamed patterns"}
+
+
 class Network:
     """A directed graph of nodes and edges: the paper's network N = (V, E).
 
@@ -297,6 +303,9 @@ class Network:
     def _checked_rollouts(self, rollouts):
         checked = {}
         for name, streaming in dict(rollouts).items():
+            if str(name) in _RESERVED_ROLLOUTS:
+                raise SpecError(f"the name {name!r} is taken ({_RESERVED_ROLLOUTS[str(name)]}); give this "
+                                f"pattern another name", self.source, f"rollouts.{name}")
             keys = []
             for j, pair in enumerate(streaming or ()):
                 pair = tuple(pair) if isinstance(pair, (list, tuple)) else pair
