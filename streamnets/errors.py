@@ -4,7 +4,10 @@ Every error that bad input can trigger (a typo in a spec, an invalid rollout
 pattern, missing data, a tensor of the wrong shape) is a :class:`StreamnetsError`
 whose message names the place (file, field, node, edge or cycle) and says what to
 do. The command line prints such an error on one line and exits with status 2.
+:func:`whole_number` is the one check of count-like settings.
 """
+
+import operator
 
 __all__ = [
     "StreamnetsError",
@@ -14,6 +17,7 @@ __all__ = [
     "DataError",
     "DeviceError",
     "SettingError",
+    "whole_number",
 ]
 
 
@@ -70,3 +74,53 @@ class DeviceError(StreamnetsError, RuntimeError):
 
 class SettingError(StreamnetsError, ValueError):
     """A setting (a keyword argument or a command-line option) is out of its range."""
+
+
+def whole_number(name, value, lo=1, hi=None, why=None, default=False):
+    """``value`` as an int in ``lo..hi`` (``hi=None``: no upper bound), else a
+    :class:`SettingError` naming ``name``, the value and the range.
+
+    Booleans and floats are refused even when whole (``True``, ``2.0``): given
+    as a count they are most likely a slip.
+
+    Parameters
+    ----------
+    name : str
+        How the message names the setting, e.g. ``"workers"`` or
+        ``"GTSRB: size"``.
+    value : object
+    lo, hi : int
+        The range, both ends included.
+    why : str, optional
+        Appended to the message: why the range, or what to do.
+    default : bool
+        ``None`` stands for the caller's default: it is returned as is (and the
+        message says so).
+
+    Examples
+    --------
+    >>> whole_number("workers", 3), whole_number("workers", None, default=True)
+    (3, None)
+    >>> whole_number("workers", 0, default=True)
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: workers must be a whole number >= 1 (or None for the default), got 0
+    >>> whole_number("frame", 9, 0, 7, why="the clip has 8 frames")
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: frame=9 is out of range 0..7: the clip has 8 frames
+    """
+    if value is None and default:
+        return None
+    try:
+        number = None if isinstance(value, bool) else operator.index(value)
+    except TypeError:
+        number = None
+    if number is not None and number >= lo and (hi is None or number <= hi):
+        return number
+    tail = f": {why}" if why else ""
+    if number is None or hi is None:
+        bounds = f">= {lo}" if hi is None else f"in {lo}..{hi}"
+        note = " (or None for the default)" if default else ""
+        raise SettingError(f"{name} must be a whole number {bounds}{note}, got {value!r}{tail}")
+    raise SettingError(f"{name}={number} is out of range {lo}..{hi}{tail}")

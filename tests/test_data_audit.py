@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 import torch
 
-from streamnets.data import CIFAR10, GTSRB, MNIST, Digits, default_for, load, paths, write_idx
+from streamnets.data import CIFAR10, GTSRB, MNIST, Digits, Shapes, Signs, default_for, load, paths, write_idx
 from streamnets.errors import DataError, SettingError
 
 
@@ -139,5 +139,25 @@ def test_indexing_image_data_sets(tmp_path):
 
 def test_signs_negative_track_count():
     # before: a bare RuntimeError from torch.arange
-    with pytest.raises(DataError, match="Signs: n_tracks must be >= 0, got -1"):
+    with pytest.raises(SettingError, match="Signs: n_tracks must be a whole number >= 0, got -1"):
         load("signs", "test", n_tracks=-1)
+
+
+@pytest.mark.parametrize("make, message", [
+    # before: an empty 0x0 image, a RuntimeError from torch.empty, or n=2.5 silently 2 images
+    (lambda: Shapes(n=10, size=0), "Shapes: size must be a whole number >= 1, got 0"),
+    (lambda: Shapes(n=10, size=2.5), "Shapes: size must be a whole number >= 1, got 2.5"),
+    (lambda: Shapes(n=2.5), "Shapes: n must be a whole number >= 0, got 2.5"),
+    (lambda: Signs("val", n_tracks=43, frames=0), "Signs: frames must be a whole number >= 1, got 0"),
+    (lambda: Signs("val", n_tracks=43, size=-1), "Signs: size must be a whole number >= 1, got -1"),
+    (lambda: Digits(size=0), "Digits: size must be a whole number >= 1, got 0"),
+])
+def test_offline_sizes_and_counts_are_whole_numbers(make, message):
+    with pytest.raises(SettingError, match=message):
+        make()
+
+
+def test_offline_sizes_that_are_whole_numbers_are_taken():
+    assert Shapes(n=10, size=4).data.shape == (10, 3, 4, 4)
+    assert Signs("val", n_tracks=43, frames=2, size=8).data.shape == (43, 2, 3, 8, 8)
+    assert Digits(size=8).data.shape[1:] == (1, 8, 8)

@@ -225,5 +225,5 @@ def test_size_and_track_length_must_be_positive_integers(tmp_path, kw):
     # before: size=0 blamed the images ("cannot decode image ... extract the archive
     # again"); track_length <= 0 a bare ValueError from numpy
     write_gtsrb(tmp_path, layout={2: {0: 30}})
-    with pytest.raises(SettingError, match=f"GTSRB: {next(iter(kw))} must be a positive integer"):
+    with pytest.raises(SettingError, match=f"GTSRB: {next(iter(kw))} must be a whole number >= 1, got {next(iter(kw.values()))!r}"):
         GTSRB(tmp_path, cache=False, **kw)

@@ -8,6 +8,7 @@ from hypothesis import given, settings, strategies as st
 
 from streamnets.data import Digits, NoisyFrames
 from streamnets.data.prefetch import prefetch
+from streamnets.errors import SettingError
 
 
 def _prefetch_threads():
@@ -69,6 +70,7 @@ def test_leaving_the_loop_early_stops_the_thread():
     assert len(produced) <= 3 + 2 + 1  # at most `depth` built ahead (+ one in hand)
 
 
-def test_depth_must_be_positive_and_is_checked_at_the_call():
-    with pytest.raises(ValueError, match="at least 1"):
-        prefetch(iter([1]), depth=0)
+@pytest.mark.parametrize("depth", [0, -1, 1.5, True])
+def test_depth_must_be_positive_and_is_checked_at_the_call(depth):
+    with pytest.raises(SettingError, match=f"prefetch depth must be a whole number >= 1, got {depth!r}"):
+        prefetch(iter([1]), depth=depth)

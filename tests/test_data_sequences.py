@@ -310,7 +310,7 @@ def test_non_integer_index_says_how_to_get_several():
 def test_iter_batches_batch_size_must_be_positive(bs):
     # before: 0 a bare "range() arg 3 must not be zero", -1 silently no batches at all
     x, y = images()
-    with pytest.raises(SettingError, match="iter_batches: batch_size must be a positive integer"):
+    with pytest.raises(SettingError, match="iter_batches: batch_size must be a whole number >= 1"):
         list(NoisyFrames(x, y, 2, 1.0).iter_batches(bs))
 
 

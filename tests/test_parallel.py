@@ -647,9 +647,12 @@ def test_simulated_cuda_frames_per_graph_on_random_networks_and_patterns(simulat
 
 def test_frames_per_graph_needs_graphs(simulated_cuda):
     model = model_of(softmax_net(), seed=4)
-    for count, graphs in [(0, True), (2, False), (1.5, True), ("2", True)]:
-        with pytest.raises(ValueError, match="frames_per_graph must be 1, or a larger int with graphs=True"):
+    for count, graphs in [(0, True), (1.5, True), ("2", True), (True, True)]:
+        with pytest.raises(SettingError, match=f"frames_per_graph must be a whole number >= 1, got {count!r}"):
             simulated_cuda(model, "streaming", graphs=graphs, frames_per_graph=count)
+    with pytest.raises(SettingError, match="frames_per_graph=2 puts 2 frames into one CUDA graph, so it "
+                                           "needs graphs=True"):
+        simulated_cuda(model, "streaming", graphs=False, frames_per_graph=2)
 
 
 def test_bench_times_a_pipelined_executor_per_clip(simulated_cuda):

@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import csv
 import hashlib
-import numbers
 import os
 import re
 import tempfile
@@ -29,7 +28,7 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import DataError, SettingError
+from ..errors import DataError, whole_number
 from . import download as dl
 from .base import ArrayDataset
 from . import paths
@@ -300,9 +299,8 @@ class GTSRB(ArrayDataset):
                  target_transform=None, seed=0, size=32, track_length=30, cache=True):
         if split not in SPLITS:
             raise DataError(f"GTSRB: unknown split {split!r}; use one of {list(SPLITS)}")
-        for what, value in (("size", size), ("track_length", track_length)):
-            if not isinstance(value, numbers.Integral) or value < 1:
-                raise SettingError(f"GTSRB: {what} must be a positive integer, got {value!r}")
+        size = whole_number("GTSRB: size", size)
+        track_length = whole_number("GTSRB: track_length", track_length)
         self.split = split
         folder, looked = self.locate(root)
         if folder is None and download:

@@ -18,7 +18,7 @@ import numpy as np
 import torch
 import torch.nn.functional as F
 
-from ..errors import DataError
+from ..errors import DataError, whole_number
 from .base import ArrayDataset
 from .sequences import mix_seed
 
@@ -228,6 +228,7 @@ class Digits(ArrayDataset):
         from sklearn.datasets import load_digits
         from sklearn.model_selection import train_test_split
 
+        size = whole_number("Digits: size", size)
         d = load_digits()
         x = torch.from_numpy(d.images.astype(np.float32) / 16.0).unsqueeze(1)
         x = F.interpolate(x, size=(size, size), mode="bilinear", align_corners=False)
@@ -283,9 +284,8 @@ class Shapes(ArrayDataset):
 
     def __init__(self, train=True, n=None, seed=0, transform=None, target_transform=None, size=32,
                  difficulty=0.0):
-        n = (10000 if train else 2000) if n is None else int(n)
-        if n < 0:
-            raise DataError(f"Shapes: n must be >= 0, got {n}")
+        n = (10000 if train else 2000) if n is None else whole_number("Shapes: n", n, lo=0)
+        size = whole_number("Shapes: size", size)
         difficulty = _check_difficulty("Shapes", difficulty)
         s = mix_seed(seed, 1 if train else 2)
         g = torch.Generator().manual_seed(s)
@@ -436,9 +436,9 @@ class Signs(ArrayDataset):
             raise DataError(f"Signs: unknown split {split!r}; use one of {list(_SIGN_SPLITS)}")
         difficulty = _check_difficulty("Signs", difficulty)
         tag, default_n = _SIGN_SPLITS[split]
-        n = default_n if n_tracks is None else int(n_tracks)
-        if n < 0:
-            raise DataError(f"Signs: n_tracks must be >= 0, got {n}")
+        n = default_n if n_tracks is None else whole_number("Signs: n_tracks", n_tracks, lo=0)
+        frames = whole_number("Signs: frames", frames)
+        size = whole_number("Signs: size", size)
         s = mix_seed(seed, 0x516E, tag)
         g = torch.Generator().manual_seed(s)
         labels = _balanced_labels(n, len(SIGN_CLASSES), g)

@@ -6,6 +6,7 @@ import queue
 import threading
 
 from ..device import intra_op_threads
+from ..errors import whole_number
 
 __all__ = ["prefetch"]
 
@@ -51,9 +52,7 @@ def prefetch(iterable, depth=1):
     ...
     ValueError: corrupt batch
     """
-    if depth < 1:
-        raise ValueError(f"prefetch depth must be at least 1, got {depth}")
-    return _prefetched(iterable, depth)
+    return _prefetched(iterable, whole_number("prefetch depth", depth))
 
 
 def _prefetched(iterable, depth):

@@ -45,7 +45,7 @@ import operator
 import torch
 from torch.utils.data import Dataset, get_worker_info
 
-from ..errors import DataError, SettingError, ShapeError
+from ..errors import DataError, ShapeError, whole_number
 
 __all__ = ["NoisyFrames", "TrackWindows", "mix_seed"]
 
@@ -274,9 +274,7 @@ class _NoisySequences(Dataset):
             ``(seed, epoch)``.
         drop_last : bool
         """
-        if _integer(batch_size, 0) < 1:
-            raise SettingError(f"{type(self).__name__}.iter_batches: batch_size must be a positive "
-                               f"integer, got {batch_size!r}")
+        batch_size = whole_number(f"{type(self).__name__}.iter_batches: batch_size", batch_size)
         n = len(self)
         if shuffle is None:
             shuffle = self.train

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import numbers
 import warnings
 from collections.abc import Mapping
 from dataclasses import replace
 
 import torch
 
-from ..errors import SettingError, ShapeError, SpecError
+from ..errors import ShapeError, SpecError
 from ..nn import StreamState
 from .schedule import Schedule, frame_inputs
 
@@ -145,25 +144,6 @@ class Executor:
     def __repr__(self):
         return (f"{type(self).__name__}({self.rollout.network.name!r}, rollout={self.rollout.name!r}, "
                 f"groups={[len(g) for g in self.schedule.groups]})")
-
-
-def count_setting(name, value):
-    """``value`` as a whole number >= 1, or None when it is None (the default).
-
-    Examples
-    --------
-    >>> count_setting("workers", 3), count_setting("workers", None)
-    (3, None)
-    >>> count_setting("workers", 0)
-    Traceback (most recent call last):
-    ...
-    streamnets.errors.SettingError: workers must be a whole number >= 1 (or None for the default), got 0
-    """
-    if value is None:
-        return None
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral) or value < 1:
-        raise SettingError(f"{name} must be a whole number >= 1 (or None for the default), got {value!r}")
-    return int(value)
 
 
 def clip_frames(frames):

@@ -26,8 +26,8 @@ from pathlib import Path
 import torch
 
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory, resolve_device
-from ..errors import StreamnetsError
-from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs, count_setting
+from ..errors import StreamnetsError, whole_number
+from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs
 from .cost import makespan, measure_node_times, sync
 from .processes import ProcessExecutor
 from .reference import ReferenceExecutor, SerialExecutor
@@ -418,8 +418,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     seed_everything(seed)
     model = StreamNet(sn.load(network)).to(device).eval()
     cores = cpu_cores()
-    team = count_setting("threads_per_worker", threads_per_worker)
-    workers = count_setting("workers", workers) or max(1, cores // team)
+    team = whole_number("threads_per_worker", threads_per_worker, default=True)
+    workers = whole_number("workers", workers, default=True) or max(1, cores // team)
     schedule = Schedule(model, "streaming")
     steady = max(Schedule(model, EXECUTORS[n][0]).plan.steady for n in executors) + 1
     pipelined = any(_pipelined(n) for n in executors)

@@ -19,7 +19,6 @@ one frame at a time, has the per-frame latency of :meth:`~Executor.step`.
 from __future__ import annotations
 
 import contextlib
-import operator
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -27,6 +26,7 @@ import torch
 from torch._utils import _unflatten_dense_tensors
 
 from ..device import DeviceError
+from ..errors import SettingError, whole_number
 from .base import Executor, clip_frames
 
 __all__ = ["CudaStreamExecutor", "cuda_unavailable_reason", "capture", "replay_seconds", "concurrent_ms_per_frame",
@@ -108,6 +108,10 @@ class CudaStreamExecutor(Executor):
     _device_type = "cuda"  # a seam for the tests' simulated CUDA
 
     def __init__(self, model, rollout="streaming", graphs=False, frames_per_graph=1):
+        count = whole_number("frames_per_graph", frames_per_graph)
+        if count > 1 and not graphs:
+            raise SettingError(f"frames_per_graph={count} puts {count} frames into one CUDA graph, "
+                               f"so it needs graphs=True (or leave frames_per_graph at 1)")
         reason = cuda_unavailable_reason()
         if reason is not None:
             raise DeviceError(f"CudaStreamExecutor needs a CUDA GPU: {reason}; use ThreadExecutor "
@@ -116,13 +120,6 @@ class CudaStreamExecutor(Executor):
         if device.type != self._device_type:
             raise DeviceError(f"CudaStreamExecutor needs the model on a CUDA device, but it is on "
                               f"{device}; call model.to('cuda') first")
-        try:
-            count = operator.index(frames_per_graph)
-        except TypeError:
-            count = 0
-        if count < 1 or (count > 1 and not graphs):
-            raise ValueError(f"frames_per_graph must be 1, or a larger int with graphs=True; got "
-                             f"{frames_per_graph!r} with graphs={graphs}")
         super().__init__(model, rollout)
         self._device = device
         order = [v for g in self.schedule.groups for v in g]

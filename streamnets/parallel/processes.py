@@ -29,10 +29,10 @@ import torch
 import torch.multiprocessing as mp
 
 from ..device import DeviceError, cpu_cores, intra_op_threads, keep_freed_memory
-from ..errors import StreamnetsError
+from ..errors import StreamnetsError, whole_number
 from . import _worker as w
 from ._worker import WorkerError
-from .base import Executor, count_setting
+from .base import Executor
 from .cost import BalancedShares, balanced_partition, estimate_flops, steady_values
 from .reference import SerialExecutor
 
@@ -178,8 +178,8 @@ class ProcessExecutor(BalancedShares, Executor):
             raise DeviceError(f"ProcessExecutor runs on the CPU but the model is on {self.device}; "
                               f"use CudaStreamExecutor for a GPU")
         cores, width = cpu_cores(), self.schedule.width
-        self.workers = min(count_setting("workers", workers) or cores, width)
-        self.intra_op_threads = (count_setting("intra_op_threads", intra_op_threads)
+        self.workers = min(whole_number("workers", workers, default=True) or cores, width)
+        self.intra_op_threads = (whole_number("intra_op_threads", intra_op_threads, default=True)
                                  or max(1, cores // self.workers))
         self.spin = float(spin)
         if keep_memory:

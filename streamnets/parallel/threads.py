@@ -26,7 +26,8 @@ from collections import deque
 import torch
 
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory
-from .base import Executor, count_setting
+from ..errors import whole_number
+from .base import Executor
 from .cost import BalancedShares, balanced_partition, estimate_flops, steady_values
 
 __all__ = ["ThreadExecutor", "cpu_cores"]
@@ -142,8 +143,8 @@ class ThreadExecutor(BalancedShares, Executor):
         if schedule not in ("dynamic", "static"):
             raise ValueError(f"schedule must be 'dynamic' or 'static', got {schedule!r}")
         cores = cpu_cores()
-        self.workers = count_setting("workers", workers) or max(1, min(cores, self.schedule.width))
-        self.intra_op_threads = (count_setting("intra_op_threads", intra_op_threads)
+        self.workers = whole_number("workers", workers, default=True) or max(1, min(cores, self.schedule.width))
+        self.intra_op_threads = (whole_number("intra_op_threads", intra_op_threads, default=True)
                                  or max(1, cores // self.workers))
         self.mode = schedule
         self.caller_works = bool(caller_works)

@@ -1,15 +1,14 @@
-"""What the widgets share: the lazy ipywidgets import, figure rendering and the
-range checks of values given in Python."""
+"""What the widgets share: the lazy ipywidgets import and figure rendering.
+
+The apps check values given in Python with :func:`streamnets.errors.whole_number`
+before moving a slider, which would clamp them silently."""
 
 from __future__ import annotations
 
 import html
 import io
-import operator
 
-from ..errors import SettingError
-
-__all__ = ["require_ipywidgets", "png_bytes", "escape", "checked_int", "WidgetApp"]
+__all__ = ["require_ipywidgets", "png_bytes", "escape", "WidgetApp"]
 
 
 def require_ipywidgets():
@@ -34,33 +33,6 @@ def png_bytes(fig, dpi=90):
 
 def escape(text):
     return html.escape(str(text), quote=False)
-
-
-def checked_int(name, value, lo, hi, explain):
-    """``value`` as an int in ``lo..hi``, or a SettingError naming the argument,
-    the value, the range and ``explain`` (why the range, what to do).
-
-    The apps check what is given in Python before moving a slider, which would
-    clamp it silently.
-
-    Examples
-    --------
-    >>> checked_int("frame", 7, 0, 7, "give a frame in that range")
-    7
-    >>> checked_int("frame", 99, 0, 7, "give a frame in that range")
-    Traceback (most recent call last):
-    ...
-    streamnets.errors.SettingError: frame=99 is out of range 0..7: give a frame in that range
-    """
-    try:
-        index = None if isinstance(value, bool) else operator.index(value)
-    except TypeError:
-        index = None
-    if index is None:
-        raise SettingError(f"{name} must be a whole number in {lo}..{hi}, got {value!r}")
-    if not lo <= index <= hi:
-        raise SettingError(f"{name}={index} is out of range {lo}..{hi}: {explain}")
-    return index
 
 
 class WidgetApp:

@@ -5,11 +5,11 @@ from __future__ import annotations
 
 import contextlib
 
-from ..errors import SettingError
+from ..errors import SettingError, whole_number
 from ..rollout import Rollout
 from ..viz.network import draw_network
 from ..viz.window import cycle_text, draw_window
-from ._common import WidgetApp, checked_int, escape, png_bytes, require_ipywidgets
+from ._common import WidgetApp, escape, png_bytes, require_ipywidgets
 
 __all__ = ["RolloutExplorer", "status_text", "tableau_html", "MAX_WINDOW"]
 
@@ -22,11 +22,11 @@ MAX_WINDOW = 100
 
 
 def _checked_window(window):
-    return checked_int("window", window, 1, MAX_WINDOW,
-                       f"the explorer shows windows up to W = MAX_WINDOW = {MAX_WINDOW} (a "
-                       f"larger one takes long to draw and cannot be read); give a window in "
-                       f"that range, or use Rollout.tableau(W), Rollout.window(W) or "
-                       f"streamnets.viz.draw_window(rollout, W), which have no cap")
+    return whole_number("window", window, 1, MAX_WINDOW,
+                        f"the explorer shows windows up to W = MAX_WINDOW = {MAX_WINDOW} (a "
+                        f"larger one takes long to draw and cannot be read); give a window in "
+                        f"that range, or use Rollout.tableau(W), Rollout.window(W) or "
+                        f"streamnets.viz.draw_window(rollout, W), which have no cap")
 
 
 def _checked_step(step, rollout, W):
@@ -34,9 +34,9 @@ def _checked_step(step, rollout, W):
         raise SettingError(f"step={step!r}: the pattern is not valid, so it has no update steps; "
                            f"leave step out or give a valid pattern")
     top = _last_step(rollout, W)
-    return checked_int("step", step, 0, top,
-                       f"under the {rollout.name} rollout the window W = {W} is computed by "
-                       f"update step {top}; give a step in that range or a larger window")
+    return whole_number("step", step, 0, top,
+                        f"under the {rollout.name} rollout the window W = {W} is computed by "
+                        f"update step {top}; give a step in that range or a larger window")
 
 
 def _last_step(rollout, W):

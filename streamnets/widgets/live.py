@@ -22,9 +22,9 @@ import math
 from collections import OrderedDict
 from dataclasses import dataclass
 
-from ..errors import SettingError, ShapeError, SpecError, StreamnetsError
+from ..errors import SettingError, ShapeError, SpecError, StreamnetsError, whole_number
 from ..viz.style import INPUT_FACE, rollout_color
-from ._common import WidgetApp, checked_int, escape, png_bytes, require_ipywidgets
+from ._common import WidgetApp, escape, png_bytes, require_ipywidgets
 
 __all__ = ["LiveInference", "quick_trained_model", "QUICK_NOISE_STD", "MAX_FRAMES"]
 
@@ -285,7 +285,7 @@ class LiveInference(WidgetApp):
             self._rollouts[name] = r
         if not self._rollouts:
             raise SpecError("give at least one rollout", field="rollouts")
-        self.frames = checked_int(
+        self.frames = whole_number(
             "frames", frames, 1, MAX_FRAMES,
             f"the viewer streams at most MAX_FRAMES = {MAX_FRAMES} frames (it runs the whole "
             f"sequence under every rollout on each change); for longer sequences run "
@@ -373,13 +373,13 @@ class LiveInference(WidgetApp):
 
     def _checked_sample(self, sample):
         n = len(self.data.targets)
-        return checked_int("sample", sample, 0, n - 1,
-                           f"the data set has {n} samples; give an index in that range")
+        return whole_number("sample", sample, 0, n - 1,
+                            f"the data set has {n} samples; give an index in that range")
 
     def _checked_frame(self, frame):
-        return checked_int("frame", frame, 0, self.frames - 1,
-                           f"the viewer streams frames={self.frames} frames; give a frame in "
-                           f"that range, or build the viewer with more frames")
+        return whole_number("frame", frame, 0, self.frames - 1,
+                            f"the viewer streams frames={self.frames} frames; give a frame in "
+                            f"that range, or build the viewer with more frames")
 
     def _data_name(self):
         return str(getattr(self.data, "name", type(self.data).__name__))
