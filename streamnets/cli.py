@@ -81,7 +81,7 @@ def _print_report(report, out):
     print(f"patterns  {p['total']} in all, {valid} valid, {classes} model-parallel classes", file=out)
     width = max(5, *(len(v) for v in report["tableau"]))
     frames = range(report["window"] + 1)
-    print(f"\ntableau T (update step at which node v of frame i is computed)", file=out)
+    print("\ntableau T (update step at which node v of frame i is computed)", file=out)
     print(f"{'frame':<{width}}  " + " ".join(f"{i:>3}" for i in frames), file=out)
     for v in reversed(list(report["tableau"])):
         print(f"{v:<{width}}  " + " ".join(f"{t:>3}" for t in report["tableau"][v]), file=out)

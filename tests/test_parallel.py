@@ -337,9 +337,9 @@ def test_cuda_frames_per_graph_equal_step(which, no_tf32):
     expected, states = reference_run(model, rollout, frames)
     # The clip on the GPU, and on the CPU in float64, transposed in memory: copied in and converted.
     on_cpu = {k: v.double().transpose(0, 1).contiguous().transpose(0, 1) for k, v in clip.items()}
-    for given in (frames, on_cpu):
+    for clip_in in (frames, on_cpu):
         with CudaStreamExecutor(model, rollout, graphs=True, frames_per_graph=4) as ex:
-            got, state = ex.steps(given)
+            got, state = ex.steps(clip_in)
             match, diff = compare_outputs(got, expected, GPU_TOLERANCE)
             assert match, diff
             assert_same_state(state, states[-1], GPU_TOLERANCE)
@@ -653,6 +653,12 @@ def test_frames_per_graph_needs_graphs(simulated_cuda):
     with pytest.raises(SettingError, match="frames_per_graph=2 puts 2 frames into one CUDA graph, so it "
                                            "needs graphs=True"):
         simulated_cuda(model, "streaming", graphs=False, frames_per_graph=2)
+
+
+def test_frames_per_graph_is_checked_before_the_device():
+    # a wrong setting is reported as such on any machine, not hidden behind "no GPU here"
+    with pytest.raises(SettingError, match="frames_per_graph must be a whole number >= 1, got 0"):
+        CudaStreamExecutor(model_of(softmax_net(), seed=4), "streaming", graphs=True, frames_per_graph=0)
 
 
 def test_bench_times_a_pipelined_executor_per_clip(simulated_cuda):

@@ -1,7 +1,6 @@
 """The trainer: learning, per-frame evaluation, checkpoints, exact resume after a kill."""
 
 import json
-import os
 import signal
 import subprocess
 import sys
