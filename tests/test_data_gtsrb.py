@@ -227,3 +227,19 @@ def test_size_and_track_length_must_be_positive_integers(tmp_path, kw):
     write_gtsrb(tmp_path, layout={2: {0: 30}})
     with pytest.raises(SettingError, match=f"GTSRB: {next(iter(kw))} must be a whole number >= 1, got {next(iter(kw.values()))!r}"):
         GTSRB(tmp_path, cache=False, **kw)
+
+
+def test_missing_class_folders_are_named(tmp_path):
+    # before: an incomplete extraction loaded silently with fewer classes
+    write_gtsrb(tmp_path)  # classes 0, 5 and 42
+    ds = GTSRB(tmp_path, split="train", cache=False)
+    assert ds.missing_classes == [c for c in range(43) if c not in (0, 5, 42)]
+    assert ds.name.endswith("; only 3 of the 43 class folders have images "
+                            "(missing: 00001-00004, 00006-00041))")
+
+
+def test_a_complete_folder_has_no_missing_classes(tmp_path):
+    write_gtsrb(tmp_path, layout={c: {0: 2} for c in range(43)})
+    ds = GTSRB(tmp_path, split="train", cache=False, track_length=2, size=4)
+    assert ds.missing_classes == [] and "missing" not in ds.name and "only" not in ds.name
+    assert ds.name.endswith("GTSRB/Final_Training/Images)")

@@ -143,6 +143,17 @@ def _scan(images_dir):
     return tracks, h.hexdigest()
 
 
+def _id_ranges(ids):
+    """Sorted ids as folder-name ranges: ``[0, 1, 2, 7]`` -> ``'00000-00002, 00007'``."""
+    runs = []
+    for i in ids:
+        if runs and i == runs[-1][1] + 1:
+            runs[-1][1] = i
+        else:
+            runs.append([i, i])
+    return ", ".join(f"{a:05d}" if a == b else f"{a:05d}-{b:05d}" for a, b in runs)
+
+
 def _read_csv(csv_path, cls):
     try:
         with open(csv_path, newline="", encoding="utf-8") as f:
@@ -264,6 +275,10 @@ class GTSRB(ArrayDataset):
         ``(N, 2)``: class id and track id of every track.
     track_lengths : torch.Tensor
         Number of images each track had on disk.
+    missing_classes : list of int
+        Class ids without images in the folder (all splits), e.g. after an
+        incomplete extraction; the data set's ``name`` lists them too. Empty for
+        the full data set.
 
     Examples
     --------
@@ -315,8 +330,14 @@ class GTSRB(ArrayDataset):
         idx = torch.from_numpy(parts[split])
         self.track_ids = full["track_ids"][idx]
         self.track_lengths = full["track_lengths"][idx]
+        present = set(full["targets"].tolist())
+        self.missing_classes = [c for c in range(len(GTSRB_CLASSES)) if c not in present]
+        partial = ""
+        if self.missing_classes:
+            partial = (f"; only {len(present)} of the {len(GTSRB_CLASSES)} class folders have images "
+                       f"(missing: {_id_ranges(self.missing_classes)})")
         super().__init__(full["data"][idx].contiguous(), full["targets"][idx], GTSRB_CLASSES,
-                         f"GTSRB ({split} split, seed {seed}, {len(idx)} tracks from {folder})",
+                         f"GTSRB ({split} split, seed {seed}, {len(idx)} tracks from {folder}{partial})",
                          transform, target_transform)
 
     @classmethod
