@@ -59,6 +59,7 @@ def _row(r):
             f"{r['ideal_ms_per_frame']:.2f} | {_fmt(r.get('balanced_ms_per_frame'))} | "
             f"{_fmt(r.get('concurrent_ms_per_frame'), 3)} | "
             f"{_fmt(r.get('handoff_ms'), 3)} | {speedup} | {_fmt(r['streaming_over_ideal'])} | "
+            f"{_fmt(r.get('in_frame_ideal_ms_per_frame'))} | {_fmt(r.get('streaming_over_in_frame_ideal'))} | "
             f"{'✓' if r['outputs_match'] else '✗'} | {r['load_before']:.2f} / {_fmt(r.get('other_processes_cores'))} |")
 
 
@@ -69,8 +70,8 @@ def _fmt(x, digits=2):
 def print_table(results):
     print("| network | batch | best sequential ms | streaming node by node ms | streaming parallel ms | "
           "ideal ms | node-granular ideal ms | concurrent ms | hand-off ms | speed-up | parallel / ideal | "
-          "outputs match | load avg / other cores |")
-    print("| --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- | --- |")
+          "in-frame ideal ms | parallel / in-frame ideal | outputs match | load avg / other cores |")
+    print("| --- " * 15 + "|")
     for r in results:
         print(_row(r))
     for r in results:
@@ -112,7 +113,8 @@ def main(argv=None):
     parser.add_argument("--batch", nargs="+", type=int, default=[1])
     parser.add_argument("--executor", nargs="+", default=None, choices=list(EXECUTORS),
                         help="default: the device's (CPU: sequential sequential-1-thread streaming-reference "
-                             "streaming-threads streaming-threads-static streaming-processes)")
+                             "streaming-1-thread streaming-threads streaming-threads-static "
+                             "streaming-processes)")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--frames", type=int, default=20, help="frames per executor and round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds")

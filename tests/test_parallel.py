@@ -17,7 +17,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import streamnets as sn
-from streamnets.device import DeviceError
+from streamnets.device import DeviceError, intra_op_threads
 from streamnets.errors import SettingError, ShapeError, SpecError, StreamnetsError
 from streamnets.nn import StreamNet
 from streamnets.parallel import (CudaStreamExecutor, DistributedExecutor, ReferenceExecutor, Schedule,
@@ -401,11 +401,20 @@ def test_bench_parallel_reports_the_documented_keys():
     assert r["outputs_match"] is True
     assert r["network"] == "mnist_ff" and r["device"] == "cpu" and r["batch"] == 1
     assert set(r["executors"]) == {"sequential", "sequential-1-thread", "streaming-reference",
-                                   "streaming-threads", "streaming-threads-static", "streaming-processes"}
+                                   "streaming-1-thread", "streaming-threads", "streaming-threads-static",
+                                   "streaming-processes"}
     assert set(r["nodes"]) == {"h1", "h2", "prediction"}
-    assert r["sequential_executor"] in ("sequential", "sequential-1-thread", "streaming-reference")
-    assert r["streaming_executor"] in ("streaming-reference", "streaming-threads", "streaming-threads-static",
-                                       "streaming-processes")
+    # node by node, any rollout: the same work per frame
+    assert r["sequential_executor"] in ("sequential", "sequential-1-thread", "streaming-reference",
+                                        "streaming-1-thread")
+    assert r["streaming_executor"] in ("streaming-reference", "streaming-1-thread", "streaming-threads",
+                                       "streaming-threads-static", "streaming-processes")
+    # The in-frame ideal: the single-threaded frame, node kernels in place, over the cores in use.
+    in_use = min(r["workers"] * r["threads_per_worker"], r["cores"])
+    assert r["in_frame_ideal_ms_per_frame"] == max(
+        r["node_max_ms_alone"], r["executors"]["streaming-1-thread"]["ms_per_frame"] / in_use)
+    assert r["streaming_over_in_frame_ideal"] == pytest.approx(
+        r["streaming_ms_per_frame"] / r["in_frame_ideal_ms_per_frame"])
     assert r["ideal_ms_per_frame"] > 0 and r["executors"]["streaming-threads"]["samples"] == 2
     # Node granularity can only lose against the perfectly divisible ideal.
     assert r["balanced_ms_per_frame"] >= r["node_sum_ms_1_thread"] / r["workers"] - 1e-9
@@ -798,3 +807,25 @@ def test_an_executor_warns_about_a_model_in_training_mode():
         warnings.simplefilter("error")
         ReferenceExecutor(model.eval())
         ReferenceExecutor(StreamNet(sn.load("fig2")).train())  # no dropout: nothing random
+
+
+def test_bench_streaming_1_thread_runs_the_node_kernels_with_one_thread(monkeypatch):
+    import streamnets.parallel.bench as bench
+    from streamnets.parallel import SerialExecutor
+
+    seen = []
+    real = SerialExecutor._compute
+
+    def spy(self, *args):
+        seen.append(torch.get_num_threads())
+        return real(self, *args)
+
+    monkeypatch.setattr(SerialExecutor, "_compute", spy)
+    with torch.no_grad(), intra_op_threads(2):
+        ex = bench._make("streaming-1-thread", model_of(sn.load("mnist_ff")), 2, 1)
+        ex.run(torch.rand(1, 4, 1, 28, 28))
+        assert torch.get_num_threads() == 2  # the caller's setting is back
+    assert seen and set(seen) == {1}
+    r = bench_parallel("mnist_ff", batch=1, frames=1, warmup=0, repeats=1, device="cpu", node_repeats=1,
+                       executors=["sequential", "streaming-threads"])
+    assert r["in_frame_ideal_ms_per_frame"] is None and r["streaming_over_in_frame_ideal"] is None

@@ -6,7 +6,11 @@ their outputs checked against ``model.step``, plus every node's update alone. Th
 *ideal* streaming frame on this device is ``max(slowest node alone with every
 core, sum of single-threaded node times / workers)`` on the CPU; on a GPU
 ``max(slowest node alone, every node at once without waits)`` (perfect overlap
-within the GPU's capacity). On CUDA it also times throughput on a clip
+within the GPU's capacity). Node times measured alone, in a hot loop, leave out
+what a node pays inside a frame (inputs just written by other nodes, on another
+core; weights evicted by theirs), so on the CPU the *in-frame ideal* takes the
+single-threaded work from ``streaming-1-thread`` instead: the node kernels of a
+frame one after the other in one thread. On CUDA it also times throughput on a clip
 with ``frames_per_graph`` frames per CUDA graph (the ``*-pipelined`` executors:
 a clip of several graphs per sample, synchronized at its end, divided by its
 frames). :func:`bench_distributed` times the
@@ -46,6 +50,9 @@ EXECUTORS = {
                             "model.step, streaming rollout, node by node, all cores intra-op"),
     "streaming-serial": ("streaming", False, ("cpu", "cuda", "mps"),
                          "the executors' node kernels one after the other, all cores intra-op"),
+    "streaming-1-thread": ("streaming", False, ("cpu",),
+                           "the executors' node kernels one after the other, 1 intra-op thread: a "
+                           "frame's single-threaded work measured in place (for the in-frame ideal)"),
     "streaming-threads": ("streaming", True, ("cpu",),
                           "ThreadExecutor: workers = cores (the caller and pool threads), 1 intra-op "
                           "thread each, dynamic LPT"),
@@ -85,22 +92,30 @@ def default_executors(device):
     Examples
     --------
     >>> default_executors("cpu")[3:]
-    ('streaming-threads', 'streaming-threads-static', 'streaming-processes')
+    ('streaming-1-thread', 'streaming-threads', 'streaming-threads-static', 'streaming-processes')
     """
     if torch.device(device).type == "cuda":
         return ("sequential", "streaming-reference", "sequential-cuda-graphs", "streaming-cuda",
                 "streaming-cuda-graphs", "sequential-cuda-pipelined", "streaming-cuda-pipelined")
-    return ("sequential", "sequential-1-thread", "streaming-reference", "streaming-threads",
-            "streaming-threads-static", "streaming-processes")
+    return ("sequential", "sequential-1-thread", "streaming-reference", "streaming-1-thread",
+            "streaming-threads", "streaming-threads-static", "streaming-processes")
 
 
-class _OneThread(ReferenceExecutor):
-    """``model.step`` with one intra-op thread (the best sequential setting when
-    other processes load the machine)."""
+class _OneThread:
+    """Mixin: every step with one intra-op thread."""
 
     def step(self, frame, state):
         with intra_op_threads(1):
             return super().step(frame, state)
+
+
+class _SequentialOneThread(_OneThread, ReferenceExecutor):
+    """``model.step`` with one intra-op thread (the best sequential setting when
+    other processes load the machine)."""
+
+
+class _SerialOneThread(_OneThread, SerialExecutor):
+    """The node kernels one after the other with one intra-op thread."""
 
 
 def _make(name, model, workers, batch, team=1, frames_per_graph=1):
@@ -110,7 +125,9 @@ def _make(name, model, workers, batch, team=1, frames_per_graph=1):
     if name in ("sequential", "streaming-reference"):
         return ReferenceExecutor(model, rollout)
     if name == "sequential-1-thread":
-        return _OneThread(model, rollout)
+        return _SequentialOneThread(model, rollout)
+    if name == "streaming-1-thread":
+        return _SerialOneThread(model, rollout)
     if name == "streaming-threads-pool":
         return ThreadExecutor(model, rollout, workers=workers, intra_op_threads=team, caller_works=False)
     if name == "streaming-serial":
@@ -373,7 +390,11 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         ``streaming-processes``' shares run at once, :meth:`ThreadExecutor.concurrent_ms`
         and :meth:`ProcessExecutor.concurrent_ms`, each also in its executor's
         ``concurrent_ms``, beside the ideal; else None) and
-        ``streaming_over_concurrent``; with pipelined executors
+        ``streaming_over_concurrent``; ``in_frame_ideal_ms_per_frame`` (with
+        ``streaming-1-thread``, else None: max(slowest node alone, that
+        executor's frame / cores in use), the ideal with the single-threaded
+        work measured inside frames instead of node by node in a hot loop) and
+        ``streaming_over_in_frame_ideal``; with pipelined executors
         ``sequential_pipelined_ms_per_frame``,
         ``streaming_pipelined_ms_per_frame`` and
         ``streaming_pipelined_over_ideal`` (else None); ``nodes`` (per node
@@ -392,7 +413,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     --------
     >>> r = bench_parallel("mnist_ff", batch=1, frames=2, warmup=0, repeats=1,
     ...                    device="cpu", node_repeats=1)
-    >>> r["outputs_match"], sorted(r["executors"])[2:]
+    >>> r["outputs_match"], sorted(r["executors"])[3:]
     (True, ['streaming-processes', 'streaming-reference', 'streaming-threads', 'streaming-threads-static'])
     """
     import streamnets as sn
@@ -499,6 +520,9 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     piped_ms = {r: per[n]["ms_per_frame"] if n else None for r, n in piped.items()}
     # On the CPU the lower of the two: threads run the shares with the GIL between them.
     floor = concurrent.get("cuda") or min((concurrent[n] for n in concurrent if n != "cuda"), default=None)
+    slowest_ms = 1e3 * max(min(alone_1[v], alone_all[v]) for v in alone_1)
+    one_thread = per.get("streaming-1-thread", {}).get("ms_per_frame")
+    in_frame = max(slowest_ms, one_thread / in_use) if one_thread else None
     return {
         "network": model.network.name, "device": str(device),
         "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
@@ -510,6 +534,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         "streaming_over_concurrent": str_ms / (1e3 * floor) if floor and str_ms else None,
         "speedup": seq_ms / str_ms if seq_ms and str_ms else None,
         "streaming_over_ideal": str_ms / (1e3 * ideal) if str_ms else None,
+        "in_frame_ideal_ms_per_frame": in_frame,
+        "streaming_over_in_frame_ideal": str_ms / in_frame if in_frame and str_ms else None,
         "sequential_pipelined_ms_per_frame": piped_ms["sequential"],
         "streaming_pipelined_ms_per_frame": piped_ms["streaming"],
         "streaming_pipelined_over_ideal": (piped_ms["streaming"] / (1e3 * ideal)
@@ -519,7 +545,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         "nodes": {v: {"ms_1_thread": 1e3 * alone_1[v], "ms_all_cores": 1e3 * alone_all[v],
                       "ms_graph": 1e3 * graphed[v] if graphed else None} for v in alone_1},
         "node_sum_ms_1_thread": 1e3 * sum(alone_1.values()),
-        "node_max_ms_alone": 1e3 * max(min(alone_1[v], alone_all[v]) for v in alone_1),
+        "node_max_ms_alone": slowest_ms,
         "balanced_ms_per_frame": (1e3 * makespan(list(alone_1), alone_1, in_use)
                                   if device.type == "cpu" else None),
         "handoff_ms": handoff, "allocator": allocator,
