@@ -163,12 +163,13 @@ class _UniqueKeyLoader(yaml.SafeLoader):
 
 def _parse_yaml(text, source):
     try:
-        return yaml.load(text, Loader=_UniqueKeyLoader)
+        doc = yaml.load(text, Loader=_UniqueKeyLoader)
     except yaml.YAMLError as err:
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise SpecError(f"YAML syntax error: {problem}; fix the YAML", source, where) from None
+    return doc
 
 
 def loads(text, source=None):
@@ -235,6 +236,17 @@ def builtin_names():
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
 
+def _spec_files_in(folder, most=5):
+    """`` (in it: a.yaml, b.st_graph)``: the spec files directly in ``folder``, if any."""
+    try:
+        found = sorted(p.name for p in folder.iterdir()
+                       if p.suffix.lower() in (".yaml", ".yml", ".st_graph") and p.is_file())
+    except OSError:
+        return ""
+    more = ", ..." if len(found) > most else ""
+    return f" (in it: {', '.join(found[:most])}{more})" if found else ""
+
+
 def load(spec):
     """Load a network: a built-in name, or a path to a ``.yaml``/``.yml``/``.st_graph`` file
     (suffixes in any case; a file without one is read as YAML).
@@ -251,9 +263,12 @@ def load(spec):
     path = Path(text_spec)
     suffix = path.suffix.lower()  # MyNet.YAML too
     names = builtin_names()
-    # A path: a spec suffix, a folder in it, or (not a built-in name) an existing file.
+    # A path: a spec suffix, a folder in it, or (not a built-in name) an existing file or folder.
     if (suffix in (".yaml", ".yml", ".st_graph") or os.sep in text_spec
-            or (text_spec not in names and path.is_file())):
+            or (text_spec not in names and path.exists())):
+        if path.is_dir():
+            raise SpecError(f"this is a folder, not a spec file; give the path of a .yaml / .yml / "
+                            f".st_graph file{_spec_files_in(path)}", text_spec)
         if not path.is_file():
             raise SpecError("no such file; give a built-in name "
                             f"({', '.join(builtin_names())}) or an existing path", text_spec)

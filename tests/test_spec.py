@@ -251,3 +251,17 @@ def test_a_node_without_edges_is_refused():
     nodes = [sn.Node("image", (1, 4, 4)), sn.Node("lone", (3,)), sn.Node("p", (2,), tags=("prediction",))]
     with pytest.raises(sn.SpecError, match="nodes.lone: node 'lone' has no edges; connect it or remove it"):
         sn.Network(nodes, [("image", "p")])
+
+
+def test_a_folder_given_as_the_spec_is_named_a_folder(tmp_path, monkeypatch):
+    (tmp_path / "nets.yaml").mkdir()
+    (tmp_path / "mine").mkdir()
+    (tmp_path / "mine" / "a.yaml").write_text(yaml.safe_dump(to_dict(sn.load("fig2"))))
+    monkeypatch.chdir(tmp_path)
+    with pytest.raises(sn.SpecError, match=r"^nets.yaml: this is a folder, not a spec file"):
+        sn.load("nets.yaml")
+    with pytest.raises(sn.SpecError, match=r"^mine: this is a folder, not a spec file; give the path "
+                                           r"of a .yaml / .yml / .st_graph file \(in it: a.yaml\)"):
+        sn.load("mine")
+    with pytest.raises(sn.SpecError, match=r"this is a folder"):
+        sn.load(tmp_path / "mine")
