@@ -253,6 +253,14 @@ def test_a_node_without_edges_is_refused():
         sn.Network(nodes, [("image", "p")])
 
 
+@pytest.mark.parametrize("text", ["", "\n\n", "# just a comment\n"])
+def test_an_empty_spec_file_says_it_is_empty(tmp_path, text):
+    path = tmp_path / "empty.yaml"
+    path.write_text(text)
+    with pytest.raises(sn.SpecError, match=r"empty.yaml: the spec is empty .*write at least 'nodes:'"):
+        sn.load(path)
+
+
 def test_a_folder_given_as_the_spec_is_named_a_folder(tmp_path, monkeypatch):
     (tmp_path / "nets.yaml").mkdir()
     (tmp_path / "mine").mkdir()
