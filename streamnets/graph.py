@@ -228,7 +228,11 @@ class Network:
                             f"integers, got {node.shape!r}", self.source, f"nodes.{name}.shape")
         if len(shape) == 1:
             shape = (shape[0], 1, 1)
-        act = str(node.activation).lower()
+        if not isinstance(node.activation, str):  # e.g. an empty 'activation:' in YAML (None)
+            raise SpecError(f"activation must be a name, one of {', '.join(ACTIVATIONS)}, got "
+                            f"{node.activation!r}; leave the field out for the default (relu)",
+                            self.source, f"nodes.{name}.activation")
+        act = node.activation.lower()
         act = _ACTIVATION_ALIASES.get(act, act)
         if act not in ACTIVATIONS:
             raise SpecError(f"unknown activation {node.activation!r}{_suggest(act, ACTIVATIONS)}; "

@@ -109,6 +109,9 @@ BAD_SPECS = [
     ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [{source: a, target: b, rf: 0}]",
      r"edges\[0\].rf \(a -> b\): receptive field must be a positive integer"),
     ("- just\n- a list", r"expected a mapping"),
+    ("nodes: {a: {shape: [1], activation: }, b: {shape: [2]}}\nedges: [[a, b]]",
+     r"nodes.a.activation: activation must be a name, one of identity, .*got None; leave the field "
+     r"out for the default \(relu\)"),
 ]
 
 
