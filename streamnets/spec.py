@@ -64,6 +64,18 @@ def _as_list(value, source, where):
     return value
 
 
+def _text(doc, key, source):
+    """The text field ``key`` of ``doc`` ("" when absent or empty); anything but text
+    (a list, a number, YAML's yes/no) is a SpecError rather than turned into a string."""
+    value = doc.get(key)
+    if value is None:
+        return ""
+    if not isinstance(value, str):
+        raise SpecError(f"{key} must be text, got {value!r} ({type(value).__name__}); write it "
+                        f"in quotes, e.g. {key}: \"{value}\"", source, key)
+    return value
+
+
 def from_dict(doc, source=None):
     """Build a :class:`Network` from a parsed YAML spec (a dict).
 
@@ -114,9 +126,9 @@ def from_dict(doc, source=None):
                 raise SpecError(f"a streaming edge is [source, target], got {pair!r}", source,
                                 f"rollouts.{name}[{j}]")
         rollouts[name] = [tuple(str(p) for p in pair) for pair in pairs]
-    name = doc.get("name") or (Path(source).stem if source else "network")
+    name = _text(doc, "name", source) or (Path(source).stem if source else "network")
     return Network(nodes, edges, name=name, rollouts=rollouts, source=source,
-                   description=doc.get("description", ""))
+                   description=_text(doc, "description", source))
 
 
 def to_dict(net):
@@ -224,7 +236,7 @@ def from_st_graph(doc, source=None):
             edges.append(Edge(key[0], key[1], rf, tags))
             if "stream" in tags:
                 streaming.append(key)
-    name = doc.get("name") or (Path(source).stem if source else "network")
+    name = _text(doc, "name", source) or (Path(source).stem if source else "network")
     return Network(nodes, edges, name=name, rollouts={"sequential": streaming}, source=source)
 
 

@@ -112,6 +112,10 @@ BAD_SPECS = [
     ("nodes: {a: {shape: [1], activation: }, b: {shape: [2]}}\nedges: [[a, b]]",
      r"nodes.a.activation: activation must be a name, one of identity, .*got None; leave the field "
      r"out for the default \(relu\)"),
+    ("name: [mine]\nnodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]",
+     r"x.yaml: name: name must be text, got \['mine'\] \(list\); write it in quotes"),
+    ("description: yes\nnodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]",
+     r"x.yaml: description: description must be text, got True \(bool\)"),
 ]
 
 
