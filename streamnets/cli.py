@@ -10,9 +10,28 @@ import argparse
 import json
 import sys
 
-from .errors import SpecError, StreamnetsError
+import math
+
+from .errors import SettingError, SpecError, StreamnetsError, whole_number
 
 __all__ = ["main"]
+
+
+def _check_counts(args, *options, lo=1, why=None):
+    """Each ``--option`` of ``args`` that was given a whole number >= ``lo``
+    (SettingError naming it; ``why`` ends the message)."""
+    for option in options:
+        value = getattr(args, option[2:].replace("-", "_"))
+        if value is not None:
+            whole_number(option, value, lo, why=why)
+
+
+def _check_positive(option, value, zero=False):
+    """A float option: a finite number > 0 (``zero``: >= 0), else a SettingError."""
+    if value is None or (math.isfinite(value) and (value > 0 or zero and value == 0)):
+        return
+    bound = ">= 0" if zero else "> 0"
+    raise SettingError(f"{option} must be a finite number {bound}, got {value:g}")
 
 
 def _resolve_rollout(net, args):
@@ -139,6 +158,11 @@ def _cmd_train(args, out):
     from .spec import load
     from .train import TrainConfig, train
 
+    _check_counts(args, "--epochs", "--batch-size")
+    _check_counts(args, "--limit", why="leave the option out to use every sample")
+    _check_positive("--lr", args.lr)
+    _check_positive("--width", args.width)
+    _check_positive("--noise-std", args.noise_std, zero=True)
     net = load(args.spec).scaled(args.width)
     rollout = Rollout.named(net, args.rollout)
     train_images = subset(load_data(args.dataset, "train", root=args.data_dir, download=args.download),

@@ -142,3 +142,24 @@ def test_threads_option_sets_torch_threads(tmp_path, capsys):
     finally:
         torch.set_num_threads(before)
     assert "test accuracy" in capsys.readouterr().out
+
+
+@pytest.mark.parametrize("option, value, message", [
+    ("--epochs", "0", "--epochs must be a whole number >= 1, got 0"),
+    ("--epochs", "-1", "--epochs must be a whole number >= 1, got -1"),
+    ("--batch-size", "0", "--batch-size must be a whole number >= 1, got 0"),
+    ("--limit", "0", "--limit must be a whole number >= 1, got 0: leave the option out"),
+    ("--limit", "-3", "--limit must be a whole number >= 1, got -3"),
+    ("--lr", "-1", "--lr must be a finite number > 0, got -1"),
+    ("--lr", "nan", "--lr must be a finite number > 0, got nan"),
+    ("--width", "inf", "--width must be a finite number > 0, got inf"),
+    ("--noise-std", "-1", "--noise-std must be a finite number >= 0, got -1"),
+])
+def test_train_options_out_of_range_exit_2_before_any_work(option, value, message, tmp_path, capsys):
+    # before: --epochs 0/-1 printed an untrained model's accuracies with status 0, --limit -3
+    # trained on all but 3 samples, --batch-size 0, --limit 0 and --lr -1 ended in tracebacks
+    assert main(["train", "mnist_ff", option, value, "--quiet", "--out", str(tmp_path / "run")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == f"streamnets: error: {captured.err.split(': ', 2)[2]}"
+    assert message in captured.err and len(captured.err.strip().splitlines()) == 1
+    assert captured.out == "" and not (tmp_path / "run").exists()
