@@ -226,6 +226,7 @@ def _cmd_notebooks(args, out):
 def _cmd_bench_parallel(args, out):
     from .parallel.bench import EXECUTORS, bench_parallel
 
+    _check_counts(args, "--batch", "--frames", "--repeats", "--frames-per-graph")
     unknown = [e for e in args.executor or () if e not in EXECUTORS]
     if unknown:
         raise SpecError(f"unknown executor {unknown[0]!r}; choose from {', '.join(EXECUTORS)}",

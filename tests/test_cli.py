@@ -163,3 +163,14 @@ def test_train_options_out_of_range_exit_2_before_any_work(option, value, messag
     assert captured.err == f"streamnets: error: {captured.err.split(': ', 2)[2]}"
     assert message in captured.err and len(captured.err.strip().splitlines()) == 1
     assert captured.out == "" and not (tmp_path / "run").exists()
+
+
+@pytest.mark.parametrize("option, value", [("--frames", "0"), ("--frames", "-2"), ("--repeats", "0"),
+                                           ("--frames-per-graph", "0"), ("--batch", "0")])
+def test_bench_parallel_counts_out_of_range_exit_2(option, value, capsys):
+    # before: --frames 0/-2 and --repeats 0 printed timings of 0 samples with status 0,
+    # --frames-per-graph 0 was ignored on the CPU
+    assert main(["bench", "parallel", "--network", "fig2", option, value]) == 2
+    captured = capsys.readouterr()
+    assert f"streamnets: error: {option} must be a whole number >= 1, got {value}" in captured.err
+    assert captured.out == ""
