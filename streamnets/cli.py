@@ -189,6 +189,7 @@ def _cmd_reproduce(args, out):
     def log(line):
         print(line, file=out, flush=True)
 
+    _check_counts(args, "--epochs", "--repetitions", why="leave the option out for the profile's value")
     results = reproduce(args.experiment, profile=args.profile, out=args.out, dataset=args.dataset,
                         data_dir=args.data_dir, download=args.download, device=args.device,
                         resume=args.resume, progress=not args.quiet, log=log,

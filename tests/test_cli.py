@@ -174,3 +174,14 @@ def test_bench_parallel_counts_out_of_range_exit_2(option, value, capsys):
     captured = capsys.readouterr()
     assert f"streamnets: error: {option} must be a whole number >= 1, got {value}" in captured.err
     assert captured.out == ""
+
+
+@pytest.mark.parametrize("option", ["--epochs", "--repetitions"])
+def test_reproduce_counts_out_of_range_exit_2(option, tmp_path, capsys):
+    # before: --epochs 0 checked the paper's claims on untrained networks (status 0),
+    # --repetitions 0 ended in an IndexError traceback
+    assert main(["reproduce", "mnist", option, "0", "--quiet", "--out", str(tmp_path)]) == 2
+    captured = capsys.readouterr()
+    assert f"streamnets: error: {option} must be a whole number >= 1, got 0: leave the option " \
+           f"out for the profile's value" in captured.err
+    assert captured.out == "" and not any(tmp_path.iterdir())
