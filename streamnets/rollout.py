@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import networkx as nx
 
-from .errors import InvalidRolloutError, SpecError
+from .errors import InvalidRolloutError, SpecError, whole_number
 from .graph import Edge, Network
 
 __all__ = ["Rollout", "FirstResponse", "dfs_back_edges"]
@@ -305,8 +305,7 @@ class Rollout:
 
         Frames run 0..size. Edge attribute ``delay`` holds R(e).
         """
-        if size < 0:
-            raise SpecError(f"window size must be >= 0, got {size}", field="window")
+        size = whole_number("window size", size, 0)
         graph = nx.DiGraph()
         for i in range(size + 1):
             graph.add_nodes_from(((i, v) for v in self.network.nodes), frame=i)
@@ -333,8 +332,7 @@ class Rollout:
         computed, starting from the initial state (frame 0 and the inputs). It is
         computed by dynamic programming over R_W in time O(size * |E|).
         """
-        if size < 0:
-            raise SpecError(f"window size must be >= 0, got {size}", field="window")
+        size = whole_number("window size", size, 0)
         rows = self._tableau_rows(size)
         names = self._frame_order[1]
         return {v: [row[j] for row in rows] for j, v in enumerate(names)}

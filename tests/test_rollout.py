@@ -82,6 +82,15 @@ def test_window_graph(fig2):
     assert w.edges[(1, "u"), (1, "v")]["delay"] == 0
 
 
+@pytest.mark.parametrize("size", [-1, 2.5, "3", None, True])
+def test_window_and_tableau_sizes_must_be_whole_numbers(fig2, size):
+    # before: 2.5 and "3" gave a bare TypeError, True was taken as 1
+    r = sn.Rollout.streaming(fig2)
+    for method in (r.window, r.tableau):
+        with pytest.raises(sn.SettingError, match=r"window size must be a whole number >= 0, got"):
+            method(size)
+
+
 @pytest.mark.parametrize("bad, message", [
     ({("u", "v"): 2}, "only 0 and 1"),
     ({("u", "x"): 1}, "not an edge"),
