@@ -58,6 +58,10 @@ def _edge_list(net):
     return " ".join(f"{u}:{v}" for u, v in net.edge_index)
 
 
+#: The largest ``inspect --window``: the tableau has W + 1 columns per node.
+MAX_WINDOW = 10_000
+
+
 def inspect_report(net, rollout, window=None):
     """Everything the theory says about one network and pattern, as a JSON-ready dict."""
     from .theory import count_patterns
@@ -111,6 +115,11 @@ def _cmd_inspect(args, out):
 
     if args.spec is None:
         return _cmd_list(args, out)
+    if args.window is not None:
+        whole_number("--window", args.window, 0, MAX_WINDOW,
+                     why=f"the tableau has W + 1 columns per node (frames 0..W); at most "
+                         f"{MAX_WINDOW}, or leave the option out for a window that shows the first "
+                         f"response")
     net = load(args.spec)
     report = inspect_report(net, _resolve_rollout(net, args), args.window)
     if args.json:

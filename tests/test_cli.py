@@ -185,3 +185,12 @@ def test_reproduce_counts_out_of_range_exit_2(option, tmp_path, capsys):
     assert f"streamnets: error: {option} must be a whole number >= 1, got 0: leave the option " \
            f"out for the profile's value" in captured.err
     assert captured.out == "" and not any(tmp_path.iterdir())
+
+
+@pytest.mark.parametrize("value", ["-1", "100000000"])
+def test_inspect_window_out_of_range_exits_2(value, capsys):
+    # before: --window 100000000 ran for minutes building a 10^8-column tableau
+    assert main(["inspect", "fig2", "--window", value]) == 2
+    err = capsys.readouterr().err
+    assert f"streamnets: error: --window={value} is out of range 0..10000: the tableau has W + 1 " \
+           f"columns per node" in err
