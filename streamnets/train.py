@@ -22,6 +22,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import time
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -34,7 +35,7 @@ from ._io import atomic_write_text, atomic_writer
 from .data import NoisyFrames, TrackWindows
 from .data.prefetch import prefetch
 from .device import autocast, cpu_cores, resolve_device
-from .errors import ShapeError, SpecError, StreamnetsError
+from .errors import SettingError, ShapeError, SpecError, StreamnetsError, whole_number
 from .nn import StreamNet
 from .rollout import Rollout
 from .seeding import seed_everything
@@ -140,6 +141,21 @@ def _spec_digest(network):
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _check_config(config):
+    """The counts and rates of ``config`` in range, else a SettingError naming the field."""
+    for name in ("epochs", "batch_size", "output_frames"):
+        whole_number(f"TrainConfig.{name}", getattr(config, name), 1)
+    whole_number("TrainConfig.max_batches", config.max_batches, 1, default=True)
+    for name, zero in (("lr", False), ("decay", True)):
+        value = getattr(config, name)
+        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+              and (value > 0 or zero and value == 0))
+        if not ok:
+            raise SettingError(f"TrainConfig.{name} must be a finite number {'>= 0' if zero else '> 0'}, "
+                               f"got {value!r}")
+    return config
+
+
 def _make_optimizer(config, params):
     name = config.optimizer.lower()
     if name == "rmsprop":
@@ -189,7 +205,7 @@ class Trainer:
     """
 
     def __init__(self, model, rollout, train_data, test_data=None, config=None, out_dir=None):
-        self.config = config or TrainConfig()
+        self.config = _check_config(config or TrainConfig())
         self.device = resolve_device(self.config.device)
         self.model = model.to(self.device)
         self.rollout = Rollout.of(model.network, rollout).validate()

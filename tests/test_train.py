@@ -1,6 +1,7 @@
 """The trainer: learning, per-frame evaluation, checkpoints, exact resume after a kill."""
 
 import json
+import re
 import signal
 import subprocess
 import sys
@@ -66,6 +67,26 @@ def test_unknown_optimizer(digits):
     data = make_sequences(digits[1], 11, 2.0)
     with pytest.raises(sn.SpecError, match="unknown optimizer 'adamm'"):
         Trainer(StreamNet(net), sn.Rollout.streaming(net), data, config=TrainConfig(optimizer="adamm"))
+
+
+@pytest.mark.parametrize("field, value, message", [
+    ("epochs", 0, "TrainConfig.epochs must be a whole number >= 1, got 0"),
+    ("batch_size", 0, "TrainConfig.batch_size must be a whole number >= 1, got 0"),
+    ("batch_size", 2.5, "TrainConfig.batch_size must be a whole number >= 1, got 2.5"),
+    ("output_frames", 0, "TrainConfig.output_frames must be a whole number >= 1, got 0"),
+    ("max_batches", 0, "TrainConfig.max_batches must be a whole number >= 1 (or None"),
+    ("lr", -1.0, "TrainConfig.lr must be a finite number > 0, got -1.0"),
+    ("lr", float("nan"), "TrainConfig.lr must be a finite number > 0, got nan"),
+    ("decay", -0.5, "TrainConfig.decay must be a finite number >= 0, got -0.5"),
+])
+def test_config_out_of_range_is_a_setting_error(digits, field, value, message):
+    # before: epochs=0 trained nothing silently, batch_size=0 a ZeroDivisionError in the first
+    # epoch, lr=-1 torch's ValueError, output_frames=0 an empty evaluation
+    net = sn.load("mnist_ff")
+    data = make_sequences(digits[1], 11, 2.0)
+    config = TrainConfig(**{**QUICK, field: value})
+    with pytest.raises(sn.SettingError, match=re.escape(message)):
+        Trainer(StreamNet(net), "streaming", data, config=config)
 
 
 def test_rollout_of_another_network_is_refused_and_names_are_taken(digits):
