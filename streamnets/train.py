@@ -156,11 +156,21 @@ def _check_config(config):
     return config
 
 
+#: torch.optim classes the trainer cannot step: the base class, LBFGS (its step needs a
+#: closure that re-evaluates the loss) and SparseAdam (sparse gradients only).
+_UNUSABLE_OPTIMIZERS = {"optimizer": "it is the base class",
+                        "lbfgs": "its step needs a closure that re-evaluates the loss",
+                        "sparseadam": "it takes sparse gradients only"}
+
+
 def _make_optimizer(config, params):
-    name = config.optimizer.lower()
+    name = str(config.optimizer).lower()
     if name == "rmsprop":
         kwargs = {"alpha": 0.9, "eps": 1e-7, **config.optimizer_kwargs}
         return torch.optim.RMSprop(params, lr=config.lr, **kwargs)
+    if name in _UNUSABLE_OPTIMIZERS:
+        raise SettingError(f"optimizer {config.optimizer!r} cannot train here: "
+                           f"{_UNUSABLE_OPTIMIZERS[name]}; use e.g. rmsprop, adam or sgd")
     classes = {k.lower(): getattr(torch.optim, k) for k in dir(torch.optim)
                if isinstance(getattr(torch.optim, k), type)
                and issubclass(getattr(torch.optim, k), torch.optim.Optimizer)}

@@ -69,6 +69,18 @@ def test_unknown_optimizer(digits):
         Trainer(StreamNet(net), sn.Rollout.streaming(net), data, config=TrainConfig(optimizer="adamm"))
 
 
+@pytest.mark.parametrize("name, why", [("Optimizer", "it is the base class"),
+                                       ("LBFGS", "its step needs a closure that re-evaluates the loss"),
+                                       ("sparseadam", "it takes sparse gradients only")])
+def test_optimizers_that_cannot_train_here_are_refused(digits, name, why):
+    # before: TypeError (Optimizer, LBFGS) or RuntimeError (SparseAdam) in the first step
+    net = sn.load("mnist_ff")
+    data = make_sequences(digits[1], 11, 2.0)
+    with pytest.raises(sn.SettingError, match=f"optimizer '{name}' cannot train here: {why}; use e.g. "
+                                              f"rmsprop, adam or sgd"):
+        Trainer(StreamNet(net), "streaming", data, config=TrainConfig(**{**QUICK, "optimizer": name}))
+
+
 @pytest.mark.parametrize("field, value, message", [
     ("epochs", 0, "TrainConfig.epochs must be a whole number >= 1, got 0"),
     ("batch_size", 0, "TrainConfig.batch_size must be a whole number >= 1, got 0"),
