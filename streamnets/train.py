@@ -284,7 +284,10 @@ class Trainer:
         """Train for ``config.epochs`` epochs; returns the per-epoch history.
 
         With ``resume=True`` and a checkpoint in ``out_dir``, continue after the
-        last finished epoch.
+        last finished epoch. The checkpoint must be of the same network, pattern
+        and frames, with the same settings (all of ``TrainConfig`` but ``epochs``,
+        ``device``, ``amp``, ``prefetch`` and ``progress``) and as many training
+        samples at the same noise; else a :class:`StreamnetsError` says what differs.
         """
         if resume:
             self._restore()
@@ -380,10 +383,16 @@ class Trainer:
         return {"network": self.model.network.name, "spec": _spec_digest(self.model.network),
                 "rollout": list(self.rollout.bits), "frames": self.frames}
 
+    def _data_identity(self):
+        """What the checkpoint records of the training data (not its name: real data
+        sets name their folder, which may move between runs)."""
+        return {"training samples": len(self.train_data), "noise_std": self.train_data.noise_std}
+
     def _save(self):
         if self.out_dir is None:
             return
         state = {"identity": self._identity(), "config": asdict(self.config),
+                 "data": self._data_identity(),
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "schedule": self.schedule.state_dict(), "history": self.history,
                  "torch_rng": torch.get_rng_state(),
@@ -414,6 +423,7 @@ class Trainer:
             raise StreamnetsError(f"{path}: the checkpoint is of another run ({why}); to start fresh, "
                                   f"train without --resume (resume=False), use another --out folder "
                                   f"or delete the checkpoint")
+        self._check_same_settings(path, state)
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -421,6 +431,32 @@ class Trainer:
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
+
+    #: TrainConfig fields a resumed run must share with its checkpoint (not epochs: a run
+    #: may be extended; not device, amp, prefetch, progress: they do not change the run).
+    _RUN_SETTINGS = ("batch_size", "lr", "decay", "optimizer", "optimizer_kwargs", "output_frames",
+                     "seed", "max_batches")
+
+    def _check_same_settings(self, path, state):
+        """Refuse to continue a checkpoint trained with other settings or data (noise,
+        number of samples): the optimiser state would not fit another optimiser, and the
+        rest would silently mix two runs."""
+        saved = state.get("config") if isinstance(state.get("config"), dict) else {}
+        saved = {k: saved[k] for k in self._RUN_SETTINGS if k in saved}
+        if isinstance(state.get("data"), dict):
+            saved.update(state["data"])
+        now = {**asdict(self.config), **self._data_identity()}
+
+        def same(key):
+            a, b = saved[key], now.get(key)
+            return str(a).lower() == str(b).lower() if key == "optimizer" else a == b
+
+        differ = [f"{k}={saved[k]!r} (now {now.get(k)!r})" for k in saved if not same(k)]
+        if differ:
+            raise StreamnetsError(
+                f"{path}: the checkpoint was trained with other settings: {', '.join(differ)}; to "
+                f"continue it, give the same settings; to start fresh, train without --resume "
+                f"(resume=False), use another --out folder or delete the checkpoint")
 
     def write_metrics(self):
         """Write ``metrics.json`` and ``metrics.csv`` into ``out_dir`` atomically."""

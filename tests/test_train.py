@@ -137,6 +137,26 @@ def test_resume_refuses_a_foreign_or_corrupt_checkpoint(digits, tmp_path):
         train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, resume=True, config=cfg)
 
 
+@pytest.mark.parametrize("change, message", [
+    ({"optimizer": "sgd"}, r"optimizer='adam' \(now 'sgd'\)"),
+    ({"lr": 0.1, "batch_size": 16}, r"batch_size=32 \(now 16\), lr=0.001 \(now 0.1\)"),
+    ({"noise_std": 1.0}, r"noise_std=2.0 \(now 1.0\)"),
+])
+def test_resume_refuses_a_checkpoint_trained_with_other_settings(digits, tmp_path, change, message):
+    # before: another optimizer was a KeyError traceback; another lr, batch size or noise was
+    # silently mixed into the run (the lr even came back from the optimizer's checkpoint)
+    cfg = dict(epochs=1, output_frames=2, max_batches=1, **QUICK)
+    train("mnist_ff", "sequential", digits[1], None, 2.0, TrainConfig(**cfg), out_dir=tmp_path)
+    noise = change.pop("noise_std", 2.0)
+    again = TrainConfig(**{**cfg, "epochs": 2, **change})
+    with pytest.raises(sn.StreamnetsError, match=r"checkpoint.pt: the checkpoint was trained with other "
+                                                 r"settings: " + message + r"; to continue it, give"):
+        train("mnist_ff", "sequential", digits[1], None, noise, again, out_dir=tmp_path, resume=True)
+    same = TrainConfig(**{**cfg, "epochs": 2, "optimizer": "ADAM"})  # case does not matter
+    trainer, _ = train("mnist_ff", "sequential", digits[1], None, 2.0, same, out_dir=tmp_path, resume=True)
+    assert [h["epoch"] for h in trainer.history] == [1, 2]
+
+
 RUN = textwrap.dedent("""
     import sys, torch
     torch.set_num_threads(1)
