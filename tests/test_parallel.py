@@ -829,3 +829,16 @@ def test_bench_streaming_1_thread_runs_the_node_kernels_with_one_thread(monkeypa
     r = bench_parallel("mnist_ff", batch=1, frames=1, warmup=0, repeats=1, device="cpu", node_repeats=1,
                        executors=["sequential", "streaming-threads"])
     assert r["in_frame_ideal_ms_per_frame"] is None and r["streaming_over_in_frame_ideal"] is None
+
+
+@pytest.mark.parametrize("kw, message", [
+    (dict(batch=0), "batch must be a whole number >= 1, got 0"),
+    (dict(frames=0), "frames must be a whole number >= 1, got 0"),
+    (dict(repeats=-1), "repeats must be a whole number >= 1, got -1"),
+    (dict(warmup=1.5), "warmup must be a whole number >= 0, got 1.5"),
+    (dict(node_repeats=0), "node_repeats must be a whole number >= 1, got 0"),
+])
+def test_bench_parallel_refuses_counts_out_of_range(kw, message):
+    # before: frames=0 or repeats=0 returned a result without any timing (0 samples, None)
+    with pytest.raises(SettingError, match=message):
+        bench_parallel("mnist_ff", device="cpu", **kw)

@@ -30,7 +30,7 @@ from pathlib import Path
 import torch
 
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory, resolve_device
-from ..errors import StreamnetsError, whole_number
+from ..errors import SettingError, StreamnetsError, whole_number
 from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs
 from .cost import makespan, measure_node_times, sync
 from .processes import ProcessExecutor
@@ -429,9 +429,11 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         if device.type not in EXECUTORS[name][2]:
             raise StreamnetsError(f"executor {name!r} does not run on {device.type}; on {device.type} use "
                                   f"{', '.join(default_executors(device))}")
-    if int(batch) < 1:
-        raise StreamnetsError(f"batch must be at least 1, got {batch}")
-    batch = int(batch)
+    batch = whole_number("batch", batch)
+    frames, repeats = whole_number("frames", frames), whole_number("repeats", repeats)
+    warmup = whole_number("warmup", warmup, lo=0)
+    node_repeats = whole_number("node_repeats", node_repeats)
+    frames_per_graph = whole_number("frames_per_graph", frames_per_graph)
     load_before = _load()
     # What the thread executors do anyway; applied first, so that every executor
     # and the per-node timings run with the same allocator.
@@ -444,9 +446,10 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     schedule = Schedule(model, "streaming")
     steady = max(Schedule(model, EXECUTORS[n][0]).plan.steady for n in executors) + 1
     pipelined = any(_pipelined(n) for n in executors)
-    if pipelined and int(frames_per_graph) < 2:
-        raise StreamnetsError(f"frames_per_graph must be at least 2, got {frames_per_graph}")
-    clip_length = int(frames_per_graph) if pipelined else 0
+    if pipelined and frames_per_graph < 2:
+        raise SettingError(f"frames_per_graph must be at least 2 for the pipelined executors, got "
+                           f"{frames_per_graph}")
+    clip_length = frames_per_graph if pipelined else 0
     # Long enough for every executor to check one graph of frames_per_graph frames.
     clip = _frames(model, batch, steady + 4 + clip_length, device, seed + 1)
     pool = _frames(model, batch, 8, device, seed + 2)
@@ -486,7 +489,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     # The ideal spreads single-threaded node times over the cores the workers use.
     in_use = min(workers * team, cores)
     alone_1, alone_all, graphed, ideal, ideal_rule, concurrent["cuda"] = _node_times(
-        schedule, batch, device, cores, in_use, node_repeats, seed, clip_length or int(frames_per_graph))
+        schedule, batch, device, cores, in_use, node_repeats, seed, clip_length or frames_per_graph)
     others += [phase([n]) for n in executors if n in poisoning]
     handoff = handoff_ms() if device.type == "cpu" else None
     others = [v for v in others if v is not None]
