@@ -248,6 +248,8 @@ class Trainer:
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda t: 1 / (1 + decay * t))
         self.out_dir = Path(out_dir) if out_dir is not None else None
         self.history = []
+        #: Epochs taken over from a checkpoint by ``fit(resume=True)`` (None: none was).
+        self.resumed_epochs = None
 
     def _check_output(self, net, train_data, test_data):
         """The output node must be dense and have a channel per class of the data."""
@@ -292,6 +294,11 @@ class Trainer:
         if resume:
             self._restore()
         start = len(self.history)
+        if start > self.config.epochs:
+            raise StreamnetsError(
+                f"{self.out_dir / 'checkpoint.pt'}: the checkpoint has {start} epochs, more than the "
+                f"{self.config.epochs} asked for; to continue it ask for at least {start} (--epochs), "
+                f"to start fresh train without --resume (resume=False) or use another --out folder")
         for epoch in range(start, self.config.epochs):
             self.history.append(self._train_epoch(epoch))
             self._save()
@@ -428,6 +435,7 @@ class Trainer:
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
         self.history = list(state["history"])
+        self.resumed_epochs = len(self.history)
         torch.set_rng_state(state["torch_rng"])
         if state["cuda_rng"] is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])

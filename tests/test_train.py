@@ -326,3 +326,16 @@ def test_resume_refuses_a_checkpoint_of_an_edited_spec(digits, tmp_path):
     train(edited, "streaming", digits[1], None, out_dir=out, config=cfg)
     again, _ = train(edited, "streaming", digits[1], None, out_dir=out, resume=True, config=cfg)
     assert len(again.history) == 1
+
+
+def test_resume_refuses_fewer_epochs_than_the_checkpoint_has(digits, tmp_path):
+    # before: the 2-epoch model was silently reported for a run asked to train 1 epoch
+    cfg = dict(epochs=2, output_frames=2, max_batches=1, **QUICK)
+    trainer, _ = train("mnist_ff", "streaming", digits[1], None, 2.0, TrainConfig(**cfg), out_dir=tmp_path)
+    with pytest.raises(sn.StreamnetsError, match=r"checkpoint.pt: the checkpoint has 2 epochs, more than "
+                                                 r"the 1 asked for; to continue it ask for at least 2"):
+        train("mnist_ff", "streaming", digits[1], None, 2.0, TrainConfig(**{**cfg, "epochs": 1}),
+              out_dir=tmp_path, resume=True)
+    again, _ = train("mnist_ff", "streaming", digits[1], None, 2.0, TrainConfig(**{**cfg, "epochs": 3}),
+                     out_dir=tmp_path, resume=True)
+    assert again.resumed_epochs == 2 and len(again.history) == 3 and trainer.resumed_epochs is None
