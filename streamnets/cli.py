@@ -186,10 +186,23 @@ def _cmd_train(args, out):
     print(f"training {net.name} under the {rollout.name} rollout on {train_images.name} "
           f"(noise std {noise:g}); writing to {out_dir}", file=out)
     trainer, ev = train(net, rollout, train_images, test_images, noise, config, out_dir, args.resume)
+    print(_training_done(trainer, args.resume, out_dir), file=out)
     print(f"{'frame':>6} {'update step':>12} {'test accuracy':>14}", file=out)
     for f, s, a in zip(ev.frames, ev.update_steps, ev.accuracy):
         print(f"{f:>6} {s:>12} {a:>14.3f}", file=out)
     return 0
+
+
+def _training_done(trainer, resume, out_dir):
+    """One line on what ``train`` did: trained, resumed, or found the run finished."""
+    done, resumed = len(trainer.history), trainer.resumed_epochs
+    if resumed is None:
+        fresh = f" (--resume: no checkpoint in {out_dir}, so from the start)" if resume else ""
+        return f"trained {done} epoch{'s' * (done != 1)}{fresh}"
+    if resumed == done:
+        return (f"nothing trained: the checkpoint in {out_dir} already holds the {done} "
+                f"epoch{'s' * (done != 1)} asked for; the accuracies below are of that model")
+    return f"resumed after epoch {resumed} of {done}; trained epochs {resumed + 1}..{done}"
 
 
 def _cmd_reproduce(args, out):

@@ -194,3 +194,18 @@ def test_inspect_window_out_of_range_exits_2(value, capsys):
     err = capsys.readouterr().err
     assert f"streamnets: error: --window={value} is out of range 0..10000: the tableau has W + 1 " \
            f"columns per node" in err
+
+
+def test_train_says_whether_it_trained_resumed_or_found_the_run_finished(tmp_path, capsys):
+    # before: a resumed or already finished run printed the same lines as a fresh one
+    out = tmp_path / "run"
+    common = ["train", "mnist_ff", "--limit", "32", "--quiet", "--out", str(out)]
+    lines = []
+    for epochs, resume in (("1", True), ("1", True), ("2", True), ("1", False)):
+        assert main(common + ["--epochs", epochs] + ["--resume"] * resume) == 0
+        lines.append(capsys.readouterr().out.splitlines()[1])
+    assert lines == [f"trained 1 epoch (--resume: no checkpoint in {out}, so from the start)",
+                     f"nothing trained: the checkpoint in {out} already holds the 1 epoch asked for; "
+                     f"the accuracies below are of that model",
+                     "resumed after epoch 1 of 2; trained epochs 2..2",
+                     "trained 1 epoch"]
