@@ -339,3 +339,24 @@ def test_resume_refuses_fewer_epochs_than_the_checkpoint_has(digits, tmp_path):
     again, _ = train("mnist_ff", "streaming", digits[1], None, 2.0, TrainConfig(**{**cfg, "epochs": 3}),
                      out_dir=tmp_path, resume=True)
     assert again.resumed_epochs == 2 and len(again.history) == 3 and trainer.resumed_epochs is None
+
+
+def test_an_output_folder_that_cannot_be_written_is_refused_before_training(digits, tmp_path, monkeypatch):
+    # before: an OSError traceback from the first checkpoint, after an epoch of training
+    net = sn.load("mnist_ff")
+    data = make_sequences(digits[1], 11, 2.0)
+    (tmp_path / "file").write_text("")
+    with pytest.raises(sn.StreamnetsError, match=r"file: this is a file, not a folder for checkpoints"):
+        Trainer(StreamNet(net), "streaming", data, config=TrainConfig(**QUICK), out_dir=tmp_path / "file")
+    with pytest.raises(sn.StreamnetsError, match=r"file/run: cannot write checkpoints and metrics there "
+                                                 r"\(Not a directory\); give another output folder"):
+        Trainer(StreamNet(net), "streaming", data, config=TrainConfig(**QUICK),
+                out_dir=tmp_path / "file" / "run")
+
+    def read_only(*args, **kwargs):
+        raise PermissionError(13, "Permission denied")
+
+    monkeypatch.setattr("tempfile.TemporaryFile", read_only)
+    with pytest.raises(sn.StreamnetsError, match=r"cannot write checkpoints and metrics there "
+                                                 r"\(Permission denied\)"):
+        Trainer(StreamNet(net), "streaming", data, config=TrainConfig(**QUICK), out_dir=tmp_path / "ro")
