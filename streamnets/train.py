@@ -248,6 +248,7 @@ class Trainer:
             raise SpecError(f"the trainer supports networks with one output; "
                             f"{net.name!r} has {', '.join(outputs)}", net.source, "outputs")
         self.output = outputs[0]
+        self._check_input(net, train_data, test_data)
         self._check_output(net, train_data, test_data)
         self.frames = window_frames(self.rollout, self.config.output_frames)
         self.first = self.frames - self.config.output_frames
@@ -269,6 +270,19 @@ class Trainer:
         self.history = []
         #: Epochs taken over from a checkpoint by ``fit(resume=True)`` (None: none was).
         self.resumed_epochs = None
+
+    @staticmethod
+    def _check_input(net, train_data, test_data):
+        """The input node must have the shape of the data's frames (before the first batch)."""
+        node = net.nodes[net.inputs[0]]
+        for name, data in (("training", train_data), ("test", test_data)):
+            shape = getattr(data, "frame_shape", None)
+            if shape is None or tuple(shape) == node.shape:
+                continue
+            raise SpecError(f"input node {node.name!r} has shape {list(node.shape)}, but the {name} "
+                            f"data's frames have shape {list(shape)}; give the input node shape "
+                            f"{list(shape)} or train on other data", net.source,
+                            f"nodes.{node.name}.shape")
 
     def _check_output(self, net, train_data, test_data):
         """The output node must be dense and have a channel per class of the data."""

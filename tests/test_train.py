@@ -360,3 +360,15 @@ def test_an_output_folder_that_cannot_be_written_is_refused_before_training(digi
     with pytest.raises(sn.StreamnetsError, match=r"cannot write checkpoints and metrics there "
                                                  r"\(Permission denied\)"):
         Trainer(StreamNet(net), "streaming", data, config=TrainConfig(**QUICK), out_dir=tmp_path / "ro")
+
+
+def test_an_input_node_of_another_shape_than_the_frames_is_named_up_front(digits):
+    # before: a ShapeError from the model in the first batch, naming neither the spec nor the fix
+    from streamnets.spec import loads
+
+    net = loads("nodes: {image: {shape: [3, 28, 28]}, p: {shape: [10]}}\nedges: [[image, p]]", "mine.yaml")
+    data = make_sequences(digits[1], 11, 2.0)
+    with pytest.raises(sn.SpecError, match=r"mine.yaml: nodes.image.shape: input node 'image' has shape "
+                                           r"\[3, 28, 28\], but the training data's frames have shape "
+                                           r"\[1, 28, 28\]; give the input node shape \[1, 28, 28\]"):
+        Trainer(StreamNet(net), "streaming", data, config=TrainConfig(**QUICK))
