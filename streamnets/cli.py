@@ -295,6 +295,24 @@ def _set_threads(threads):
     torch.set_num_threads(threads)
 
 
+def one_line(message):
+    r"""A message of several lines (e.g. a list of folders searched) on one line: list
+    bullets dropped, lines joined by "; " (by a space after a line ending in ":").
+
+    Examples
+    --------
+    >>> one_line("MNIST not found. Looked in:\n  - data/mnist\n  - ~/data\nTo fix: download it.")
+    'MNIST not found. Looked in: data/mnist; ~/data; To fix: download it.'
+    """
+    text = ""
+    for line in message.splitlines():
+        line = line.strip()
+        line = line[2:] if line.startswith(("- ", "* ")) else line
+        if line:
+            text += ("" if not text else " " if text.endswith(":") else "; ") + line
+    return text
+
+
 def build_parser():
     parser = argparse.ArgumentParser(
         prog="streamnets",
@@ -379,7 +397,7 @@ def main(argv=None, out=None):
         _set_threads(getattr(args, "threads", None))
         return args.run(args, out)
     except StreamnetsError as err:
-        print(f"streamnets: error: {err}", file=sys.stderr)
+        print(f"streamnets: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
         print("streamnets: interrupted", file=sys.stderr)

@@ -209,3 +209,17 @@ def test_train_says_whether_it_trained_resumed_or_found_the_run_finished(tmp_pat
                      f"the accuracies below are of that model",
                      "resumed after epoch 1 of 2; trained epochs 2..2",
                      "trained 1 epoch"]
+
+
+def test_an_error_message_of_several_lines_is_printed_on_one_line(monkeypatch, capsys):
+    # before: e.g. a missing data set printed the folders searched on lines of their own
+    import streamnets.cli as cli
+    from streamnets.errors import DataError
+
+    def missing(args, out):
+        raise DataError("MNIST not found. Looked in:\n  - data/mnist\n  - /cache/mnist\nTo fix: add --download.")
+
+    monkeypatch.setattr(cli, "_cmd_list", missing)
+    assert main(["list"]) == 2
+    assert capsys.readouterr().err == ("streamnets: error: MNIST not found. Looked in: data/mnist; "
+                                       "/cache/mnist; To fix: add --download.\n")
