@@ -99,9 +99,12 @@ def _print_report(report, out):
     for o, f in report["first_response"].items():
         print(f"response  {o}: first at frame {f['frame']}, update step {f['update_step']}", file=out)
     p = report["patterns"]
-    valid = "?" if p["valid"] is None else p["valid"]
-    classes = "?" if p["model_parallel_classes"] is None else p["model_parallel_classes"]
-    print(f"patterns  {p['total']} in all, {valid} valid, {classes} model-parallel classes", file=out)
+    if p["valid"] is None:
+        print(f"patterns  {p['total']} in all; valid ones and model-parallel classes not counted: "
+              f"{p['note']}", file=out)
+    else:
+        print(f"patterns  {p['total']} in all, {p['valid']} valid, {p['model_parallel_classes']} "
+              f"model-parallel classes", file=out)
     width = max(5, *(len(v) for v in report["tableau"]))
     frames = range(report["window"] + 1)
     print("\ntableau T (update step at which node v of frame i is computed)", file=out)

@@ -223,3 +223,16 @@ def test_an_error_message_of_several_lines_is_printed_on_one_line(monkeypatch, c
     assert main(["list"]) == 2
     assert capsys.readouterr().err == ("streamnets: error: MNIST not found. Looked in: data/mnist; "
                                        "/cache/mnist; To fix: add --download.\n")
+
+
+def test_inspect_says_why_patterns_were_not_counted(tmp_path, capsys):
+    # before: "? valid, ? model-parallel classes" without a reason (the reason was in --json only)
+    nodes = {f"n{i}": {"shape": [2]} for i in range(14)}
+    nodes["n13"]["tags"] = ["prediction"]
+    edges = [[f"n{i}", f"n{i + 1}"] for i in range(13)] + [[f"n{i + 1}", f"n{i}"] for i in range(1, 13)]
+    path = tmp_path / "loop.yaml"
+    path.write_text(json.dumps({"nodes": nodes, "edges": edges}))
+    assert main(["inspect", str(path)]) == 0
+    line = capsys.readouterr().out.splitlines()[4]
+    assert line.startswith(f"patterns  {2 ** 25} in all; valid ones and model-parallel classes not "
+                           f"counted: a strongly connected part of network 'loop' has 24 edges")
