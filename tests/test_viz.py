@@ -225,6 +225,24 @@ def test_invalid_window_marks_the_cycle_in_every_frame(fig2, tmp_path):
     assert colour_counts(fig) == _window_counts(r, 3)
 
 
+@pytest.mark.parametrize("W, message", [
+    (-1, "W=-1 is out of range 0..600"), (2.5, "W must be a whole number in 0..600, got 2.5"),
+    ("3", "W must be a whole number"), (None, "W must be a whole number"), (True, "got True"),
+    (10 ** 6, "W=1000000 is out of range 0..600: draw_window draws windows up to W = MAX_WINDOW"),
+])
+def test_window_size_out_of_range_is_a_setting_error(fig2, W, message):
+    # before: 2.5, "3" and None a bare TypeError, True drawn as W = 1, 10**6 filled the memory
+    with pytest.raises(sn.SettingError, match=message):
+        draw_window(sn.Rollout.streaming(fig2), W)
+
+
+@pytest.mark.parametrize("n", [-1, 1.5, "2"])
+def test_window_state_after_must_be_a_whole_number(fig2, n):
+    # before: -1 drew "state after -1 update steps", 1.5 was drawn, "2" a bare TypeError
+    with pytest.raises(sn.SettingError, match="state_after must be a whole number >= 0"):
+        draw_window(sn.Rollout.streaming(fig2), 2, state_after=n)
+
+
 def test_draws_into_a_given_axes(fig2):
     fig = Figure()
     ax1, ax2 = fig.subplots(1, 2)

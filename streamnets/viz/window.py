@@ -10,12 +10,17 @@ from __future__ import annotations
 
 from matplotlib.lines import Line2D
 
+from ..errors import whole_number
 from .artists import blocks_segment, draw_arrow, draw_node, draw_self_loop, loop_angle
 from .layout import layered_layout
 from .network import edge_legend_handles
 from .style import FILLED_FACE, INPUT_FACE, NODE_EDGE, NODE_FACE, edge_color, new_figure
 
-__all__ = ["draw_window", "cycle_text"]
+__all__ = ["draw_window", "cycle_text", "MAX_WINDOW"]
+
+#: The largest window W drawn: the figure is about 1.05 inches per frame, and past
+#: W = 620 it exceeds matplotlib's image size limit (2^16 pixels at 100 dpi).
+MAX_WINDOW = 600
 
 
 def cycle_text(cycle):
@@ -39,14 +44,14 @@ def draw_window(rollout, W, ax=None, tableau=False, state_after=None, title=None
     ----------
     rollout : Rollout
     W : int
-        The window size; frames 0..W are drawn as columns.
+        The window size, 0 to :data:`MAX_WINDOW`; frames 0..W are drawn as columns.
     ax : matplotlib Axes, optional
         Draw into this axes; by default a new figure is made.
     tableau : bool
         Write T((i, v)), the update step at which node v of frame i is
         computed, into each node (the paper's Fig. 5).
     state_after : int, optional
-        Show the state S after this many update steps: nodes with
+        Show the state S after this many (>= 0) update steps: nodes with
         T <= state_after filled, the others hollow (Figs. 3-4); nodes computed
         in exactly that step get a thick outline.
     title : str or False, optional
@@ -72,6 +77,11 @@ def draw_window(rollout, W, ax=None, tableau=False, state_after=None, title=None
     >>> fig = draw_window(sn.Rollout.streaming(net), 3, tableau=True)
     >>> fig = draw_window(sn.Rollout.sequential(net), 3, state_after=2)
     """
+    W = whole_number("W", W, 0, MAX_WINDOW,
+                     why=f"draw_window draws windows up to W = MAX_WINDOW = {MAX_WINDOW} (a wider "
+                         f"figure exceeds matplotlib's image size); for larger ones use "
+                         f"Rollout.tableau(W)")
+    state_after = whole_number("state_after", state_after, 0, default=True)
     net = rollout.network
     rows = layered_layout(net).rows
     row = {v: k for k, v in enumerate(rows)}
