@@ -243,6 +243,25 @@ def test_window_state_after_must_be_a_whole_number(fig2, n):
         draw_window(sn.Rollout.streaming(fig2), 2, state_after=n)
 
 
+def test_drawing_something_else_than_a_network_or_rollout_says_what_to_pass(fig2):
+    # before: AttributeError ('str' object has no attribute 'nodes', ...) or, for a rollout of
+    # another network, a KeyError of its first edge
+    with pytest.raises(sn.SpecError, match=r"draw_network draws a Network, got str; pass e.g. "
+                                           r"sn.load\('fig2'\)"):
+        draw_network("fig2")
+    with pytest.raises(sn.SpecError, match=r"draw_patterns draws a Network, got Rollout; pass e.g. "
+                                           r"the rollout's .network"):
+        draw_patterns(sn.Rollout.streaming(fig2))
+    with pytest.raises(sn.SpecError, match=r"draw_window draws a Rollout, got Network; pass e.g. "
+                                           r"sn.Rollout.streaming\(net\)"):
+        draw_window(fig2, 3)
+    with pytest.raises(sn.SpecError, match=r"rollout 'streaming' belongs to network 'fig2', not to "
+                                           r"'mnist_sr'"):
+        draw_network(sn.load("mnist_sr"), sn.Rollout.streaming(fig2))
+    fig = draw_network(fig2, "sequential")  # a name is taken, as in Rollout.of
+    assert "fig2: sequential rollout" in fig.axes[0].get_title()
+
+
 def test_draws_into_a_given_axes(fig2):
     fig = Figure()
     ax1, ax2 = fig.subplots(1, 2)

@@ -10,9 +10,33 @@ from __future__ import annotations
 
 from typing import NamedTuple
 
-from ..rollout import dfs_back_edges
+from ..errors import SpecError
+from ..graph import Network
+from ..rollout import Rollout, dfs_back_edges
 
-__all__ = ["Layout", "layered_layout", "back_edges"]
+__all__ = ["Layout", "layered_layout", "back_edges", "checked_network", "checked_rollout"]
+
+
+def checked_network(net, where):
+    """``net`` if it is a :class:`Network`, else a SpecError for the function ``where``
+    saying how to get one (a name or path goes through ``sn.load``)."""
+    if isinstance(net, Network):
+        return net
+    hint = f"sn.load({str(net)!r})" if isinstance(net, str) else "sn.load('fig2')"
+    if isinstance(net, Rollout):
+        hint = "the rollout's .network"
+    raise SpecError(f"{where} draws a Network, got {type(net).__name__}; pass e.g. {hint}",
+                    field="net")
+
+
+def checked_rollout(rollout, where):
+    """``rollout`` if it is a :class:`Rollout`, else a SpecError for ``where`` saying
+    how to make one."""
+    if isinstance(rollout, Rollout):
+        return rollout
+    raise SpecError(f"{where} draws a Rollout, got {type(rollout).__name__}; pass e.g. "
+                    f"sn.Rollout.streaming(net), sn.Rollout.sequential(net) or "
+                    f"sn.Rollout.named(net, name)", field="rollout")
 
 
 class Layout(NamedTuple):

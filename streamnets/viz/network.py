@@ -5,7 +5,8 @@ from __future__ import annotations
 from matplotlib.lines import Line2D
 
 from .artists import blocks_segment, draw_arrow, draw_node, draw_self_loop, loop_angle
-from .layout import layered_layout
+from ..rollout import Rollout
+from .layout import checked_network, layered_layout
 from .style import INPUT_FACE, NODE_FACE, NEUTRAL, SEQUENTIAL, STREAMING, edge_color, new_figure
 
 __all__ = ["draw_network", "edge_legend_handles"]
@@ -48,8 +49,10 @@ def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=
     Parameters
     ----------
     net : Network
-    rollout : Rollout, optional
-        Colours the edges by R(e).
+    rollout : Rollout, str or dict, optional
+        Colours the edges by R(e): a Rollout of ``net`` (or of an equal network), a
+        name (``"streaming"``, ``"sequential"``, a pattern of the spec) or
+        ``{edge: 0/1}``, see :meth:`Rollout.of`.
     ax : matplotlib Axes, optional
         Draw into this axes; by default a new figure is made.
     title : str or False, optional
@@ -71,6 +74,9 @@ def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=
     >>> net = sn.load("fig2")
     >>> fig = draw_network(net, sn.Rollout.sequential(net))
     """
+    net = checked_network(net, "draw_network")
+    if rollout is not None:
+        rollout = Rollout.of(net, rollout)
     lay = layered_layout(net)
     pos = lay.pos
     width = max(sum(1 for v in net.nodes if lay.layer[v] == k) for k in set(lay.layer.values()))

@@ -8,6 +8,7 @@ import random
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from .layout import checked_network
 from .network import draw_network
 from .style import INVALID_FACE, STREAMING, root_figure
 
@@ -73,6 +74,7 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     """
     from ..theory import count_patterns
 
+    net = checked_network(net, "draw_patterns")
     patterns, sampled = pattern_sample(net, max_patterns, seed)
     counts = count_patterns(net)
     ncols = ncols or min(8, len(patterns))

@@ -12,7 +12,7 @@ from matplotlib.lines import Line2D
 
 from ..errors import whole_number
 from .artists import blocks_segment, draw_arrow, draw_node, draw_self_loop, loop_angle
-from .layout import layered_layout
+from .layout import checked_rollout, layered_layout
 from .network import edge_legend_handles
 from .style import FILLED_FACE, INPUT_FACE, NODE_EDGE, NODE_FACE, edge_color, new_figure
 
@@ -77,6 +77,7 @@ def draw_window(rollout, W, ax=None, tableau=False, state_after=None, title=None
     >>> fig = draw_window(sn.Rollout.streaming(net), 3, tableau=True)
     >>> fig = draw_window(sn.Rollout.sequential(net), 3, state_after=2)
     """
+    rollout = checked_rollout(rollout, "draw_window")
     W = whole_number("W", W, 0, MAX_WINDOW,
                      why=f"draw_window draws windows up to W = MAX_WINDOW = {MAX_WINDOW} (a wider "
                          f"figure exceeds matplotlib's image size); for larger ones use "
