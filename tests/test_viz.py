@@ -307,6 +307,17 @@ def test_pattern_grid_samples_large_networks_with_exact_counts(tmp_path):
     assert [ax.get_gid() for ax in again.axes if ax.get_gid()] == [ax.get_gid() for ax in panels]
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"max_patterns": 0}, "max_patterns must be a whole number >= 1, got 0"),
+    ({"max_patterns": 2.5}, "max_patterns must be a whole number >= 1, got 2.5"),
+    ({"ncols": 0}, "ncols must be a whole number >= 1"),
+])
+def test_pattern_grid_settings_out_of_range_are_setting_errors(fig2, kwargs, message):
+    # before: max_patterns 0 or -1 a ZeroDivisionError, ncols=0 silently the default
+    with pytest.raises(sn.SettingError, match=message):
+        draw_patterns(fig2, **kwargs)
+
+
 def test_pattern_grid_takes_the_place_of_an_axes():
     fig = Figure()
     left, right = fig.subplots(1, 2)

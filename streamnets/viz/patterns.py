@@ -8,6 +8,7 @@ import random
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
+from ..errors import whole_number
 from .layout import checked_network
 from .network import draw_network
 from .style import INVALID_FACE, STREAMING, root_figure
@@ -51,8 +52,8 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     ----------
     net : Network
     max_patterns : int
-        Draw all 2^|E| patterns if there are at most this many, else a random
-        sample of this many (counts in the title stay exact).
+        Draw all 2^|E| patterns if there are at most this many (>= 1), else a
+        random sample of this many (counts in the title stay exact).
     fig : matplotlib Figure or SubFigure, optional
         Draw the grid into this figure.
     ax : matplotlib Axes, optional
@@ -75,6 +76,8 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     from ..theory import count_patterns
 
     net = checked_network(net, "draw_patterns")
+    max_patterns = whole_number("max_patterns", max_patterns, 1)
+    ncols = whole_number("ncols", ncols, 1, default=True)
     patterns, sampled = pattern_sample(net, max_patterns, seed)
     counts = count_patterns(net)
     ncols = ncols or min(8, len(patterns))
