@@ -307,6 +307,18 @@ def test_pattern_grid_samples_large_networks_with_exact_counts(tmp_path):
     assert [ax.get_gid() for ax in again.axes if ax.get_gid()] == [ax.get_gid() for ax in panels]
 
 
+def test_pattern_grid_of_a_network_too_large_to_count_draws_a_sample_and_says_so():
+    # before: the StreamnetsError of count_patterns, and no drawing
+    nodes = [sn.Node(f"n{i}", (2,), tags=("prediction",) if i == 13 else ()) for i in range(14)]
+    edges = [(f"n{i}", f"n{i + 1}") for i in range(13)] + [(f"n{i + 1}", f"n{i}") for i in range(1, 13)]
+    net = sn.Network(nodes, edges, name="loop")
+    fig = draw_patterns(net, max_patterns=4, seed=0)
+    assert len([ax for ax in fig.axes if (ax.get_gid() or "").startswith("pattern:")]) == 4
+    assert fig._suptitle.get_text().startswith("loop: 2^25 patterns (the valid ones not counted: a "
+                                               "strongly connected part is too large to enumerate) "
+                                               "(a random 4 shown)")
+
+
 @pytest.mark.parametrize("kwargs, message", [
     ({"max_patterns": 0}, "max_patterns must be a whole number >= 1, got 0"),
     ({"max_patterns": 2.5}, "max_patterns must be a whole number >= 1, got 2.5"),

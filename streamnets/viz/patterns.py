@@ -8,7 +8,7 @@ import random
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from ..errors import whole_number
+from ..errors import StreamnetsError, whole_number
 from .layout import checked_network
 from .network import draw_network
 from .style import INVALID_FACE, STREAMING, root_figure
@@ -35,6 +35,19 @@ def pattern_sample(net, max_patterns=64, seed=0):
             for code in sorted(codes)], True
 
 
+def _counts_text(net):
+    """"N patterns, V valid, C model-parallel classes", or why V and C are not known."""
+    from ..theory import count_patterns
+
+    try:
+        counts = count_patterns(net)
+    except StreamnetsError:  # a strongly connected part too large to enumerate
+        return (f"2^{len(net.edges)} patterns (the valid ones not counted: a strongly connected "
+                f"part is too large to enumerate)")
+    return (f"{counts.total} patterns, {counts.valid} valid, {counts.model_parallel_classes} "
+            f"model-parallel classes")
+
+
 def _bits(r):
     return "".join(map(str, r.bits))
 
@@ -53,7 +66,8 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     net : Network
     max_patterns : int
         Draw all 2^|E| patterns if there are at most this many (>= 1), else a
-        random sample of this many (counts in the title stay exact).
+        random sample of this many (counts in the title stay exact; where a
+        strongly connected part is too large to enumerate, the title says so).
     fig : matplotlib Figure or SubFigure, optional
         Draw the grid into this figure.
     ax : matplotlib Axes, optional
@@ -73,13 +87,10 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     >>> from streamnets.viz import draw_patterns
     >>> fig = draw_patterns(sn.load("fig2"))   # 32 patterns, 12 valid
     """
-    from ..theory import count_patterns
-
     net = checked_network(net, "draw_patterns")
     max_patterns = whole_number("max_patterns", max_patterns, 1)
     ncols = whole_number("ncols", ncols, 1, default=True)
     patterns, sampled = pattern_sample(net, max_patterns, seed)
-    counts = count_patterns(net)
     ncols = ncols or min(8, len(patterns))
     nrows = math.ceil(len(patterns) / ncols)
     if ax is not None:
@@ -109,8 +120,7 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
                                     linewidth=1.0, zorder=1, gid="invalid-cross"))
     order = ", ".join(f"{e.source}\u2192{e.target}" for e in net.edges)
     shown = f" (a random {len(patterns)} shown)" if sampled else ""
-    fig.suptitle(f"{net.name}: {counts.total} patterns, {counts.valid} valid, "
-                 f"{counts.model_parallel_classes} model-parallel classes{shown}\n"
+    fig.suptitle(f"{net.name}: {_counts_text(net)}{shown}\n"
                  f"delays R in edge order {order}; grey and crossed: not valid; "
                  f"red title: F = 1", fontsize=9)
     return root_figure(fig)
