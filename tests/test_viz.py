@@ -262,6 +262,13 @@ def test_drawing_something_else_than_a_network_or_rollout_says_what_to_pass(fig2
     assert "fig2: sequential rollout" in fig.axes[0].get_title()
 
 
+@pytest.mark.parametrize("size", [0, -5, float("nan"), "12", True])
+def test_draw_network_node_size_must_be_a_positive_number(fig2, size):
+    # before: 0 silently meant the default size, -5 and nan drew invisible nodes
+    with pytest.raises(sn.SettingError, match="node_size must be a diameter in points"):
+        draw_network(fig2, node_size=size)
+
+
 def test_draws_into_a_given_axes(fig2):
     fig = Figure()
     ax1, ax2 = fig.subplots(1, 2)

@@ -5,6 +5,7 @@ from __future__ import annotations
 from matplotlib.lines import Line2D
 
 from .artists import blocks_segment, draw_arrow, draw_node, draw_self_loop, loop_angle
+from ..errors import SettingError
 from ..rollout import Rollout
 from .layout import checked_network, layered_layout
 from .style import INPUT_FACE, NODE_FACE, NEUTRAL, SEQUENTIAL, STREAMING, edge_color, new_figure
@@ -75,6 +76,10 @@ def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=
     >>> fig = draw_network(net, sn.Rollout.sequential(net))
     """
     net = checked_network(net, "draw_network")
+    if node_size is not None and not (isinstance(node_size, (int, float))
+                                      and not isinstance(node_size, bool) and 0 < node_size < 1e3):
+        raise SettingError(f"node_size must be a diameter in points, a number in (0, 1000), got "
+                           f"{node_size!r}; leave it out for the default")
     if rollout is not None:
         rollout = Rollout.of(net, rollout)
     lay = layered_layout(net)
