@@ -269,6 +269,37 @@ def test_draw_network_node_size_must_be_a_positive_number(fig2, size):
         draw_network(fig2, node_size=size)
 
 
+def _cut_off(fig):
+    """The titles and legends of ``fig`` that reach past its left or right edge."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    renderer, width = fig.canvas.get_renderer(), fig.bbox.width
+    items = [a for ax in fig.axes for a in (ax.title, ax.get_legend()) if a is not None]
+    items = [fig._suptitle] if fig._suptitle is not None else items  # a grid: its title
+    return [a for a in items if not -1 <= a.get_window_extent(renderer).x0
+            <= a.get_window_extent(renderer).x1 <= width + 1]
+
+
+def test_titles_and_legends_are_not_cut_off_at_the_figure_edge(fig2):
+    # before: at W <= 1 the window's title ("..., F(R) = 1") and legend ran past the figure's
+    # edges, as did a long network or node name
+    long = sn.Network([sn.Node("input frame of the camera", (1,)),
+                       sn.Node("a rather long hidden layer name", (4,), tags=("prediction",))],
+                      [("input frame of the camera", "a rather long hidden layer name"),
+                       ("a rather long hidden layer name", "a rather long hidden layer name")],
+                      name="my_very_long_experimental_network_name_v2")
+    for net in (fig2, sn.load("cifar10_dsr6"), long):
+        invalid = sn.Rollout.from_bits(net, [0] * len(net.edges))
+        for W in (0, 1, 2):
+            for r in (sn.Rollout.streaming(net), invalid):
+                assert not _cut_off(draw_window(r, W, state_after=1)), (net.name, W, r.name)
+        assert not _cut_off(draw_network(net, invalid)), net.name
+    assert not _cut_off(draw_patterns(sn.load("cifar10_dsr6"), max_patterns=8))
+    fig = draw_window(sn.Rollout.streaming(long), 0)
+    assert fig.axes[0].get_title().startswith("my_very_long_experimental_network_name_v2, streaming")
+
+
 def test_draws_into_a_given_axes(fig2):
     fig = Figure()
     ax1, ax2 = fig.subplots(1, 2)

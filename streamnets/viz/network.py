@@ -86,7 +86,14 @@ def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=
     pos = lay.pos
     width = max(sum(1 for v in net.nodes if lay.layer[v] == k) for k in set(lay.layer.values()))
     height = max(lay.layer.values()) + 1
-    fig, ax = new_figure(ax, figsize=(max(2.8, 1.2 * width + 1.6), max(2.6, 0.85 * height + 1.0)))
+    if title is None:
+        title = net.name if rollout is None else f"{net.name}: {rollout.name} rollout"
+        if rollout is not None and not rollout.is_valid:
+            title += " (not valid)"
+    # the title wraps at spaces, so the figure must be as wide as its longest word
+    longest = max(map(len, str(title).split()), default=0) if title is not False else 0
+    fig, ax = new_figure(ax, figsize=(max(2.8, 1.2 * width + 1.6, 0.09 * longest + 0.4),
+                                      max(2.6, 0.85 * height + 1.0)))
     inside = max(len(v) for v in net.nodes) <= 4
     size = node_size or (24 if inside else 14)
     scale = min(1.0, size / 20)  # thinner lines and smaller heads for small nodes
@@ -126,11 +133,7 @@ def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=
     ax.set_ylim(-0.6, height - 0.4)
     ax.set_axis_off()
     if title is not False:
-        if title is None:
-            title = net.name if rollout is None else f"{net.name}: {rollout.name} rollout"
-            if rollout is not None and not rollout.is_valid:
-                title += " (not valid)"
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=10, wrap=True)
     if legend and rollout is not None:
         ax.legend(handles=edge_legend_handles(bool(cycle)), loc="upper center",
                   bbox_to_anchor=(0.5, 0.0), fontsize=7, frameon=False, ncol=1)

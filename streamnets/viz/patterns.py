@@ -122,5 +122,5 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     shown = f" (a random {len(patterns)} shown)" if sampled else ""
     fig.suptitle(f"{net.name}: {_counts_text(net)}{shown}\n"
                  f"delays R in edge order {order}; grey and crossed: not valid; "
-                 f"red title: F = 1", fontsize=9)
+                 f"red title: F = 1", fontsize=9, wrap=True)
     return root_figure(fig)

@@ -89,7 +89,11 @@ def draw_window(rollout, W, ax=None, tableau=False, state_after=None, title=None
     valid = rollout.is_valid
     cycle = set(rollout.zero_delay_cycle or ())
     T = rollout.tableau(W) if valid else None
-    fig, ax = new_figure(ax, figsize=(1.05 * (W + 1) + 1.8, 0.7 * len(rows) + 2.0))
+    # the node names on the left, then the frames: at least 3.6 inches for the legend's two
+    # columns and the title, which are centred over the frames
+    names = 0.09 * max(len(v) for v in rows) + 0.4
+    frames = max(1.05 * (W + 1) + 0.6, 3.6)
+    fig, ax = new_figure(ax, figsize=(names + frames, 0.7 * len(rows) + 2.0))
 
     window = rollout.window(W)
     keys = {(a, b) for a, b, d in window.edges(data="delay") if d == 0}
@@ -149,7 +153,7 @@ def draw_window(rollout, W, ax=None, tableau=False, state_after=None, title=None
                 title += f", F(R) = {rollout.inference_factor}"
                 if show_state:
                     title += f"\nstate after {state_after} update step{'s' * (state_after != 1)}"
-        ax.set_title(title, fontsize=10)
+        ax.set_title(title, fontsize=10, wrap=True)
     if legend:
         handles = edge_legend_handles(not valid)
         if show_state:
