@@ -111,6 +111,20 @@ def test_draw_network_places_layers_and_curves_back_edges(fig2):
     assert labels(fig) == {"label:u": "u", "label:v": "v", "label:w": "w"}
 
 
+def test_edges_of_a_wide_layer_stay_straight(tmp_path):
+    # before: with 10 or more parallel branches the long, flat edges into the outer branches
+    # counted the neighbouring branch nodes as in the way and were bent into arcs far off
+    # the drawing, crossing other nodes
+    k = 12
+    nodes = [sn.Node("in", (1,)), *[sn.Node(f"b{i}", (2,)) for i in range(k)], sn.Node("out", (3,))]
+    edges = [("in", f"b{i}") for i in range(k)] + [(f"b{i}", "out") for i in range(k)]
+    fig = draw_network(sn.Network(nodes, edges, name="wide"))
+    save(fig, tmp_path, "wide")
+    assert {a.get_connectionstyle().rad for a in arrows(fig).values()} == {0}
+    skip = draw_network(sn.Network([sn.Node(v, (2,)) for v in "abc"], [("a", "b"), ("b", "c"), ("a", "c")]))
+    assert arrows(skip)["edge:a->c"].get_connectionstyle().rad != 0  # b is in its way
+
+
 def test_draw_network_marks_the_zero_delay_cycle(fig2, tmp_path):
     r = sn.Rollout(fig2, FIG2_INVALID)
     fig = draw_network(fig2, r)

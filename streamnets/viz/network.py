@@ -25,6 +25,16 @@ def edge_legend_handles(invalid=False):
     return handles
 
 
+def _in_the_way(net, pos, edge):
+    """The positions of the nodes a straight ``edge`` could cross: those in a layer
+    strictly between its ends, or in its layer for an edge within one layer. (Nodes in
+    the end layers only come near an edge when it is long and flat, as the edges of a
+    wide layer are; bending all of those sends them far off the drawing.)"""
+    low, high = sorted((pos[edge.source][1], pos[edge.target][1]))
+    return [pos[v] for v in net.nodes if v not in edge.key
+            and (low < pos[v][1] < high or low == high == pos[v][1])]
+
+
 def _routes(net, pos):
     """``{edge key: rad}`` for the non-self-loop edges: straight unless the edge
     would cross another node or runs opposite another edge."""
@@ -33,8 +43,7 @@ def _routes(net, pos):
     for e in net.edges:
         if e.is_self_loop:
             continue
-        others = [pos[v] for v in net.nodes if v not in e.key]
-        blocked = blocks_segment(pos[e.source], pos[e.target], others)
+        blocked = blocks_segment(pos[e.source], pos[e.target], _in_the_way(net, pos, e))
         rads[e.key] = CURVE if blocked or (e.target, e.source) in keys else 0.0
     return rads
 
