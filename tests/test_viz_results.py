@@ -125,3 +125,22 @@ def test_first_response_comparison_from_a_table_of_columns():
     with pytest.raises(ResultsError, match="no field 'delay'"):
         plot_first_response_comparison([{"network": "a", "streaming_accuracy": 1,
                                          "sequential_accuracy": 1}])
+
+
+@pytest.mark.parametrize("call, message", [
+    (lambda: plot_accuracy_over_steps(run("a", "streaming", 1, 1)),
+     "runs must be a list of runs .*got a dict; wrap a single run in a list"),
+    (lambda: plot_accuracy_over_steps("runs.json"), "runs must be a list of runs .*got a str"),
+    (lambda: plot_accuracy_over_steps([run("a", "streaming", 1, 1), "b"]),
+     r"runs\[1\] is a str, not a run"),
+    (lambda: plot_accuracy_over_steps([{**run("a", "streaming", 1, 1, n=2), "accuracy": ["x", "y"]}]),
+     r"runs\[0\] \(a, streaming\): accuracy must be numbers, got \['x', 'y'\]"),
+    (lambda: first_response_table("x"), "runs must be a list of runs .*got a str"),
+    (lambda: first_response_table([1, 2]), "table row 0 is a int, not a dict with network"),
+])
+def test_runs_of_the_wrong_kind_are_named(call, message):
+    # before: a single run dict was read as runs named by its keys ("runs[0] has no field
+    # 'rollout'"), a string likewise; accuracies that are not numbers a bare ValueError,
+    # a table of numbers a TypeError
+    with pytest.raises(ResultsError, match=message):
+        call()

@@ -14,6 +14,7 @@ from __future__ import annotations
 
 import math
 import os
+from collections.abc import Iterable, Mapping
 
 import numpy as np
 
@@ -29,6 +30,9 @@ class ResultsError(StreamnetsError, ValueError):
 
 
 def _check_run(run, k):
+    if not isinstance(run, Mapping):
+        raise ResultsError(f"runs[{k}] is a {type(run).__name__}, not a run (a dict with network, "
+                           f"rollout, update_steps and accuracy)")
     for key in ("network", "rollout", "update_steps", "accuracy"):
         if key not in run:
             raise ResultsError(f"runs[{k}] has no field {key!r}; a run needs network, rollout, "
@@ -41,6 +45,20 @@ def _check_run(run, k):
     if std is not None and len(std) != len(run["accuracy"]):
         raise ResultsError(f"runs[{k}] ({run['network']}, {run['rollout']}): accuracy_std has "
                            f"{len(std)} values for {len(run['accuracy'])} accuracies")
+    for key in ("update_steps", "accuracy", "accuracy_std"):
+        try:
+            np.asarray(run.get(key, ()), float)
+        except (TypeError, ValueError):
+            raise ResultsError(f"runs[{k}] ({run['network']}, {run['rollout']}): {key} must be "
+                               f"numbers, got {run[key]!r}") from None
+
+
+def _runs(runs):
+    """``runs`` as a list of runs; a single run, a string or a file name is refused."""
+    if isinstance(runs, (Mapping, str, bytes, os.PathLike)) or not isinstance(runs, Iterable):
+        raise ResultsError(f"runs must be a list of runs (dicts with network, rollout, update_steps "
+                           f"and accuracy), got a {type(runs).__name__}; wrap a single run in a list")
+    return list(runs)
 
 
 def short_names(names):
@@ -58,7 +76,7 @@ def short_names(names):
 
 def _by_network(runs):
     groups = {}
-    for k, run in enumerate(runs):
+    for k, run in enumerate(_runs(runs)):
         _check_run(run, k)
         groups.setdefault(run["network"], []).append(run)
     return groups
@@ -184,11 +202,14 @@ def first_response_table(runs_or_table):
         if len(lengths) != 1:
             raise ResultsError("the columns of the table have different lengths")
         data = [dict(zip(columns, values)) for values in zip(*columns.values())]
-    data = list(data)
-    if data and "accuracy" in data[0]:
+    data = _runs(data)
+    if data and isinstance(data[0], Mapping) and "accuracy" in data[0]:
         return [_row_from_runs(n, g) for n, g in _by_network(data).items()]
     needed = ("network", "streaming_accuracy", "sequential_accuracy", "delay")
     for k, row in enumerate(data):
+        if not isinstance(row, Mapping):
+            raise ResultsError(f"table row {k} is a {type(row).__name__}, not a dict with "
+                               f"{', '.join(needed)} (or pass runs)")
         for key in needed:
             if key not in row:
                 raise ResultsError(f"table row {k} has no field {key!r}; a row needs "
