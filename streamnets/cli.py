@@ -44,14 +44,23 @@ def _resolve_rollout(net, args):
                             f"the order {_edge_list(net)}), got {args.pattern!r}", field="--pattern")
         return Rollout.from_bits(net, [int(b) for b in bits], "custom")
     if args.stream is not None:
-        edges = []
-        for item in args.stream:
-            source, sep, target = item.partition(":")
-            if not sep:
-                raise SpecError(f"write a streaming edge as SOURCE:TARGET, got {item!r}", field="--stream")
-            edges.append((source, target))
-        return Rollout.from_streaming_edges(net, edges, "custom")
+        return Rollout.from_streaming_edges(net, [_stream_edge(net, item) for item in args.stream],
+                                            "custom")
     return Rollout.named(net, args.rollout)
+
+
+def _stream_edge(net, item):
+    """``SOURCE:TARGET`` as an edge; node names may contain ':' themselves, so the split
+    is the one ':' that gives an edge of ``net`` (the first one if none does)."""
+    splits = [(item[:i], item[i + 1:]) for i, c in enumerate(item) if c == ":"]
+    if not splits:
+        raise SpecError(f"write a streaming edge as SOURCE:TARGET, got {item!r}", field="--stream")
+    edges = [pair for pair in splits if pair in net.edge_index]
+    if len(edges) > 1:
+        both = " and ".join("->".join(e) for e in edges)
+        raise SpecError(f"{item!r} can be read as the edges {both}; give the pattern with --pattern "
+                        f"instead", field="--stream")
+    return edges[0] if edges else splits[0]
 
 
 def _edge_list(net):

@@ -236,3 +236,16 @@ def test_inspect_says_why_patterns_were_not_counted(tmp_path, capsys):
     line = capsys.readouterr().out.splitlines()[4]
     assert line.startswith(f"patterns  {2 ** 25} in all; valid ones and model-parallel classes not "
                            f"counted: a strongly connected part of network 'loop' has 24 edges")
+
+
+def test_stream_names_edges_between_nodes_with_a_colon_in_their_name(tmp_path, capsys):
+    # before: "conv:1:conv:1" was split at its first ':' into ('conv', '1:conv:1'), not an edge
+    path = tmp_path / "colon.yaml"
+    path.write_text('nodes: {"in": {shape: [2]}, "conv:1": {shape: [4]}, "out": {shape: [2]}}\n'
+                    'edges: [["in", "conv:1"], ["conv:1", "conv:1"], ["conv:1", "out"]]\n')
+    assert main(["inspect", str(path), "--stream", "conv:1:conv:1", "in:conv:1", "--json"]) == 0
+    report = json.loads(capsys.readouterr().out)
+    assert report["rollout"]["pattern"] == [["in", "conv:1", 1], ["conv:1", "conv:1", 1],
+                                            ["conv:1", "out", 0]]
+    assert main(["inspect", str(path), "--stream", "in:conv:2"]) == 2
+    assert "('in', 'conv:2') is not an edge" in capsys.readouterr().err
