@@ -8,16 +8,16 @@ import contextlib
 from ..errors import SettingError, whole_number
 from ..rollout import Rollout
 from ..viz.network import draw_network
-from ..viz.window import cycle_text, draw_window
+from ..viz.window import MAX_WINDOW as DRAWN_MAX_WINDOW, cycle_text, draw_window
 from ._common import WidgetApp, escape, png_bytes, require_ipywidgets
 
 __all__ = ["RolloutExplorer", "status_text", "tableau_html", "MAX_WINDOW"]
 
 #: The largest window W the explorer shows. Every change redraws W + 1 columns:
 #: at W = 100 that takes about 1.5 s for fig2 and 6 s for cifar10_dsr6 (11 nodes)
-#: on one CPU core and gives a figure 110 inches wide; past W = 690 matplotlib
-#: refuses to render it. Rollout.tableau(W), Rollout.window(W) and
-#: streamnets.viz.draw_window have no cap.
+#: on one CPU core and gives a figure 110 inches wide. Rollout.tableau(W) and
+#: Rollout.window(W) have no cap; streamnets.viz.draw_window draws up to
+#: streamnets.viz.window.MAX_WINDOW (600: matplotlib's image size limit).
 MAX_WINDOW = 100
 
 
@@ -25,8 +25,9 @@ def _checked_window(window):
     return whole_number("window", window, 1, MAX_WINDOW,
                         f"the explorer shows windows up to W = MAX_WINDOW = {MAX_WINDOW} (a "
                         f"larger one takes long to draw and cannot be read); give a window in "
-                        f"that range, or use Rollout.tableau(W), Rollout.window(W) or "
-                        f"streamnets.viz.draw_window(rollout, W), which have no cap")
+                        f"that range, or use Rollout.tableau(W) or Rollout.window(W), which "
+                        f"have no cap, or streamnets.viz.draw_window(rollout, W) (up to W = "
+                        f"{DRAWN_MAX_WINDOW})")
 
 
 def _checked_step(step, rollout, W):
