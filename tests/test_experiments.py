@@ -6,6 +6,7 @@ import pytest
 
 import streamnets as sn
 from streamnets.cli import main
+from streamnets.errors import SettingError
 from streamnets.experiments import EXPERIMENTS, check_claims, get_experiment, run_experiment
 from streamnets.experiments.claims import accuracy_at_step, difference_tolerance, tolerance
 from streamnets.paper import AUTHORS_VALUES
@@ -177,3 +178,19 @@ def test_reproduce_compares_with_the_reference_only_on_the_same_data(monkeypatch
     out = capsys.readouterr().out
     assert expected in out
     assert ("accuracy minus reference" in out) is (dataset is None)
+
+
+@pytest.mark.parametrize("overrides, message", [
+    # before: epochs=0 checked the paper's claims on untrained networks, repetitions=0 an IndexError
+    (dict(epochs=0), "epochs must be a whole number >= 1, got 0"),
+    (dict(repetitions=0), "repetitions must be a whole number >= 1, got 0"),
+    (dict(lr=float("nan")), "lr must be a number > 0, got nan"),
+    (dict(n_train=2.5), "n_train must be a whole number >= 1 .*got 2.5"),
+    (dict(epoch=1), "unknown profile field 'epoch' \\(did you mean 'epochs'\\?\\)"),
+])
+def test_reproduce_from_python_checks_the_overrides_before_any_work(tmp_path, monkeypatch, overrides, message):
+    import streamnets.experiments.runner as runner
+
+    monkeypatch.setattr(runner, "_datasets", lambda *a: pytest.fail("loaded data"))
+    with pytest.raises(SettingError, match=message):
+        runner.reproduce("mnist", out=tmp_path, **overrides)

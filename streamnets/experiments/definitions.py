@@ -21,9 +21,10 @@ training becomes several times slower (thread oversubscription; ``--threads 1``)
 
 from __future__ import annotations
 
-from dataclasses import dataclass, field, replace
+import math
+from dataclasses import dataclass, field, fields, replace
 
-from ..errors import SpecError
+from ..errors import SettingError, SpecError, whole_number
 
 __all__ = ["Profile", "Experiment", "EXPERIMENTS", "PROFILES", "get_experiment"]
 
@@ -48,6 +49,17 @@ class Profile:
     width: float = 1.0
     max_batches: int | None = None
     expected_time: str = ""
+
+    def __post_init__(self):
+        for name in ("epochs", "batch_size", "repetitions"):
+            whole_number(name, getattr(self, name))
+        for name in ("n_train", "n_test", "max_batches"):
+            whole_number(name, getattr(self, name), default=True)
+        for name in ("lr", "width"):
+            value = getattr(self, name)
+            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
+                    math.isfinite(value) and value > 0):
+                raise SettingError(f"{name} must be a number > 0, got {value!r}")
 
 
 @dataclass(frozen=True)
@@ -125,5 +137,24 @@ def get_experiment(name):
 
 
 def with_overrides(profile, **changes):
-    """The profile with some fields replaced (None values are ignored)."""
+    """The profile with some fields replaced (None values are ignored); an unknown
+    field or a value out of range is a :class:`~streamnets.errors.SettingError`.
+
+    Examples
+    --------
+    >>> with_overrides(get_experiment("mnist").profile("ci"), epochs=1).epochs
+    1
+    >>> with_overrides(get_experiment("mnist").profile("ci"), epoch=1)
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: unknown profile field 'epoch' (did you mean 'epochs'?); the fields are epochs, batch_size, lr, repetitions, optimizer, decay, n_train, n_test, width, max_batches, expected_time
+    """
+    names = [f.name for f in fields(Profile)]
+    for key in changes:
+        if key not in names:
+            import difflib
+
+            close = difflib.get_close_matches(key, names, n=1)
+            hint = f" (did you mean {close[0]!r}?)" if close else ""
+            raise SettingError(f"unknown profile field {key!r}{hint}; the fields are {', '.join(names)}")
     return replace(profile, **{k: v for k, v in changes.items() if v is not None})
