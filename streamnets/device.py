@@ -72,7 +72,7 @@ def resolve_device(device="auto"):
             build = (f"this PyTorch {torch.__version__} was built without CUDA" if torch.version.cuda
                      is None else "no CUDA GPU is visible (check drivers / CUDA_VISIBLE_DEVICES)")
             raise DeviceError(f"device {str(device)!r} was requested but CUDA is not available: "
-                              f"{build}; use device='cpu' or 'auto'")
+                              f"{build}; use the CPU or 'auto' (device='cpu' in Python, --device cpu on the command line)")
         count = torch.cuda.device_count()
         index = torch.cuda.current_device() if dev.index is None else dev.index
         if index >= count:
@@ -81,7 +81,7 @@ def resolve_device(device="auto"):
         return torch.device("cuda", index)
     if dev.type == "mps" and not _mps_available():
         raise DeviceError(f"device {str(device)!r} was requested but Apple MPS is not available "
-                          f"here; use device='cpu' or 'auto'")
+                          f"here; use the CPU or 'auto' (device='cpu' in Python, --device cpu on the command line)")
     return dev
 
 

@@ -34,7 +34,8 @@ def test_auto_falls_back_to_cpu(no_accelerator):
 
 @pytest.mark.parametrize("name", ["cuda", "cuda:0", torch.device("cuda")])
 def test_cuda_without_cuda_is_a_streamnets_error(no_accelerator, name):
-    with pytest.raises(DeviceError, match="CUDA is not available.*device='cpu'") as err:
+    with pytest.raises(DeviceError, match=r"CUDA is not available.*use the CPU or 'auto' \(device='cpu' "
+                                          r"in Python, --device cpu on the command line\)") as err:
         resolve_device(name)
     assert isinstance(err.value, StreamnetsError)
 
