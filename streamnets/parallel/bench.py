@@ -8,7 +8,7 @@ core, sum of single-threaded node times / workers)`` on the CPU; on a GPU
 ``max(slowest node alone, every node at once without waits)`` (perfect overlap
 within the GPU's capacity). Node times measured alone, in a hot loop, leave out
 what a node pays inside a frame (inputs just written by other nodes, on another
-core; weights evicted by theirs), so on the CPU the *in-frame ideal* takes the
+core; weights perhaps out of cache), so on the CPU the *in-frame ideal* takes the
 single-threaded work from ``streaming-1-thread`` instead: the node kernels of a
 frame one after the other in one thread. On CUDA it also times throughput on a clip
 with ``frames_per_graph`` frames per CUDA graph (the ``*-pipelined`` executors:
