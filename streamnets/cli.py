@@ -8,9 +8,8 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
-
 import math
+import sys
 
 from .errors import SettingError, SpecError, StreamnetsError, whole_number
 
