@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import sys
 
-from .errors import SettingError, SpecError, StreamnetsError, whole_number
+from .errors import SpecError, StreamnetsError, positive_number, whole_number
 
 __all__ = ["main"]
 
@@ -26,11 +25,9 @@ def _check_counts(args, *options, lo=1, why=None):
 
 
 def _check_positive(option, value, zero=False):
-    """A float option: a finite number > 0 (``zero``: >= 0), else a SettingError."""
-    if value is None or (math.isfinite(value) and (value > 0 or zero and value == 0)):
-        return
-    bound = ">= 0" if zero else "> 0"
-    raise SettingError(f"{option} must be a finite number {bound}, got {value:g}")
+    """A float option, when given: a finite number > 0 (``zero``: >= 0)."""
+    if value is not None:
+        positive_number(option, value, zero)
 
 
 def _resolve_rollout(net, args):

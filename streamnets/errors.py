@@ -4,9 +4,11 @@ Every error that bad input can trigger (a typo in a spec, an invalid rollout
 pattern, missing data, a tensor of the wrong shape) is a :class:`StreamnetsError`
 whose message names the place (file, field, node, edge or cycle) and says what to
 do. The command line prints such an error on one line and exits with status 2.
-:func:`whole_number` is the one check of count-like settings.
+:func:`whole_number` is the one check of count-like settings, :func:`positive_number`
+the one of rates and scales.
 """
 
+import math
 import operator
 
 __all__ = [
@@ -18,6 +20,7 @@ __all__ = [
     "DeviceError",
     "SettingError",
     "whole_number",
+    "positive_number",
 ]
 
 
@@ -124,3 +127,23 @@ def whole_number(name, value, lo=1, hi=None, why=None, default=False):
         note = " (or None for the default)" if default else ""
         raise SettingError(f"{name} must be a whole number {bounds}{note}, got {value!r}{tail}")
     raise SettingError(f"{name}={number} is out of range {lo}..{hi}{tail}")
+
+
+def positive_number(name, value, zero=False):
+    """``value`` if it is a finite number > 0 (``zero``: >= 0), else a
+    :class:`SettingError` naming ``name`` and the value. Booleans are refused.
+
+    Examples
+    --------
+    >>> positive_number("lr", 1e-3)
+    0.001
+    >>> positive_number("lr", float("nan"))
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: lr must be a finite number > 0, got nan
+    """
+    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+          and (value > 0 or (zero and value == 0)))
+    if not ok:
+        raise SettingError(f"{name} must be a finite number {'>= 0' if zero else '> 0'}, got {value!r}")
+    return value

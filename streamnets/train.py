@@ -22,7 +22,6 @@ import hashlib
 import io
 import itertools
 import json
-import math
 import tempfile
 import time
 from dataclasses import asdict, dataclass, field
@@ -36,7 +35,7 @@ from ._io import atomic_write_text, atomic_writer
 from .data import NoisyFrames, TrackWindows
 from .data.prefetch import prefetch
 from .device import autocast, cpu_cores, resolve_device
-from .errors import SettingError, ShapeError, SpecError, StreamnetsError, whole_number
+from .errors import SettingError, ShapeError, SpecError, StreamnetsError, positive_number, whole_number
 from .nn import StreamNet
 from .rollout import Rollout
 from .seeding import seed_everything
@@ -165,13 +164,8 @@ def _check_config(config):
     for name in ("epochs", "batch_size", "output_frames"):
         whole_number(f"TrainConfig.{name}", getattr(config, name), 1)
     whole_number("TrainConfig.max_batches", config.max_batches, 1, default=True)
-    for name, zero in (("lr", False), ("decay", True)):
-        value = getattr(config, name)
-        ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
-              and (value > 0 or zero and value == 0))
-        if not ok:
-            raise SettingError(f"TrainConfig.{name} must be a finite number {'>= 0' if zero else '> 0'}, "
-                               f"got {value!r}")
+    positive_number("TrainConfig.lr", config.lr)
+    positive_number("TrainConfig.decay", config.decay, zero=True)
     return config
 
 

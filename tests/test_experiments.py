@@ -184,7 +184,7 @@ def test_reproduce_compares_with_the_reference_only_on_the_same_data(monkeypatch
     # before: epochs=0 checked the paper's claims on untrained networks, repetitions=0 an IndexError
     (dict(epochs=0), "epochs must be a whole number >= 1, got 0"),
     (dict(repetitions=0), "repetitions must be a whole number >= 1, got 0"),
-    (dict(lr=float("nan")), "lr must be a number > 0, got nan"),
+    (dict(lr=float("nan")), "lr must be a finite number > 0, got nan"),
     (dict(n_train=2.5), "n_train must be a whole number >= 1 .*got 2.5"),
     (dict(epoch=1), "unknown profile field 'epoch' \\(did you mean 'epochs'\\?\\)"),
 ])

@@ -21,10 +21,9 @@ training becomes several times slower (thread oversubscription; ``--threads 1``)
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field, fields, replace
 
-from ..errors import SettingError, SpecError, whole_number
+from ..errors import SettingError, SpecError, positive_number, whole_number
 
 __all__ = ["Profile", "Experiment", "EXPERIMENTS", "PROFILES", "get_experiment"]
 
@@ -56,10 +55,7 @@ class Profile:
         for name in ("n_train", "n_test", "max_batches"):
             whole_number(name, getattr(self, name), default=True)
         for name in ("lr", "width"):
-            value = getattr(self, name)
-            if isinstance(value, bool) or not isinstance(value, (int, float)) or not (
-                    math.isfinite(value) and value > 0):
-                raise SettingError(f"{name} must be a number > 0, got {value!r}")
+            positive_number(name, getattr(self, name))
 
 
 @dataclass(frozen=True)
