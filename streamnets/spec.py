@@ -76,6 +76,24 @@ def _text(doc, key, source):
     return value
 
 
+def _name(value, source, where):
+    """A node or rollout name as written: text, or a whole number read as its digits.
+
+    YAML reads an empty key as null, unquoted yes/no/on/off/true/false as truth values and
+    1.50 as 1.5; turning those into "None", "True" or "1.5" would silently rename the node,
+    so they are SpecErrors that say to quote the name."""
+    if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
+        return str(value)
+    if value is None:
+        read = "an empty name (null)"
+    elif isinstance(value, bool):
+        read = f"{value!r}: YAML reads unquoted yes/no/on/off/true/false as a truth value"
+    else:
+        read = f"{value!r} ({type(value).__name__})"
+    raise SpecError(f"a name must be text, got {read}; write the name in quotes, e.g. 'on'",
+                    source, where)
+
+
 def from_dict(doc, source=None):
     """Build a :class:`Network` from a parsed YAML spec (a dict).
 
@@ -94,13 +112,14 @@ def from_dict(doc, source=None):
         raise SpecError("missing field 'nodes' (a mapping from node name to its fields)", source, "nodes")
     nodes = []
     for name, fields in _mapping(doc["nodes"], source, "nodes").items():
+        name = _name(name, source, f"nodes.{name}")
         fields = _mapping(fields if fields is not None else {}, source, f"nodes.{name}")
         for key in fields:
             if key not in _NODE_FIELDS:
                 _unknown_field(key, _NODE_FIELDS, source, f"nodes.{name}")
         if "shape" not in fields:
             raise SpecError("missing field 'shape' ([C] or [C, H, W])", source, f"nodes.{name}.shape")
-        nodes.append(Node(str(name), fields["shape"], fields.get("activation", "relu"),
+        nodes.append(Node(name, fields["shape"], fields.get("activation", "relu"),
                           fields.get("dropout", 0.0), fields.get("tags")))
     edges = []
     for i, item in enumerate(_as_list(doc.get("edges", []), source, "edges")):
@@ -116,16 +135,19 @@ def from_dict(doc, source=None):
         for key in ("source", "target"):
             if key not in item:
                 raise SpecError(f"missing field {key!r}", source, f"{where}.{key}")
-        edges.append(Edge(str(item["source"]), str(item["target"]), item.get("rf", 3),
+        edges.append(Edge(_name(item["source"], source, f"{where}.source"),
+                          _name(item["target"], source, f"{where}.target"), item.get("rf", 3),
                           item.get("tags")))
     rollouts = {}
     for name, pairs in _mapping(doc.get("rollouts") or {}, source, "rollouts").items():
+        name = _name(name, source, f"rollouts.{name}")
         pairs = _as_list(pairs or [], source, f"rollouts.{name}")
         for j, pair in enumerate(pairs):
             if not (isinstance(pair, list) and len(pair) == 2):
                 raise SpecError(f"a streaming edge is [source, target], got {pair!r}", source,
                                 f"rollouts.{name}[{j}]")
-        rollouts[name] = [tuple(str(p) for p in pair) for pair in pairs]
+        rollouts[name] = [tuple(_name(p, source, f"rollouts.{name}[{j}]") for p in pair)
+                          for j, pair in enumerate(pairs)]
     name = _text(doc, "name", source) or (Path(source).stem if source else "network")
     return Network(nodes, edges, name=name, rollouts=rollouts, source=source,
                    description=_text(doc, "description", source))
@@ -206,10 +228,11 @@ def from_st_graph(doc, source=None):
     pools = _mapping(doc.get("neuron_pools"), source, "neuron_pools")
     nodes = []
     for name, fields in pools.items():
+        name = _name(name, source, f"neuron_pools.{name}")
         fields = _mapping(fields if fields is not None else {}, source, f"neuron_pools.{name}")
         if "shape" not in fields:
             raise SpecError("missing field 'shape'", source, f"neuron_pools.{name}.shape")
-        nodes.append(Node(str(name), fields["shape"], fields.get("act", "relu"),
+        nodes.append(Node(name, fields["shape"], fields.get("act", "relu"),
                           fields.get("dropout", 0.0), fields.get("tags")))
     edges, streaming, owner = [], [], {}
     synapses = _mapping(doc.get("synapse_pools") or {}, source, "synapse_pools")
@@ -227,8 +250,9 @@ def from_st_graph(doc, source=None):
             raise SpecError(f"{len(rfs)} receptive fields for {len(sources)} sources; give one rf "
                             f"or one per source", source, f"{where}.rf")
         tags = _checked_tags(fields.get("tags"), source, f"{where}.tags")
+        target = _name(fields["target"], source, f"{where}.target")
         for src, rf in zip(sources, rfs):
-            key = (str(src), str(fields["target"]))
+            key = (_name(src, source, f"{where}.source"), target)
             if key in owner:
                 raise SpecError(f"synapse pools {owner[key]!r} and {name!r} both connect "
                                 f"{key[0]} -> {key[1]}; merge them", source, where)

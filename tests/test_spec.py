@@ -115,7 +115,20 @@ BAD_SPECS = [
     ("name: [mine]\nnodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]",
      r"x.yaml: name: name must be text, got \['mine'\] \(list\); write it in quotes"),
     ("description: yes\nnodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]",
-     r"x.yaml: description: description must be text, got True \(bool\)"),
+     r"x.yaml: description: description must be text, got True \(bool\)"),    # YAML's null, truth values and floats would silently rename a node ("None", "True").
+    ("nodes: {a: {shape: [1]}, ~: {shape: [2]}}\nedges: [[a, b]]",
+     r"x.yaml: nodes.None: a name must be text, got an empty name \(null\); write the name in "
+     r"quotes"),
+    ("nodes: {a: {shape: [1]}, on: {shape: [2]}}\nedges: [[a, 'on']]",
+     r"nodes.True: a name must be text, got True: YAML reads unquoted yes/no/on/off/true/false"),
+    ("nodes: {a: {shape: [1]}, 'yes': {shape: [2]}}\nedges: [[a, yes]]",
+     r"edges\[0\].target: a name must be text, got True"),
+    ("nodes: {a: {shape: [1]}, 'no': {shape: [2]}}\nedges: [{source: a, target: no}]",
+     r"edges\[0\].target: a name must be text, got False"),
+    ("nodes: {a: {shape: [1]}, 1.50: {shape: [2]}}\nedges: [[a, '1.50']]",
+     r"nodes.1.5: a name must be text, got 1.5 \(float\)"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]\nrollouts: {r: [[a, ~]]}",
+     r"rollouts.r\[0\]: a name must be text, got an empty name"),
 ]
 
 
@@ -123,6 +136,19 @@ BAD_SPECS = [
 def test_spec_errors_name_file_field_and_node(text, message):
     with pytest.raises(sn.SpecError, match=message):
         loads(text, "x.yaml")
+
+
+def test_whole_numbers_are_names_as_written():
+    net = loads("nodes: {1: {shape: [1]}, 2: {shape: [2]}}\nedges: [[1, 2]]\nrollouts: {3: [[1, 2]]}")
+    assert tuple(net.nodes) == ("1", "2") and net.edge_index == {("1", "2"): 0}
+    assert net.rollouts == {"3": frozenset({("1", "2")})}
+
+
+def test_st_graph_names_from_yaml_truth_values_are_refused():
+    text = ST_GRAPH.replace("target: hidden", "target: on", 1)
+    with pytest.raises(sn.SpecError, match=r"synapse_pools\.\w+\.target: a name must be text, "
+                                            r"got True"):
+        loads(text, "bad.st_graph")
 
 
 def test_load_unknown_builtin_suggests_a_name():
