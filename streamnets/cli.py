@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import sys
 
 from .errors import SpecError, StreamnetsError, positive_number, whole_number
@@ -22,6 +23,12 @@ def _check_counts(args, *options, lo=1, why=None):
         value = getattr(args, option[2:].replace("-", "_"))
         if value is not None:
             whole_number(option, value, lo, why=why)
+
+
+def _folder_name(*parts):
+    """One path component from names that may hold '/' or other characters a folder name
+    should not (a network named 'a/b' must not nest the run folder)."""
+    return "__".join(re.sub(r"[^\w.-]+", "_", part) for part in parts)
 
 
 def _check_positive(option, value, zero=False):
@@ -187,7 +194,7 @@ def _cmd_train(args, out):
     test_images = subset(load_data(args.dataset, "test", root=args.data_dir, download=args.download),
                          args.limit)
     noise = args.noise_std if args.noise_std is not None else _NOISE.get(args.dataset, 1.0)
-    out_dir = args.out or f"runs/train/{net.name}__{rollout.name}"
+    out_dir = args.out or f"runs/train/{_folder_name(net.name, rollout.name)}"
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, seed=args.seed, device=args.device,
                          progress=not args.quiet)

@@ -211,6 +211,17 @@ def test_train_says_whether_it_trained_resumed_or_found_the_run_finished(tmp_pat
                      "trained 1 epoch"]
 
 
+def test_train_default_folder_is_one_folder_even_for_a_name_with_a_slash(tmp_path, monkeypatch, capsys):
+    # before: a network named 'lab/mine' trained into runs/train/lab/mine__streaming
+    import streamnets as sn
+    net = sn.load("mnist_ff")
+    spec = sn.save(sn.Network(net.nodes.values(), net.edges, name="lab/mine"), tmp_path / "mine.yaml")
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", str(spec), "--epochs", "1", "--limit", "32", "--quiet"]) == 0
+    assert "writing to runs/train/lab_mine__streaming" in capsys.readouterr().out
+    assert [p.name for p in (tmp_path / "runs" / "train").iterdir()] == ["lab_mine__streaming"]
+
+
 def test_an_error_message_of_several_lines_is_printed_on_one_line(monkeypatch, capsys):
     # before: e.g. a missing data set printed the folders searched on lines of their own
     import streamnets.cli as cli
