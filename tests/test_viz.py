@@ -314,6 +314,22 @@ def test_titles_and_legends_are_not_cut_off_at_the_figure_edge(fig2):
     assert fig.axes[0].get_title().startswith("my_very_long_experimental_network_name_v2, streaming")
 
 
+def test_pattern_panel_titles_fit_their_panels():
+    # before: the 23 delays of cifar10_dsr6 on one line (138 px) ran into the next panel (127 px)
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    for name in ("fig2", "gtsrb_dsr4", "cifar10_dsr6"):
+        fig = draw_patterns(sn.load(name), max_patterns=8)
+        FigureCanvasAgg(fig).draw()
+        renderer = fig.canvas.get_renderer()
+        panels = [ax for ax in fig.axes if (ax.get_gid() or "").startswith("pattern:")]
+        assert len(panels) == 8
+        for ax in panels:
+            bits = ax.get_gid().split(":")[1]
+            assert ax.get_title().replace("\n", "").startswith(bits)
+            assert ax.title.get_window_extent(renderer).width <= ax.get_window_extent(renderer).width
+
+
 def test_draws_into_a_given_axes(fig2):
     fig = Figure()
     ax1, ax2 = fig.subplots(1, 2)

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import math
 import random
+import textwrap
 
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
@@ -106,7 +107,9 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     for k, r in enumerate(patterns):
         sub = fig.add_subplot(grid[k // ncols, k % ncols])
         valid = r.is_valid
-        label = f"{_bits(r)}\n" + (f"F = {r.inference_factor}" if valid else "not valid")
+        # at most 16 delays per line: a longer row runs into the next panel
+        label = "\n".join(textwrap.wrap(_bits(r), 16)) + "\n" + (
+            f"F = {r.inference_factor}" if valid else "not valid")
         draw_network(net, r, ax=sub, title=False, legend=False, node_size=12)
         sub.set_title(label, fontsize=7,
                       color=STREAMING if valid and r.inference_factor == 1 else "black")
