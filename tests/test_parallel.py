@@ -180,8 +180,8 @@ def test_workers_get_their_own_intra_op_threads():
         with ThreadExecutor(model, workers=2, intra_op_threads=1, caller_works=caller_works) as ex:
             seen = []
             for box in ex._inboxes:
-                box.put(lambda: seen.append((threading.current_thread().name, torch.get_num_threads())))
-                assert ex._done.get() is None
+                box.put((0, lambda: seen.append((threading.current_thread().name, torch.get_num_threads()))))
+                assert ex._done.get() == (0, None)
             assert [n for _, n in seen] == [1] * pool
             assert torch.get_num_threads() == before
             ex.run(torch.rand(1, 3, 3, 32, 32))
@@ -204,6 +204,45 @@ def test_worker_errors_reach_the_caller_and_the_pool_survives():
             ex.run(x)
         ex.schedule.kernels["h2"] = kernel
         assert compare_outputs(ex.run(x), ReferenceExecutor(model).run(x))[0]
+
+
+@pytest.mark.parametrize("mode", ["static", "dynamic"])
+def test_an_interrupted_step_leaves_the_pool_in_step(mode, monkeypatch):
+    # Ctrl-C while the caller waited for the pool left that step's answer in the
+    # queue: every later step took the answer of the step before and returned
+    # before its workers were done (missing or wrong values, or a stale error).
+    model = model_of(sn.load("cifar10_dsr0"))
+    x = torch.rand(1, 4, 3, 32, 32)
+    with ThreadExecutor(model, workers=2, schedule=mode) as ex:
+        kernels, entered, release = dict(ex.schedule.kernels), threading.Event(), threading.Event()
+
+        class Blocking:  # the pool thread holds a node until released, then fails
+            def __init__(self, kernel):
+                self.kernel = kernel
+
+            def run(self, previous, current, outputs):
+                if threading.current_thread() is threading.main_thread():
+                    assert entered.wait(60)
+                    return self.kernel.run(previous, current, outputs)
+                entered.set()
+                assert release.wait(60)
+                raise RuntimeError("from the interrupted step")
+
+        ex.schedule.kernels.update({v: Blocking(k) for v, k in kernels.items()})
+        done = ex._done
+
+        class Interrupted:
+            def get(self):
+                raise KeyboardInterrupt  # Ctrl-C while the caller waits
+
+        monkeypatch.setattr(ex, "_done", Interrupted())
+        _, state = ex.step(x[:, 0], ex.initial_state(1))
+        with pytest.raises(KeyboardInterrupt):
+            ex.step(x[:, 1], state)
+        monkeypatch.setattr(ex, "_done", done)
+        ex.schedule.kernels.update(kernels)
+        release.set()
+        assert_same_run(ex, model, "streaming", x)
 
 
 @pytest.mark.parametrize("setting", [dict(workers=0), dict(workers=-1), dict(workers=1.5), dict(workers=True),

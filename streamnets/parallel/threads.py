@@ -39,19 +39,20 @@ def _worker(inbox, done, threads):
     # overwrite this worker's own.
     torch.get_num_threads()
     torch.set_num_threads(threads)
-    done.put(None)
+    done.put((0, None))  # ready (ticket 0: no step's)
     with torch.no_grad():  # grad mode is per thread
         while True:
-            job = inbox.get()
-            if job is None:
+            order = inbox.get()
+            if order is None:
                 return
+            ticket, job = order
             try:
                 job()
             except BaseException as exc:  # handed to the caller, re-raised there
-                done.put(exc)
+                done.put((ticket, exc))
             else:
-                done.put(None)
-            del job  # do not keep the frame's tensors alive until the next one
+                done.put((ticket, None))
+            del order, job  # do not keep the frame's tensors alive until the next one
 
 
 def _shutdown(inboxes, threads):
@@ -153,6 +154,7 @@ class ThreadExecutor(BalancedShares, Executor):
         self._balance(costs or estimate_flops(self.rollout.network))
         self._inboxes, self._threads = [], []
         self._done = queue.SimpleQueue()
+        self._ticket = 0
         self._finalizer = None
         if self.workers > 1 and self.schedule.width > 1:
             self._start(self.workers - 1 if self.caller_works else self.workers)
@@ -228,8 +230,13 @@ class ThreadExecutor(BalancedShares, Executor):
         the first error."""
         jobs = list(jobs)
         mine = jobs.pop(0) if self.caller_works or not self._inboxes else None
+        # Every hand-off carries a ticket: after an interrupted wait (Ctrl-C), the
+        # answers of that step's jobs come late and must not count for this one.
+        self._ticket += 1
+        sent = 0
         for box, job in zip(self._inboxes, jobs):
-            box.put(job)
+            box.put((self._ticket, job))
+            sent += 1
         error = None
         if mine is not None:
             try:
@@ -237,10 +244,20 @@ class ThreadExecutor(BalancedShares, Executor):
                     mine()
             except BaseException as exc:  # wait for the workers before raising
                 error = exc
-        errors = [self._done.get() for _ in jobs[:len(self._inboxes)]]
+        errors = self._answers(sent)
         error = error or next((e for e in errors if e is not None), None)
         if error is not None:
             raise error
+
+    def _answers(self, count):
+        """The errors (or None) of the ``count`` jobs of the current ticket, once
+        all have run; answers to an earlier, interrupted step are dropped."""
+        errors = []
+        while len(errors) < count:
+            ticket, error = self._done.get()
+            if ticket == self._ticket:
+                errors.append(error)
+        return errors
 
     def concurrent_ms(self, batch=1, frames=20, repeats=5, seed=0):
         """Milliseconds per frame when every worker runs its static share of a
