@@ -269,6 +269,30 @@ def test_step_errors_name_the_problem():
         ThreadExecutor(model, sn.Rollout.from_streaming_edges(model.network, []))
 
 
+def test_run_checks_the_clip_before_stepping():
+    # A single frame passed to run() was read as a clip along its channels and
+    # refused with a shape the user never passed; inputs of different lengths
+    # were cut to the first input's length or ended in an IndexError.
+    model = model_of(sn.load("cifar10_dsr0"))
+    net = softmax_net()
+    two = model_of(net)
+    short, long = torch.rand(2, 3, 2, 8, 8), torch.rand(2, 5, 3)
+    for ex in (ReferenceExecutor(model), SerialExecutor(model), ThreadExecutor(model, workers=2)):
+        with ex, pytest.raises(ShapeError, match=r"clip of shape \(batch, time, 3, 32, 32\), got \(2, 3, 32, 32\)"
+                                                 r": one frame\? .*unsqueeze\(1\).*step\(\)"):
+            ex.run(torch.rand(2, 3, 32, 32))
+    for ex in (ReferenceExecutor(two), ThreadExecutor(two, workers=2)):
+        with ex:
+            with pytest.raises(ShapeError, match=r"input 'aux' has batch, time sizes \(2, 5\).*\(2, 3\)"):
+                ex.run({"img": short, "aux": long})
+            with pytest.raises(ShapeError, match="input 'img' expects a clip"):
+                ex.run({"img": short[:, 0], "aux": long})
+            with pytest.raises(ShapeError, match="no clip for input 'aux'"):
+                ex.run({"img": short})
+            with pytest.raises(ShapeError, match="pass a dict"):
+                ex.run(short)
+
+
 def test_distributed_needs_a_process_group():
     with pytest.raises(StreamnetsError, match="torchrun"):
         DistributedExecutor(model_of(sn.load("mnist_ff")))

@@ -12,7 +12,7 @@ from ..errors import ShapeError, SpecError
 from ..nn import StreamState
 from .schedule import Schedule, frame_inputs
 
-__all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames"]
+__all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames", "check_clip"]
 
 
 class Executor:
@@ -124,7 +124,7 @@ class Executor:
     def steps(self, frames, state=None):
         """Like :meth:`run`, and the state after the last frame too:
         ``(outputs per frame, state)``, to go on from where the clip ends."""
-        length, batch, pick = clip_frames(frames)
+        length, batch, pick = clip_frames(frames, self.rollout.network)
         state = self.initial_state(batch) if state is None else state
         results = []
         for t in range(length):
@@ -146,9 +146,12 @@ class Executor:
                 f"groups={[len(g) for g in self.schedule.groups]})")
 
 
-def clip_frames(frames):
+def clip_frames(frames, network=None):
     """``(length, batch, pick)`` of a clip (batch, time, C, H, W) or a dict of
     clips per input; ``pick(t)`` is frame ``t`` (a tensor, or a dict per input).
+
+    With ``network``, first checks that ``frames`` holds a clip of every input
+    of it, all of one batch size and length (:func:`check_clip`).
 
     Examples
     --------
@@ -156,10 +159,57 @@ def clip_frames(frames):
     >>> length, batch, tuple(pick(0).shape)
     (5, 2, (2, 1, 4, 4))
     """
+    if network is not None:
+        check_clip(frames, network)
     if isinstance(frames, Mapping):
         first = next(iter(frames.values()))
         return first.shape[1], first.shape[0], lambda t: {k: x[:, t] for k, x in frames.items()}
     return frames.shape[1], frames.shape[0], lambda t: frames[:, t]
+
+
+def check_clip(frames, network):
+    """Raise :class:`~streamnets.errors.ShapeError`, naming the input, unless
+    ``frames`` is a clip (batch, time, C, H, W) of ``network``'s only input or a
+    dict of them per input, all of the same batch size and length.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> check_clip(torch.zeros(2, 1, 28, 28), sn.load("mnist_ff"))
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.ShapeError: input 'image' expects a clip of shape (batch, time, 1, 28, 28), got (2, 1, 28, 28): one frame? Add the time axis (frames.unsqueeze(1)) or call step()
+    """
+    layout = "(batch, time, C, H, W)"
+    if not isinstance(frames, Mapping):
+        if len(network.inputs) != 1:
+            raise ShapeError(f"network {network.name!r} has inputs {', '.join(network.inputs)}; pass a "
+                             f"dict {{input name: clip {layout}}}")
+        frames = {network.inputs[0]: frames}
+    missing = [v for v in network.inputs if v not in frames]
+    unknown = [v for v in frames if v not in network.inputs]
+    if missing or unknown:
+        what = f"no clip for input {missing[0]!r}" if missing else f"unknown input {unknown[0]!r}"
+        raise ShapeError(f"{what}; network {network.name!r} takes inputs {', '.join(network.inputs)}")
+    sizes = None
+    for v in network.inputs:
+        x, spec = frames[v], network.nodes[v]
+        if not isinstance(x, torch.Tensor):
+            raise ShapeError(f"input {v!r}: expected a tensor {layout}, got {type(x).__name__}")
+
+        def fits(shape):
+            return shape == spec.shape or (not spec.is_spatial and shape == spec.shape[:1])
+
+        if not fits(tuple(x.shape[2:])):
+            hint = (": one frame? Add the time axis (frames.unsqueeze(1)) or call step()"
+                    if fits(tuple(x.shape[1:])) else f"; clips are laid out as {layout}")
+            raise ShapeError(f"input {v!r} expects a clip of shape (batch, time, "
+                             f"{', '.join(map(str, spec.shape))}), got {tuple(x.shape)}{hint}")
+        if sizes is None:
+            sizes = tuple(x.shape[:2])
+        elif tuple(x.shape[:2]) != sizes:
+            raise ShapeError(f"input {v!r} has batch, time sizes {tuple(x.shape[:2])} but another input "
+                             f"has {sizes}; all inputs must agree")
 
 
 #: How close an executor's outputs must be to ``model.step``'s (``torch.allclose``).

@@ -198,7 +198,7 @@ class CudaStreamExecutor(Executor):
         count = self.frames_per_graph
         if count == 1:
             return super().steps(frames, state)
-        length, batch, pick = clip_frames(frames)
+        length, batch, pick = clip_frames(frames, self.rollout.network)
         state = self.initial_state(batch) if state is None else state
         if not length:
             return [], state
