@@ -256,6 +256,22 @@ def test_worker_counts_out_of_range_are_refused(setting):
             executor(model, **setting)
 
 
+@pytest.mark.parametrize("costs, message", [
+    ({"h1": 1.0}, "costs: no cost for node 'h2'; give a number >= 0 for every non-input node \\(h1, h2, hd, prediction\\)"),
+    ({"h1": 1, "h2": 1, "hd": 1, "prediction": 1, "h3": 1}, "costs: network 'cifar10_dsr0' has no node 'h3'"),
+    ({"h1": 1, "h2": -1, "hd": 1, "prediction": 1}, "costs: the cost of node 'h2' must be a finite number >= 0, got -1"),
+    ({"h1": 1, "h2": "fast", "hd": 1, "prediction": 1}, "costs: the cost of node 'h2' .*got 'fast'"),
+    ([1, 2, 3, 4], "costs must be a dict"),
+])
+def test_costs_that_miss_or_misname_a_node_are_refused(costs, message):
+    # A node missing from costs was a bare KeyError (after ProcessExecutor had
+    # started its workers), a misspelt one was silently ignored.
+    model = model_of(sn.load("cifar10_dsr0"))
+    for executor in (ThreadExecutor, ProcessExecutor):
+        with pytest.raises(SettingError, match=message):
+            executor(model, workers=2, costs=costs)
+
+
 def test_step_errors_name_the_problem():
     model = model_of(sn.load("mnist_sr"))
     with ThreadExecutor(model, workers=2) as ex:

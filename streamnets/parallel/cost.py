@@ -13,15 +13,18 @@ Examples
 
 from __future__ import annotations
 
+import math
 import statistics
 import time
+from collections.abc import Mapping
 
 import torch
 
 from ..device import DeviceError, intra_op_threads
+from ..errors import SettingError
 from .cuda import capture, replay_seconds
 
-__all__ = ["estimate_flops", "balanced_partition", "makespan", "measure_node_times", "steady_values",
+__all__ = ["estimate_flops", "check_costs", "balanced_partition", "makespan", "measure_node_times", "steady_values",
            "intra_op_threads", "sync", "BalancedShares"]
 
 
@@ -48,6 +51,42 @@ def estimate_flops(network, batch=1):
         else:
             flops[e.target] += 2 * src.size * tgt.size + tgt.size
     return {v: f * batch for v, f in flops.items()}
+
+
+def check_costs(network, costs=None):
+    """``costs`` as ``{node: float}`` if it gives a finite number >= 0 for every
+    non-input node of ``network`` (and names no other node), else a
+    :class:`~streamnets.errors.SettingError` naming the node; None (or empty):
+    :func:`estimate_flops`.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> check_costs(sn.load("mnist_ff"), {"h2": 2.0})
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: costs: no cost for node 'h1'; give a number >= 0 for every non-input node (h1, h2, prediction)
+    """
+    if not costs:
+        return estimate_flops(network)
+    if not isinstance(costs, Mapping):
+        raise SettingError(f"costs must be a dict {{node: cost}}, got {type(costs).__name__}")
+    nodes = [v for v in network.nodes if v not in network.inputs]
+    unknown = [v for v in costs if v not in network.nodes]
+    missing = [v for v in nodes if v not in costs]
+    if unknown or missing:
+        what = (f"network {network.name!r} has no node {unknown[0]!r}" if unknown
+                else f"no cost for node {missing[0]!r}")
+        raise SettingError(f"costs: {what}; give a number >= 0 for every non-input node ({', '.join(nodes)})")
+    checked = {}
+    for v, c in costs.items():
+        try:
+            checked[v] = float(c)
+        except (TypeError, ValueError):
+            checked[v] = math.nan
+        if not checked[v] >= 0 or checked[v] == math.inf:
+            raise SettingError(f"costs: the cost of node {v!r} must be a finite number >= 0, got {c!r}")
+    return checked
 
 
 def balanced_partition(groups, costs, parts):

@@ -35,7 +35,7 @@ import torch.multiprocessing as mp
 from ..device import cpu_cores
 from ..errors import StreamnetsError
 from .base import Executor, compare_outputs
-from .cost import balanced_partition, estimate_flops
+from .cost import balanced_partition, check_costs
 
 __all__ = ["DistributedExecutor", "launch", "free_port", "main"]
 
@@ -104,7 +104,7 @@ class DistributedExecutor(Executor):
                 for tensor in [*model.parameters(), *model.buffers()]:
                     dist.broadcast(tensor.data, src=src, group=group)
         groups = self.schedule.groups
-        costs = costs or estimate_flops(self.rollout.network)
+        costs = check_costs(self.rollout.network, costs)
         self.owners = dict(owners) if owners else balanced_partition(groups, costs, self.world)
         missing = [v for g in groups for v in g if v not in self.owners]
         bad = [v for v, r in self.owners.items() if not 0 <= r < self.world]

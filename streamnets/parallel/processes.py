@@ -33,7 +33,7 @@ from ..errors import StreamnetsError, whole_number
 from . import _worker as w
 from ._worker import WorkerError
 from .base import Executor
-from .cost import BalancedShares, balanced_partition, estimate_flops, steady_values
+from .cost import BalancedShares, balanced_partition, check_costs, steady_values
 from .reference import SerialExecutor
 
 __all__ = ["ProcessExecutor", "WorkerError"]
@@ -182,6 +182,7 @@ class ProcessExecutor(BalancedShares, Executor):
         self.intra_op_threads = (whole_number("intra_op_threads", intra_op_threads, default=True)
                                  or max(1, cores // self.workers))
         self.spin = float(spin)
+        costs = check_costs(self.rollout.network, costs)  # before any worker starts
         if keep_memory:
             keep_freed_memory()
         self._kernels = self.schedule.kernels
@@ -196,7 +197,7 @@ class ProcessExecutor(BalancedShares, Executor):
         self._seconds = torch.zeros(self.workers, dtype=torch.float64).share_memory_()
         if self.workers > 1:
             self._start(model, keep_memory, float(start_timeout))
-        self._balance(costs or estimate_flops(self.rollout.network))
+        self._balance(costs)
 
     # -- workers ---------------------------------------------------------------------
 

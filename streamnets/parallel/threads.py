@@ -28,7 +28,7 @@ import torch
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory
 from ..errors import whole_number
 from .base import Executor
-from .cost import BalancedShares, balanced_partition, estimate_flops, steady_values
+from .cost import BalancedShares, balanced_partition, check_costs, steady_values
 
 __all__ = ["ThreadExecutor", "cpu_cores"]
 
@@ -151,7 +151,7 @@ class ThreadExecutor(BalancedShares, Executor):
         self.caller_works = bool(caller_works)
         if keep_memory:
             keep_freed_memory()
-        self._balance(costs or estimate_flops(self.rollout.network))
+        self._balance(check_costs(self.rollout.network, costs))
         self._inboxes, self._threads = [], []
         self._done = queue.SimpleQueue()
         self._ticket = 0
