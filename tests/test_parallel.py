@@ -272,6 +272,17 @@ def test_costs_that_miss_or_misname_a_node_are_refused(costs, message):
             executor(model, workers=2, costs=costs)
 
 
+@pytest.mark.parametrize("executor", [ReferenceExecutor, SerialExecutor, ThreadExecutor, ProcessExecutor,
+                                      CudaStreamExecutor, DistributedExecutor])
+def test_a_model_that_is_not_a_stream_net_is_refused(executor):
+    # A network, a spec name or a plain module ended in an AttributeError
+    # ('Network' object has no attribute 'training').
+    for model in (sn.load("cifar10_dsr0"), "cifar10_dsr0", torch.nn.Linear(2, 2)):
+        with pytest.raises(SettingError, match=f"model must be a StreamNet, got {type(model).__name__}; "
+                                               f"build one with streamnets.nn.StreamNet"):
+            executor(model)
+
+
 def test_step_errors_name_the_problem():
     model = model_of(sn.load("mnist_sr"))
     with ThreadExecutor(model, workers=2) as ex:

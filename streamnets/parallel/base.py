@@ -8,11 +8,12 @@ from dataclasses import replace
 
 import torch
 
-from ..errors import ShapeError, SpecError
-from ..nn import StreamState
+from ..errors import SettingError, ShapeError, SpecError
+from ..nn import StreamNet, StreamState
 from .schedule import Schedule, frame_inputs
 
-__all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames", "check_clip"]
+__all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames", "check_clip",
+           "check_model"]
 
 
 class Executor:
@@ -44,6 +45,7 @@ class Executor:
     name = "executor"
 
     def __init__(self, model, rollout="streaming"):
+        check_model(model)
         if model.training and any(m.p for m in model.node_modules.values()):
             warnings.warn(f"{type(self).__name__}: the model is in training mode, so dropout makes its "
                           f"outputs random (and different from model.step's); call model.eval() first",
@@ -144,6 +146,14 @@ class Executor:
     def __repr__(self):
         return (f"{type(self).__name__}({self.rollout.network.name!r}, rollout={self.rollout.name!r}, "
                 f"groups={[len(g) for g in self.schedule.groups]})")
+
+
+def check_model(model):
+    """Raise :class:`~streamnets.errors.SettingError` unless ``model`` is a
+    :class:`~streamnets.nn.StreamNet` (or ``torch.compile`` of one)."""
+    if not isinstance(getattr(model, "_orig_mod", model), StreamNet):
+        raise SettingError(f"model must be a StreamNet, got {type(model).__name__}; build one with "
+                           f"streamnets.nn.StreamNet(network) and load your weights into it")
 
 
 def clip_frames(frames, network=None):

@@ -27,7 +27,7 @@ from torch._utils import _unflatten_dense_tensors
 
 from ..device import DeviceError
 from ..errors import SettingError, whole_number
-from .base import Executor, clip_frames
+from .base import Executor, check_model, clip_frames
 
 __all__ = ["CudaStreamExecutor", "cuda_unavailable_reason", "capture", "replay_seconds", "concurrent_ms_per_frame",
            "streaming_graph_ms_per_frame"]
@@ -108,6 +108,7 @@ class CudaStreamExecutor(Executor):
     _device_type = "cuda"  # a seam for the tests' simulated CUDA
 
     def __init__(self, model, rollout="streaming", graphs=False, frames_per_graph=1):
+        check_model(model)  # the arguments before the device: a CPU reports them too
         count = whole_number("frames_per_graph", frames_per_graph)
         if count > 1 and not graphs:
             raise SettingError(f"frames_per_graph={count} puts {count} frames into one CUDA graph, "

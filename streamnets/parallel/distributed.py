@@ -34,7 +34,7 @@ import torch.multiprocessing as mp
 
 from ..device import cpu_cores
 from ..errors import StreamnetsError
-from .base import Executor, compare_outputs
+from .base import Executor, check_model, compare_outputs
 from .cost import balanced_partition, check_costs
 
 __all__ = ["DistributedExecutor", "launch", "free_port", "main"]
@@ -86,6 +86,7 @@ class DistributedExecutor(Executor):
     name = "distributed"
 
     def __init__(self, model, rollout="streaming", group=None, owners=None, costs=None, sync_weights=True):
+        check_model(model)
         if not (dist.is_available() and dist.is_initialized()):
             raise StreamnetsError("DistributedExecutor needs an initialised process group: start the "
                                   "ranks with torchrun (torchrun -m streamnets.parallel) or "
