@@ -10,7 +10,7 @@ import pytest
 import torch
 
 import streamnets as sn
-from streamnets.errors import InvalidRolloutError, ShapeError, SpecError, StreamnetsError
+from streamnets.errors import InvalidRolloutError, SettingError, ShapeError, SpecError, StreamnetsError
 from streamnets.graph import ACTIVATIONS
 from streamnets.nn import ConvEdge, DenseEdge, StreamNet, edge_transform
 from streamnets.theory import valid_patterns
@@ -544,6 +544,14 @@ def test_rollout_of_another_network_and_bad_states(mnist_sr):
     with pytest.raises(SpecError, match="initial_state"):
         model.step(torch.rand(2, 1, 28, 28), StreamNet(sn.load("fig2")).initial_state(2))
     assert isinstance(ShapeError("x"), StreamnetsError)
+
+
+@pytest.mark.parametrize("batch_size", [0, -1, 2.7, None, "2", True])
+def test_initial_state_refuses_a_batch_size_that_is_not_a_count(mnist_sr, batch_size):
+    # 2.7 silently became 2, 0 or -1 made a state no frame could match, and
+    # None was a bare TypeError.
+    with pytest.raises(SettingError, match=f"batch_size must be a whole number >= 1, got {batch_size!r}"):
+        StreamNet(mnist_sr).initial_state(batch_size)
 
 
 def test_state_is_not_modified_and_can_branch(mnist_sr):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as _module_mod
 
-from ..errors import ShapeError, SpecError
+from ..errors import ShapeError, SpecError, whole_number
 from ..rollout import Rollout
 from ..spec import load
 from .edges import edge_transform
@@ -373,8 +373,10 @@ class StreamNet(nn.Module):
     # -- stateful streaming inference ----------------------------------------------------
 
     def initial_state(self, batch_size):
-        """The empty state before frame 0 (nothing loaded yet), for :meth:`step`."""
-        return StreamState(-1, (None,) * len(self._names), self._names, int(batch_size), self.device)
+        """The empty state before frame 0 (nothing loaded yet), for :meth:`step`;
+        ``batch_size`` is a whole number >= 1 (:class:`~streamnets.errors.SettingError`)."""
+        batch_size = whole_number("batch_size", batch_size)
+        return StreamState(-1, (None,) * len(self._names), self._names, batch_size, self.device)
 
     def step(self, frame, state, rollout=None):
         """Advance one frame: consume input frame t, return the outputs of frame t.
