@@ -194,3 +194,37 @@ def test_reproduce_from_python_checks_the_overrides_before_any_work(tmp_path, mo
     monkeypatch.setattr(runner, "_datasets", lambda *a: pytest.fail("loaded data"))
     with pytest.raises(SettingError, match=message):
         runner.reproduce("mnist", out=tmp_path, **overrides)
+
+
+TINY = dict(profile="ci", progress=False, epochs=1, repetitions=1, n_train=64, n_test=48, max_batches=2,
+            log=lambda line: None)
+
+
+@pytest.fixture(scope="module")
+def tiny_run(tmp_path_factory):
+    """A finished tiny mnist reproduce run; tests work on copies of it."""
+    out = tmp_path_factory.mktemp("tiny")
+    run_experiment("mnist", out=out, **TINY)
+    return out
+
+
+def _copy(tiny_run, tmp_path):
+    import shutil
+
+    return shutil.copytree(tiny_run, tmp_path / "out")
+
+
+@pytest.mark.parametrize("text, why", [
+    ('{"frames": [1, 2], "update_', "not JSON"),          # a truncated file
+    ("{}", "no accuracy, frames, samples, seconds, update_steps"),
+    ("[1, 2]", "not a record of a finished run"),
+])
+def test_resume_refuses_an_unreadable_finished_run(tiny_run, tmp_path, text, why):
+    # before: a JSONDecodeError / KeyError traceback (exit 1 from the command line)
+    out = _copy(tiny_run, tmp_path)
+    path = out / "mnist" / "runs" / "mnist_s__streaming__rep0" / "evaluation.json"
+    path.write_text(text)
+    with pytest.raises(sn.StreamnetsError, match=rf"mnist_s__streaming__rep0.evaluation.json: cannot "
+                                                 rf"read this finished run \({why}.*\); delete the file"):
+        run_experiment("mnist", out=out, resume=True, **TINY)
+    assert path.read_text() == text

@@ -22,6 +22,7 @@ import torch
 from .._io import atomic_write_text
 from ..data import default_for, load as load_data
 from ..data.base import ArrayDataset
+from ..errors import StreamnetsError
 from ..rollout import Rollout
 from ..seeding import derive_seed
 from ..spec import load
@@ -102,7 +103,7 @@ def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, 
     label = f"{experiment.name}: {net.name} {rollout.name} rep {rep}"
     if resume and done.exists():
         log(f"[{label}] finished earlier, kept")
-        return json.loads(done.read_text())
+        return _read_finished(done)
     config = TrainConfig(epochs=prof.epochs, batch_size=prof.batch_size, lr=prof.lr,
                          decay=prof.decay, optimizer=prof.optimizer,
                          seed=derive_seed(0, experiment.name, net.name, rollout.name, rep),
@@ -116,6 +117,28 @@ def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, 
     log(f"[{label}] accuracy per frame {' '.join(f'{a:.3f}' for a in ev.accuracy)} "
         f"at update steps {ev.update_steps} ({record['seconds']:.0f} s)")
     return record
+
+
+#: What a finished run's ``evaluation.json`` must hold.
+_FINISHED_FIELDS = ("accuracy", "frames", "samples", "seconds", "update_steps")
+
+
+def _read_finished(path):
+    """The record in a finished run's ``evaluation.json``; a file that is not such a
+    record is a :class:`StreamnetsError` that says to delete it."""
+    try:
+        record = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, UnicodeDecodeError, ValueError) as err:
+        why = f"not JSON: {err}" if isinstance(err, ValueError) else (err.strerror or str(err))
+    else:
+        missing = [k for k in _FINISHED_FIELDS if k not in record] if isinstance(record, dict) else None
+        if missing == []:
+            return record
+        why = (f"no {', '.join(missing)}" if missing else
+               f"not a record of a finished run but a {type(record).__name__}")
+    raise StreamnetsError(f"{path}: cannot read this finished run ({why}); delete the file and run "
+                          f"again with --resume: the run is evaluated again from its checkpoint, or "
+                          f"trained again if there is none")
 
 
 def _aggregate(network, rollout, reps):
