@@ -283,6 +283,19 @@ def test_a_model_that_is_not_a_stream_net_is_refused(executor):
             executor(model)
 
 
+@pytest.mark.parametrize("executor, setting, message", [
+    (ThreadExecutor, dict(schedule="Static"), "schedule must be 'dynamic' or 'static', got 'Static'"),
+    (ProcessExecutor, dict(spin="fast"), "spin must be a finite number >= 0, got 'fast'"),
+    (ProcessExecutor, dict(spin=-1.0), "spin must be a finite number >= 0, got -1.0"),
+    (ProcessExecutor, dict(start_timeout=-5), "start_timeout must be a finite number > 0, got -5"),
+])
+def test_executor_settings_out_of_range_are_setting_errors(executor, setting, message):
+    # The schedule was a plain ValueError, spin='fast' a float() ValueError and a
+    # negative spin or start_timeout was taken.
+    with pytest.raises(SettingError, match=message):
+        executor(model_of(sn.load("cifar10_dsr0")), workers=2, **setting)
+
+
 def test_step_errors_name_the_problem():
     model = model_of(sn.load("mnist_sr"))
     with ThreadExecutor(model, workers=2) as ex:

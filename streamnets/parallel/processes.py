@@ -29,7 +29,7 @@ import torch
 import torch.multiprocessing as mp
 
 from ..device import DeviceError, cpu_cores, intra_op_threads, keep_freed_memory
-from ..errors import StreamnetsError, whole_number
+from ..errors import StreamnetsError, positive_number, whole_number
 from . import _worker as w
 from ._worker import WorkerError
 from .base import Executor
@@ -181,7 +181,8 @@ class ProcessExecutor(BalancedShares, Executor):
         self.workers = min(whole_number("workers", workers, default=True) or cores, width)
         self.intra_op_threads = (whole_number("intra_op_threads", intra_op_threads, default=True)
                                  or max(1, cores // self.workers))
-        self.spin = float(spin)
+        self.spin = float(positive_number("spin", spin, zero=True))
+        start_timeout = positive_number("start_timeout", start_timeout)
         costs = check_costs(self.rollout.network, costs)  # before any worker starts
         if keep_memory:
             keep_freed_memory()

@@ -26,7 +26,7 @@ from collections import deque
 import torch
 
 from ..device import cpu_cores, intra_op_threads, keep_freed_memory
-from ..errors import whole_number
+from ..errors import SettingError, whole_number
 from .base import Executor
 from .cost import BalancedShares, balanced_partition, check_costs, steady_values
 
@@ -142,7 +142,7 @@ class ThreadExecutor(BalancedShares, Executor):
                  schedule="dynamic", caller_works=True, keep_memory=True):
         super().__init__(model, rollout)
         if schedule not in ("dynamic", "static"):
-            raise ValueError(f"schedule must be 'dynamic' or 'static', got {schedule!r}")
+            raise SettingError(f"schedule must be 'dynamic' or 'static', got {schedule!r}")
         cores = cpu_cores()
         self.workers = whole_number("workers", workers, default=True) or max(1, min(cores, self.schedule.width))
         self.intra_op_threads = (whole_number("intra_op_threads", intra_op_threads, default=True)
