@@ -228,3 +228,32 @@ def test_resume_refuses_an_unreadable_finished_run(tiny_run, tmp_path, text, why
                                                  rf"read this finished run \({why}.*\); delete the file"):
         run_experiment("mnist", out=out, resume=True, **TINY)
     assert path.read_text() == text
+
+
+@pytest.mark.parametrize("changes, differ", [
+    (dict(epochs=2), r"epochs=1 \(now 2\)"),
+    (dict(lr=3e-3, n_train=32), r"lr=0.001 \(now 0.003\), training samples=64 \(now 32\)"),
+    (dict(width=0.5), r"width=1.0 \(now 0.5\), seed=\d+ \(now \d+\), network digest='[0-9a-f]+' \(now '[0-9a-f]+'\)"),
+])
+def test_resume_refuses_a_finished_run_of_other_settings(tiny_run, tmp_path, changes, differ):
+    # before: every finished run was kept whatever it was trained with, so a resumed run
+    # with more epochs (or another profile) reported 1-epoch results under the new settings
+    out = _copy(tiny_run, tmp_path)
+    with pytest.raises(sn.StreamnetsError, match=r"mnist_ff__streaming__rep0.evaluation.json: this run "
+                                                 rf"was finished with other settings: {differ}; to keep it"):
+        run_experiment("mnist", out=out, resume=True, **{**TINY, **changes})
+    assert json.loads((out / "mnist" / "results.json").read_text())["settings"]["epochs"] == 1
+
+
+def test_resume_refuses_a_finished_run_without_a_record_of_its_settings(tiny_run, tmp_path):
+    out = _copy(tiny_run, tmp_path)
+    path = out / "mnist" / "runs" / "mnist_ff__streaming__rep0" / "evaluation.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({k: v for k, v in record.items() if k != "settings"}))
+    with pytest.raises(sn.StreamnetsError, match=r"evaluation.json: this finished run has no record of "
+                                                 r"the settings it was trained with"):
+        run_experiment("mnist", out=out, resume=True, **TINY)
+    path.unlink()  # as the message says: evaluated again from its checkpoint
+    again = run_experiment("mnist", out=out, resume=True, **TINY)
+    before = json.loads((tiny_run / "mnist" / "results.json").read_text())["runs"]
+    assert [r["accuracy"] for r in again["runs"]] == [r["accuracy"] for r in before]

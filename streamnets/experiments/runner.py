@@ -8,7 +8,9 @@ Layout of ``OUT/<experiment>/``::
     accuracy_over_steps.png / .svg       Fig. 9 style (and first_response.png / .svg for CIFAR-10)
 
 A run whose ``evaluation.json`` exists is finished and is never redone with
-``resume=True``; an interrupted run continues from its last epoch checkpoint.
+``resume=True``; it records the settings it was trained with, and one of other
+settings (profile, epochs, data, width) is refused rather than mixed in. An
+interrupted run continues from its last epoch checkpoint.
 """
 
 from __future__ import annotations
@@ -26,7 +28,7 @@ from ..errors import StreamnetsError
 from ..rollout import Rollout
 from ..seeding import derive_seed
 from ..spec import load
-from ..train import TrainConfig, train
+from ..train import TrainConfig, _spec_digest, train
 from .definitions import EXPERIMENTS, get_experiment, with_overrides
 
 __all__ = ["reproduce", "run_experiment", "subset"]
@@ -101,22 +103,53 @@ def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, 
              resume, progress, log):
     done = run_dir / "evaluation.json"
     label = f"{experiment.name}: {net.name} {rollout.name} rep {rep}"
-    if resume and done.exists():
-        log(f"[{label}] finished earlier, kept")
-        return _read_finished(done)
     config = TrainConfig(epochs=prof.epochs, batch_size=prof.batch_size, lr=prof.lr,
                          decay=prof.decay, optimizer=prof.optimizer,
                          seed=derive_seed(0, experiment.name, net.name, rollout.name, rep),
                          device=device, max_batches=prof.max_batches, progress=progress)
+    settings = _settings(net, rollout, config, prof, train_images, test_images, experiment.noise_std)
+    if resume and done.exists():
+        record = _read_finished(done)
+        _check_same_settings(done, record, settings)
+        log(f"[{label}] finished earlier, kept")
+        return record
     started = time.perf_counter()
     trainer, ev = train(net, rollout, train_images, test_images, experiment.noise_std, config,
                         out_dir=run_dir, resume=resume)
     record = {**ev.as_dict(), "seconds": time.perf_counter() - started,
-              "device": str(trainer.device)}
+              "device": str(trainer.device), "settings": settings}
     atomic_write_text(done, json.dumps(record, indent=1))
     log(f"[{label}] accuracy per frame {' '.join(f'{a:.3f}' for a in ev.accuracy)} "
         f"at update steps {ev.update_steps} ({record['seconds']:.0f} s)")
     return record
+
+
+def _settings(net, rollout, config, prof, train_images, test_images, noise_std):
+    """What a finished run records of how it was trained (JSON types): resuming keeps
+    it only if the run asked for has the same."""
+    settings = {k: getattr(prof, k) for k in prof.__dataclass_fields__
+                if k not in ("repetitions", "n_train", "n_test", "expected_time")}
+    settings.update({"data": train_images.name.split(" (")[0], "training samples": len(train_images),
+                     "test samples": len(test_images), "noise_std": noise_std,
+                     "output_frames": config.output_frames, "seed": config.seed,
+                     "network digest": _spec_digest(net), "rollout": list(rollout.bits)})
+    return json.loads(json.dumps(settings))
+
+
+def _check_same_settings(path, record, settings):
+    """Refuse to keep a finished run trained with other settings than ``settings``."""
+    saved = record.get("settings")
+    if not isinstance(saved, dict):
+        raise StreamnetsError(f"{path}: this finished run has no record of the settings it was "
+                              f"trained with (an older streamnets wrote it); delete the file and run "
+                              f"again with --resume: the run is evaluated again from its checkpoint, "
+                              f"which records them")
+    differ = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in settings.items() if saved.get(k) != v]
+    if differ:
+        raise StreamnetsError(f"{path}: this run was finished with other settings: {', '.join(differ)}; "
+                              f"to keep it, give the same settings (--profile, --epochs, --dataset); "
+                              f"to keep both, use another --out folder; to train it afresh, delete "
+                              f"{path.parent}")
 
 
 #: What a finished run's ``evaluation.json`` must hold.
