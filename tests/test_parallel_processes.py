@@ -22,7 +22,7 @@ from hypothesis import strategies as st
 
 import streamnets as sn
 from streamnets.device import DeviceError
-from streamnets.errors import ShapeError, StreamnetsError
+from streamnets.errors import SettingError, ShapeError, StreamnetsError
 from streamnets.nn import StreamNet
 from streamnets.parallel import (ProcessExecutor, ReferenceExecutor, Schedule, balanced_partition, bench_parallel,
                                  estimate_flops)
@@ -316,6 +316,19 @@ class Poison:
 
     def __reduce__(self):
         return _fail_in_another_process, (os.getpid(),)
+
+
+def test_a_model_that_cannot_be_pickled_is_a_setting_error():
+    # A lambda hook (or any attribute pickle refuses) ended in "AttributeError:
+    # Can't pickle local object" from deep inside multiprocessing.
+    model = model_of(sn.load("cifar10_dsr0"))
+    handle = model.node_modules["h2"].register_forward_hook(lambda module, args, out: None)
+    with pytest.raises(SettingError, match="model cannot be sent to the worker processes .*lambda.*"
+                                           "remove them or use ThreadExecutor"):
+        ProcessExecutor(model, workers=2, **NO_SPIN)
+    handle.remove()
+    with ProcessExecutor(model, workers=2, **NO_SPIN) as ex:
+        assert len(ex._procs) == 1
 
 
 def test_a_worker_that_cannot_start_is_an_error_at_once():

@@ -20,6 +20,7 @@ process has the first share. The worker side is in :mod:`._worker`.
 
 from __future__ import annotations
 
+import pickle
 import statistics
 import time
 import weakref
@@ -29,7 +30,7 @@ import torch
 import torch.multiprocessing as mp
 
 from ..device import DeviceError, cpu_cores, intra_op_threads, keep_freed_memory
-from ..errors import StreamnetsError, positive_number, whole_number
+from ..errors import SettingError, StreamnetsError, positive_number, whole_number
 from . import _worker as w
 from ._worker import WorkerError
 from .base import Executor
@@ -216,7 +217,13 @@ class ProcessExecutor(BalancedShares, Executor):
                 proc = ctx.Process(target=w.serve, name=f"streamnets-worker-{k}", daemon=True,
                                    args=(k, model, self.rollout, self.intra_op_threads, self.spin, go, done,
                                          self._control, self._seconds, inbox, errors, keep_memory))
-                proc.start()
+                try:
+                    proc.start()  # pickles the model into the new process
+                except (pickle.PicklingError, TypeError, AttributeError) as exc:
+                    raise SettingError(f"the model cannot be sent to the worker processes ({exc}): each gets "
+                                       f"a pickled copy, so its hooks and attributes must be picklable "
+                                       f"(module-level functions, not lambdas, local functions or locks); "
+                                       f"remove them or use ThreadExecutor") from exc
                 self._procs.append(proc)
                 self._gos.append(go)
                 self._dones.append(done)
