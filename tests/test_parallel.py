@@ -565,6 +565,13 @@ def test_bench_parallel_rejects_unknown_or_misplaced_executors():
         bench_parallel("mnist_ff", executors=["streaming-cuda"], device="cpu")
 
 
+def test_bench_parallel_takes_one_executor_name_as_a_string():
+    # A string was taken letter by letter: "unknown executor 's'".
+    r = bench_parallel("mnist_ff", batch=1, executors="streaming-threads", frames=2, warmup=0, repeats=1,
+                       device="cpu", node_repeats=1)
+    assert sorted(r["executors"]) == ["streaming-threads"] and r["outputs_match"]
+
+
 class _FakeStream:
     """Simulated CUDA for the executor's bookkeeping: work runs at once, in order.
     ``after``: the event records that precede the stream's next work (its own

@@ -341,8 +341,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     network : str or Network
         A built-in name, a spec path or a :class:`~streamnets.Network`.
     batch : int
-    executors : sequence of str, optional
-        Names from :data:`EXECUTORS`; default :func:`default_executors` of the
+    executors : str or sequence of str, optional
+        A name or names from :data:`EXECUTORS`; default :func:`default_executors` of the
         device (on the CPU: ``sequential``, ``sequential-1-thread``,
         ``streaming-reference``, ``streaming-threads``, ``streaming-threads-static``,
         ``streaming-processes``: on 2 cores dynamically scheduled threads win at
@@ -422,6 +422,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     from ..seeding import seed_everything
 
     device = resolve_device(device)
+    if isinstance(executors, str):  # one name, not its letters
+        executors = (executors,)
     executors = tuple(executors) if executors else default_executors(device)
     for name in executors:
         if name not in EXECUTORS:
