@@ -4,12 +4,17 @@ import os
 import tempfile
 from pathlib import Path
 
+from .errors import StreamnetsError
+
 __all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_writer"]
 
 
 class atomic_writer:
     """Context manager yielding a temp path in the target's folder; on success the
     temp file is renamed onto ``path``, on error it is removed.
+
+    An ``OSError`` (a folder in the way, no space, no permission) becomes a
+    :class:`~streamnets.errors.StreamnetsError` that names ``path``.
 
     Examples
     --------
@@ -25,18 +30,32 @@ class atomic_writer:
         self.path = Path(path)
 
     def __enter__(self):
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+        except OSError as err:
+            raise _cannot_write(self.path, err) from None
         os.close(fd)
         self.tmp = Path(tmp)
         return self.tmp
 
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
-            os.replace(self.tmp, self.path)
-        else:
-            self.tmp.unlink(missing_ok=True)
+            try:
+                os.replace(self.tmp, self.path)
+                return False
+            except OSError as err:
+                exc = err
+        self.tmp.unlink(missing_ok=True)
+        if isinstance(exc, OSError):
+            raise _cannot_write(self.path, exc) from None
         return False
+
+
+def _cannot_write(path, err):
+    why = err.strerror or str(err)
+    return StreamnetsError(f"{path}: cannot write the file ({why}); move what is in the way or write "
+                           f"elsewhere (--out, out_dir)")
 
 
 def atomic_write_bytes(path, data):

@@ -257,3 +257,16 @@ def test_resume_refuses_a_finished_run_without_a_record_of_its_settings(tiny_run
     again = run_experiment("mnist", out=out, resume=True, **TINY)
     before = json.loads((tiny_run / "mnist" / "results.json").read_text())["runs"]
     assert [r["accuracy"] for r in again["runs"]] == [r["accuracy"] for r in before]
+
+
+@pytest.mark.parametrize("blocked", ["results.json", "claims.md", "runs/mnist_sr__hybrid__rep0/evaluation.json"])
+def test_a_file_that_cannot_be_written_is_named_and_leaves_no_temp_file(tiny_run, tmp_path, blocked):
+    # before: an IsADirectoryError traceback from os.replace, and the temp file stayed behind
+    out = _copy(tiny_run, tmp_path)
+    path = out / "mnist" / blocked
+    path.unlink()
+    path.mkdir()
+    with pytest.raises(sn.StreamnetsError, match=rf"{path.name}: cannot write the file \(Is a directory\); "
+                                                 r"move what is in the way or write elsewhere"):
+        run_experiment("mnist", out=out, **TINY)
+    assert not list(path.parent.glob(f".{path.name}.*"))
