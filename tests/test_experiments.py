@@ -270,3 +270,17 @@ def test_a_file_that_cannot_be_written_is_named_and_leaves_no_temp_file(tiny_run
                                                  r"move what is in the way or write elsewhere"):
         run_experiment("mnist", out=out, **TINY)
     assert not list(path.parent.glob(f".{path.name}.*"))
+
+
+def test_a_fresh_run_over_finished_runs_says_they_are_replaced(tiny_run, tmp_path):
+    # before: without --resume the finished runs were trained again and replaced without a word
+    out = _copy(tiny_run, tmp_path)
+    lines = []
+    run_experiment("mnist", out=out, **{**TINY, "log": lines.append})
+    warning = [line for line in lines if "finished run" in line]
+    assert len(warning) == 1 and warning[0] == (
+        f"[mnist] {out / 'mnist' / 'runs'} holds 7 finished runs; without --resume (resume=True) they "
+        f"are trained again and replaced: stop now and add --resume to keep them")
+    lines.clear()
+    run_experiment("mnist", out=out, resume=True, **{**TINY, "log": lines.append})
+    assert not [line for line in lines if "trained again" in line]

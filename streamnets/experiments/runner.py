@@ -78,6 +78,12 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     log(f"[{experiment.name}] profile {profile}: {prof.epochs} epochs, batch {prof.batch_size}, "
         f"{prof.optimizer} lr {prof.lr:g}, {prof.repetitions} repetition(s), width x{prof.width:g}, "
         f"{len(train_images)} training / {len(test_images)} test samples; expected {prof.expected_time}")
+    finished = sum((_run_dir(out, n, r, k) / "evaluation.json").exists() for n in experiment.networks
+                   for r in experiment.rollouts[n] for k in range(prof.repetitions))
+    if finished and not resume:
+        log(f"[{experiment.name}] {out / 'runs'} holds {finished} finished run{'s' * (finished != 1)}; "
+            f"without --resume (resume=True) they are trained again and replaced: stop now and add "
+            f"--resume to keep them")
     runs = []
     for network in experiment.networks:
         net = load(network).scaled(prof.width)
