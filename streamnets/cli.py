@@ -222,6 +222,7 @@ def _training_done(trainer, resume, out_dir):
 
 def _cmd_reproduce(args, out):
     from .experiments import compare_to_reference, reference_results, reproduce
+    from .experiments.report import profile_label
 
     def log(line):
         print(line, file=out, flush=True)
@@ -233,7 +234,9 @@ def _cmd_reproduce(args, out):
                         epochs=args.epochs, repetitions=args.repetitions)
     failed = 0
     for name, res in results.items():
-        log(f"\n== {res['title']} ({res['profile']} profile) -> {args.out}/{name}/")
+        changed = profile_label(res).partition(", ")[2]
+        log(f"\n== {res['title']} ({res['profile']} profile{', ' * bool(changed)}{changed}) "
+            f"-> {args.out}/{name}/")
         for claim in res["claims"]:
             failed += not claim["holds"]
             log(f"  [{'holds' if claim['holds'] else 'DOES NOT HOLD'}] {claim['id']}: {claim['evidence']}")

@@ -284,3 +284,23 @@ def test_a_fresh_run_over_finished_runs_says_they_are_replaced(tiny_run, tmp_pat
     lines.clear()
     run_experiment("mnist", out=out, resume=True, **{**TINY, "log": lines.append})
     assert not [line for line in lines if "trained again" in line]
+
+
+def test_the_report_says_which_profile_fields_were_changed(tiny_run, tmp_path, capsys):
+    # before: a run with --epochs 1 (or any override) was headed "profile ci" like the real thing
+    head = (tiny_run / "mnist" / "claims.md").read_text().splitlines()[0]
+    assert head == ("# MNIST: feed-forward, skip, skip + recurrence, hybrid — profile ci, changed: "
+                    "epochs 1 (ci: 6), repetitions 1 (ci: 2), n_train 64 (ci: 2000), n_test 48 (ci: 500), "
+                    "max_batches 2 (ci: None)")
+    results = json.loads((tiny_run / "mnist" / "results.json").read_text())
+    assert results["profile_changes"]["epochs"] == {"profile": 6, "used": 1}
+    import streamnets.experiments as experiments
+    from streamnets.experiments import claims_markdown, reference_results
+
+    reference = reference_results("mnist", "ci")
+    assert claims_markdown(reference).splitlines()[0].endswith("— profile ci")
+    out = _copy(tiny_run, tmp_path)
+    with pytest.MonkeyPatch.context() as mp:
+        mp.setattr(experiments, "reproduce", lambda *a, **k: {"mnist": results})
+        assert main(["reproduce", "mnist", "--quiet", "--epochs", "1", "--out", str(out)]) == 0
+    assert "(ci profile, changed: epochs 1 (ci: 6), repetitions 1 (ci: 2)" in capsys.readouterr().out

@@ -7,7 +7,7 @@ from pathlib import Path
 
 from .._io import atomic_writer, atomic_write_text
 
-__all__ = ["write_report", "claims_markdown", "results_table", "compare_to_reference"]
+__all__ = ["write_report", "claims_markdown", "results_table", "compare_to_reference", "profile_label"]
 
 
 def _save(fig, path):
@@ -31,9 +31,22 @@ def results_table(results):
     return "\n".join(lines)
 
 
+def profile_label(results):
+    """``profile ci``, followed by the profile fields the run changed, if any.
+
+    Examples
+    --------
+    >>> profile_label({"profile": "ci", "profile_changes": {"epochs": {"profile": 6, "used": 1}}})
+    'profile ci, changed: epochs 1 (ci: 6)'
+    """
+    changes = results.get("profile_changes") or {}
+    changed = ", ".join(f"{k} {c['used']} ({results['profile']}: {c['profile']})" for k, c in changes.items())
+    return f"profile {results['profile']}" + (f", changed: {changed}" if changed else "")
+
+
 def claims_markdown(results):
     """The claims report of one experiment as markdown."""
-    out = [f"# {results['title']} — profile {results['profile']}", "",
+    out = [f"# {results['title']} — {profile_label(results)}", "",
            f"Data: {results['dataset']}; noise std {results['noise_std']}.", "",
            results_table(results), "", "## Claims", ""]
     for c in results["claims"]:

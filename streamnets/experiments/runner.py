@@ -69,7 +69,8 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     from .report import write_report
 
     experiment = get_experiment(name)
-    prof = with_overrides(experiment.profile(profile), **overrides)
+    base = experiment.profile(profile)
+    prof = with_overrides(base, **overrides)
     out = Path(out) / experiment.name
     train_images, test_images, note = _datasets(experiment, dataset, data_dir, download)
     train_images = subset(train_images, prof.n_train, seed=1)
@@ -98,6 +99,8 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     results = {"experiment": experiment.name, "title": experiment.title, "profile": profile,
                "dataset": train_images.name, "noise_std": experiment.noise_std,
                "settings": {k: getattr(prof, k) for k in prof.__dataclass_fields__},
+               "profile_changes": {k: {"profile": getattr(base, k), "used": getattr(prof, k)}
+                                   for k in prof.__dataclass_fields__ if getattr(base, k) != getattr(prof, k)},
                "runs": runs}
     results["claims"] = check_claims(experiment, results)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
