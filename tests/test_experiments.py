@@ -304,3 +304,16 @@ def test_the_report_says_which_profile_fields_were_changed(tiny_run, tmp_path, c
         mp.setattr(experiments, "reproduce", lambda *a, **k: {"mnist": results})
         assert main(["reproduce", "mnist", "--quiet", "--epochs", "1", "--out", str(out)]) == 0
     assert "(ci profile, changed: epochs 1 (ci: 6), repetitions 1 (ci: 2)" in capsys.readouterr().out
+
+
+def test_a_failed_claim_marks_the_checks_that_failed():
+    # before: "DOES NOT HOLD" followed by every check's numbers, with no word on which failed
+    runs = [dict(r) for r in MNIST_GOOD]
+    runs[1]["accuracy"] = [0.70, 0.70, 0.70]  # FF sequential far above FF streaming; S still fine
+    claim = _claims(runs)["skip_alone"]
+    assert not claim["holds"]
+    s_part, ff_part = claim["evidence"].split("; ")
+    assert s_part == "mnist_s frame by frame: streaming [0.55 0.60 0.60] vs sequential [0.52 0.52 0.52]"
+    assert ff_part == ("mnist_ff frame by frame: streaming [0.50 0.50 0.51] vs sequential [0.70 0.70 0.70] "
+                       "(does not hold)")
+    assert "(does not hold)" not in _claims(MNIST_GOOD)["skip_alone"]["evidence"]

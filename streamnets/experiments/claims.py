@@ -77,9 +77,12 @@ def _tol(run_a, a, run_b, b):
 
 
 def _claim(cid, text, checks):
-    """``checks``: list of (holds, evidence text)."""
+    """``checks``: list of (holds, evidence text); of a claim with several checks, the
+    evidence of each check that fails ends in "(does not hold)"."""
+    mark = len(checks) > 1
     return {"id": cid, "text": text, "holds": bool(checks) and all(h for h, _ in checks),
-            "evidence": "; ".join(e for _, e in checks), "paper": PAPER[cid]}
+            "evidence": "; ".join(e + ("" if h or not mark else " (does not hold)") for h, e in checks),
+            "paper": PAPER[cid]}
 
 
 def check_claims(experiment, results):
