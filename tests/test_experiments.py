@@ -317,3 +317,16 @@ def test_a_failed_claim_marks_the_checks_that_failed():
     assert ff_part == ("mnist_ff frame by frame: streaming [0.50 0.50 0.51] vs sequential [0.70 0.70 0.70] "
                        "(does not hold)")
     assert "(does not hold)" not in _claims(MNIST_GOOD)["skip_alone"]["evidence"]
+
+
+def test_the_results_table_shows_a_spread_only_over_repetitions():
+    # before: one repetition showed "0.735 ± 0.000", as if the accuracy had no uncertainty,
+    # and with several the table did not say what the ± was
+    from streamnets.experiments import reference_results
+    from streamnets.experiments.report import results_table
+
+    one = results_table(reference_results("cifar10", "ci"))
+    assert "±" not in one and "| cifar10_dsr0 | streaming | 1 | 4, 4 | 0.735 / 0.905 | 4 … 11 |" in one
+    two = results_table(reference_results("mnist", "ci"))
+    assert "accuracy at first / last output frame (mean ± std over 2 repetitions)" in two
+    assert "| mnist_s | streaming | 1 | 2, 2 | 0.317 ± 0.000 / 0.478 ± 0.039 | 2 … 9 |" in two

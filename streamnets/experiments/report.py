@@ -18,13 +18,15 @@ def _save(fig, path):
 
 
 def results_table(results):
-    """A markdown table: one row per run with F, first response and accuracies."""
+    """A markdown table: one row per run with F, first response and accuracies (with
+    their standard deviation over repetitions, if there are several)."""
+    reps = max((r.get("repetitions", 1) for r in results["runs"]), default=1)
+    spread = f" (mean ± std over {reps} repetitions)" if reps > 1 else ""
     lines = ["| network | rollout | F | first response (frame, step) | accuracy at first / last "
-             "output frame | update steps |", "| --- | --- | --- | --- | --- | --- |"]
+             f"output frame{spread} | update steps |", "| --- | --- | --- | --- | --- | --- |"]
     for r in results["runs"]:
         fr = r["first_response"]
-        std = r.get("accuracy_std") or [0] * len(r["accuracy"])
-        acc = f"{r['accuracy'][0]:.3f} ± {std[0]:.3f} / {r['accuracy'][-1]:.3f} ± {std[-1]:.3f}"
+        acc = " / ".join(_accuracy(r, i) for i in (0, -1))
         steps = f"{r['update_steps'][0]} … {r['update_steps'][-1]}"
         lines.append(f"| {r['network']} | {r['rollout']} | {r['inference_factor']} | "
                      f"{fr['frame']}, {fr['update_step']} | {acc} | {steps} |")
@@ -42,6 +44,13 @@ def profile_label(results):
     changes = results.get("profile_changes") or {}
     changed = ", ".join(f"{k} {c['used']} ({results['profile']}: {c['profile']})" for k, c in changes.items())
     return f"profile {results['profile']}" + (f", changed: {changed}" if changed else "")
+
+
+def _accuracy(run, i):
+    """Accuracy ``i`` of ``run``, with its std over repetitions if there are several."""
+    std = run.get("accuracy_std")
+    spread = f" ± {std[i]:.3f}" if std and run.get("repetitions", 1) > 1 else ""
+    return f"{run['accuracy'][i]:.3f}{spread}"
 
 
 def claims_markdown(results):
