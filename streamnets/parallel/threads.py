@@ -98,8 +98,9 @@ class ThreadExecutor(BalancedShares, Executor):
 
     Notes
     -----
-    One ``step`` at a time: an executor is not meant to be stepped from several
-    threads at once (make one executor per stream of frames instead).
+    Steps from several threads at once take turns on the pool (their update
+    steps run one after the other, the results stay right); for streams that
+    should run side by side, make one executor per stream.
 
     Keep ``workers * intra_op_threads <= cores``. Oversubscribing is slower, and
     with libgomp (the OpenMP of the CPU wheels) it is slower *for the whole
@@ -155,6 +156,7 @@ class ThreadExecutor(BalancedShares, Executor):
         self._inboxes, self._threads = [], []
         self._done = queue.SimpleQueue()
         self._ticket = 0
+        self._lock = threading.Lock()  # one update step at a time on the pool
         self._finalizer = None
         if self.workers > 1 and self.schedule.width > 1:
             self._start(self.workers - 1 if self.caller_works else self.workers)
@@ -227,8 +229,11 @@ class ThreadExecutor(BalancedShares, Executor):
     def _run_jobs(self, jobs):
         """Run ``jobs`` (callables) at once: the first in the caller when it works
         or there is no pool, the others on the pool; wait for all, then re-raise
-        the first error."""
-        jobs = list(jobs)
+        the first error. Callers in several threads take turns."""
+        with self._lock:
+            self._run_jobs_locked(list(jobs))
+
+    def _run_jobs_locked(self, jobs):
         mine = jobs.pop(0) if self.caller_works or not self._inboxes else None
         # Every hand-off carries a ticket: after an interrupted wait (Ctrl-C), the
         # answers of that step's jobs come late and must not count for this one.
