@@ -125,7 +125,8 @@ def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, 
     started = time.perf_counter()
     trainer, ev = train(net, rollout, train_images, test_images, experiment.noise_std, config,
                         out_dir=run_dir, resume=resume)
-    record = {**ev.as_dict(), "seconds": time.perf_counter() - started,
+    earlier = sum(h["seconds"] for h in trainer.history[:trainer.resumed_epochs or 0])
+    record = {**ev.as_dict(), "seconds": time.perf_counter() - started + earlier,
               "device": str(trainer.device), "settings": settings}
     atomic_write_text(done, json.dumps(record, indent=1))
     log(f"[{label}] accuracy per frame {' '.join(f'{a:.3f}' for a in ev.accuracy)} "
