@@ -22,6 +22,7 @@ from __future__ import annotations
 
 import pickle
 import statistics
+import threading
 import time
 import weakref
 from dataclasses import replace
@@ -153,8 +154,8 @@ class ProcessExecutor(BalancedShares, Executor):
     The outputs equal ``model.step``'s up to the intra-op thread count (the tests
     allow 1e-5): every node runs the same kernels as the engine.
 
-    One ``step`` at a time (make one executor per stream of frames). The caller
-    runs each step with the workers' intra-op thread count: with more, its own
+    Steps from several threads at once take turns (for streams that should run
+    side by side, make one executor per stream). The caller runs each step with the workers' intra-op thread count: with more, its own
     OpenMP threads would keep polling on the workers' cores after every
     multi-threaded op. Shared memory is ``/dev/shm`` on Linux; a container with
     a small one (64 MiB) runs out at large batches (``docker run --shm-size``).
@@ -194,6 +195,7 @@ class ProcessExecutor(BalancedShares, Executor):
         self._pools, self._keys, self._steps = {}, 0, 0
         self._procs, self._gos, self._dones, self._inboxes, self._errors = [], [], [], [], []
         self._finalizer = None
+        self._lock = threading.RLock()  # orders from several threads take turns
         self._control = torch.zeros(w.STATUS + self.workers, dtype=torch.int64).share_memory_()
         self._words = self._control.numpy()
         self._seconds = torch.zeros(self.workers, dtype=torch.float64).share_memory_()
@@ -294,7 +296,8 @@ class ProcessExecutor(BalancedShares, Executor):
         0
         """
         if self._procs:
-            self._order(w.REST)
+            with self._lock:
+                self._order(w.REST)
 
     def close(self):
         """Stop the worker processes (the executor then runs everything in the caller)."""
@@ -316,7 +319,8 @@ class ProcessExecutor(BalancedShares, Executor):
         self._busy = [[k for k in range(1, parts) if self._shares[k][g]]
                       for g in range(len(self.schedule.groups))]
         if self._procs:
-            self._order(w.SHARES, self._shares)
+            with self._lock:
+                self._order(w.SHARES, self._shares)
 
     @property
     def shares(self):
@@ -343,7 +347,8 @@ class ProcessExecutor(BalancedShares, Executor):
         _, current = steady_values(self.schedule, batch, seed)
         state = replace(self.initial_state(batch), frame=self.schedule.plan.steady + 1, values=tuple(current))
         mine = self._mine if self._procs else [[self._kernels[v] for g in self.schedule.groups for v in g]]
-        return 1e3 * statistics.median(self._loop_once(mine, state, frames) for _ in range(repeats))
+        with self._lock:
+            return 1e3 * statistics.median(self._loop_once(mine, state, frames) for _ in range(repeats))
 
     def _loop_once(self, mine, state, frames):
         """One round of :meth:`concurrent_ms`: seconds per frame of the slowest process."""
@@ -433,6 +438,10 @@ class ProcessExecutor(BalancedShares, Executor):
     def step(self, frame, state):
         if not self._procs:
             return super().step(frame, state)
+        with self._lock:  # the slots and the control words are the workers' and ours
+            return self._step_in_turn(frame, state)
+
+    def _step_in_turn(self, frame, state):
         current, batch = self._frame_values(frame, state)
         self._check_model()
         self._steps += 1
