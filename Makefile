@@ -19,9 +19,10 @@ $(STAMP): pyproject.toml
 	touch $(STAMP)
 
 # The paper's experiments (ci profile: offline data, 2 CPU cores; PROFILE=paper for the real thing).
+# --resume: an interrupted run continues, finished runs of the same settings are kept.
 reproduce: $(STAMP)
 	$(BIN)/streamnets list
-	$(BIN)/streamnets reproduce all --profile $(PROFILE) --quiet
+	$(BIN)/streamnets reproduce all --profile $(PROFILE) --quiet --resume
 
 # Unit tests and doctests, then every notebook executed by papermill and checked by nbval.
 test: unit notebooks
