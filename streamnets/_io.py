@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .errors import StreamnetsError
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_writer"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_writer", "writable_folder"]
 
 
 class atomic_writer:
@@ -68,3 +68,23 @@ def atomic_write_bytes(path, data):
 def atomic_write_text(path, text):
     """Write ``text`` (UTF-8) to ``path`` atomically; returns the path."""
     return atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def writable_folder(path, holds="checkpoints and metrics"):
+    """``path`` as a Path, created if need be; a folder that cannot be created or
+    written is a :class:`~streamnets.errors.StreamnetsError` now rather than after
+    the first epoch of work. ``holds`` says what goes there, for the message."""
+    path = Path(path)
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():  # the folder itself or one above it
+        raise StreamnetsError(f"{existing}: this is a file, not a folder for {holds}; give another "
+                              f"output folder (--out, out_dir)")
+    try:
+        path.mkdir(parents=True, exist_ok=True)
+        with tempfile.TemporaryFile(dir=path):
+            pass
+    except OSError as err:
+        why = err.strerror or str(err)
+        raise StreamnetsError(f"{path}: cannot write {holds} there ({why}); give another output "
+                              f"folder (--out, out_dir)") from None
+    return path

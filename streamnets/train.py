@@ -22,16 +22,14 @@ import hashlib
 import io
 import itertools
 import json
-import tempfile
 import time
 from dataclasses import asdict, dataclass, field
-from pathlib import Path
 
 import torch
 import torch.nn.functional as F
 from tqdm.auto import tqdm
 
-from ._io import atomic_write_text, atomic_writer
+from ._io import atomic_write_text, atomic_writer, writable_folder
 from .data import NoisyFrames, TrackWindows
 from .data.prefetch import prefetch
 from .device import autocast, cpu_cores, resolve_device
@@ -141,24 +139,6 @@ def _spec_digest(network):
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
-def _writable_folder(out_dir):
-    """``out_dir`` as a Path, created if need be; a folder that cannot be created or
-    written is a :class:`StreamnetsError` now rather than after the first epoch."""
-    path = Path(out_dir)
-    if path.exists() and not path.is_dir():
-        raise StreamnetsError(f"{path}: this is a file, not a folder for checkpoints and metrics; "
-                              f"give another output folder (--out, out_dir)")
-    try:
-        path.mkdir(parents=True, exist_ok=True)
-        with tempfile.TemporaryFile(dir=path):
-            pass
-    except OSError as err:
-        why = err.strerror or str(err)
-        raise StreamnetsError(f"{path}: cannot write checkpoints and metrics there ({why}); give "
-                              f"another output folder (--out, out_dir)") from None
-    return path
-
-
 def _check_config(config):
     """The counts and rates of ``config`` in range, else a SettingError naming the field."""
     for name in ("epochs", "batch_size", "output_frames"):
@@ -260,7 +240,7 @@ class Trainer:
         self.optimizer = _make_optimizer(self.config, self.model.parameters())
         decay = self.config.decay
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda t: 1 / (1 + decay * t))
-        self.out_dir = _writable_folder(out_dir) if out_dir is not None else None
+        self.out_dir = writable_folder(out_dir) if out_dir is not None else None
         self.history = []
         #: Epochs taken over from a checkpoint by ``fit(resume=True)`` (None: none was).
         self.resumed_epochs = None

@@ -187,6 +187,18 @@ def test_reproduce_counts_out_of_range_exit_2(option, tmp_path, capsys):
     assert captured.out == "" and not any(tmp_path.iterdir())
 
 
+def test_reproduce_into_a_file_exits_2_naming_it_before_any_work(tmp_path, capsys):
+    # before: the data were loaded first, then the error named a path inside the file
+    # (.../afile/mnist/runs/mnist_ff__streaming__rep0: ... Not a directory)
+    afile = tmp_path / "afile"
+    afile.write_text("not a folder")
+    assert main(["reproduce", "mnist", "--epochs", "1", "--quiet", "--out", str(afile)]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"streamnets: error: {afile}: this is a file, not a folder for results "
+                            f"and runs; give another output folder (--out, out_dir)\n")
+    assert captured.out == "" and afile.read_text() == "not a folder"
+
+
 @pytest.mark.parametrize("value", ["-1", "100000000"])
 def test_inspect_window_out_of_range_exits_2(value, capsys):
     # before: --window 100000000 ran for minutes building a 10^8-column tableau

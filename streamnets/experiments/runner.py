@@ -21,7 +21,7 @@ from pathlib import Path
 
 import torch
 
-from .._io import atomic_write_text
+from .._io import atomic_write_text, writable_folder
 from ..data import default_for, load as load_data
 from ..data.base import ArrayDataset
 from ..errors import StreamnetsError
@@ -71,7 +71,7 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     experiment = get_experiment(name)
     base = experiment.profile(profile)
     prof = with_overrides(base, **overrides)
-    out = Path(out) / experiment.name
+    out = writable_folder(Path(out) / experiment.name, "results and runs")
     train_images, test_images, note = _datasets(experiment, dataset, data_dir, download)
     train_images = subset(train_images, prof.n_train, seed=1)
     test_images = subset(test_images, prof.n_test, seed=2)
