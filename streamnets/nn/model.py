@@ -396,6 +396,9 @@ class StreamNet(nn.Module):
         logits : dict of str to Tensor or None
             Per output, its logits at this frame (see :class:`StreamOutput`), None
             while empty. The first call only loads frame 0 and returns all None.
+            An output's logits may be the very tensor its node holds in ``state``
+            (no copy per frame): change them in place only after ``.clone()``, or
+            the next frames read the changed values.
         state : StreamState
             The values of this frame.
         """

@@ -78,7 +78,9 @@ class Executor:
         Returns
         -------
         outputs : dict of str to Tensor or None
-            Per output node its logits at this frame, None while empty.
+            Per output node its logits at this frame, None while empty. As with
+            ``model.step``, they may share memory with ``state``: ``.clone()``
+            them before changing them in place.
         state : StreamState
         """
         current, batch = self._frame_values(frame, state)
