@@ -61,3 +61,27 @@ def test_distributed_equals_step(world, name, streaming_edges):
     for rank, r in enumerate(results):
         match, diff = compare_outputs(r["outputs"], expected)
         assert match, f"rank {rank}: max |diff| {diff}"
+
+
+@pytest.mark.parametrize("owners, message", [
+    ({"h1": 0, "h2": 1, "prediction": 0, "predicton": 1},
+     "owners: network 'mnist_ff' has no node 'predicton' (did you mean 'prediction'?)"),
+    ({"image": 0, "h1": 0, "h2": 1, "prediction": 0}, "owners: 'image' is an input node, which no rank updates"),
+    ({"h1": 0, "h2": 1}, "owners: no rank for node 'prediction'"),
+    ({"h1": 0, "h2": 2, "prediction": 0}, "owners: node 'h2' has rank 2"),
+    ({"h1": 0, "h2": 1.0, "prediction": 0}, "owners: node 'h2' has rank 1.0"),
+    ({"h1": True, "h2": 1, "prediction": 0}, "owners: node 'h1' has rank True"),
+    ([("h1", 0)], "owners must be a dict {node: rank}, got list"),
+])
+def test_owners_that_misname_or_miss_a_node_are_refused(owners, message):
+    # before: a misspelt or extra node (and a rank 1.0 or True) was silently accepted
+    # when every real node also had a rank
+    from streamnets.parallel.distributed import check_owners
+
+    net = sn.load("mnist_ff")
+    with pytest.raises(sn.SettingError) as err:
+        check_owners(net, ["h1", "h2", "prediction"], owners, 2)
+    assert str(err.value).startswith(message)
+    assert str(err.value).endswith("give every non-input node a rank in 0..1 (h1, h2, prediction)")
+    assert check_owners(net, ["h1", "h2", "prediction"], {"h1": 0, "h2": 1, "prediction": 1}, 2) == \
+        {"h1": 0, "h2": 1, "prediction": 1}

@@ -19,6 +19,7 @@ itself on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
+import difflib
 import io
 import json
 import math
@@ -27,13 +28,14 @@ import queue
 import socket
 import time
 import traceback
+from collections.abc import Mapping
 
 import torch
 import torch.distributed as dist
 import torch.multiprocessing as mp
 
 from ..device import cpu_cores
-from ..errors import StreamnetsError
+from ..errors import SettingError, StreamnetsError
 from .base import Executor, check_model, compare_outputs
 from .cost import balanced_partition, check_costs
 
@@ -41,6 +43,42 @@ __all__ = ["DistributedExecutor", "launch", "free_port", "main"]
 
 # Renamed in torch 2.13 (the old name warns); older versions only have the old one.
 _all_gather = getattr(dist, "all_gather_single", None) or dist.all_gather_into_tensor
+
+
+def check_owners(network, nodes, owners, world):
+    """``owners`` as a dict if it gives every node in ``nodes`` (those a frame
+    updates) a rank in 0..world-1 and names no other node, else a
+    :class:`~streamnets.errors.SettingError` naming the node.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> net = sn.load("mnist_ff")
+    >>> check_owners(net, ["h1", "h2", "prediction"], {"h1": 0, "h2": 1, "predicton": 0}, 2)
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: owners: network 'mnist_ff' has no node 'predicton' (did you mean 'prediction'?); give every non-input node a rank in 0..1 (h1, h2, prediction)
+    """
+    hint = f"give every non-input node a rank in 0..{world - 1} ({', '.join(nodes)})"
+    if not isinstance(owners, Mapping):
+        raise SettingError(f"owners must be a dict {{node: rank}}, got {type(owners).__name__}; {hint}")
+    unknown = [v for v in owners if v not in nodes]
+    missing = [v for v in nodes if v not in owners]
+    bad = [v for v, r in owners.items() if isinstance(r, bool) or not isinstance(r, int)
+           or not 0 <= r < world]
+    if unknown and unknown[0] in network.inputs:
+        what = f"{unknown[0]!r} is an input node, which no rank updates"
+    elif unknown:
+        close = difflib.get_close_matches(str(unknown[0]), nodes, n=1)
+        what = f"network {network.name!r} has no node {unknown[0]!r}" + (
+            f" (did you mean {close[0]!r}?)" if close else "")
+    elif missing:
+        what = f"no rank for node {missing[0]!r}"
+    elif bad:
+        what = f"node {bad[0]!r} has rank {owners[bad[0]]!r}"
+    else:
+        return dict(owners)
+    raise SettingError(f"owners: {what}; {hint}")
 
 
 class DistributedExecutor(Executor):
@@ -106,12 +144,9 @@ class DistributedExecutor(Executor):
                     dist.broadcast(tensor.data, src=src, group=group)
         groups = self.schedule.groups
         costs = check_costs(self.rollout.network, costs)
-        self.owners = dict(owners) if owners else balanced_partition(groups, costs, self.world)
-        missing = [v for g in groups for v in g if v not in self.owners]
-        bad = [v for v, r in self.owners.items() if not 0 <= r < self.world]
-        if missing or bad:
-            what = f"no rank for node {missing[0]!r}" if missing else f"node {bad[0]!r} has rank {self.owners[bad[0]]}"
-            raise StreamnetsError(f"owners: {what}; give every non-input node a rank in 0..{self.world - 1}")
+        self.owners = (check_owners(self.rollout.network, [v for g in groups for v in g],
+                                    owners, self.world) if owners
+                       else balanced_partition(groups, costs, self.world))
         self._mine = [tuple(v for v in g if self.owners[v] == self.rank) for g in groups]
         self._specs = {}
         net = self.rollout.network
