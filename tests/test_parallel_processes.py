@@ -296,7 +296,9 @@ def test_a_dead_worker_closes_the_executor_with_a_clear_error():
     proc = ex._procs[0]
     proc.kill()
     proc.join(timeout=10)
-    with pytest.raises(WorkerError, match=r"worker process 1 \(pid \d+\) exited with code -9.*new one"):
+    with pytest.raises(WorkerError, match=r"worker process 1 \(pid \d+\) was killed by signal 9 "
+                                         r"\(SIGKILL; out of memory\?\); the executor is closed, make "
+                                         r"a new one"):
         ex.step(x[:, 0], state)
     assert ex._procs == []
     # Closed: it goes on in the caller, from the states it handed out.
@@ -358,7 +360,8 @@ def test_a_worker_that_cannot_start_is_an_error_at_once():
     model = model_of(sn.load("cifar10_dsr0"))
     model.poison = Poison()
     start = time.monotonic()
-    with pytest.raises(WorkerError, match="worker process 1 exited with code 1 while starting"):
+    with pytest.raises(WorkerError, match=r"worker process 1 did not start: it exited with code 1 "
+                                         r"\(its error is printed above\)"):
         ProcessExecutor(model, workers=2)
     assert time.monotonic() - start < 60
 
@@ -449,3 +452,16 @@ def test_concurrent_ms_is_the_slowest_process_running_its_share_without_waits():
         assert ms > 0
     with ProcessExecutor(model, workers=1) as ex:  # no workers: the caller runs every node
         assert ex._procs == [] and ex.concurrent_ms(batch=1, frames=2, repeats=1) > 0
+
+
+@pytest.mark.parametrize("exitcode, says", [
+    (-9, "was killed by signal 9 (SIGKILL; out of memory?)"),
+    (-15, "was killed by signal 15 (SIGTERM)"),
+    (0, "exited without an error (code 0)"),
+    (3, "exited with code 3 (its error is printed above)"),
+])
+def test_a_dead_worker_is_described_by_its_exit_code(exitcode, says):
+    # before: every exit, a kill by a signal or a clean exit too, said "its error is printed above"
+    from streamnets.parallel.processes import _how_it_ended
+
+    assert _how_it_ended(exitcode) == says

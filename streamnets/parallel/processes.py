@@ -21,6 +21,7 @@ process has the first share. The worker side is in :mod:`._worker`.
 from __future__ import annotations
 
 import pickle
+import signal
 import statistics
 import threading
 import time
@@ -101,6 +102,22 @@ class _Slot:
     def arguments(self, logits=True):
         """``(values, flags, logits)`` for :func:`._worker.run_share`."""
         return self.values, self.flags, self.logits if logits else None
+
+
+def _how_it_ended(exitcode):
+    """What a worker's exit code says, for an error message.
+
+    Examples
+    --------
+    >>> _how_it_ended(-9)
+    'was killed by signal 9 (SIGKILL; out of memory?)'
+    """
+    if exitcode is not None and exitcode < 0:
+        name = signal.Signals(-exitcode).name if -exitcode in signal.valid_signals() else "?"
+        return f"was killed by signal {-exitcode} ({name}{'; out of memory?' if name == 'SIGKILL' else ''})"
+    if exitcode == 0:
+        return "exited without an error (code 0)"
+    return f"exited with code {exitcode} (its error is printed above)"
 
 
 class ProcessExecutor(BalancedShares, Executor):
@@ -235,8 +252,8 @@ class ProcessExecutor(BalancedShares, Executor):
             for k, (done, proc) in enumerate(zip(self._dones, self._procs), start=1):
                 while not done.acquire(timeout=w.POLL):
                     if not proc.is_alive():
-                        raise WorkerError(f"worker process {k} exited with code {proc.exitcode} while "
-                                          f"starting (its error is printed above)")
+                        raise WorkerError(f"worker process {k} did not start: it "
+                                          f"{_how_it_ended(proc.exitcode)}")
                     if time.monotonic() > deadline:
                         raise WorkerError(f"worker process {k} did not start within {timeout:.0f} s")
         except BaseException:
@@ -268,8 +285,9 @@ class ProcessExecutor(BalancedShares, Executor):
                 try:
                     w.acquire(self._dones[k - 1], self.spin, proc.is_alive, f"worker process {k}")
                 except WorkerError:
-                    raise WorkerError(f"worker process {k} (pid {proc.pid}) exited with code "
-                                      f"{proc.exitcode}; the executor is closed, make a new one") from None
+                    raise WorkerError(f"worker process {k} (pid {proc.pid}) "
+                                      f"{_how_it_ended(proc.exitcode)}; the executor is closed, make "
+                                      f"a new one") from None
                 if self._words[w.STATUS + k]:
                     exc, text = self._errors[k - 1].get()
                     if error is None:
