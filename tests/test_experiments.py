@@ -116,6 +116,7 @@ def test_tiny_reproduce_end_to_end_and_resume(tmp_path, capsys):
     assert saved == json.loads(json.dumps(results))
     assert {"experiment", "profile", "dataset", "runs", "claims"} <= set(saved)
     assert saved["dataset"].startswith(("digits (train split", "MNIST")), saved["dataset"]
+    assert saved["samples"] == {"train": 64, "test": 48}  # the counts used, beside the caps
     assert [(r["network"], r["rollout"]) for r in saved["runs"]] == [
         ("mnist_ff", "streaming"), ("mnist_ff", "sequential"), ("mnist_s", "streaming"),
         ("mnist_s", "sequential"), ("mnist_sr", "streaming"), ("mnist_sr", "sequential"),

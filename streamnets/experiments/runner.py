@@ -99,6 +99,8 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     results = {"experiment": experiment.name, "title": experiment.title, "profile": profile,
                "dataset": train_images.name, "noise_std": experiment.noise_std,
                "settings": {k: getattr(prof, k) for k in prof.__dataclass_fields__},
+               # n_train / n_test in the settings are caps; these are the counts used
+               "samples": {"train": len(train_images), "test": len(test_images)},
                "profile_changes": {k: {"profile": getattr(base, k), "used": getattr(prof, k)}
                                    for k in prof.__dataclass_fields__ if getattr(base, k) != getattr(prof, k)},
                "runs": runs}
