@@ -245,28 +245,35 @@ def test_an_interrupted_step_leaves_the_pool_in_step(mode, monkeypatch):
         assert_same_run(ex, model, "streaming", x)
 
 
+def wrong_runs_from_two_threads(ex, model, seconds=60):
+    """Two threads run their own clip through ``ex`` 10 times each; the threads
+    whose outputs differed from ReferenceExecutor's (asserts that none hangs)."""
+    clips = [torch.rand(1, 6, 3, 32, 32), torch.rand(1, 6, 3, 32, 32)]
+    expected = [ReferenceExecutor(model).run(x) for x in clips]
+    wrong = []
+
+    def stream(k):
+        for _ in range(10):
+            if not compare_outputs(ex.run(clips[k]), expected[k])[0]:
+                wrong.append(k)
+
+    threads = [threading.Thread(target=stream, args=(k,), daemon=True) for k in (0, 1)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(seconds)
+    assert not any(t.is_alive() for t in threads), "a stepping thread hangs"
+    return wrong
+
+
 @pytest.mark.parametrize("mode", ["static", "dynamic"])
 def test_steps_from_two_threads_take_turns_on_the_pool(mode):
     # Two threads stepping one executor took each other's answers: most runs came
     # back before their workers were done (wrong outputs), and with the tickets
     # of ebf58ea alone one thread waited forever.
     model = model_of(sn.load("cifar10_dsr0"))
-    clips = [torch.rand(1, 6, 3, 32, 32), torch.rand(1, 6, 3, 32, 32)]
-    expected = [ReferenceExecutor(model).run(x) for x in clips]
-    wrong = []
     with ThreadExecutor(model, workers=2, schedule=mode) as ex:
-        def stream(k):
-            for _ in range(10):
-                if not compare_outputs(ex.run(clips[k]), expected[k])[0]:
-                    wrong.append(k)
-
-        threads = [threading.Thread(target=stream, args=(k,), daemon=True) for k in (0, 1)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(60)
-        assert not any(t.is_alive() for t in threads), "a stepping thread hangs"
-    assert wrong == []
+        assert wrong_runs_from_two_threads(ex, model) == []
 
 
 @pytest.mark.parametrize("setting", [dict(workers=0), dict(workers=-1), dict(workers=1.5), dict(workers=True),

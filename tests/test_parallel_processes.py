@@ -12,7 +12,6 @@ import signal
 import subprocess
 import sys
 import textwrap
-import threading
 import time
 from dataclasses import replace
 
@@ -32,7 +31,8 @@ from streamnets.parallel import processes
 from streamnets.parallel.base import compare_outputs
 from streamnets.parallel.processes import WorkerError
 from strategies import networks, patterns
-from test_parallel import assert_same_run, echo_net, frames_for, model_of, softmax_net, softmax_rollout
+from test_parallel import (assert_same_run, echo_net, frames_for, model_of, softmax_net, softmax_rollout,
+                           wrong_runs_from_two_threads)
 
 # Three processes on a 2-core machine: polling would keep cores from the one that works.
 NO_SPIN = {"spin": 0.0}
@@ -325,22 +325,8 @@ def test_steps_from_two_threads_take_turns():
     # Two threads stepping one executor wrote each other's orders and slots:
     # 38 of 40 runs came back wrong in a check here.
     model = model_of(sn.load("cifar10_dsr0"))
-    clips = [torch.rand(1, 6, 3, 32, 32), torch.rand(1, 6, 3, 32, 32)]
-    expected = [ReferenceExecutor(model).run(x) for x in clips]
-    wrong = []
     with ProcessExecutor(model, workers=2, **NO_SPIN) as ex:
-        def stream(k):
-            for _ in range(10):
-                if not compare_outputs(ex.run(clips[k]), expected[k])[0]:
-                    wrong.append(k)
-
-        threads = [threading.Thread(target=stream, args=(k,), daemon=True) for k in (0, 1)]
-        for t in threads:
-            t.start()
-        for t in threads:
-            t.join(120)
-        assert not any(t.is_alive() for t in threads), "a stepping thread hangs"
-    assert wrong == []
+        assert wrong_runs_from_two_threads(ex, model, seconds=120) == []
 
 
 def test_a_model_that_cannot_be_pickled_is_a_setting_error():

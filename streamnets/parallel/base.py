@@ -10,7 +10,7 @@ import torch
 
 from ..errors import SettingError, ShapeError, SpecError
 from ..nn import StreamNet, StreamState
-from .schedule import Schedule, frame_inputs
+from .schedule import Schedule, frame_inputs, per_input
 
 __all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames", "check_clip",
            "check_model"]
@@ -193,16 +193,7 @@ def check_clip(frames, network):
     streamnets.errors.ShapeError: input 'image' expects a clip of shape (batch, time, 1, 28, 28), got (2, 1, 28, 28): one frame? Add the time axis (frames.unsqueeze(1)) or call step()
     """
     layout = "(batch, time, C, H, W)"
-    if not isinstance(frames, Mapping):
-        if len(network.inputs) != 1:
-            raise ShapeError(f"network {network.name!r} has inputs {', '.join(network.inputs)}; pass a "
-                             f"dict {{input name: clip {layout}}}")
-        frames = {network.inputs[0]: frames}
-    missing = [v for v in network.inputs if v not in frames]
-    unknown = [v for v in frames if v not in network.inputs]
-    if missing or unknown:
-        what = f"no clip for input {missing[0]!r}" if missing else f"unknown input {unknown[0]!r}"
-        raise ShapeError(f"{what}; network {network.name!r} takes inputs {', '.join(network.inputs)}")
+    frames = per_input(network, frames, "clip", f"clip {layout}")
     sizes = None
     for v in network.inputs:
         x, spec = frames[v], network.nodes[v]

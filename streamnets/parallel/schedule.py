@@ -173,6 +173,24 @@ class Schedule:
         return (batch, *spec.shape) if spec.is_spatial else (batch, spec.shape[0])
 
 
+def per_input(network, value, what, layout):
+    """``value`` as ``{input name: tensor}``: a dict naming exactly the inputs of
+    ``network``, or one tensor when it has one input; else a
+    :class:`~streamnets.errors.ShapeError` that says what to pass (``what``: "frame"
+    or "clip", ``layout``: its expected shape, for the message)."""
+    if not isinstance(value, Mapping):
+        if len(network.inputs) != 1:
+            raise ShapeError(f"network {network.name!r} has inputs {', '.join(network.inputs)}; pass a "
+                             f"dict {{input name: {layout}}}")
+        return {network.inputs[0]: value}
+    missing = [v for v in network.inputs if v not in value]
+    unknown = [v for v in value if v not in network.inputs]
+    if missing or unknown:
+        problem = f"no {what} for input {missing[0]!r}" if missing else f"unknown input {unknown[0]!r}"
+        raise ShapeError(f"{problem}; network {network.name!r} takes inputs {', '.join(network.inputs)}")
+    return value
+
+
 def frame_inputs(model, frame, reference=None):
     """``[(node index, tensor)]`` of one input frame, moved to the model's device and
     dtype (dense inputs flattened to (B, C)), and the batch size. ``reference``: a
@@ -191,16 +209,7 @@ def frame_inputs(model, frame, reference=None):
     [(0, (2, 1, 28, 28))]
     """
     net = model.network
-    if not isinstance(frame, Mapping):
-        if len(net.inputs) != 1:
-            raise ShapeError(f"network {net.name!r} has inputs {', '.join(net.inputs)}; pass a "
-                             f"dict {{input name: tensor (batch, C, H, W)}}")
-        frame = {net.inputs[0]: frame}
-    missing = [v for v in net.inputs if v not in frame]
-    unknown = [v for v in frame if v not in net.inputs]
-    if missing or unknown:
-        what = f"no frame for input {missing[0]!r}" if missing else f"unknown input {unknown[0]!r}"
-        raise ShapeError(f"{what}; network {net.name!r} takes inputs {', '.join(net.inputs)}")
+    frame = per_input(net, frame, "frame", "tensor (batch, C, H, W)")
     names = tuple(net.nodes)
     reference = next(model.parameters()) if reference is None else reference
     result, batch = [], None
