@@ -42,6 +42,7 @@ class atomic_writer:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             try:
+                os.chmod(self.tmp, _mode_for(self.path))  # mkstemp makes it 0600
                 os.replace(self.tmp, self.path)
                 return False
             except OSError as err:
@@ -50,6 +51,25 @@ class atomic_writer:
         if isinstance(exc, OSError):
             raise _cannot_write(self.path, exc) from None
         return False
+
+
+def _umask():
+    mask = os.umask(0o022)  # reading the umask means setting it; put it back at once
+    os.umask(mask)
+    return mask
+
+
+#: The process's umask at import: files are created with 0o666 & ~umask, as open() does.
+_UMASK = _umask()
+
+
+def _mode_for(path):
+    """The permission bits a file written to ``path`` gets: those of the file it
+    replaces, else what ``open()`` would give a new file."""
+    try:
+        return path.stat().st_mode & 0o7777
+    except OSError:
+        return 0o666 & ~_UMASK
 
 
 def _cannot_write(path, err):

@@ -1,0 +1,33 @@
+"""Atomic writes: complete or absent, with the permissions open() would give."""
+
+import os
+import stat
+
+import pytest
+
+from streamnets import _io
+
+
+@pytest.mark.parametrize("umask, mode", [(0o022, 0o644), (0o002, 0o664), (0o077, 0o600)])
+def test_a_new_file_gets_the_mode_open_would_give(tmp_path, monkeypatch, umask, mode):
+    # before: every file was 0600 (mkstemp's mode), so results, checkpoints and figures
+    # were unreadable by anyone else on a shared machine whatever the umask
+    monkeypatch.setattr(_io, "_UMASK", umask)
+    path = _io.atomic_write_text(tmp_path / "results.json", "{}")
+    assert stat.S_IMODE(path.stat().st_mode) == mode
+    assert path.read_text() == "{}" and os.listdir(tmp_path) == ["results.json"]
+
+
+def test_a_replaced_file_keeps_its_mode(tmp_path, monkeypatch):
+    monkeypatch.setattr(_io, "_UMASK", 0o022)
+    path = tmp_path / "claims.md"
+    path.write_text("old")
+    path.chmod(0o640)
+    _io.atomic_write_bytes(path, b"new")
+    assert stat.S_IMODE(path.stat().st_mode) == 0o640 and path.read_text() == "new"
+
+
+def test_the_umask_read_at_import_is_the_process_umask():
+    now = os.umask(0o022)
+    os.umask(now)
+    assert _io._UMASK == now
