@@ -14,7 +14,7 @@ import torch
 
 from .errors import DeviceError
 
-__all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "maybe_compile",
+__all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "autocast_dtype", "maybe_compile",
            "intra_op_threads", "cpu_cores", "keep_freed_memory"]
 
 
@@ -104,16 +104,27 @@ def autocast(device, enabled=None, dtype=None):
     torch.float32
     """
     dev = resolve_device(device)
-    if enabled is None:
-        enabled = dev.type == "cuda"
-    if not enabled:
+    default = autocast_dtype(dev, enabled)
+    if default is None:
         return contextlib.nullcontext()
-    if dtype is None:
-        if dev.type == "cuda":
-            dtype = torch.bfloat16 if torch.cuda.is_bf16_supported() else torch.float16
-        else:
-            dtype = torch.bfloat16
-    return torch.autocast(dev.type, dtype=dtype)
+    return torch.autocast(dev.type, dtype=dtype or default)
+
+
+def autocast_dtype(device, enabled=None):
+    """The dtype :func:`autocast` computes in on ``device`` by default, or None when it
+    is off (``enabled`` as there). float16 needs loss scaling (``torch.amp.GradScaler``).
+
+    Examples
+    --------
+    >>> autocast_dtype("cpu") is None, autocast_dtype("cpu", enabled=True)
+    (True, torch.bfloat16)
+    """
+    dev = resolve_device(device)
+    if not (dev.type == "cuda" if enabled is None else enabled):
+        return None
+    if dev.type == "cuda" and not torch.cuda.is_bf16_supported():
+        return torch.float16
+    return torch.bfloat16
 
 
 def maybe_compile(module, enabled=False, **options):

@@ -32,7 +32,7 @@ from tqdm.auto import tqdm
 from ._io import atomic_write_text, atomic_writer, writable_folder
 from .data import NoisyFrames, TrackWindows
 from .data.prefetch import prefetch
-from .device import autocast, cpu_cores, resolve_device
+from .device import autocast, autocast_dtype, cpu_cores, resolve_device
 from .errors import SettingError, ShapeError, SpecError, StreamnetsError, positive_number, whole_number
 from .nn import StreamNet
 from .rollout import Rollout
@@ -238,6 +238,10 @@ class Trainer:
                     data.to(self.device)
         self.train_data, self.test_data = train_data, test_data
         self.optimizer = _make_optimizer(self.config, self.model.parameters())
+        # float16 autocast (a GPU without bfloat16) needs loss scaling, or small
+        # gradients underflow to zero; for any other precision the scaler passes through.
+        fp16 = autocast_dtype(self.device, self.config.amp) == torch.float16
+        self.scaler = torch.amp.GradScaler(self.device.type, enabled=fp16)
         decay = self.config.decay
         self.schedule = torch.optim.lr_scheduler.LambdaLR(self.optimizer, lambda t: 1 / (1 + decay * t))
         self.out_dir = writable_folder(out_dir) if out_dir is not None else None
@@ -343,8 +347,9 @@ class Trainer:
             logits = self._logits(frames)
             loss = self._batch_loss(logits, labels)
             self.optimizer.zero_grad(set_to_none=True)
-            loss.backward()
-            self.optimizer.step()
+            self.scaler.scale(loss).backward()
+            self.scaler.step(self.optimizer)
+            self.scaler.update()
             self.schedule.step()
             loss_sum += loss.item() * len(labels)
             correct += (logits.argmax(-1) == labels[:, None]).float().mean(1).sum().item()
@@ -408,7 +413,8 @@ class Trainer:
         state = {"identity": self._identity(), "config": asdict(self.config),
                  "data": self._data_identity(),
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
-                 "schedule": self.schedule.state_dict(), "history": self.history,
+                 "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
+                 "history": self.history,
                  "torch_rng": torch.get_rng_state(),
                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
         with atomic_writer(self.out_dir / "checkpoint.pt") as tmp:
@@ -441,6 +447,8 @@ class Trainer:
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
+        if state.get("scaler"):  # older checkpoints have none; a disabled scaler saves {}
+            self.scaler.load_state_dict(state["scaler"])
         self.history = list(state["history"])
         self.resumed_epochs = len(self.history)
         torch.set_rng_state(state["torch_rng"])

@@ -372,3 +372,33 @@ def test_an_input_node_of_another_shape_than_the_frames_is_named_up_front(digits
                                            r"\[3, 28, 28\], but the training data's frames have shape "
                                            r"\[1, 28, 28\]; give the input node shape \[1, 28, 28\]"):
         Trainer(StreamNet(net), "streaming", data, config=TrainConfig(**QUICK))
+
+
+def test_float16_autocast_trains_with_loss_scaling(digits, tmp_path, monkeypatch):
+    # before: on a GPU without bfloat16 the trainer ran float16 autocast without a
+    # GradScaler, where small gradients underflow to zero. Here the CPU stands in: the
+    # scaler is on exactly when the autocast dtype is float16, and since it scales by
+    # powers of two the trained weights equal those of unscaled training.
+    import streamnets.train as train_mod
+
+    net = sn.load("mnist_ff")
+    data = make_sequences(digits[0], 11, 1.0)
+    config = TrainConfig(epochs=2, max_batches=3, seed=3, **QUICK)
+    torch.manual_seed(0)
+    plain = Trainer(StreamNet(net), "streaming", data, config=config)
+    assert not plain.scaler.is_enabled()
+    plain.fit()
+    monkeypatch.setattr(train_mod, "autocast_dtype", lambda device, enabled: torch.float16)
+    torch.manual_seed(0)
+    scaled = Trainer(StreamNet(net), "streaming", data, config=config, out_dir=tmp_path)
+    assert scaled.scaler.is_enabled()
+    scaled.fit()
+    assert scaled.scaler.get_scale() > 1
+    for (name, a), b in zip(plain.model.state_dict().items(), scaled.model.state_dict().values()):
+        assert torch.equal(a, b), name
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)["scaler"]
+    assert saved["scale"] == scaled.scaler.get_scale()
+    again = Trainer(StreamNet(net), "streaming", data, config=TrainConfig(**{**config.__dict__, "epochs": 3}),
+                    out_dir=tmp_path)
+    again.fit(resume=True)
+    assert again.resumed_epochs == 2 and again.scaler.get_scale() == saved["scale"]
