@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import difflib
 from collections import deque
-from collections.abc import Mapping
+from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import NamedTuple
 
@@ -60,6 +60,25 @@ def dfs_back_edges(net):
                 state[u] = 2
                 stack.pop()
     return back
+
+
+def _edge_key(network, edge, field):
+    """``edge`` (an :class:`Edge` or a pair ``(source, target)``) as the key of an edge
+    of ``network``, else a :class:`SpecError` naming ``field`` and the edges."""
+    if isinstance(edge, Edge):
+        edge = edge.key
+    elif isinstance(edge, (tuple, list)) and len(edge) == 2:
+        edge = tuple(edge)
+    names = [f"{u}->{v}" for u, v in network.edge_index]
+    if edge in network.edge_index:
+        return edge
+    if isinstance(edge, tuple) and all(isinstance(v, str) for v in edge):
+        close = difflib.get_close_matches("->".join(edge), names, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise SpecError(f"{edge!r} is not an edge of network {network.name!r}; {hint}"
+                        f"its edges: {', '.join(names)}", field=field)
+    raise SpecError(f"an edge is an Edge or a pair (source, target), got {edge!r}; the edges of "
+                    f"network {network.name!r}: {', '.join(names)}", field=field)
 
 
 class Rollout:
@@ -133,16 +152,23 @@ class Rollout:
 
     @classmethod
     def from_streaming_edges(cls, network, edges, name=None):
-        """The pattern with R = 1 on ``edges`` and R = 0 on all others."""
-        edges = {tuple(e) for e in edges}
-        unknown = edges - set(network.edge_index)
-        if unknown:
-            bad = sorted(unknown)[0]
-            names = [f"{u}->{v}" for u, v in network.edge_index]
-            close = difflib.get_close_matches("->".join(map(str, bad)), names, n=1)
-            hint = f"did you mean {close[0]}? " if close else ""
-            raise SpecError(f"{bad!r} is not an edge of network {network.name!r}; {hint}"
-                            f"its edges: {', '.join(names)}", field="streaming edges")
+        """The pattern with R = 1 on ``edges`` and R = 0 on all others.
+
+        ``edges``: a list of :class:`Edge` objects or pairs ``(source, target)``.
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> Rollout.from_streaming_edges(sn.load("fig2"), [("v", "v"), ("w", "v")]).bits
+        (0, 0, 1, 0, 1)
+        """
+        single = isinstance(edges, Edge) or (isinstance(edges, tuple) and len(edges) == 2
+                                             and all(isinstance(v, str) for v in edges))
+        if single or isinstance(edges, str) or not isinstance(edges, Iterable):
+            raise SpecError(f"expected a list of edges (source, target), got {edges!r}"
+                            + (f"; for one edge write [{edges!r}]" if single else ""),
+                            field="streaming edges")
+        edges = {_edge_key(network, e, "streaming edges") for e in edges}
         return cls(network, {e.key: int(e.key in edges) for e in network.edges}, name)
 
     @classmethod
@@ -204,7 +230,15 @@ class Rollout:
         return {e.key: b for e, b in zip(self.network.edges, self.bits)}
 
     def __getitem__(self, edge):
-        return self.bits[self.network.edge_index[tuple(edge)]]
+        """R(edge) of an :class:`Edge` or a pair ``(source, target)``.
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> sn.Rollout.sequential(sn.load("fig2"))["w", "v"]
+        1
+        """
+        return self.bits[self.network.edge_index[_edge_key(self.network, edge, "edge")]]
 
     @property
     def streaming_edges(self):

@@ -259,3 +259,29 @@ def test_patterns_of_equal_networks_are_equal():
     assert sn.Rollout.streaming(a).is_equally_model_parallel(sn.Rollout.streaming(b))
     assert sn.Rollout.streaming(a) != sn.Rollout.sequential(b)
     assert sn.Rollout.streaming(a) != sn.Rollout.streaming(sn.load("mnist_sr"))
+
+
+@pytest.mark.parametrize("edge", ["uv", ("u", "x"), 1, ("u", "v", "w")])
+def test_an_edge_is_an_edge_object_or_a_pair_of_names(fig2, edge):
+    # before: r["uv"] and from_streaming_edges(net, ["uv"]) read 'uv' as the edge u -> v,
+    # an unknown pair gave a bare KeyError, and 1 or mixed types a TypeError
+    r = sn.Rollout.streaming(fig2)
+    with pytest.raises(sn.SpecError, match=r"^edge: .*the edges|^edge: .*its edges"):
+        r[edge]
+    with pytest.raises(sn.SpecError, match=r"^streaming edges: .*edges"):
+        sn.Rollout.from_streaming_edges(fig2, [edge, ("v", "v")])
+
+
+def test_edge_objects_work_wherever_pairs_do(fig2):
+    # before: r[Edge] and from_streaming_edges(net, [Edge, ...]) raised TypeError
+    seq = sn.Rollout.sequential(fig2)
+    assert [seq[e] for e in fig2.edges] == list(seq.bits)
+    loops = [e for e in fig2.edges if e.key in {("v", "v"), ("w", "v")}]
+    assert sn.Rollout.from_streaming_edges(fig2, loops) == seq
+
+
+@pytest.mark.parametrize("edges", [("u", "v"), "uv", None, 3])
+def test_streaming_edges_must_be_a_list(fig2, edges):
+    # before: the single pair ('u', 'v') was read as the edges 'u' and 'v'; None raised TypeError
+    with pytest.raises(sn.SpecError, match=r"^streaming edges: expected a list of edges"):
+        sn.Rollout.from_streaming_edges(fig2, edges)
