@@ -173,11 +173,24 @@ class Rollout:
 
     @classmethod
     def from_bits(cls, network, bits, name=None):
-        """The pattern whose delays, in the network's edge order, are ``bits``."""
+        """The pattern whose delays, in the network's edge order, are ``bits``.
+
+        Examples
+        --------
+        >>> import streamnets as sn
+        >>> Rollout.from_bits(sn.load("fig2"), [1, 0, 1, 0, 1]).streaming_edges
+        [('u', 'v'), ('v', 'v'), ('w', 'v')]
+        """
+        order = ", ".join(f"{e.source}->{e.target}" for e in network.edges)
+        if isinstance(bits, str) or not isinstance(bits, Iterable):
+            hint = f"; for the digits of {bits!r} write [int(b) for b in {bits!r}]" if isinstance(
+                bits, str) else ""
+            raise SpecError(f"bits must be a list of delays 0 or 1, one per edge in the order "
+                            f"{order}, got {bits!r}{hint}", field="pattern")
         bits = tuple(bits)
         if len(bits) != len(network.edges):
-            raise SpecError(f"expected {len(network.edges)} delays (one per edge), got {len(bits)}",
-                            field="pattern")
+            raise SpecError(f"expected {len(network.edges)} delays (one per edge, in the order "
+                            f"{order}), got {len(bits)}", field="pattern")
         return cls(network, {e.key: b for e, b in zip(network.edges, bits)}, name)
 
     @classmethod

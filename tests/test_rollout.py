@@ -285,3 +285,18 @@ def test_streaming_edges_must_be_a_list(fig2, edges):
     # before: the single pair ('u', 'v') was read as the edges 'u' and 'v'; None raised TypeError
     with pytest.raises(sn.SpecError, match=r"^streaming edges: expected a list of edges"):
         sn.Rollout.from_streaming_edges(fig2, edges)
+
+
+@pytest.mark.parametrize("bits", ["10101", 10101, None])
+def test_from_bits_wants_a_list_of_delays(fig2, bits):
+    # before: 10101 and None raised a bare TypeError, and '10101' complained that
+    # edge ('u', 'v') has delay '1' although 1 is allowed
+    with pytest.raises(sn.SpecError, match=r"^pattern: bits must be a list of delays 0 or 1, one per "
+                                           r"edge in the order u->v, v->w, v->v, u->w, w->v"):
+        sn.Rollout.from_bits(fig2, bits)
+
+
+def test_from_bits_of_the_wrong_length_names_the_edge_order(fig2):
+    with pytest.raises(sn.SpecError, match=r"expected 5 delays \(one per edge, in the order u->v, "
+                                           r"v->w, v->v, u->w, w->v\), got 3"):
+        sn.Rollout.from_bits(fig2, [1, 0, 1])
