@@ -17,7 +17,7 @@ from typing import NamedTuple
 import networkx as nx
 
 from .errors import InvalidRolloutError, SpecError, whole_number
-from .graph import Edge, Network
+from .graph import Edge, Network, _suggest
 
 __all__ = ["Rollout", "FirstResponse", "dfs_back_edges"]
 
@@ -453,7 +453,8 @@ class Rollout:
 
         Edges into frame 0 carry nothing (every node but the inputs is empty
         there, the initial state), as for :attr:`first_frames`. ``input``: one
-        input node (default: all of them).
+        input node (default: all of them). An invalid pattern raises
+        :class:`InvalidRolloutError`: its nodes on a zero-delay cycle are never computed.
 
         Examples
         --------
@@ -467,9 +468,17 @@ class Rollout:
         >>> sorted({p[0][0] for p in sn.Rollout.sequential(net).input_paths("prediction", 3)})
         [1, 2, 3]
         """
-        if node not in self.network.nodes:
-            raise SpecError(f"no node {node!r} in network {self.network.name!r}", field="node")
-        sources = self.network.inputs if input is None else (input,)
+        net = self.network
+        if node not in net.nodes:
+            raise SpecError(f"no node {node!r} in network {net.name!r}{_suggest(node, net.nodes)}",
+                            field="node")
+        if input is not None and input not in net.inputs:
+            what = "is not an input node" if input in net.nodes else "is no node"
+            raise SpecError(f"{input!r} {what} of network {net.name!r}; its inputs: "
+                            f"{', '.join(net.inputs)}", field="input")
+        frame = whole_number("frame", frame, 0)
+        self.validate()
+        sources = net.inputs if input is None else (input,)
         graph = self.window(frame)
         graph.remove_edges_from([(u, v) for u, v in graph.edges if v[0] == 0])
         paths = [p for i in sources for j in range(frame + 1)

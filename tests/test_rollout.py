@@ -300,3 +300,23 @@ def test_from_bits_of_the_wrong_length_names_the_edge_order(fig2):
     with pytest.raises(sn.SpecError, match=r"expected 5 delays \(one per edge, in the order u->v, "
                                            r"v->w, v->v, u->w, w->v\), got 3"):
         sn.Rollout.from_bits(fig2, [1, 0, 1])
+
+
+@pytest.mark.parametrize("given, message", [
+    ({"input": "v"}, r"^input: 'v' is not an input node of network 'fig2'; its inputs: u"),
+    ({"input": "x"}, r"^input: 'x' is no node of network 'fig2'; its inputs: u"),
+    ({"frame": -1}, r"^frame must be a whole number >= 0, got -1"),
+    ({"node": "ww"}, r"^node: no node 'ww' in network 'fig2' \(did you mean 'w'\?\)"),
+])
+def test_input_paths_check_their_arguments(fig2, given, message):
+    # before: input='v' returned the paths from v (not an input), input='x' raised
+    # networkx's NodeNotFound, and frame=-1 was called the "window size"
+    args = {"node": "w", "frame": 2, **given}
+    with pytest.raises(sn.StreamnetsError, match=message):
+        sn.Rollout.streaming(fig2).input_paths(**args)
+
+
+def test_input_paths_of_an_invalid_pattern_name_the_cycle(fig2):
+    # before: paths through the zero-delay cycle v -> w -> v, whose nodes are never computed
+    with pytest.raises(sn.InvalidRolloutError, match="cycle"):
+        sn.Rollout.from_streaming_edges(fig2, FIG2_INVALID).input_paths("w", 1)
