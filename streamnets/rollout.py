@@ -9,6 +9,8 @@ F(R), the first response of each output, and the model-parallel key.
 from __future__ import annotations
 
 import difflib
+import math
+import numbers
 from collections import deque
 from collections.abc import Iterable, Mapping
 from functools import cached_property
@@ -16,7 +18,7 @@ from typing import NamedTuple
 
 import networkx as nx
 
-from .errors import InvalidRolloutError, SpecError, whole_number
+from .errors import InvalidRolloutError, SettingError, SpecError, whole_number
 from .graph import Edge, Network, _suggest
 
 __all__ = ["Rollout", "FirstResponse", "dfs_back_edges"]
@@ -440,6 +442,7 @@ class Rollout:
         >>> sn.Rollout.sequential(sn.load("mnist_sr")).output_steps(4)
         {'prediction': [None, 3, 6, 9]}
         """
+        frames = whole_number("frames", frames, 0)
         factor = self.inference_factor
         return {o: [f.update_step + (i - f.frame) * factor if i >= f.frame else None
                     for i in range(frames)]
@@ -488,7 +491,7 @@ class Rollout:
     def finish_times(self, costs):
         """When each node of a frame is done with one processor per node: a node
         starts once the sources of its zero-delay edges are done and takes
-        ``costs[node]`` (missing nodes cost 0). The frame takes the largest value:
+        ``costs[node]``, a number >= 0 (missing nodes cost 0). The frame takes the largest value:
         ``max costs`` under the streaming rollout, the heaviest within-frame path
         (for a chain, the sum) under the sequential one.
 
@@ -502,9 +505,25 @@ class Rollout:
         >>> max(sn.Rollout.streaming(net).finish_times(costs).values())
         3
         """
+        costs = self._checked_costs(costs)
         order, names = self._frame_order
         done = {}
         for v, _, preds in order:
             start = max((done[names[u]] for u, d in preds if not d), default=0)
             done[names[v]] = start + costs.get(names[v], 0)
         return {v: done[v] for v in names}
+
+    def _checked_costs(self, costs):
+        """``costs`` if it maps nodes of the network to finite numbers >= 0, else a
+        :class:`SettingError` naming the node (a misspelt one would silently cost 0)."""
+        net = self.network
+        if not isinstance(costs, Mapping):
+            raise SettingError(f"costs must be a dict {{node: cost}}, got {type(costs).__name__}")
+        for v, c in costs.items():
+            if v not in net.nodes:
+                raise SettingError(f"costs: network {net.name!r} has no node {v!r}"
+                                   f"{_suggest(v, net.nodes)}; its nodes: {', '.join(net.nodes)}")
+            if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0 <= c < math.inf:
+                raise SettingError(f"costs: the cost of node {v!r} must be a finite number >= 0, "
+                                   f"got {c!r}")
+        return costs

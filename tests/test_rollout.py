@@ -320,3 +320,24 @@ def test_input_paths_of_an_invalid_pattern_name_the_cycle(fig2):
     # before: paths through the zero-delay cycle v -> w -> v, whose nodes are never computed
     with pytest.raises(sn.InvalidRolloutError, match="cycle"):
         sn.Rollout.from_streaming_edges(fig2, FIG2_INVALID).input_paths("w", 1)
+
+
+@pytest.mark.parametrize("costs, message", [
+    ({"vv": 3}, r"^costs: network 'fig2' has no node 'vv' \(did you mean 'v'\?\)"),
+    ({"v": -3}, r"^costs: the cost of node 'v' must be a finite number >= 0, got -3"),
+    ({"v": "3"}, r"^costs: the cost of node 'v' must be a finite number >= 0, got '3'"),
+    ({"v": float("nan")}, r"^costs: the cost of node 'v' must be a finite number >= 0, got nan"),
+    ([1, 2, 3], r"^costs must be a dict \{node: cost\}, got list"),
+])
+def test_finish_times_check_the_costs(fig2, costs, message):
+    # before: a misspelt node silently cost 0, a negative cost shortened the frame,
+    # '3' raised TypeError and a list AttributeError
+    with pytest.raises(sn.SettingError, match=message):
+        sn.Rollout.sequential(fig2).finish_times(costs)
+
+
+@pytest.mark.parametrize("frames", [-1, 1.5, None])
+def test_output_steps_want_a_whole_number_of_frames(fig2, frames):
+    # before: -1 silently gave no steps, 1.5 and None raised TypeError
+    with pytest.raises(sn.SettingError, match=r"^frames must be a whole number >= 0"):
+        sn.Rollout.streaming(fig2).output_steps(frames)
