@@ -7,13 +7,14 @@ from an input, and the last node is tagged as the output.
 
 import random
 
+from .errors import SettingError, whole_number
 from .graph import Edge, Network, Node
 
 __all__ = ["chain", "random_network"]
 
 
 def chain(depth, width=8):
-    """A feed-forward chain ``x -> h1 -> ... -> out`` with ``depth`` edges.
+    """A feed-forward chain ``x -> h1 -> ... -> out`` with ``depth`` >= 1 edges.
 
     Examples
     --------
@@ -21,6 +22,8 @@ def chain(depth, width=8):
     >>> Rollout.sequential(chain(3)).inference_factor
     3
     """
+    depth = whole_number("depth", depth, 1, why="the number of edges from x to out")
+    width = whole_number("width", width, 1)
     names = ["x"] + [f"h{i}" for i in range(1, depth)] + ["out"]
     nodes = [Node(n, (width,), "identity" if n == "x" else "relu") for n in names]
     nodes[-1] = Node("out", (width,), "identity", tags=("prediction",))
@@ -33,7 +36,8 @@ def random_network(n_nodes, n_edges, n_inputs=1, self_loops=True, seed=0, shape=
     The first ``n_inputs`` nodes are inputs. Every other node first gets one edge
     from an earlier node (so all are reachable) and every input one edge out; then
     random edges are added (forward, backward, and self-loops when allowed) until
-    there are ``n_edges``.
+    there are ``n_edges``. Counts out of range raise
+    :class:`~streamnets.errors.SettingError`.
 
     Examples
     --------
@@ -41,8 +45,10 @@ def random_network(n_nodes, n_edges, n_inputs=1, self_loops=True, seed=0, shape=
     >>> len(net.nodes), len(net.edges), net.inputs
     (6, 10, ('n0',))
     """
-    if not 0 < n_inputs < n_nodes:
-        raise ValueError("need 0 < n_inputs < n_nodes")
+    n_nodes = whole_number("n_nodes", n_nodes, 2, why="an input and a node it feeds")
+    n_inputs = whole_number("n_inputs", n_inputs, 1, n_nodes - 1,
+                            why=f"at least one of the {n_nodes} nodes must not be an input")
+    n_edges = whole_number("n_edges", n_edges, 1)
     rng = random.Random(seed)
     names = [f"n{i}" for i in range(n_nodes)]
     parents = [(names[rng.randrange(i)], names[i]) for i in range(n_inputs, n_nodes)]
@@ -53,9 +59,11 @@ def random_network(n_nodes, n_edges, n_inputs=1, self_loops=True, seed=0, shape=
                 parents.append((u, target))
     room = (n_nodes - n_inputs) * (n_nodes if self_loops else n_nodes - 1)
     if n_edges > room:
-        raise ValueError(f"at most {room} edges fit")
+        raise SettingError(f"n_edges={n_edges}: at most {room} edges fit between {n_nodes} nodes "
+                           f"with {n_inputs} input(s){'' if self_loops else ' and no self-loops'}")
     if n_edges < len(parents):
-        raise ValueError(f"need at least {len(parents)} edges to reach every node")
+        raise SettingError(f"n_edges={n_edges}: need at least {len(parents)} edges to reach every "
+                           f"node and leave every input")
     edges, edge_list = set(parents), list(parents)
     while len(edges) < n_edges:
         u, v = rng.choice(names), names[rng.randrange(n_inputs, n_nodes)]

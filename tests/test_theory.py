@@ -97,3 +97,29 @@ def test_random_networks_with_several_inputs_feed_every_input(seed, n, k):
     net = random_network(n, n, n_inputs=k, seed=seed)  # n - k edges to reach the others, k out of the inputs
     assert net.inputs == tuple(f"n{i}" for i in range(k))
     assert all(net.out_edges(v) for v in net.inputs)
+
+
+@pytest.mark.parametrize("depth", [0, -1, True, 1.5])
+def test_chain_depth_is_a_whole_number_of_edges(depth):
+    # before: chain(0), chain(-1) and chain(True) all built the depth-1 chain x -> out
+    # (named 'chain0' for 0), chain(1.5) raised a bare TypeError
+    from streamnets.generate import chain
+
+    with pytest.raises(sn.SettingError, match=r"^depth must be a whole number >= 1"):
+        chain(depth)
+
+
+@pytest.mark.parametrize("args, message", [
+    ((4, 5.5), r"^n_edges must be a whole number >= 1, got 5.5"),
+    ((4.0, 5), r"^n_nodes must be a whole number >= 2, got 4.0"),
+    ((1, 1), r"^n_nodes must be a whole number >= 2, got 1"),
+    ((3, 100), r"^n_edges=100: at most 6 edges fit"),
+    ((5, 1), r"^n_edges=1: need at least 4 edges"),
+])
+def test_random_network_refuses_counts_out_of_range(args, message):
+    # before: n_edges=5.5 built a network of 6 edges named 'random4x5.5', 4.0 nodes
+    # raised a bare TypeError, and the rest a plain ValueError
+    from streamnets.generate import random_network
+
+    with pytest.raises(sn.SettingError, match=message):
+        random_network(*args)
