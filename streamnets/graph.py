@@ -250,6 +250,8 @@ class Network:
         for i, edge in enumerate(edges):
             if not isinstance(edge, Edge):
                 try:
+                    if isinstance(edge, str):  # Edge(*"xh") would be the edge x -> h
+                        raise TypeError
                     edge = Edge(*edge)
                 except TypeError:
                     raise SpecError(f"an edge is a pair (source, target), got {edge!r}",

@@ -341,3 +341,10 @@ def test_output_steps_want_a_whole_number_of_frames(fig2, frames):
     # before: -1 silently gave no steps, 1.5 and None raised TypeError
     with pytest.raises(sn.SettingError, match=r"^frames must be a whole number >= 0"):
         sn.Rollout.streaming(fig2).output_steps(frames)
+
+
+def test_an_edge_given_as_a_string_is_refused():
+    # before: Network(..., ["xh"]) built the edge x -> h from the letters of 'xh'
+    nodes = [sn.Node("x", (1,)), sn.Node("h", (1,))]
+    with pytest.raises(sn.SpecError, match=r"^edges\[0\]: an edge is a pair \(source, target\), got 'xh'"):
+        sn.Network(nodes, ["xh"])
