@@ -16,8 +16,8 @@ from typing import NamedTuple
 
 import networkx as nx
 
-from .errors import StreamnetsError
-from .rollout import Rollout
+from .errors import SpecError, StreamnetsError
+from .rollout import Rollout, _checked_network
 
 __all__ = [
     "PatternCounts", "Lemma1Bounds", "Theorem1Check",
@@ -75,6 +75,7 @@ class Theorem1Check(NamedTuple):
 
 def _structure(net):
     """Per-SCC edge indices (self-loops separated) and forward edge indices."""
+    net = _checked_network(net)
     component = {}
     for k, scc in enumerate(nx.strongly_connected_components(net.graph)):
         component.update(dict.fromkeys(scc, k))
@@ -111,6 +112,7 @@ def _scc_valid_assignments(net, edge_ids):
 
 def all_patterns(net):
     """Every pattern R: E -> {0, 1} (valid or not) as a :class:`Rollout`, 2^|E| in all."""
+    net = _checked_network(net)
     for bits in itertools.product((0, 1), repeat=len(net.edges)):
         yield Rollout.from_bits(net, bits)
 
@@ -224,6 +226,10 @@ def check_theorem1(rollout, size=None, minimal=None):
     >>> check_theorem1(sn.Rollout.sequential(net))
     Theorem1Check(a=False, b=False, c=False, d=False)
     """
+    if not isinstance(rollout, Rollout):
+        hint = f"; e.g. Rollout.named(network, {rollout!r})" if isinstance(rollout, str) else ""
+        raise SpecError(f"expected a Rollout, got {type(rollout).__name__} {rollout!r}{hint}",
+                        field="rollout")
     rollout.validate()
     net = rollout.network
     size = len(net.nodes) + 2 if size is None else size

@@ -348,3 +348,15 @@ def test_an_edge_given_as_a_string_is_refused():
     nodes = [sn.Node("x", (1,)), sn.Node("h", (1,))]
     with pytest.raises(sn.SpecError, match=r"^edges\[0\]: an edge is a pair \(source, target\), got 'xh'"):
         sn.Network(nodes, ["xh"])
+
+
+@pytest.mark.parametrize("make", [
+    lambda net: sn.Rollout.streaming(net), lambda net: sn.Rollout.sequential(net),
+    lambda net: sn.Rollout.from_bits(net, [1] * 5), lambda net: sn.Rollout.named(net, "streaming"),
+    lambda net: sn.Rollout.from_streaming_edges(net, []), lambda net: sn.Rollout(net, {}),
+])
+def test_rollouts_want_a_network_not_its_name(make):
+    # before: AttributeError: 'str' object has no attribute 'edges'
+    with pytest.raises(sn.SpecError, match=r"^network: expected a Network, got str 'fig2'; load it "
+                                           r"first: sn.load\('fig2'\)"):
+        make("fig2")

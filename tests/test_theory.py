@@ -123,3 +123,19 @@ def test_random_network_refuses_counts_out_of_range(args, message):
 
     with pytest.raises(sn.SettingError, match=message):
         random_network(*args)
+
+
+@pytest.mark.parametrize("function", [count_patterns, lemma1_bounds, forward_edges,
+                                      lambda net: list(valid_patterns(net)),
+                                      lambda net: minimal_tableau(net, 2)])
+def test_theory_wants_a_network_not_its_name(function):
+    # before: AttributeError: 'str' object has no attribute 'graph'
+    with pytest.raises(sn.SpecError, match=r"^network: expected a Network, got str 'fig2'; load it"):
+        function("fig2")
+
+
+def test_check_theorem1_wants_a_rollout():
+    # before: AttributeError: 'str' object has no attribute 'validate'
+    with pytest.raises(sn.SpecError, match=r"^rollout: expected a Rollout, got str 'streaming'; "
+                                           r"e.g. Rollout.named\(network, 'streaming'\)"):
+        check_theorem1("streaming")
