@@ -360,3 +360,11 @@ def test_rollouts_want_a_network_not_its_name(make):
     with pytest.raises(sn.SpecError, match=r"^network: expected a Network, got str 'fig2'; load it "
                                            r"first: sn.load\('fig2'\)"):
         make("fig2")
+
+
+def test_an_input_node_cannot_be_the_output():
+    # before: accepted; its 'first response' was frame 1 at update step 0, the input itself
+    nodes = [sn.Node("x", (1,), tags=("prediction",)), sn.Node("h", (1,))]
+    with pytest.raises(sn.SpecError, match=r"^nodes.x.tags: node 'x' is tagged as an output but is "
+                                           r"an input node"):
+        sn.Network(nodes, [("x", "h")])
