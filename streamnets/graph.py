@@ -9,6 +9,7 @@ other node must be reachable from one of them.
 from __future__ import annotations
 
 import difflib
+import math
 from dataclasses import dataclass
 
 import networkx as nx
@@ -369,8 +370,8 @@ class Network:
         >>> sn.load("cifar10_dsr0").scaled(0.25).nodes["h1"].shape
         (8, 32, 32)
         """
-        if not width > 0:
-            raise SpecError(f"width must be positive, got {width!r}", self.source, "width")
+        if isinstance(width, bool) or not isinstance(width, (int, float)) or not 0 < width < math.inf:
+            raise SpecError(f"width must be a finite number > 0, got {width!r}", self.source, "width")
         keep = set(self.inputs) | set(self.outputs)
         nodes = [n if n.name in keep else
                  Node(n.name, (max(1, round(n.shape[0] * width)),) + n.shape[1:], n.activation,

@@ -368,3 +368,10 @@ def test_an_input_node_cannot_be_the_output():
     with pytest.raises(sn.SpecError, match=r"^nodes.x.tags: node 'x' is tagged as an output but is "
                                            r"an input node"):
         sn.Network(nodes, [("x", "h")])
+
+
+@pytest.mark.parametrize("width", ["a", None, float("inf"), True, 0, float("nan")])
+def test_scaled_wants_a_finite_positive_width(fig2, width):
+    # before: 'a' and None raised TypeError, inf OverflowError, and True was taken as 1
+    with pytest.raises(sn.SpecError, match=r"fig2: width: width must be a finite number > 0, got"):
+        fig2.scaled(width)
