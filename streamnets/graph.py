@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+from collections.abc import Iterable
 from dataclasses import dataclass
 
 import networkx as nx
@@ -181,6 +182,9 @@ class Network:
         self.name = str(name)
         self.description = str(description or "")
         self.source = source
+        for field, given in (("nodes", nodes), ("edges", edges)):
+            if isinstance(given, (str, Node, Edge)) or not isinstance(given, Iterable):
+                raise SpecError(f"{field} must be a list, got {given!r}", source, field)
         self.nodes = {}
         for i, node in enumerate(nodes):
             node = self._checked_node(node, f"nodes[{i}]")
@@ -260,7 +264,9 @@ class Network:
                         raise TypeError
                     edge = Edge(*edge)
                 except TypeError:
-                    raise SpecError(f"an edge is a pair (source, target), got {edge!r}",
+                    hint = ("; edges is a list of pairs [(source, target), ...]"
+                            if isinstance(edge, str) and edge in self.nodes else "")
+                    raise SpecError(f"an edge is a pair (source, target), got {edge!r}{hint}",
                                     self.source, f"edges[{i}]") from None
             for end in ("source", "target"):
                 name = getattr(edge, end)

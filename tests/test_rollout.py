@@ -375,3 +375,16 @@ def test_scaled_wants_a_finite_positive_width(fig2, width):
     # before: 'a' and None raised TypeError, inf OverflowError, and True was taken as 1
     with pytest.raises(sn.SpecError, match=r"fig2: width: width must be a finite number > 0, got"):
         fig2.scaled(width)
+
+
+@pytest.mark.parametrize("nodes, edges, message", [
+    (sn.Node("x", (1,)), [("x", "h")], r"^nodes: nodes must be a list, got Node"),
+    ([sn.Node("x", (1,)), sn.Node("h", (1,))], None, r"^edges: edges must be a list, got None"),
+    ([sn.Node("x", (1,)), sn.Node("h", (1,))], ("x", "h"),
+     r"^edges\[0\]: an edge is a pair \(source, target\), got 'x'; edges is a list of pairs"),
+])
+def test_network_wants_lists_of_nodes_and_edges(nodes, edges, message):
+    # before: a single Node or edges=None raised a bare TypeError, and the single pair
+    # ('x', 'h') was reported as the edge 'x' without saying that edges is a list of pairs
+    with pytest.raises(sn.SpecError, match=message):
+        sn.Network(nodes, edges)
