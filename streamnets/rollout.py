@@ -126,7 +126,12 @@ class Rollout:
             raise SpecError(f"a pattern maps each edge (source, target) to 0 or 1, got a "
                             f"{type(pattern).__name__}; for a sequence of bits in edge order use "
                             f"Rollout.from_bits(network, bits)", field="pattern")
-        pattern = {k.key if isinstance(k, Edge) else k: r for k, r in pattern.items()}
+        keys = [k.key if isinstance(k, Edge) else k for k in pattern]
+        pattern = dict(zip(keys, pattern.values()))
+        if len(pattern) < len(keys):  # an Edge and its pair (source, target) both given
+            twice = next(k for k in keys if keys.count(k) > 1)
+            raise SpecError(f"edge {twice!r} is given twice (as an Edge and as a pair); give each "
+                            f"edge one delay", field="pattern")
         unknown = [k for k in pattern if k not in network.edge_index]
         if unknown:
             raise SpecError(f"{unknown[0]!r} is not an edge of network {network.name!r}; a pattern "

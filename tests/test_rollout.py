@@ -388,3 +388,11 @@ def test_network_wants_lists_of_nodes_and_edges(nodes, edges, message):
     # ('x', 'h') was reported as the edge 'x' without saying that edges is a list of pairs
     with pytest.raises(sn.SpecError, match=message):
         sn.Network(nodes, edges)
+
+
+def test_a_pattern_gives_each_edge_once(fig2):
+    # before: {Edge u->v: 0, ('u', 'v'): 1, ...} silently kept the later value
+    pattern = {e.key: 1 for e in fig2.edges}
+    pattern[fig2.edges[0]] = 0
+    with pytest.raises(sn.SpecError, match=r"^pattern: edge \('u', 'v'\) is given twice"):
+        sn.Rollout(fig2, pattern)
