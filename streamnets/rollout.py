@@ -294,6 +294,9 @@ class Rollout:
     def is_equally_model_parallel(self, other):
         """True when ``self`` and ``other`` (of the same or an equal network) agree on
         every edge not leaving an input."""
+        if not isinstance(other, Rollout):
+            raise SpecError(f"expected a Rollout to compare with, got {type(other).__name__} "
+                            f"{other!r}; e.g. Rollout.of(network, {other!r})", field="other")
         return self._same_network(other) and self.model_parallel_key == other.model_parallel_key
 
     @property

@@ -396,3 +396,10 @@ def test_a_pattern_gives_each_edge_once(fig2):
     pattern[fig2.edges[0]] = 0
     with pytest.raises(sn.SpecError, match=r"^pattern: edge \('u', 'v'\) is given twice"):
         sn.Rollout(fig2, pattern)
+
+
+def test_equally_model_parallel_compares_with_a_rollout(fig2):
+    # before: AttributeError: 'str' object has no attribute 'network'
+    with pytest.raises(sn.SpecError, match=r"^other: expected a Rollout to compare with, got str "
+                                           r"'streaming'; e\.g\. Rollout\.of\(network, 'streaming'\)"):
+        sn.Rollout.sequential(fig2).is_equally_model_parallel("streaming")
