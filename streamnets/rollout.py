@@ -81,9 +81,9 @@ def _edge_key(network, edge, field):
         edge = edge.key
     elif isinstance(edge, (tuple, list)) and len(edge) == 2:
         edge = tuple(edge)
-    names = [f"{u}->{v}" for u, v in network.edge_index]
-    if edge in network.edge_index:
+    if isinstance(edge, tuple) and all(isinstance(v, str) for v in edge) and edge in network.edge_index:
         return edge
+    names = [f"{u}->{v}" for u, v in network.edge_index]
     if isinstance(edge, tuple) and all(isinstance(v, str) for v in edge):
         close = difflib.get_close_matches("->".join(edge), names, n=1)
         hint = f"did you mean {close[0]}? " if close else ""

@@ -261,7 +261,7 @@ def test_patterns_of_equal_networks_are_equal():
     assert sn.Rollout.streaming(a) != sn.Rollout.streaming(sn.load("mnist_sr"))
 
 
-@pytest.mark.parametrize("edge", ["uv", ("u", "x"), 1, ("u", "v", "w")])
+@pytest.mark.parametrize("edge", ["uv", ("u", "x"), 1, ("u", "v", "w"), ["u", "v", "w"], ([1], "v"), {"u": "v"}])
 def test_an_edge_is_an_edge_object_or_a_pair_of_names(fig2, edge):
     # before: r["uv"] and from_streaming_edges(net, ["uv"]) read 'uv' as the edge u -> v,
     # an unknown pair gave a bare KeyError, and 1 or mixed types a TypeError
