@@ -209,11 +209,6 @@ class Network:
             raise SpecError("the network has no output node (no node tagged 'prediction' or "
                             "'output', and every node has an outgoing edge); tag the output node "
                             "with 'prediction'", source, "nodes")
-        fed = [v for v in self.outputs if v in self.inputs]
-        if fed:  # it would answer with its own input frame, before any node computes
-            raise SpecError(f"node {fed[0]!r} is tagged as an output but is an input node (no "
-                            f"incoming edge); tag the node that computes the answer instead",
-                            source, f"nodes.{fed[0]}.tags")
         self.rollouts = self._checked_rollouts(rollouts or {})
 
     # -- validation -----------------------------------------------------------------

@@ -362,14 +362,6 @@ def test_rollouts_want_a_network_not_its_name(make):
         make("fig2")
 
 
-def test_an_input_node_cannot_be_the_output():
-    # before: accepted; its 'first response' was frame 1 at update step 0, the input itself
-    nodes = [sn.Node("x", (1,), tags=("prediction",)), sn.Node("h", (1,))]
-    with pytest.raises(sn.SpecError, match=r"^nodes.x.tags: node 'x' is tagged as an output but is "
-                                           r"an input node"):
-        sn.Network(nodes, [("x", "h")])
-
-
 @pytest.mark.parametrize("width", ["a", None, float("inf"), True, 0, float("nan")])
 def test_scaled_wants_a_finite_positive_width(fig2, width):
     # before: 'a' and None raised TypeError, inf OverflowError, and True was taken as 1
