@@ -219,6 +219,12 @@ def check_theorem1(rollout, size=None, minimal=None):
         The precomputed :func:`minimal_tableau` for ``size`` (saves enumerating the
         valid patterns again when checking many patterns of one network).
 
+    Notes
+    -----
+    Without ``minimal``, (c) and (d) enumerate every valid pattern of the network:
+    fine for the small networks of exercises, but 2^22 patterns for cifar10_dsr6
+    (the count is :func:`count_patterns`'s; check it first on a network of your own).
+
     Examples
     --------
     >>> import streamnets as sn
