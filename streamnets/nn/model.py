@@ -16,7 +16,35 @@ from .edges import edge_transform
 from .node import NodeUpdate
 from .plan import RolloutPlan
 
-__all__ = ["StreamNet", "StreamOutput", "StreamState"]
+__all__ = ["StreamNet", "StreamOutput", "StreamState", "per_input"]
+
+
+def per_input(network, value, what, layout):
+    """``value`` as ``{input name: value}``: a dict naming exactly the inputs of
+    ``network``, or one value when it has one input; else a
+    :class:`~streamnets.errors.ShapeError` that says what to pass (``what``, e.g.
+    "frames" or "clip", and ``layout``, its expected form, are for the message).
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> per_input(sn.load("mnist_ff"), {"img": 0}, "frames", "tensor (batch, C, H, W)")
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.ShapeError: unknown input 'img'; network 'mnist_ff' takes inputs image, each a tensor (batch, C, H, W)
+    """
+    if not isinstance(value, Mapping):
+        if len(network.inputs) != 1:
+            raise ShapeError(f"network {network.name!r} has inputs {', '.join(network.inputs)}; pass a "
+                             f"dict {{input name: {layout}}}")
+        return {network.inputs[0]: value}
+    unknown = [k for k in value if k not in network.inputs]
+    missing = [k for k in network.inputs if k not in value]
+    if unknown or missing:
+        problem = f"unknown input {unknown[0]!r}" if unknown else f"no {what} for input {missing[0]!r}"
+        raise ShapeError(f"{problem}; network {network.name!r} takes inputs {', '.join(network.inputs)}, "
+                         f"each a {layout}")
+    return value
 
 _GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
                  "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
@@ -266,17 +294,7 @@ class StreamNet(nn.Module):
         """
         net = self.network
         layout = f"({', '.join(lead)}, C, H, W)"
-        if not isinstance(frames, Mapping):
-            if len(net.inputs) != 1:
-                raise ShapeError(f"network {net.name!r} has inputs {', '.join(net.inputs)}; pass a "
-                                 f"dict {{input name: tensor {layout}}}")
-            frames = {net.inputs[0]: frames}
-        unknown = [k for k in frames if k not in net.inputs]
-        missing = [k for k in net.inputs if k not in frames]
-        if unknown or missing:
-            what = f"unknown input {unknown[0]!r}" if unknown else f"no frames for input {missing[0]!r}"
-            raise ShapeError(f"{what}; network {net.name!r} takes inputs {', '.join(net.inputs)}, "
-                             f"each a tensor {layout}")
+        frames = per_input(net, frames, "frames", f"tensor {layout}")
         reference = self._reference()
         device, dtype = reference.device, reference.dtype
         result, sizes = [], None

@@ -10,7 +10,8 @@ import torch
 
 from ..errors import SettingError, ShapeError, SpecError
 from ..nn import StreamNet, StreamState
-from .schedule import Schedule, frame_inputs, per_input
+from ..nn.model import per_input
+from .schedule import Schedule, frame_inputs
 
 __all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames", "check_clip",
            "check_model"]

@@ -13,11 +13,10 @@ edge module on every call, about 40 µs, too much for a frame of 0.3 ms).
 
 from __future__ import annotations
 
-from collections.abc import Mapping
-
 import torch
 
 from ..errors import ShapeError, SpecError
+from ..nn.model import per_input
 
 __all__ = ["NodeKernel", "Schedule", "frame_inputs"]
 
@@ -171,24 +170,6 @@ class Schedule:
         """The shape of ``node``'s value for a batch: (B, C, H, W), or (B, C) if dense."""
         spec = self.rollout.network.nodes[node]
         return (batch, *spec.shape) if spec.is_spatial else (batch, spec.shape[0])
-
-
-def per_input(network, value, what, layout):
-    """``value`` as ``{input name: tensor}``: a dict naming exactly the inputs of
-    ``network``, or one tensor when it has one input; else a
-    :class:`~streamnets.errors.ShapeError` that says what to pass (``what``: "frame"
-    or "clip", ``layout``: its expected shape, for the message)."""
-    if not isinstance(value, Mapping):
-        if len(network.inputs) != 1:
-            raise ShapeError(f"network {network.name!r} has inputs {', '.join(network.inputs)}; pass a "
-                             f"dict {{input name: {layout}}}")
-        return {network.inputs[0]: value}
-    missing = [v for v in network.inputs if v not in value]
-    unknown = [v for v in value if v not in network.inputs]
-    if missing or unknown:
-        problem = f"no {what} for input {missing[0]!r}" if missing else f"unknown input {unknown[0]!r}"
-        raise ShapeError(f"{problem}; network {network.name!r} takes inputs {', '.join(network.inputs)}")
-    return value
 
 
 def frame_inputs(model, frame, reference=None):
