@@ -19,7 +19,6 @@ itself on 127.0.0.1.
 from __future__ import annotations
 
 import argparse
-import difflib
 import io
 import json
 import math
@@ -36,6 +35,7 @@ import torch.multiprocessing as mp
 
 from ..device import cpu_cores
 from ..errors import SettingError, StreamnetsError
+from ..graph import _suggest
 from .base import Executor, check_model, compare_outputs
 from .cost import balanced_partition, check_costs
 
@@ -69,9 +69,7 @@ def check_owners(network, nodes, owners, world):
     if unknown and unknown[0] in network.inputs:
         what = f"{unknown[0]!r} is an input node, which no rank updates"
     elif unknown:
-        close = difflib.get_close_matches(str(unknown[0]), nodes, n=1)
-        what = f"network {network.name!r} has no node {unknown[0]!r}" + (
-            f" (did you mean {close[0]!r}?)" if close else "")
+        what = f"network {network.name!r} has no node {unknown[0]!r}{_suggest(unknown[0], nodes)}"
     elif missing:
         what = f"no rank for node {missing[0]!r}"
     elif bad:
