@@ -9,6 +9,7 @@ the one of rates and scales.
 """
 
 import math
+import numbers
 import operator
 
 __all__ = [
@@ -130,8 +131,9 @@ def whole_number(name, value, lo=1, hi=None, why=None, default=False):
 
 
 def positive_number(name, value, zero=False):
-    """``value`` if it is a finite number > 0 (``zero``: >= 0), else a
-    :class:`SettingError` naming ``name`` and the value. Booleans are refused.
+    """``value`` if it is a finite real number > 0 (``zero``: >= 0; numpy scalars
+    too), else a :class:`SettingError` naming ``name`` and the value. Booleans are
+    refused.
 
     Examples
     --------
@@ -142,7 +144,7 @@ def positive_number(name, value, zero=False):
     ...
     streamnets.errors.SettingError: lr must be a finite number > 0, got nan
     """
-    ok = (isinstance(value, (int, float)) and not isinstance(value, bool) and math.isfinite(value)
+    ok = (isinstance(value, numbers.Real) and not isinstance(value, bool) and math.isfinite(value)
           and (value > 0 or (zero and value == 0)))
     if not ok:
         raise SettingError(f"{name} must be a finite number {'>= 0' if zero else '> 0'}, got {value!r}")

@@ -9,8 +9,6 @@ F(R), the first response of each output, and the model-parallel key.
 from __future__ import annotations
 
 import difflib
-import math
-import numbers
 from collections import deque
 from collections.abc import Iterable, Mapping
 from functools import cached_property
@@ -18,7 +16,7 @@ from typing import NamedTuple
 
 import networkx as nx
 
-from .errors import InvalidRolloutError, SettingError, SpecError, whole_number
+from .errors import InvalidRolloutError, SettingError, SpecError, positive_number, whole_number
 from .graph import Edge, Network, _suggest
 
 __all__ = ["Rollout", "FirstResponse", "dfs_back_edges"]
@@ -81,10 +79,11 @@ def _edge_key(network, edge, field):
         edge = edge.key
     elif isinstance(edge, (tuple, list)) and len(edge) == 2:
         edge = tuple(edge)
-    if isinstance(edge, tuple) and all(isinstance(v, str) for v in edge) and edge in network.edge_index:
+    pair = isinstance(edge, tuple) and all(isinstance(v, str) for v in edge)
+    if pair and edge in network.edge_index:
         return edge
     names = [f"{u}->{v}" for u, v in network.edge_index]
-    if isinstance(edge, tuple) and all(isinstance(v, str) for v in edge):
+    if pair:
         close = difflib.get_close_matches("->".join(edge), names, n=1)
         hint = f"did you mean {close[0]}? " if close else ""
         raise SpecError(f"{edge!r} is not an edge of network {network.name!r}; {hint}"
@@ -548,7 +547,5 @@ class Rollout:
             if v not in net.nodes:
                 raise SettingError(f"costs: network {net.name!r} has no node {v!r}"
                                    f"{_suggest(v, net.nodes)}; its nodes: {', '.join(net.nodes)}")
-            if isinstance(c, bool) or not isinstance(c, numbers.Real) or not 0 <= c < math.inf:
-                raise SettingError(f"costs: the cost of node {v!r} must be a finite number >= 0, "
-                                   f"got {c!r}")
+            positive_number(f"costs: the cost of node {v!r}", c, zero=True)
         return costs

@@ -13,7 +13,6 @@ Examples
 
 from __future__ import annotations
 
-import math
 import statistics
 import time
 from collections.abc import Mapping
@@ -21,7 +20,7 @@ from collections.abc import Mapping
 import torch
 
 from ..device import DeviceError, intra_op_threads
-from ..errors import SettingError
+from ..errors import SettingError, positive_number
 from .cuda import capture, replay_seconds
 
 __all__ = ["estimate_flops", "check_costs", "balanced_partition", "makespan", "measure_node_times", "steady_values",
@@ -78,15 +77,8 @@ def check_costs(network, costs=None):
         what = (f"network {network.name!r} has no node {unknown[0]!r}" if unknown
                 else f"no cost for node {missing[0]!r}")
         raise SettingError(f"costs: {what}; give a number >= 0 for every non-input node ({', '.join(nodes)})")
-    checked = {}
-    for v, c in costs.items():
-        try:
-            checked[v] = float(c)
-        except (TypeError, ValueError):
-            checked[v] = math.nan
-        if not checked[v] >= 0 or checked[v] == math.inf:
-            raise SettingError(f"costs: the cost of node {v!r} must be a finite number >= 0, got {c!r}")
-    return checked
+    return {v: float(positive_number(f"costs: the cost of node {v!r}", c, zero=True))
+            for v, c in costs.items()}
 
 
 def balanced_partition(groups, costs, parts):
