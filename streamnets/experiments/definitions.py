@@ -24,6 +24,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field, fields, replace
 
 from ..errors import SettingError, SpecError, positive_number, whole_number
+from ..graph import _suggest
 
 __all__ = ["Profile", "Experiment", "EXPERIMENTS", "PROFILES", "get_experiment"]
 
@@ -148,9 +149,6 @@ def with_overrides(profile, **changes):
     names = [f.name for f in fields(Profile)]
     for key in changes:
         if key not in names:
-            import difflib
-
-            close = difflib.get_close_matches(key, names, n=1)
-            hint = f" (did you mean {close[0]!r}?)" if close else ""
-            raise SettingError(f"unknown profile field {key!r}{hint}; the fields are {', '.join(names)}")
+            raise SettingError(f"unknown profile field {key!r}{_suggest(key, names)}; the fields are "
+                               f"{', '.join(names)}")
     return replace(profile, **{k: v for k, v in changes.items() if v is not None})
