@@ -62,14 +62,21 @@ def dfs_back_edges(net):
     return back
 
 
-def _checked_network(network, field="network"):
-    """``network`` if it is a :class:`Network`, else a :class:`SpecError` saying how
-    to get one (e.g. from a built-in name)."""
+def checked_network(network, where=None, field="network"):
+    """``network`` if it is a :class:`Network`, else a :class:`SpecError` for the
+    function ``where`` saying how to get one (a name goes through ``sn.load``, a
+    rollout has its ``.network``)."""
     if isinstance(network, Network):
         return network
-    hint = f"; load it first: sn.load({network!r})" if isinstance(network, str) else ""
-    raise SpecError(f"expected a Network, got {type(network).__name__} {network!r}{hint}",
-                    field=field)
+    if isinstance(network, Rollout):
+        hint = "pass the rollout's .network"
+    elif isinstance(network, str):
+        hint = f"load it first: sn.load({network!r})"
+    else:
+        hint = "e.g. sn.load('fig2')"
+    wants = f"{where} takes a Network" if where else "expected a Network"
+    got = type(network).__name__ + (f" {network!r}" if isinstance(network, str) else "")
+    raise SpecError(f"{wants}, got {got}; {hint}", field=field)
 
 
 def _edge_key(network, edge, field):
@@ -119,7 +126,7 @@ class Rollout:
     """
 
     def __init__(self, network: Network, pattern, name=None):
-        network = _checked_network(network)
+        network = checked_network(network)
         self.network = network
         if not isinstance(pattern, Mapping):
             raise SpecError(f"a pattern maps each edge (source, target) to 0 or 1, got a "
@@ -151,7 +158,7 @@ class Rollout:
     @classmethod
     def streaming(cls, network):
         """The streaming rollout: every edge delays by one frame (R = 1)."""
-        network = _checked_network(network)
+        network = checked_network(network)
         return cls(network, {e.key: 1 for e in network.edges}, "streaming")
 
     @classmethod
@@ -163,7 +170,7 @@ class Rollout:
         otherwise the back edges of a depth-first search from the inputs, an
         inclusion-minimal set of streaming edges that breaks every cycle.
         """
-        network = _checked_network(network)
+        network = checked_network(network)
         streaming = network.rollouts.get("sequential")
         if streaming is None:
             streaming = dfs_back_edges(network)
@@ -181,7 +188,7 @@ class Rollout:
         >>> Rollout.from_streaming_edges(sn.load("fig2"), [("v", "v"), ("w", "v")]).bits
         (0, 0, 1, 0, 1)
         """
-        network = _checked_network(network)
+        network = checked_network(network)
         single = isinstance(edges, Edge) or (isinstance(edges, tuple) and len(edges) == 2
                                              and all(isinstance(v, str) for v in edges))
         if single or isinstance(edges, str) or not isinstance(edges, Iterable):
@@ -201,7 +208,7 @@ class Rollout:
         >>> Rollout.from_bits(sn.load("fig2"), [1, 0, 1, 0, 1]).streaming_edges
         [('u', 'v'), ('v', 'v'), ('w', 'v')]
         """
-        network = _checked_network(network)
+        network = checked_network(network)
         order = ", ".join(f"{e.source}->{e.target}" for e in network.edges)
         if isinstance(bits, str) or not isinstance(bits, Iterable):
             hint = f"; for the digits of {bits!r} write [int(b) for b in {bits!r}]" if isinstance(
@@ -226,7 +233,7 @@ class Rollout:
         >>> Rollout.of(net, Rollout.streaming(sn.load("fig2"))).network is net
         True
         """
-        network = _checked_network(network)
+        network = checked_network(network)
         if isinstance(rollout, str):
             return cls.named(network, rollout)
         if isinstance(rollout, Rollout):
@@ -245,7 +252,7 @@ class Rollout:
     @classmethod
     def named(cls, network, name):
         """``"streaming"``, ``"sequential"`` or a pattern named in the network's spec."""
-        network = _checked_network(network)
+        network = checked_network(network)
         if name == "streaming":
             return cls.streaming(network)
         if name == "sequential":

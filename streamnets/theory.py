@@ -17,7 +17,7 @@ from typing import NamedTuple
 import networkx as nx
 
 from .errors import SpecError, StreamnetsError
-from .rollout import Rollout, _checked_network
+from .rollout import Rollout, checked_network
 
 __all__ = [
     "PatternCounts", "Lemma1Bounds", "Theorem1Check",
@@ -75,7 +75,7 @@ class Theorem1Check(NamedTuple):
 
 def _structure(net):
     """Per-SCC edge indices (self-loops separated) and forward edge indices."""
-    net = _checked_network(net)
+    net = checked_network(net)
     component = {}
     for k, scc in enumerate(nx.strongly_connected_components(net.graph)):
         component.update(dict.fromkeys(scc, k))
@@ -112,7 +112,7 @@ def _scc_valid_assignments(net, edge_ids):
 
 def all_patterns(net):
     """Every pattern R: E -> {0, 1} (valid or not) as a :class:`Rollout`, 2^|E| in all."""
-    net = _checked_network(net)
+    net = checked_network(net)
     for bits in itertools.product((0, 1), repeat=len(net.edges)):
         yield Rollout.from_bits(net, bits)
 

@@ -362,6 +362,16 @@ def test_rollouts_want_a_network_not_its_name(make):
         make("fig2")
 
 
+def test_rollouts_of_a_rollout_or_a_number_say_what_to_pass(fig2):
+    # one check for the theory, the rollouts and the drawings (viz had its own copy)
+    with pytest.raises(sn.SpecError, match=r"^network: expected a Network, got Rollout; pass the "
+                                           r"rollout's .network$"):
+        sn.Rollout.sequential(sn.Rollout.streaming(fig2))
+    with pytest.raises(sn.SpecError, match=r"^network: expected a Network, got int; e.g. "
+                                           r"sn.load\('fig2'\)$"):
+        sn.theory.count_patterns(3)
+
+
 @pytest.mark.parametrize("width", ["a", None, float("inf"), True, 0, float("nan")])
 def test_scaled_wants_a_finite_positive_width(fig2, width):
     # before: 'a' and None raised TypeError, inf OverflowError, and True was taken as 1

@@ -260,11 +260,11 @@ def test_window_state_after_must_be_a_whole_number(fig2, n):
 def test_drawing_something_else_than_a_network_or_rollout_says_what_to_pass(fig2):
     # before: AttributeError ('str' object has no attribute 'nodes', ...) or, for a rollout of
     # another network, a KeyError of its first edge
-    with pytest.raises(sn.SpecError, match=r"draw_network draws a Network, got str; pass e.g. "
-                                           r"sn.load\('fig2'\)"):
+    with pytest.raises(sn.SpecError, match=r"^net: draw_network takes a Network, got str 'fig2'; "
+                                           r"load it first: sn.load\('fig2'\)"):
         draw_network("fig2")
-    with pytest.raises(sn.SpecError, match=r"draw_patterns draws a Network, got Rollout; pass e.g. "
-                                           r"the rollout's .network"):
+    with pytest.raises(sn.SpecError, match=r"^net: draw_patterns takes a Network, got Rollout; "
+                                           r"pass the rollout's .network"):
         draw_patterns(sn.Rollout.streaming(fig2))
     with pytest.raises(sn.SpecError, match=r"draw_window draws a Rollout, got Network; pass e.g. "
                                            r"sn.Rollout.streaming\(net\)"):

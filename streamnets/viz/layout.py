@@ -11,22 +11,9 @@ from __future__ import annotations
 from typing import NamedTuple
 
 from ..errors import SpecError
-from ..graph import Network
 from ..rollout import Rollout, dfs_back_edges
 
-__all__ = ["Layout", "layered_layout", "back_edges", "checked_network", "checked_rollout"]
-
-
-def checked_network(net, where):
-    """``net`` if it is a :class:`Network`, else a SpecError for the function ``where``
-    saying how to get one (a name or path goes through ``sn.load``)."""
-    if isinstance(net, Network):
-        return net
-    hint = f"sn.load({str(net)!r})" if isinstance(net, str) else "sn.load('fig2')"
-    if isinstance(net, Rollout):
-        hint = "the rollout's .network"
-    raise SpecError(f"{where} draws a Network, got {type(net).__name__}; pass e.g. {hint}",
-                    field="net")
+__all__ = ["Layout", "layered_layout", "back_edges", "checked_rollout"]
 
 
 def checked_rollout(rollout, where):

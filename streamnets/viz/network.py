@@ -6,8 +6,8 @@ from matplotlib.lines import Line2D
 
 from .artists import blocks_segment, draw_arrow, draw_node, draw_self_loop, loop_angle
 from ..errors import SettingError
-from ..rollout import Rollout
-from .layout import checked_network, layered_layout
+from ..rollout import Rollout, checked_network
+from .layout import layered_layout
 from .style import INPUT_FACE, NODE_FACE, NEUTRAL, SEQUENTIAL, STREAMING, edge_color, new_figure
 
 __all__ = ["draw_network", "edge_legend_handles"]
@@ -84,7 +84,7 @@ def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=
     >>> net = sn.load("fig2")
     >>> fig = draw_network(net, sn.Rollout.sequential(net))
     """
-    net = checked_network(net, "draw_network")
+    net = checked_network(net, "draw_network", field="net")
     if node_size is not None and not (isinstance(node_size, (int, float))
                                       and not isinstance(node_size, bool) and 0 < node_size < 1e3):
         raise SettingError(f"node_size must be a diameter in points, a number in (0, 1000), got "

@@ -10,7 +10,7 @@ from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from ..errors import StreamnetsError, whole_number
-from .layout import checked_network
+from ..rollout import checked_network
 from .network import draw_network
 from .style import INVALID_FACE, STREAMING, root_figure
 
@@ -88,7 +88,7 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     >>> from streamnets.viz import draw_patterns
     >>> fig = draw_patterns(sn.load("fig2"))   # 32 patterns, 12 valid
     """
-    net = checked_network(net, "draw_patterns")
+    net = checked_network(net, "draw_patterns", field="net")
     max_patterns = whole_number("max_patterns", max_patterns, 1)
     ncols = whole_number("ncols", ncols, 1, default=True)
     patterns, sampled = pattern_sample(net, max_patterns, seed)
