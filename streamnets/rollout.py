@@ -9,12 +9,14 @@ F(R), the first response of each output, and the model-parallel key.
 from __future__ import annotations
 
 import difflib
+import numbers
 from collections import deque
 from collections.abc import Iterable, Mapping
 from functools import cached_property
 from typing import NamedTuple
 
 import networkx as nx
+import numpy as np
 
 from .errors import InvalidRolloutError, SettingError, SpecError, positive_number, whole_number
 from .graph import Edge, Network, _suggest
@@ -77,6 +79,22 @@ def checked_network(network, where=None, field="network"):
     wants = f"{where} takes a Network" if where else "expected a Network"
     got = type(network).__name__ + (f" {network!r}" if isinstance(network, str) else "")
     raise SpecError(f"{wants}, got {got}; {hint}", field=field)
+
+
+def _check_delay(edge, delay):
+    """A :class:`SpecError` unless ``delay`` is the whole number 0 or 1 (an int or a
+    numpy integer; no bools, floats or text, so that ``True`` or ``'1'`` is never taken
+    for a delay by accident)."""
+    if type(delay) is int and 0 <= delay <= 1:  # the common case, without the ABC check
+        return
+    if isinstance(delay, numbers.Integral) and not isinstance(delay, bool):
+        if delay in (0, 1):
+            return
+        raise SpecError(f"edge {edge!r} has delay {delay!r}; only 0 and 1 are allowed (insert "
+                        f"copy nodes for longer delays)", field="pattern")
+    what = "a bool" if isinstance(delay, (bool, np.bool_)) else f"a {type(delay).__name__}"
+    raise SpecError(f"edge {edge!r} has delay {delay!r} ({what}); a delay is the number 0 "
+                    f"(within the frame) or 1 (to the next frame)", field="pattern")
 
 
 def _edge_key(network, edge, field):
@@ -146,10 +164,8 @@ class Rollout:
         if missing:
             raise SpecError(f"the pattern gives no value for edge {missing[0]!r}; give every edge "
                             f"0 (within the frame) or 1 (to the next frame)", field="pattern")
-        bad = [(k, r) for k, r in pattern.items() if isinstance(r, bool) or r not in (0, 1)]
-        if bad:
-            raise SpecError(f"edge {bad[0][0]!r} has delay {bad[0][1]!r}; only 0 and 1 are "
-                            f"allowed (insert copy nodes for longer delays)", field="pattern")
+        for key, delay in pattern.items():
+            _check_delay(key, delay)
         self.bits = tuple(int(pattern[e.key]) for e in network.edges)
         self.name = name or "custom"
 

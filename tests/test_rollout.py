@@ -1,6 +1,7 @@
 """Rollout theory against the paper's reference values and a literal implementation."""
 
 import networkx as nx
+import numpy as np
 import pytest
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -100,6 +101,24 @@ def test_bad_patterns_are_rejected_with_a_message(fig2, bad, message):
     pattern.update(bad)
     with pytest.raises(sn.SpecError, match=message):
         sn.Rollout(fig2, pattern)
+
+
+@pytest.mark.parametrize("delay, what", [
+    (True, "a bool"), (np.True_, "a bool"), (1.0, "a float"), ("1", "a str"), (None, "a NoneType"),
+])
+def test_a_delay_is_the_number_0_or_1_not_anything_equal_to_it(fig2, delay, what):
+    # before: 1.0 and numpy's True were taken for 1 while True was refused as "has delay True;
+    # only 0 and 1 are allowed", which read as a contradiction
+    with pytest.raises(sn.SpecError, match=rf"^pattern: edge \('u', 'v'\) has delay .+ \({what}\); "
+                                           r"a delay is the number 0 \(within the frame\) or 1"):
+        sn.Rollout.from_bits(fig2, [delay, 0, 1, 0, 1])
+
+
+def test_numpy_integer_delays_are_delays(fig2):
+    bits = np.array([1, 0, 1, 0, 1])
+    assert sn.Rollout.from_bits(fig2, bits) == sn.Rollout.from_bits(fig2, [1, 0, 1, 0, 1])
+    assert sn.Rollout.from_bits(fig2, bits).bits == (1, 0, 1, 0, 1)
+    assert all(type(b) is int for b in sn.Rollout.from_bits(fig2, bits).bits)
 
 
 def test_missing_edge_in_pattern(fig2):
