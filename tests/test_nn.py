@@ -195,6 +195,48 @@ def test_cifar_step_equals_window():
                                        atol=1e-6, rtol=0)
 
 
+def test_a_model_moved_in_mid_stream_asks_for_a_new_stream(mnist_sr):
+    # before: torch's "Input type (float) and bias type (double) should be the same"
+    model = StreamNet(mnist_sr).eval()
+    x = {"image": torch.zeros(2, 1, 28, 28)}
+    state = model.initial_state(2)
+    with torch.no_grad():
+        for _ in range(2):
+            _, state = model.step(x, state)
+        model.double()
+        with pytest.raises(sn.errors.DeviceError, match=r"the state holds torch.float32 values on cpu, but "
+                                                 r"the model is now torch.float64 on cpu; after "
+                                                 r"moving a model start a new stream with "
+                                                 r"initial_state\(2\)"):
+            model.step(x, state)
+        state = model.initial_state(2)
+        for _ in range(4):
+            _, state = model.step(x, state)
+    assert {v.dtype for v in state.values} == {torch.float64}
+
+
+def test_autocast_state_is_not_taken_for_a_moved_model():
+    # under autocast the state is bfloat16 while the weights stay float32; another error
+    # there stays torch's own instead of becoming "the model moved"
+    net = sn.spec.from_dict({"nodes": {"h": {"shape": [4]}, "x": {"shape": [3]}},
+                             "edges": [["x", "h"], ["h", "h"]]})
+    model = StreamNet(net).eval()
+    state = model.initial_state(2)
+    frame = {"x": torch.zeros(2, 3)}
+    with torch.no_grad(), torch.autocast("cpu", dtype=torch.bfloat16):
+        for _ in range(2):
+            _, state = model.step(frame, state)
+        assert state.values[0].dtype == torch.bfloat16  # h, the first value the check looks at
+
+        def fail(module, args):
+            raise RuntimeError("boom")
+
+        next(iter(model.edge_modules.values())).register_forward_pre_hook(fail)
+        with pytest.raises(RuntimeError, match="^boom$") as caught:
+            model.step(frame, state)
+    assert not isinstance(caught.value, sn.errors.DeviceError)
+
+
 # -- gradients ---------------------------------------------------------------------------
 
 def reaching_edges_and_nodes(rollout, frames_n):

@@ -9,7 +9,7 @@ import torch
 from torch import nn
 from torch.nn.modules import module as _module_mod
 
-from ..errors import ShapeError, SpecError, whole_number
+from ..errors import DeviceError, ShapeError, SpecError, whole_number
 from ..rollout import Rollout
 from ..spec import load
 from .edges import edge_transform
@@ -435,17 +435,36 @@ class StreamNet(nn.Module):
         if state.frame >= 0:
             edges, nodes = self._by_index()
             previous = state.values
-            for v in plan.order:
-                terms = [(edges[e], previous[u] if d else current[u]) for e, u, d in plan.in_terms[v]]
-                terms = [(edge, x) for edge, x in terms if x is not None]
-                if terms:
-                    current[v], out = self._combine(nodes[v], terms)
-                    if v in self._outputs:
-                        logits[self._names[v]] = out
+            try:
+                for v in plan.order:
+                    terms = [(edges[e], previous[u] if d else current[u])
+                             for e, u, d in plan.in_terms[v]]
+                    terms = [(edge, x) for edge, x in terms if x is not None]
+                    if terms:
+                        current[v], out = self._combine(nodes[v], terms)
+                        if v in self._outputs:
+                            logits[self._names[v]] = out
+            except RuntimeError as err:
+                self._check_moved(state, batch, err)
+                raise
             for v in self._outputs:
                 if v in plan.inputs:
                     logits[self._names[v]] = current[v]
         return logits, replace(state, frame=state.frame + 1, values=tuple(current))
+
+    def _check_moved(self, state, batch, err):
+        """A :class:`DeviceError` from ``err`` if ``state`` was made before the model
+        moved to another device or dtype (else torch's error stands)."""
+        held = next((x for x in state.values if x is not None), None)
+        weight = self._reference()
+        if held is None or isinstance(err, torch.OutOfMemoryError):
+            return
+        moved = held.device != weight.device or (  # under autocast the dtypes differ anyway
+            held.dtype != weight.dtype and not torch.is_autocast_enabled(held.device.type))
+        if moved:
+            raise DeviceError(f"the state holds {held.dtype} values on {held.device}, but the "
+                              f"model is now {weight.dtype} on {weight.device}; after moving a "
+                              f"model start a new stream with initial_state({batch})") from err
 
     # -- per-node API (model-parallel executors) ----------------------------------------
 
