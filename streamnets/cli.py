@@ -13,7 +13,7 @@ import sys
 
 from .errors import SpecError, StreamnetsError, positive_number, whole_number
 
-__all__ = ["main"]
+__all__ = ["main", "exit_status"]
 
 
 def _check_counts(args, *options, lo=1, why=None):
@@ -407,22 +407,47 @@ def build_parser():
     return parser
 
 
-def main(argv=None, out=None):
-    """Run the command line; returns the exit status."""
-    out = out or sys.stdout
-    args = build_parser().parse_args(argv)
+def exit_status(run, prog="streamnets"):
+    """Call ``run()`` as a command and return its exit status: what ``run`` returns
+    (None: 0); a :class:`~streamnets.errors.StreamnetsError` prints one line
+    ``<prog>: error: ...`` on stderr and gives 2 (no traceback), Ctrl-C 130, output
+    piped into a command that stopped reading (``head``) 0. The command line and
+    the scripts in ``benchmarks/`` use it.
+
+    Examples
+    --------
+    >>> from streamnets.errors import SettingError
+    >>> def bad():
+    ...     raise SettingError("--batch must be a whole number >= 1, got 0")
+    >>> exit_status(bad, prog="bench.py")  # prints 'bench.py: error: --batch must be ...'
+    2
+    >>> exit_status(lambda: None)
+    0
+    """
     try:
-        _set_threads(getattr(args, "threads", None))
-        return args.run(args, out)
+        status = run()
+        return 0 if status is None else status
     except StreamnetsError as err:
-        print(f"streamnets: error: {one_line(str(err))}", file=sys.stderr)
+        print(f"{prog}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
     except KeyboardInterrupt:
-        print("streamnets: interrupted", file=sys.stderr)
+        print(f"{prog}: interrupted", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()
         return 0
+
+
+def main(argv=None, out=None):
+    """Run the command line; returns the exit status."""
+    out = out or sys.stdout
+    args = build_parser().parse_args(argv)
+
+    def run():
+        _set_threads(getattr(args, "threads", None))
+        return args.run(args, out)
+
+    return exit_status(run)
 
 
 if __name__ == "__main__":
