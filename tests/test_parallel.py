@@ -983,3 +983,20 @@ def test_bench_parallel_refuses_counts_out_of_range(kw, message):
     # before: frames=0 or repeats=0 returned a result without any timing (0 samples, None)
     with pytest.raises(SettingError, match=message):
         bench_parallel("mnist_ff", device="cpu", **kw)
+
+
+@pytest.mark.parametrize("make", [ReferenceExecutor, lambda m: ThreadExecutor(m, workers=2)])
+def test_a_model_moved_in_mid_stream_asks_for_a_new_stream(make):
+    # before: torch's "Input type (float) and bias type (double) should be the same" from a
+    # worker (ProcessExecutor has its own message: its workers keep the old parameters)
+    model = StreamNet(sn.load("mnist_sr")).eval()
+    x = {"image": torch.zeros(2, 1, 28, 28)}
+    with make(model) as ex:
+        state = ex.initial_state(2)
+        for _ in range(2):
+            _, state = ex.step(x, state)
+        model.double()
+        with pytest.raises(DeviceError, match=r"the state holds torch.float32 values on cpu, but the "
+                                              r"model is now torch.float64 on cpu; after moving a "
+                                              r"model start a new stream with initial_state\(2\)"):
+            ex.step(x, state)

@@ -130,6 +130,22 @@ class StreamState:
         return replace(self, values=values)
 
 
+def moved_model_error(model, state, err):
+    """A :class:`DeviceError` for ``err`` (raised while stepping ``model`` from
+    ``state``) if the state was made before the model moved to another device or
+    dtype, else None (torch's error stands)."""
+    held = next((x for x in state.values if x is not None), None)
+    if held is None or isinstance(err, torch.OutOfMemoryError):
+        return None
+    weight = next(model.parameters())
+    if held.device == weight.device and (  # under autocast the dtypes differ by design
+            held.dtype == weight.dtype or torch.is_autocast_enabled(held.device.type)):
+        return None
+    return DeviceError(f"the state holds {held.dtype} values on {held.device}, but the model is "
+                       f"now {weight.dtype} on {weight.device}; after moving a model start a new "
+                       f"stream with initial_state({state.batch_size})")
+
+
 def _fast_call(module):
     """``module.forward`` when no hook is registered on it or globally, else ``module``.
 
@@ -445,26 +461,14 @@ class StreamNet(nn.Module):
                         if v in self._outputs:
                             logits[self._names[v]] = out
             except RuntimeError as err:
-                self._check_moved(state, batch, err)
+                moved = moved_model_error(self, state, err)
+                if moved:
+                    raise moved from err
                 raise
             for v in self._outputs:
                 if v in plan.inputs:
                     logits[self._names[v]] = current[v]
         return logits, replace(state, frame=state.frame + 1, values=tuple(current))
-
-    def _check_moved(self, state, batch, err):
-        """A :class:`DeviceError` from ``err`` if ``state`` was made before the model
-        moved to another device or dtype (else torch's error stands)."""
-        held = next((x for x in state.values if x is not None), None)
-        weight = self._reference()
-        if held is None or isinstance(err, torch.OutOfMemoryError):
-            return
-        moved = held.device != weight.device or (  # under autocast the dtypes differ anyway
-            held.dtype != weight.dtype and not torch.is_autocast_enabled(held.device.type))
-        if moved:
-            raise DeviceError(f"the state holds {held.dtype} values on {held.device}, but the "
-                              f"model is now {weight.dtype} on {weight.device}; after moving a "
-                              f"model start a new stream with initial_state({batch})") from err
 
     # -- per-node API (model-parallel executors) ----------------------------------------
 

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import SettingError, ShapeError, SpecError
 from ..nn import StreamNet, StreamState
-from ..nn.model import per_input
+from ..nn.model import moved_model_error, per_input
 from .schedule import Schedule, frame_inputs
 
 __all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames", "check_clip",
@@ -88,7 +88,13 @@ class Executor:
         outputs = dict.fromkeys(self.schedule.outputs)
         if state.frame >= 0:  # as model.step: the first frame is only loaded
             with torch.no_grad():
-                self._compute(state.values, current, outputs, state.frame + 1, batch)
+                try:
+                    self._compute(state.values, current, outputs, state.frame + 1, batch)
+                except RuntimeError as err:
+                    moved = moved_model_error(self.model, state, err)
+                    if moved:
+                        raise moved from err
+                    raise
             self._input_outputs(current, outputs)
         return outputs, replace(state, frame=state.frame + 1, values=tuple(current))
 
