@@ -29,6 +29,9 @@ from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+import streamnets as sn  # noqa: E402
+from streamnets.cli import exit_status  # noqa: E402
+from streamnets.errors import SettingError, positive_number, whole_number  # noqa: E402
 from streamnets.parallel.bench import EXECUTORS, bench_distributed, bench_parallel  # noqa: E402
 
 
@@ -139,13 +142,14 @@ def main(argv=None):
     parser.add_argument("--attempts", type=int, default=3)
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    check_args(args)
 
     results, scaling = [], []
     for network in args.network:
         for batch in args.batch:
             for team in [] if args.ranks_only else args.threads_per_worker:
                 for attempt in range(args.attempts):
-                    if args.wait_load:
+                    if args.wait_load is not None:
                         wait_for_load(args.wait_load, args.max_wait)
                     r = bench_parallel(network, batch, executors=args.executor, frames=args.frames,
                                        device=args.device, warmup=args.warmup, repeats=args.repeats,
@@ -158,18 +162,41 @@ def main(argv=None):
                           file=sys.stderr, flush=True)
                 results.append(r)
             if args.ranks:
-                if args.wait_load:
+                if args.wait_load is not None:
                     wait_for_load(args.wait_load, args.max_wait)
                 scaling.append(bench_distributed(network, batch, ranks=args.ranks, frames=args.rank_frames,
                                                  seed=args.seed))
     if args.json:
         print(json.dumps({"results": results, "distributed": scaling}, indent=2))
     else:
-        print_table(results)
+        if results:
+            print_table(results)
         for s in scaling:
             print_scaling(s)
-    return {"results": results, "distributed": scaling}
+    return 0
+
+
+def check_args(args):
+    """Every option in range and every network known, before anything is timed (a
+    SettingError or SpecError naming the option: one line, exit status 2)."""
+    for network in args.network:
+        sn.load(network)
+    for option in ("--batch", "--threads-per-worker", "--ranks"):
+        for value in getattr(args, option[2:].replace("-", "_")) or ():
+            whole_number(option, value)
+    for option in ("--frames", "--repeats", "--frames-per-graph", "--rank-frames", "--attempts"):
+        whole_number(option, getattr(args, option[2:].replace("-", "_")))
+    whole_number("--warmup", args.warmup, lo=0)
+    whole_number("--workers", args.workers, default=True)
+    if args.wait_load is not None:
+        positive_number("--wait-load", args.wait_load)
+    positive_number("--max-wait", args.max_wait, zero=True)
+    if args.max_other is not None:
+        positive_number("--max-other", args.max_other, zero=True)
+    if args.ranks_only and not args.ranks:
+        raise SettingError("--ranks-only times only the distributed executor: give the rank counts "
+                           "with --ranks, e.g. --ranks 1 2 3")
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main, prog="bench_parallel.py"))

@@ -1,8 +1,10 @@
 """The command line: output, JSON fields, exit codes, one-line errors."""
 
 import json
+import runpy
 import subprocess
 import sys
+from pathlib import Path
 
 import pytest
 
@@ -272,3 +274,39 @@ def test_stream_names_edges_between_nodes_with_a_colon_in_their_name(tmp_path, c
                                             ["conv:1", "out", 0]]
     assert main(["inspect", str(path), "--stream", "in:conv:2"]) == 2
     assert "('in', 'conv:2') is not an edge" in capsys.readouterr().err
+
+
+BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"
+
+
+def run_script(name, args, monkeypatch):
+    """Run ``benchmarks/<name>`` as ``python benchmarks/<name> ARGS`` would, in this
+    process; returns its exit status."""
+    monkeypatch.setattr(sys, "argv", [str(BENCHMARKS / name), *args])
+    monkeypatch.setattr(sys, "path", list(sys.path))  # the scripts put the repository first
+    with pytest.raises(SystemExit) as exit_:
+        runpy.run_path(str(BENCHMARKS / name), run_name="__main__")
+    return exit_.value.code
+
+
+@pytest.mark.parametrize("script, args, message", [
+    ("bench_parallel.py", ["--network", "fig2", "nope"], "nope: no built-in network of that name"),
+    ("bench_parallel.py", ["--batch", "1", "0"], "--batch must be a whole number >= 1, got 0"),
+    ("bench_parallel.py", ["--repeats", "-1"], "--repeats must be a whole number >= 1, got -1"),
+    ("bench_parallel.py", ["--warmup", "-1"], "--warmup must be a whole number >= 0, got -1"),
+    ("bench_parallel.py", ["--attempts", "0"], "--attempts must be a whole number >= 1, got 0"),
+    ("bench_parallel.py", ["--ranks", "1", "0"], "--ranks must be a whole number >= 1, got 0"),
+    ("bench_parallel.py", ["--ranks", "1", "--rank-frames", "0"], "--rank-frames must be a whole number"),
+    ("bench_parallel.py", ["--ranks-only"], "--ranks-only times only the distributed executor"),
+    ("bench_parallel.py", ["--wait-load", "-1"], "--wait-load must be a finite number > 0, got -1.0"),
+    ("bench_parallel.py", ["--device", "warp"], "unknown device 'warp'"),
+])
+def test_benchmark_scripts_refuse_bad_arguments_with_one_line_and_status_2(script, args, message,
+                                                                           monkeypatch, capsys):
+    # before: a traceback and status 1 (--attempts 0: UnboundLocalError, --ranks 0:
+    # ZeroDivisionError, --wait-load -1 waited up to 15 minutes for a load below -1,
+    # --ranks-only without --ranks printed an empty table with status 0)
+    assert run_script(script, args, monkeypatch) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"{script}: error: ") and message in captured.err
+    assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
