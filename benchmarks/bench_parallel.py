@@ -187,7 +187,8 @@ def check_args(args):
     for option in ("--frames", "--repeats", "--frames-per-graph", "--rank-frames", "--attempts"):
         whole_number(option, getattr(args, option[2:].replace("-", "_")))
     whole_number("--warmup", args.warmup, lo=0)
-    whole_number("--workers", args.workers, default=True)
+    if args.workers is not None:
+        whole_number("--workers", args.workers)
     if args.wait_load is not None:
         positive_number("--wait-load", args.wait_load)
     positive_number("--max-wait", args.max_wait, zero=True)

@@ -35,7 +35,9 @@ from torch import nn
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import streamnets as sn  # noqa: E402
+from streamnets.cli import exit_status  # noqa: E402
 from streamnets.device import resolve_device  # noqa: E402
+from streamnets.errors import whole_number  # noqa: E402
 from streamnets.nn import StreamNet  # noqa: E402
 from streamnets.seeding import seed_everything  # noqa: E402
 
@@ -186,16 +188,24 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto")
     parser.add_argument("--batch", type=int, default=128)
-    parser.add_argument("--frames", type=int, default=9)
-    parser.add_argument("--warmup", type=int, default=5)
-    parser.add_argument("--repeats", type=int, default=30)
+    parser.add_argument("--frames", type=int, default=9,
+                        help="frames 0..FRAMES-1 per sample; the loss is over frames 2.. (default 9)")
+    parser.add_argument("--warmup", type=int, default=5, help="untimed steps of each model")
+    parser.add_argument("--repeats", type=int, default=30, help="timed steps of each model")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--threads", type=int, default=None, help="torch CPU threads (default: torch's)")
     parser.add_argument("--json", action="store_true", help="print one JSON object")
     args = parser.parse_args(argv)
+    whole_number("--batch", args.batch)
+    whole_number("--frames", args.frames, lo=3, why="mnist_sr first responds in frame 2, and the loss "
+                 "needs a responding frame")
+    whole_number("--warmup", args.warmup, lo=0)
+    whole_number("--repeats", args.repeats)
+    if args.threads is not None:
+        whole_number("--threads", args.threads)
 
     device = resolve_device(args.device)
-    if args.threads:
+    if args.threads is not None:
         torch.set_num_threads(args.threads)
     seed_everything(args.seed)
     net = sn.load("mnist_sr")
@@ -235,7 +245,7 @@ def main(argv=None):
     result["peak_step_ratio"] = memory["streamnet"][1] / memory["handwritten"][1]
     if args.json:
         print(json.dumps(result, indent=2))
-        return result
+        return 0
     mib = 2.0 ** 20
     print(f"mnist_sr, streaming, batch {args.batch}, {args.frames} frames, {device} "
           f"({result['threads']} threads), median of {args.repeats}")
@@ -248,8 +258,8 @@ def main(argv=None):
           f"{result['peak_step_ratio']:14.3f}")
     print(f"  median of per-round time ratios: {paired:.3f}; fastest steps: " + ", ".join(
         f"{name} {t * 1e3:.2f} ms" for name, t in result["time_min_s"].items()))
-    return result
+    return 0
 
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main, prog="bench_streamnet.py"))

@@ -300,12 +300,21 @@ def run_script(name, args, monkeypatch):
     ("bench_parallel.py", ["--ranks-only"], "--ranks-only times only the distributed executor"),
     ("bench_parallel.py", ["--wait-load", "-1"], "--wait-load must be a finite number > 0, got -1.0"),
     ("bench_parallel.py", ["--device", "warp"], "unknown device 'warp'"),
+    ("bench_parallel.py", ["--workers", "0"], "--workers must be a whole number >= 1, got 0"),
+    ("bench_streamnet.py", ["--batch", "0"], "--batch must be a whole number >= 1, got 0"),
+    ("bench_streamnet.py", ["--repeats", "0"], "--repeats must be a whole number >= 1, got 0"),
+    ("bench_streamnet.py", ["--warmup", "-1"], "--warmup must be a whole number >= 0, got -1"),
+    ("bench_streamnet.py", ["--frames", "2"], "--frames must be a whole number >= 3, got 2: mnist_sr"),
+    ("bench_streamnet.py", ["--threads", "0"], "--threads must be a whole number >= 1, got 0"),
+    ("bench_streamnet.py", ["--device", "warp"], "unknown device 'warp'"),
 ])
 def test_benchmark_scripts_refuse_bad_arguments_with_one_line_and_status_2(script, args, message,
                                                                            monkeypatch, capsys):
     # before: a traceback and status 1 (--attempts 0: UnboundLocalError, --ranks 0:
     # ZeroDivisionError, --wait-load -1 waited up to 15 minutes for a load below -1,
-    # --ranks-only without --ranks printed an empty table with status 0)
+    # --ranks-only without --ranks printed an empty table with status 0; bench_streamnet.py
+    # --repeats 0 ended in StatisticsError, --frames 2 in torch.stack's error, --threads 0
+    # was ignored)
     assert run_script(script, args, monkeypatch) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith(f"{script}: error: ") and message in captured.err
