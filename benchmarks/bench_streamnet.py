@@ -22,7 +22,6 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
 import sys
 import time
@@ -36,9 +35,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import streamnets as sn  # noqa: E402
 from streamnets.cli import exit_status  # noqa: E402
-from streamnets.device import resolve_device  # noqa: E402
+from streamnets.device import cpu_name, resolve_device  # noqa: E402
 from streamnets.errors import whole_number  # noqa: E402
 from streamnets.nn import StreamNet  # noqa: E402
+from streamnets.parallel.cost import sync  # noqa: E402
 from streamnets.seeding import seed_everything  # noqa: E402
 
 
@@ -109,11 +109,6 @@ def train_step(run, params, x, y):
     return loss
 
 
-def sync(device):
-    if device.type == "cuda":
-        torch.cuda.synchronize(device)
-
-
 def time_steps(runs, x, y, device, warmup, repeats):
     """Seconds per training step of each run: ``{name: [times]}``.
 
@@ -172,16 +167,6 @@ def peak_memory(run, params, x, y, device):
         p.grad = None
     step = measure(lambda: train_step(run, params, x, y))
     return fwd, step
-
-
-def cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or platform.machine()
 
 
 def main(argv=None):

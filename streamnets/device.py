@@ -9,13 +9,15 @@ import contextlib
 import ctypes
 import ctypes.util
 import os
+import platform
+from pathlib import Path
 
 import torch
 
 from .errors import DeviceError
 
 __all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "autocast_dtype", "maybe_compile",
-           "intra_op_threads", "cpu_cores", "keep_freed_memory"]
+           "intra_op_threads", "cpu_cores", "cpu_name", "keep_freed_memory"]
 
 
 def _mps_available():
@@ -181,6 +183,24 @@ def cpu_cores():
         return len(os.sched_getaffinity(0))
     except (AttributeError, OSError):  # pragma: no cover - non-Linux
         return os.cpu_count() or 1
+
+
+def cpu_name():
+    """The CPU's model name (``/proc/cpuinfo``; elsewhere what :mod:`platform` knows),
+    for benchmark reports.
+
+    Examples
+    --------
+    >>> isinstance(cpu_name(), str)
+    True
+    """
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                return line.split(":", 1)[1].strip()
+    except OSError:  # pragma: no cover - not Linux
+        pass
+    return platform.processor() or platform.machine()
 
 
 _M_TRIM_THRESHOLD, _M_MMAP_THRESHOLD = -1, -3  # glibc's <malloc.h>

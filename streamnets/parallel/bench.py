@@ -20,16 +20,14 @@ frames). :func:`bench_distributed` times the
 from __future__ import annotations
 
 import os
-import platform
 import queue
 import statistics
 import threading
 import time
-from pathlib import Path
 
 import torch
 
-from ..device import cpu_cores, intra_op_threads, keep_freed_memory, resolve_device
+from ..device import cpu_cores, cpu_name, intra_op_threads, keep_freed_memory, resolve_device
 from ..errors import SettingError, StreamnetsError, whole_number
 from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs
 from .cost import makespan, measure_node_times, sync
@@ -167,16 +165,6 @@ def _clip(frames, length):
     if isinstance(frames, dict):
         return {k: _clip(x, length) for k, x in frames.items()}
     return frames[:, torch.arange(length) % frames.shape[1]]
-
-
-def _cpu_name():
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:  # pragma: no cover
-        pass
-    return platform.processor() or platform.machine()
 
 
 def _load():
@@ -530,7 +518,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     in_frame = max(slowest_ms, one_thread / in_use) if one_thread else None
     return {
         "network": model.network.name, "device": str(device),
-        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else _cpu_name(),
+        "device_name": torch.cuda.get_device_name(device) if device.type == "cuda" else cpu_name(),
         "batch": batch, "frames_per_round": frames, "rounds": repeats, "warmup_rounds": warmup,
         "sequential_ms_per_frame": seq_ms, "sequential_executor": seq_name,
         "streaming_ms_per_frame": str_ms, "streaming_executor": str_name,
