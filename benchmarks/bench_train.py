@@ -14,21 +14,33 @@ Run: .venv/bin/python benchmarks/bench_train.py [--device cuda] [--batch-size 12
 
 import argparse
 import json
+import sys
+from pathlib import Path
 
 import torch
 
-from streamnets.data import Digits
-from streamnets.train import TrainConfig, train
+sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+
+import streamnets as sn  # noqa: E402
+from streamnets.cli import exit_status  # noqa: E402
+from streamnets.data import Digits  # noqa: E402
+from streamnets.device import resolve_device  # noqa: E402
+from streamnets.errors import whole_number  # noqa: E402
+from streamnets.train import TrainConfig, train  # noqa: E402
 
 
 def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--device", default="cpu")
+    parser.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
     parser.add_argument("--batch-size", type=int, default=128)
-    parser.add_argument("--network", default="mnist_sr")
-    parser.add_argument("--rollout", default="streaming")
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--network", default="mnist_sr", help="a built-in network or a spec file")
+    parser.add_argument("--rollout", default="streaming", help="streaming, sequential or a named pattern")
+    parser.add_argument("--json", action="store_true", help="print one JSON list")
     args = parser.parse_args(argv)
+    # Before the three trainings: a typo shows at once, as one line.
+    whole_number("--batch-size", args.batch_size)
+    sn.Rollout.named(sn.load(args.network), args.rollout)
+    resolve_device(args.device)
     images = Digits(train=True)
     default = torch.get_num_threads()  # one per core unless OMP_NUM_THREADS says otherwise
     results = []
@@ -38,11 +50,12 @@ def main(argv=None):
     torch.set_num_threads(default)
     if args.json:
         print(json.dumps(results, indent=1))
-        return
+        return 0
     for result in results:
         print()
         for key, value in result.items():
             print(f"{key:>20}: {value:.4g}" if isinstance(value, float) else f"{key:>20}: {value}")
+    return 0
 
 
 def measure(args, images, prefetch):
@@ -60,5 +73,6 @@ def measure(args, images, prefetch):
             "step_ms_per_batch": 1e3 * epoch["step_seconds"] / batches,
             "data_share": epoch["data_seconds"] / (epoch["data_seconds"] + epoch["step_seconds"])}
 
+
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main, prog="bench_train.py"))

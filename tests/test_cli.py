@@ -307,6 +307,10 @@ def run_script(name, args, monkeypatch):
     ("bench_streamnet.py", ["--frames", "2"], "--frames must be a whole number >= 3, got 2: mnist_sr"),
     ("bench_streamnet.py", ["--threads", "0"], "--threads must be a whole number >= 1, got 0"),
     ("bench_streamnet.py", ["--device", "warp"], "unknown device 'warp'"),
+    ("bench_train.py", ["--batch-size", "0"], "--batch-size must be a whole number >= 1, got 0"),
+    ("bench_train.py", ["--network", "nope"], "nope: no built-in network of that name"),
+    ("bench_train.py", ["--rollout", "nope"], "unknown rollout 'nope' for network 'mnist_sr'"),
+    ("bench_train.py", ["--device", "warp"], "unknown device 'warp'"),
 ])
 def test_benchmark_scripts_refuse_bad_arguments_with_one_line_and_status_2(script, args, message,
                                                                            monkeypatch, capsys):
@@ -314,7 +318,7 @@ def test_benchmark_scripts_refuse_bad_arguments_with_one_line_and_status_2(scrip
     # ZeroDivisionError, --wait-load -1 waited up to 15 minutes for a load below -1,
     # --ranks-only without --ranks printed an empty table with status 0; bench_streamnet.py
     # --repeats 0 ended in StatisticsError, --frames 2 in torch.stack's error, --threads 0
-    # was ignored)
+    # was ignored; bench_train.py printed tracebacks, after loading the data)
     assert run_script(script, args, monkeypatch) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith(f"{script}: error: ") and message in captured.err
