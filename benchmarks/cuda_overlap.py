@@ -28,6 +28,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import streamnets as sn  # noqa: E402
+from streamnets.cli import exit_status  # noqa: E402
+from streamnets.errors import DeviceError, whole_number  # noqa: E402
 from streamnets.nn import StreamNet  # noqa: E402
 from streamnets.parallel import Schedule, measure_node_times  # noqa: E402
 from streamnets.parallel.cuda import (concurrent_ms_per_frame, cuda_unavailable_reason,  # noqa: E402
@@ -53,10 +55,14 @@ def main(argv=None):
     parser.add_argument("--frames-per-graph", type=int, default=16)
     parser.add_argument("--json", action="store_true")
     args = parser.parse_args(argv)
+    for network in args.network:
+        sn.load(network)
+    for batch in args.batch:
+        whole_number("--batch", batch)
+    whole_number("--frames-per-graph", args.frames_per_graph)
     reason = cuda_unavailable_reason()
     if reason:
-        print(f"cuda_overlap.py needs a CUDA GPU: {reason}", file=sys.stderr)
-        return 2
+        raise DeviceError(f"this script needs a CUDA GPU: {reason}")
     rows = [overlap(n, b, args.frames_per_graph) for n in args.network for b in args.batch]
     if args.json:
         print(json.dumps(rows, indent=2))
@@ -70,4 +76,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main, prog="cuda_overlap.py"))

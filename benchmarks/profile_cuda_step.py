@@ -24,6 +24,8 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import torch  # noqa: E402
 
 import streamnets as sn  # noqa: E402
+from streamnets.cli import exit_status  # noqa: E402
+from streamnets.errors import DeviceError, whole_number  # noqa: E402
 from streamnets.nn import StreamNet  # noqa: E402
 from streamnets.parallel import CudaStreamExecutor  # noqa: E402
 from streamnets.parallel.cuda import cuda_unavailable_reason  # noqa: E402
@@ -33,14 +35,16 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", default="cifar10_dsr6")
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--steps", type=int, default=500)
-    parser.add_argument("--top", type=int, default=25)
+    parser.add_argument("--steps", type=int, default=500, help="synchronised steps timed, then profiled")
+    parser.add_argument("--top", type=int, default=25, help="functions listed")
     args = parser.parse_args(argv)
+    network = sn.load(args.network)
+    for option in ("--batch", "--steps", "--top"):
+        whole_number(option, getattr(args, option[2:]))
     reason = cuda_unavailable_reason()
     if reason:
-        print(f"profile_cuda_step.py needs a CUDA GPU: {reason}", file=sys.stderr)
-        return 2
-    model = StreamNet(sn.load(args.network)).cuda().eval()
+        raise DeviceError(f"this script needs a CUDA GPU: {reason}")
+    model = StreamNet(network).cuda().eval()
     shape = model.network.nodes[model.network.inputs[0]].shape
     frames = torch.rand(args.batch, 8, *shape, device="cuda")
 
@@ -66,4 +70,4 @@ def main(argv=None):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    sys.exit(exit_status(main, prog="profile_cuda_step.py"))

@@ -7,6 +7,7 @@ import sys
 from pathlib import Path
 
 import pytest
+import torch
 
 from streamnets.cli import main
 
@@ -311,6 +312,12 @@ def run_script(name, args, monkeypatch):
     ("bench_train.py", ["--network", "nope"], "nope: no built-in network of that name"),
     ("bench_train.py", ["--rollout", "nope"], "unknown rollout 'nope' for network 'mnist_sr'"),
     ("bench_train.py", ["--device", "warp"], "unknown device 'warp'"),
+    ("cuda_overlap.py", ["--batch", "1", "0"], "--batch must be a whole number >= 1, got 0"),
+    ("cuda_overlap.py", ["--network", "nope"], "nope: no built-in network of that name"),
+    ("cuda_overlap.py", ["--frames-per-graph", "0"], "--frames-per-graph must be a whole number >= 1"),
+    ("profile_cuda_step.py", ["--batch", "0"], "--batch must be a whole number >= 1, got 0"),
+    ("profile_cuda_step.py", ["--steps", "0"], "--steps must be a whole number >= 1, got 0"),
+    ("profile_cuda_step.py", ["--network", "nope"], "nope: no built-in network of that name"),
 ])
 def test_benchmark_scripts_refuse_bad_arguments_with_one_line_and_status_2(script, args, message,
                                                                            monkeypatch, capsys):
@@ -318,8 +325,17 @@ def test_benchmark_scripts_refuse_bad_arguments_with_one_line_and_status_2(scrip
     # ZeroDivisionError, --wait-load -1 waited up to 15 minutes for a load below -1,
     # --ranks-only without --ranks printed an empty table with status 0; bench_streamnet.py
     # --repeats 0 ended in StatisticsError, --frames 2 in torch.stack's error, --threads 0
-    # was ignored; bench_train.py printed tracebacks, after loading the data)
+    # was ignored; bench_train.py printed tracebacks, after loading the data; the CUDA
+    # scripts checked nothing before CUDA: on a GPU, --batch 0 or --steps 0 ended in tracebacks)
     assert run_script(script, args, monkeypatch) == 2
     captured = capsys.readouterr()
     assert captured.err.startswith(f"{script}: error: ") and message in captured.err
     assert len(captured.err.strip().splitlines()) == 1 and captured.out == ""
+
+
+@pytest.mark.skipif(torch.cuda.is_available(), reason="the message for a machine without CUDA")
+@pytest.mark.parametrize("script", ["cuda_overlap.py", "profile_cuda_step.py"])
+def test_cuda_scripts_say_they_need_a_gpu(script, monkeypatch, capsys):
+    assert run_script(script, [], monkeypatch) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"{script}: error: this script needs a CUDA GPU: ") and len(err.splitlines()) == 1
