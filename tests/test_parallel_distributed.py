@@ -85,3 +85,24 @@ def test_owners_that_misname_or_miss_a_node_are_refused(owners, message):
     assert str(err.value).endswith("give every non-input node a rank in 0..1 (h1, h2, prediction)")
     assert check_owners(net, ["h1", "h2", "prediction"], {"h1": 0, "h2": 1, "prediction": 1}, 2) == \
         {"h1": 0, "h2": 1, "prediction": 1}
+
+
+@pytest.mark.parametrize("kw, message", [
+    ({"ranks": (1, 0)}, "ranks must be a whole number >= 1, got 0"),
+    ({"ranks": (1.5,)}, "ranks must be a whole number >= 1, got 1.5"),
+    ({"ranks": 2}, r"ranks must be a list of rank counts, e\.g\. \(1, 2, 3\), got 2"),
+    ({"frames": 0}, "frames must be a whole number >= 1, got 0"),
+    ({"warmup": -1}, "warmup must be a whole number >= 0, got -1"),
+    ({"batch": 0}, "batch must be a whole number >= 1, got 0"),
+    ({"network": "nope"}, "nope: no built-in network of that name"),
+])
+def test_bench_distributed_refuses_bad_settings_before_launching_a_rank(kw, message, monkeypatch):
+    # before: ranks=(0,) raised ZeroDivisionError, frames=0 StatisticsError in a rank, a
+    # negative rank count an IndexError, 1.5 ranks ran 1 rank, an unknown network failed
+    # in every spawned rank
+    from streamnets.errors import SettingError, SpecError
+    from streamnets.parallel import bench
+
+    monkeypatch.setattr("streamnets.parallel.distributed.launch", lambda *a, **k: pytest.fail("launched"))
+    with pytest.raises((SettingError, SpecError), match=message):
+        bench.bench_distributed(**{"network": "cifar10_dsr0", **kw})

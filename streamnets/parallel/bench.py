@@ -582,15 +582,33 @@ def bench_distributed(network="cifar10_dsr6", batch=1, ranks=(1, 2, 3), frames=1
     Returns ``{"network", "batch", "cores", "load_before", "load_after", "ranks": [{"ranks",
     "ms_per_frame" (rank 0's median), "nodes_by_rank", "threads_per_rank", "outputs_match",
     "max_abs_diff"}, ...]}``.
+
+    Examples
+    --------
+    >>> bench_distributed("cifar10_dsr0", ranks=(1, 0))
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: ranks must be a whole number >= 1, got 0
     """
+    import streamnets as sn
+
     from .distributed import launch
 
+    # Checked here, before any rank is launched: a bad value would fail in every rank
+    # (ranks=0: ZeroDivisionError, frames=0: an empty median) or after the first counts ran.
+    sn.load(network)
+    batch, frames = whole_number("batch", batch), whole_number("frames", frames)
+    warmup = whole_number("warmup", warmup, lo=0)
+    try:
+        ranks = [whole_number("ranks", world) for world in ranks]
+    except TypeError:
+        raise SettingError(f"ranks must be a list of rank counts, e.g. (1, 2, 3), got {ranks!r}") from None
     load_before = _load()
     rows = []
     for world in ranks:
-        results = launch(_distributed_rank, int(world), args=(network, batch, frames, warmup, seed))
+        results = launch(_distributed_rank, world, args=(network, batch, frames, warmup, seed))
         head = results[0]
-        rows.append({"ranks": int(world), "ms_per_frame": head["ms_per_frame"], "ms_min": head["ms_min"],
+        rows.append({"ranks": world, "ms_per_frame": head["ms_per_frame"], "ms_min": head["ms_min"],
                      "nodes_by_rank": [r["nodes"] for r in results], "threads_per_rank": head["threads"],
                      "outputs_match": head["outputs_match"], "max_abs_diff": head["max_abs_diff"]})
     return {"network": network if isinstance(network, str) else network.name, "batch": batch,
