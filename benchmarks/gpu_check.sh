@@ -9,15 +9,26 @@
 set -u
 STAGES=" ${STAGES:-tests cuda clips train cpu ranks} "
 want() { [[ $STAGES == *" $1 "* ]]; }
+fail() { echo "gpu_check.sh: error: $*" >&2; exit 2; }
+for stage in $STAGES; do
+    [[ " tests cuda clips train cpu ranks " == *" $stage "* ]] ||
+        fail "unknown stage '$stage' in STAGES; the stages: tests cuda clips train cpu ranks"
+done
 OUT=${OUT:-gpu-out}
 DEVICE=${DEVICE:-cuda}
 PY=${PYTHON:-python3}
-mkdir -p "$OUT"
+mkdir -p "$OUT" 2>/dev/null && [ -w "$OUT" ] || fail "cannot write to OUT=$OUT"
 export PYTHONUNBUFFERED=1 PYTHONPATH=$PWD${PYTHONPATH:+:$PYTHONPATH}
+if [[ $DEVICE == cuda* ]]; then  # on a machine without CUDA every stage but cpu and ranks would fail
+    reason=$($PY -c "from streamnets.parallel.cuda import cuda_unavailable_reason as r; print(r() or '')") ||
+        fail "$PY cannot import streamnets and torch (set PYTHON to the environment's python)"
+    [ -z "$reason" ] || fail "DEVICE=$DEVICE needs a CUDA GPU: $reason (DEVICE=cpu QUICK=1 checks the script's plumbing)"
+fi
 if [ -n "${QUICK:-}" ]; then
-    NETS="cifar10_dsr0"; BATCHES="1"; SMALL="--frames 4 --repeats 2 --warmup 1"
+    NETS="cifar10_dsr0"; BATCHES="1"; SMALL="--frames 4 --repeats 2 --warmup 1"; STEP="--repeats 2 --warmup 1"
 else
     NETS="cifar10_dsr0 cifar10_dsr2 cifar10_dsr4 cifar10_dsr6"; BATCHES="1 16"; SMALL="--repeats ${REPEATS:-10}"
+    STEP=""
 fi
 
 { nvidia-smi -L 2>/dev/null; nproc; df -h /dev/shm | tail -n 1  # ProcessExecutor's shared memory
@@ -47,7 +58,7 @@ if want clips && [ "$DEVICE" = cuda ]; then
     echo "cuda_overlap exit $?"
 fi
 if want train; then
-    timeout 45 $PY benchmarks/bench_streamnet.py --device "$DEVICE" --json \
+    timeout 45 $PY benchmarks/bench_streamnet.py --device "$DEVICE" $STEP --json \
         > "$OUT/bench_streamnet_$DEVICE.json" 2> "$OUT/bench_streamnet_$DEVICE.err"
     echo "bench_streamnet exit $?"
     timeout 60 $PY benchmarks/bench_train.py --device "$DEVICE" --json > "$OUT/bench_train_$DEVICE.json" \
@@ -59,7 +70,7 @@ fi
 if want cpu; then
     # One process per team size: teams leave libgomp throttled for the rest of a process.
     for team in ${TEAMS:-1 2 4}; do
-        timeout 120 $PY benchmarks/bench_parallel.py --device cpu --network cifar10_dsr6 --batch 1 16 \
+        timeout 120 $PY benchmarks/bench_parallel.py --device cpu --network cifar10_dsr6 --batch $BATCHES \
             $SMALL --threads-per-worker $team --json > "$OUT/bench_parallel_cpu_t$team.json" \
             2> "$OUT/bench_parallel_cpu_t$team.err"
         echo "bench_parallel cpu, $team threads per worker: exit $?"
@@ -80,8 +91,10 @@ for path in sorted(Path(sys.argv[1]).glob("*.json")):
     print(f"\n## {path.name}")
     try:
         data = json.loads(path.read_text())
-    except ValueError:
+    except ValueError:  # cut short or failed: what it printed, and its errors
         print(path.read_text()[-1500:])
+        err = path.with_suffix(".err")
+        print(err.read_text()[-1500:] if err.exists() else "")
         continue
     if "results" in data:
         print_table(data["results"])
