@@ -32,7 +32,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 import streamnets as sn  # noqa: E402
 from streamnets.cli import exit_status  # noqa: E402
 from streamnets.errors import SettingError, positive_number, whole_number  # noqa: E402
-from streamnets.parallel.bench import EXECUTORS, bench_distributed, bench_parallel  # noqa: E402
+from streamnets.parallel.bench import EXECUTORS, bench_distributed, bench_parallel, default_executors  # noqa: E402
 
 
 def wait_for_load(limit, max_wait_s, poll_s=20):
@@ -114,10 +114,9 @@ def main(argv=None):
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--network", nargs="+", default=["cifar10_dsr6"])
     parser.add_argument("--batch", nargs="+", type=int, default=[1])
-    parser.add_argument("--executor", nargs="+", default=None, choices=list(EXECUTORS),
-                        help="default: the device's (CPU: sequential sequential-1-thread streaming-reference "
-                             "streaming-1-thread streaming-threads streaming-threads-static "
-                             "streaming-processes)")
+    parser.add_argument("--executor", nargs="+", default=None, choices=list(EXECUTORS), metavar="NAME",
+                        help=f"executors to time, of: {', '.join(EXECUTORS)}; default: the device's (CPU: "
+                             f"{' '.join(default_executors('cpu'))}; CUDA: {' '.join(default_executors('cuda'))})")
     parser.add_argument("--device", default="auto")
     parser.add_argument("--frames", type=int, default=20, help="frames per executor and round")
     parser.add_argument("--warmup", type=int, default=2, help="untimed rounds")

@@ -47,7 +47,7 @@ def window_baseline(rollout, size):
 
 def main():
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--json", action="store_true")
+    parser.add_argument("--json", action="store_true", help="print the results as one JSON list")
     args = parser.parse_args()
     results = []
     net = random_network(10_000, 30_000, n_inputs=10, seed=0)
