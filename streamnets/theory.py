@@ -30,7 +30,18 @@ MAX_SCC_EDGES = 22
 
 
 class PatternCounts(NamedTuple):
-    """Numbers of all patterns, valid patterns and model-parallel classes of valid ones."""
+    """Numbers of all patterns, valid patterns and model-parallel classes of valid ones.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> net = sn.load("fig2")
+    >>> counts = count_patterns(net)
+    >>> counts.valid, counts.model_parallel_classes
+    (12, 3)
+    >>> counts.model_parallel_classes == len(model_parallel_classes(net))
+    True
+    """
 
     total: int
     valid: int
@@ -43,6 +54,13 @@ class Lemma1Bounds(NamedTuple):
     ``forward`` = 2^|E_forward|; ``cycles`` = prod over ``cycle_set`` of (2^|p| - 1)
     for a set of minimal (chordless), pairwise edge-disjoint cycles;
     ``upper`` = 2^(|E| - |E_rec|).
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> b = lemma1_bounds(sn.load("fig2"))
+    >>> b.cycle_set, b.lower, count_patterns(sn.load("fig2")).valid, b.upper
+    ((('v', 'w'),), 4, 12, 16)
     """
 
     forward: int
@@ -61,6 +79,15 @@ class Theorem1Check(NamedTuple):
     (a) equally model-parallel to the streaming rollout; (b) F(R) = 1;
     (c) T((i, v)) <= i for every node of the window; (d) the tableau is minimal at
     every node over all valid patterns. The theorem says all four agree.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> net = sn.load("fig2")
+    >>> minimal = minimal_tableau(net, 5)
+    >>> checks = [check_theorem1(r, 5, minimal) for r in valid_patterns(net)]
+    >>> all(c.consistent for c in checks), sum(c.a for c in checks)
+    (True, 4)
     """
 
     a: bool
@@ -91,7 +118,17 @@ def _structure(net):
 
 
 def forward_edges(net):
-    """The edges on no cycle (between two strongly connected components)."""
+    """The edges on no cycle (between two strongly connected components).
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> forward_edges(sn.load("fig2"))
+    [('u', 'v'), ('u', 'w')]
+    >>> net = sn.load("cifar10_dsr6")
+    >>> len(forward_edges(net)), len(net.edges)
+    (22, 23)
+    """
     return [net.edges[j].key for j in _structure(net)[0]]
 
 
@@ -111,7 +148,18 @@ def _scc_valid_assignments(net, edge_ids):
 
 
 def all_patterns(net):
-    """Every pattern R: E -> {0, 1} (valid or not) as a :class:`Rollout`, 2^|E| in all."""
+    """Every pattern R: E -> {0, 1} (valid or not) as a :class:`Rollout`, 2^|E| in all.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> net = sn.load("fig2")
+    >>> patterns = list(all_patterns(net))
+    >>> len(patterns), sum(r.is_valid for r in patterns)
+    (32, 12)
+    >>> patterns[0].is_valid, patterns[-1] == sn.Rollout.streaming(net)  # all 0, all 1
+    (False, True)
+    """
     net = checked_network(net)
     for bits in itertools.product((0, 1), repeat=len(net.edges)):
         yield Rollout.from_bits(net, bits)
@@ -161,7 +209,17 @@ def count_patterns(net):
 
 
 def model_parallel_classes(net):
-    """Group the valid patterns by model-parallel key: ``{key: [Rollout, ...]}``."""
+    """Group the valid patterns by model-parallel key: ``{key: [Rollout, ...]}``.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> classes = model_parallel_classes(sn.load("fig2"))
+    >>> {key: len(rs) for key, rs in sorted(classes.items())}  # key: R(v->w), R(v->v), R(w->v)
+    {(0, 1, 1): 4, (1, 1, 0): 4, (1, 1, 1): 4}
+    >>> all(r.is_streaming_equivalent for r in classes[1, 1, 1])
+    True
+    """
     classes = {}
     for r in valid_patterns(net):
         classes.setdefault(r.model_parallel_key, []).append(r)
@@ -198,7 +256,17 @@ def lemma1_bounds(net):
 
 
 def minimal_tableau(net, size):
-    """The node-wise minimum of the tableaus of all valid patterns over frames 0..size."""
+    """The node-wise minimum of the tableaus of all valid patterns over frames 0..size.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> net = sn.load("fig2")
+    >>> minimal_tableau(net, 3)
+    {'u': [0, 0, 0, 0], 'v': [0, 1, 2, 3], 'w': [0, 1, 2, 3]}
+    >>> minimal_tableau(net, 3) == sn.Rollout.streaming(net).tableau(3)
+    True
+    """
     best = None
     for r in valid_patterns(net):
         tab = r.tableau(size)
