@@ -154,7 +154,18 @@ def from_dict(doc, source=None):
 
 
 def to_dict(net):
-    """The YAML spec of a network as a dict (inverse of :func:`from_dict`)."""
+    """The YAML spec of a network as a dict (inverse of :func:`from_dict`).
+
+    Examples
+    --------
+    >>> doc = to_dict(load("fig2"))
+    >>> doc["nodes"]["w"]
+    {'shape': [8], 'activation': 'relu', 'tags': ['prediction']}
+    >>> doc["edges"][0]
+    {'source': 'u', 'target': 'v', 'rf': 3}
+    >>> from_dict(doc) == load("fig2")
+    True
+    """
     nodes = {}
     for node in net.nodes.values():
         shape = [node.shape[0]] if not node.is_spatial else list(node.shape)
@@ -211,7 +222,15 @@ def _parse_yaml(text, source):
 
 
 def loads(text, source=None):
-    """Parse a YAML spec (our format, or statestream's if it has ``neuron_pools``)."""
+    """Parse a YAML spec (our format, or statestream's if it has ``neuron_pools``).
+
+    Examples
+    --------
+    >>> net = loads("{name: tiny, nodes: {x: {shape: [4]}, h: {shape: [8]}, y: {shape: [2]}}, "
+    ...             "edges: [[x, h], [h, h], [h, y]]}")
+    >>> net
+    Network('tiny', 3 nodes, 3 edges, inputs=['x'], outputs=['y'])
+    """
     doc = _parse_yaml(text, source)
     if isinstance(doc, dict) and "neuron_pools" in doc:
         return from_st_graph(doc, source)
@@ -223,6 +242,18 @@ def from_st_graph(doc, source=None):
 
     Every synapse pool gives one edge per source pool; pools tagged ``stream``
     define the network's ``sequential`` rollout (R = 1 on them, 0 elsewhere).
+
+    Examples
+    --------
+    >>> from streamnets import Rollout
+    >>> net = from_st_graph({
+    ...     "neuron_pools": {"img": {"shape": [1, 8, 8]}, "h": {"shape": [4, 8, 8]},
+    ...                      "out": {"shape": [10]}},
+    ...     "synapse_pools": {"in": {"source": [["img"]], "target": "h"},
+    ...                       "rec": {"source": [["h"]], "target": "h", "tags": ["stream"]},
+    ...                       "read": {"source": [["h"]], "target": "out"}}})
+    >>> [e.key for e in net.edges], Rollout.sequential(net).streaming_edges
+    ([('img', 'h'), ('h', 'h'), ('h', 'out')], [('h', 'h')])
     """
     doc = _mapping(doc, source, "")
     pools = _mapping(doc.get("neuron_pools"), source, "neuron_pools")
@@ -271,7 +302,13 @@ def _flatten(value):
 
 
 def builtin_names():
-    """Names of the built-in specs (the paper's networks and examples)."""
+    """Names of the built-in specs (the paper's networks and examples).
+
+    Examples
+    --------
+    >>> [name for name in builtin_names() if name.startswith("mnist")]
+    ['mnist_ff', 'mnist_hybrid', 'mnist_s', 'mnist_sr']
+    """
     folder = resources.files(__package__) / _SPEC_DIR
     return sorted(p.name[:-5] for p in folder.iterdir() if p.name.endswith(".yaml"))
 
@@ -329,6 +366,15 @@ def load(spec):
 
 
 def save(net, path):
-    """Write ``net`` as a YAML spec to ``path`` atomically (temp file + rename)."""
+    """Write ``net`` as a YAML spec to ``path`` atomically (temp file + rename).
+
+    Examples
+    --------
+    >>> import os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = save(load("fig2"), os.path.join(folder, "my_net.yaml"))
+    ...     print(path.name, load(path) == load("fig2"), load(path).name)
+    my_net.yaml True fig2
+    """
     text = yaml.safe_dump(to_dict(net), sort_keys=False, default_flow_style=None)
     return atomic_write_text(path, text)
