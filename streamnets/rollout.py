@@ -29,6 +29,15 @@ class FirstResponse(NamedTuple):
 
     ``frame`` is the first frame i >= 1 of the window whose output node is reached
     by a path from an input, and ``update_step`` is the tableau value T((i, out)).
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> r = sn.Rollout.sequential(sn.load("fig2"))
+    >>> r.first_response()
+    {'w': FirstResponse(frame=1, update_step=2)}
+    >>> r.first_response()["w"].update_step == r.tableau(1)["w"][1]
+    True
     """
 
     frame: int
@@ -40,7 +49,17 @@ def dfs_back_edges(net):
     (in declaration order, successors in edge order): the streaming edges of the
     canonical sequential rollout. Every back edge closes a cycle of tree edges, so
     the set breaks every cycle and no edge can be dropped from it: it is
-    inclusion-minimal. Removing them leaves the network acyclic."""
+    inclusion-minimal. Removing them leaves the network acyclic.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> net = sn.load("fig2")
+    >>> sorted(dfs_back_edges(net))
+    [('v', 'v'), ('w', 'v')]
+    >>> Rollout.from_streaming_edges(net, dfs_back_edges(net)) == Rollout.sequential(net)
+    True
+    """
     successors = {v: [e.target for e in net.out_edges(v)] for v in net.nodes}
     state = dict.fromkeys(net.nodes, 0)  # 0 new, 1 on the DFS stack, 2 finished
     back = set()
