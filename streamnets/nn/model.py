@@ -75,6 +75,16 @@ class StreamOutput:
         every later frame responds too.
     states : list of dict, optional
         With ``return_states=True``: per frame, every node's value (None if empty).
+
+    Examples
+    --------
+    >>> import torch, streamnets as sn
+    >>> model = StreamNet(sn.load("fig2")).eval()
+    >>> out = model(torch.rand(2, 4, 1), rollout="sequential")   # (batch, time, C)
+    >>> out.first_frame, out.mask["w"].tolist(), out.update_step["w"].tolist()
+    ({'w': 1}, [False, True, True, True], [0, 2, 4, 6])
+    >>> out.responses().shape                                    # frames 1..3
+    torch.Size([2, 3, 8])
     """
 
     logits: dict
@@ -106,6 +116,18 @@ class StreamState:
     ``frame`` is the frame the values belong to (-1 before the first step);
     ``values`` holds one tensor per node in network order, None where empty.
     Index it by node name: ``state["h1"]``.
+
+    Examples
+    --------
+    >>> import torch, streamnets as sn
+    >>> model = StreamNet(sn.load("fig2")).eval()
+    >>> state = model.initial_state(2)
+    >>> state.frame, state.as_dict()
+    (-1, {'u': None, 'v': None, 'w': None})
+    >>> for t in range(2):
+    ...     logits, state = model.step(torch.rand(2, 1), state)
+    >>> state.frame, state["v"].shape
+    (1, torch.Size([2, 8]))
     """
 
     frame: int
