@@ -54,6 +54,12 @@ class TrainConfig:
     when that thread has a core to itself: on a GPU, or when torch uses fewer
     intra-op threads than there are cores (on 2 cores with 2 threads it made the
     data wait 2x shorter but the step 11% slower; benchmarks/README.md).
+
+    Examples
+    --------
+    >>> config = TrainConfig(epochs=1, max_batches=2, progress=False)
+    >>> config.batch_size, config.lr, config.optimizer, config.output_frames
+    (128, 0.0001, 'rmsprop', 8)
     """
 
     epochs: int = 100
@@ -78,6 +84,19 @@ class Evaluation:
     ``frames`` are the window frames that respond (first response on),
     ``update_steps`` the update step at which each is available, ``accuracy`` the
     test accuracy of each, ``loss`` the mean cross entropy over them.
+
+    Examples
+    --------
+    >>> import torch, streamnets as sn
+    >>> from streamnets.data import ArrayDataset
+    >>> from streamnets.nn import StreamNet
+    >>> blank = ArrayDataset(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.arange(4),
+    ...                      list("0123456789"), "blank")
+    >>> trainer = Trainer(StreamNet(sn.load("mnist_ff")), "sequential", make_sequences(blank, 4, 2.0),
+    ...                   config=TrainConfig(output_frames=3, progress=False, device="cpu"))
+    >>> ev = trainer.evaluate(make_sequences(blank, 4, 2.0, train=False))  # untrained
+    >>> ev.frames, ev.update_steps, ev.samples, len(ev.accuracy)  # F(R_seq) = 3
+    ([1, 2, 3], [3, 6, 9], 4, 3)
     """
 
     frames: list
@@ -105,7 +124,22 @@ def window_frames(rollout, output_frames=8):
 
 def make_sequences(dataset, frames, noise_std, train=True, seed=0):
     """The paper's sequences over an image or track data set: :class:`NoisyFrames`
-    for images ``(N, C, H, W)``, :class:`TrackWindows` for tracks ``(N, L, C, H, W)``."""
+    for images ``(N, C, H, W)``, :class:`TrackWindows` for tracks ``(N, L, C, H, W)``.
+
+    Examples
+    --------
+    >>> import torch
+    >>> from streamnets.data import ArrayDataset
+    >>> images = ArrayDataset(torch.zeros(4, 1, 28, 28, dtype=torch.uint8), torch.arange(4),
+    ...                       list("abcd"), "blank images")
+    >>> seqs = make_sequences(images, frames=5, noise_std=2.0)
+    >>> type(seqs).__name__, seqs.batch([0, 1])[0].shape
+    ('NoisyFrames', torch.Size([2, 5, 1, 28, 28]))
+    >>> tracks = ArrayDataset(torch.zeros(2, 6, 3, 8, 8, dtype=torch.uint8), torch.arange(2),
+    ...                       list("ab"), "blank tracks")
+    >>> type(make_sequences(tracks, frames=4, noise_std=0.5)).__name__
+    'TrackWindows'
+    """
     kind = TrackWindows if dataset.data.dim() == 5 else NoisyFrames
     return kind(dataset, None, frames=frames, noise_std=noise_std, train=train, seed=seed)
 
@@ -519,6 +553,20 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
     Returns
     -------
     (Trainer, Evaluation or None)
+
+    Examples
+    --------
+    >>> import torch, streamnets as sn
+    >>> from streamnets.data import ArrayDataset
+    >>> net = sn.spec.loads("{nodes: {x: {shape: [1, 4, 4]}, h: {shape: [2, 4, 4]}, "
+    ...                     "y: {shape: [2], activation: softmax}}, edges: [[x, h], [h, h], [h, y]]}")
+    >>> images = ArrayDataset(torch.zeros(8, 1, 4, 4, dtype=torch.uint8), torch.arange(8) % 2,
+    ...                       ["a", "b"], "blank 4x4 images")
+    >>> config = TrainConfig(epochs=1, batch_size=4, max_batches=1, output_frames=2,
+    ...                      progress=False, device="cpu")
+    >>> trainer, evaluation = train(net, "sequential", images, images, config=config)
+    >>> len(trainer.history), evaluation.frames, evaluation.update_steps, evaluation.samples
+    (1, [1, 2], [2, 4], 8)
     """
     from .spec import load
 
