@@ -59,7 +59,14 @@ def _variance(p, n):
 
 def accuracy_at_step(run, step):
     """Accuracy of the latest answer of ``run`` available at update step ``step``
-    (None if the run has not answered yet)."""
+    (None if the run has not answered yet).
+
+    Examples
+    --------
+    >>> run = {"update_steps": [2, 3, 4], "accuracy": [0.31, 0.46, 0.55]}
+    >>> accuracy_at_step(run, 1), accuracy_at_step(run, 3), accuracy_at_step(run, 10)
+    (None, 0.46, 0.55)
+    """
     best = None
     for s, a in zip(run["update_steps"], run["accuracy"]):
         if s <= step:
@@ -86,7 +93,17 @@ def _claim(cid, text, checks):
 
 
 def check_claims(experiment, results):
-    """The claims that apply to ``experiment``, checked on ``results['runs']``."""
+    """The claims that apply to ``experiment``, checked on ``results['runs']``.
+
+    Examples
+    --------
+    >>> from streamnets.experiments import get_experiment, reference_results
+    >>> claims = check_claims(get_experiment("cifar10"), reference_results("cifar10"))
+    >>> [c["id"] for c in claims]
+    ['first_response', 'skip_accuracy', 'depth_delay', 'recurrent_growth']
+    >>> claims[2]["holds"], claims[2]["evidence"]
+    (True, 'delays [0, 1, 2, 3, 4, 5, 6]')
+    """
     runs = {(r["network"], r["rollout"]): r for r in results["runs"]}
     networks = [n for n in experiment.networks if (n, "streaming") in runs and (n, "sequential") in runs]
     claims = []

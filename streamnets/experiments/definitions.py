@@ -36,6 +36,16 @@ class Profile:
     ``n_train`` / ``n_test`` cap the number of samples (None: all), ``width``
     scales the hidden channels (:meth:`Network.scaled`), ``repetitions`` is the
     number of seeds per (network, rollout).
+
+    Examples
+    --------
+    >>> ci = get_experiment("mnist").profile("ci")
+    >>> ci.epochs, ci.batch_size, ci.lr, ci.repetitions, ci.n_train
+    (6, 32, 0.001, 2, 2000)
+    >>> Profile(epochs=0, batch_size=32, lr=1e-3)
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: epochs must be a whole number >= 1, got 0
     """
 
     epochs: int
@@ -61,7 +71,16 @@ class Profile:
 
 @dataclass(frozen=True)
 class Experiment:
-    """One of the paper's experiments: networks, rollouts, data and noise."""
+    """One of the paper's experiments: networks, rollouts, data and noise.
+
+    Examples
+    --------
+    >>> mnist = get_experiment("mnist")
+    >>> mnist.networks, mnist.rollouts["mnist_sr"], mnist.noise_std
+    (('mnist_ff', 'mnist_s', 'mnist_sr'), ('streaming', 'sequential', 'hybrid'), 2.0)
+    >>> sorted(mnist.profiles), mnist.profile("paper").epochs
+    (['ci', 'paper'], 100)
+    """
 
     name: str
     title: str
@@ -125,7 +144,16 @@ PROFILES = ("ci", "paper")
 
 
 def get_experiment(name):
-    """The :class:`Experiment` called ``name`` (mnist, cifar10, gtsrb)."""
+    """The :class:`Experiment` called ``name`` (mnist, cifar10, gtsrb).
+
+    Examples
+    --------
+    >>> cifar = get_experiment("cifar10")
+    >>> cifar.title, cifar.noise_std
+    ('CIFAR-10: network depth DSR0 ... DSR6', 1.0)
+    >>> cifar.depth_series[-1], cifar.profile("ci").width
+    ('cifar10_dsr6', 0.125)
+    """
     try:
         return EXPERIMENTS[name]
     except KeyError:
