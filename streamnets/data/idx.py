@@ -126,6 +126,15 @@ def write_idx(path, array):
     path : str or path-like
     array : numpy.ndarray
         dtype ``uint8``, ``int8``, ``int16``, ``int32``, ``float32`` or ``float64``.
+
+    Examples
+    --------
+    >>> import numpy as np, os, tempfile
+    >>> with tempfile.TemporaryDirectory() as folder:
+    ...     path = os.path.join(folder, "t10k-labels-idx1-ubyte")
+    ...     write_idx(path, np.array([3, 1, 4], dtype=np.uint8))
+    ...     print(os.path.getsize(path), read_idx(path, expected_magic=LABELS_MAGIC))
+    11 [3 1 4]
     """
     array = np.asarray(array)
     big = array.dtype.newbyteorder(">") if array.dtype.itemsize > 1 else array.dtype

@@ -160,6 +160,16 @@ def render_shapes(labels, seed=0, size=32, difficulty=0.0):
     -------
     torch.Tensor
         ``uint8`` ``(N, 3, size, size)``.
+
+    Examples
+    --------
+    >>> images = render_shapes(torch.tensor([0, 1]), seed=0)  # a circle and a square
+    >>> images.shape, images.dtype
+    (torch.Size([2, 3, 32, 32]), torch.uint8)
+    >>> bool((images[:, :, 16, 16] > images[:, :, 0, 0]).all())  # lighter shape, centred
+    True
+    >>> torch.equal(images, render_shapes(torch.tensor([0, 1]), seed=0))
+    True
     """
     d = _check_difficulty("render_shapes", difficulty)
     labels = torch.as_tensor(labels, dtype=torch.int64)

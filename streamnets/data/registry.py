@@ -118,6 +118,18 @@ def is_available(name, root=None):
     -------
     (bool, list of pathlib.Path)
         Availability and the folders searched.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> with tempfile.TemporaryDirectory() as root:
+    ...     folder = pathlib.Path(root, "mnist")
+    ...     folder.mkdir()
+    ...     for name in MNIST.filenames(train=True) + MNIST.filenames(train=False):
+    ...         _ = (folder / name).write_bytes(b"")  # only the files' presence is checked
+    ...     available, looked = is_available("mnist", root=root)
+    ...     print(available, looked[0] == folder)
+    True True
     """
     name = _canonical(name, tuple(_TITLES), "real data set")
     if name in ("mnist", "fashion-mnist"):
