@@ -86,7 +86,18 @@ def derive_seed(seed, *keys):
 
 def seed_worker(worker_id):
     """``DataLoader(worker_init_fn=seed_worker)``: seed ``random`` and NumPy in a worker
-    from the seed PyTorch gave it (itself derived from the loader's generator)."""
+    from the seed PyTorch gave it (itself derived from the loader's generator).
+
+    Examples
+    --------
+    >>> import random, numpy as np
+    >>> _ = torch.manual_seed(7)  # in a worker: the seed the DataLoader gave it
+    >>> seed_worker(0)
+    >>> drawn = (random.random(), np.random.rand())
+    >>> random.seed(7); np.random.seed(7)
+    >>> drawn == (random.random(), np.random.rand())
+    True
+    """
     seed = torch.initial_seed() % 2**32
     random.seed(seed)
     np.random.seed(seed)
