@@ -14,7 +14,17 @@ __all__ = ["AuthorsValues", "AUTHORS_VALUES", "FIG2_COUNTS", "FIG2_TABLEAUS",
 
 class AuthorsValues(NamedTuple):
     """Inference factor of the sequential rollout and first responses as
-    ``(frame, update_step)``; None where the paper states no value."""
+    ``(frame, update_step)``; None where the paper states no value.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> AUTHORS_VALUES["mnist_sr"]
+    AuthorsValues(sequential_factor=3, streaming_first=(2, 2), sequential_first=(1, 3))
+    >>> r = sn.Rollout.sequential(sn.load("mnist_sr"))
+    >>> r.inference_factor, tuple(r.first_response()["prediction"])
+    (3, (1, 3))
+    """
 
     sequential_factor: int
     streaming_first: tuple
