@@ -135,7 +135,18 @@ def makespan(nodes, costs, parts):
 class BalancedShares:
     """Mixin of the executors that split every update step's nodes into per-worker
     shares balanced on node costs (``_balance(costs)``), run with
-    ``intra_op_threads`` threads each."""
+    ``intra_op_threads`` threads each.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> from streamnets.nn import StreamNet
+    >>> from streamnets.parallel import ThreadExecutor
+    >>> model = StreamNet(sn.load("cifar10_dsr1")).eval()
+    >>> with ThreadExecutor(model, workers=2, schedule="static") as ex:  # shares by estimated FLOPs
+    ...     print(isinstance(ex, BalancedShares), ex.shares)
+    True [(('h1', 'hd', 'prediction'), ('h11', 'h2'))]
+    """
 
     def calibrate(self, batch=1, repeats=20):
         """Time every node alone at this batch size with the workers' intra-op
