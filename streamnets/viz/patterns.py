@@ -20,7 +20,18 @@ __all__ = ["draw_patterns", "pattern_sample"]
 def pattern_sample(net, max_patterns=64, seed=0):
     """``(patterns, sampled)``: all 2^|E| patterns of ``net`` in enumeration order
     if there are at most ``max_patterns``, else ``max_patterns`` distinct ones
-    drawn at random with ``seed`` (sorted in enumeration order)."""
+    drawn at random with ``seed`` (sorted in enumeration order).
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> patterns, sampled = pattern_sample(sn.load("fig2"))
+    >>> len(patterns), sampled, sum(r.is_valid for r in patterns)
+    (32, False, 12)
+    >>> patterns, sampled = pattern_sample(sn.load("cifar10_dsr6"), max_patterns=16)
+    >>> len(set(patterns)), sampled
+    (16, True)
+    """
     from ..rollout import Rollout
     from ..theory import all_patterns
 

@@ -70,7 +70,18 @@ def status_text(rollout):
 
 def tableau_html(rollout, W, state_after=None):
     """The tableau over frames 0..W as an HTML table (rows top-down as in the
-    window drawing; cells with T <= state_after shaded)."""
+    window drawing; cells with T <= state_after shaded).
+
+    Examples
+    --------
+    >>> import re, streamnets as sn
+    >>> net = sn.load("fig2")
+    >>> html = tableau_html(sn.Rollout.sequential(net), 3, state_after=2)
+    >>> re.findall("<td[^>]*>([0-9]+)</td>", html)[:4], html.count("background:#ddd")  # row w
+    (['0', '2', '4', '6'], 8)
+    >>> tableau_html(sn.Rollout.from_bits(net, [0] * 5), 3)
+    '<i>no tableau: the pattern is not valid</i>'
+    """
     from ..viz.layout import layered_layout
 
     if not rollout.is_valid:
