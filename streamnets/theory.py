@@ -16,7 +16,7 @@ from typing import NamedTuple
 
 import networkx as nx
 
-from .errors import SpecError, StreamnetsError
+from .errors import SettingError, SpecError, StreamnetsError
 from .rollout import Rollout, checked_network
 
 __all__ = [
@@ -285,7 +285,8 @@ def check_theorem1(rollout, size=None, minimal=None):
         Window size for (c) and (d); default ``len(network.nodes) + 2``.
     minimal : dict, optional
         The precomputed :func:`minimal_tableau` for ``size`` (saves enumerating the
-        valid patterns again when checking many patterns of one network).
+        valid patterns again when checking many patterns of one network). A tableau
+        of other nodes or frames is a :class:`~streamnets.errors.SettingError`.
 
     Notes
     -----
@@ -308,7 +309,19 @@ def check_theorem1(rollout, size=None, minimal=None):
     net = rollout.network
     size = len(net.nodes) + 2 if size is None else size
     tab = rollout.tableau(size)
-    minimal = minimal_tableau(net, size) if minimal is None else minimal
+    if minimal is None:
+        minimal = minimal_tableau(net, size)
+    elif not (isinstance(minimal, dict) and set(minimal) == set(tab)
+              and all(len(row) == size + 1 for row in minimal.values())):
+        # before: a tableau of another size compared unequal, and (d) came out False silently
+        made = ""
+        if isinstance(minimal, dict) and set(minimal) != set(tab):
+            made = f", it has nodes {', '.join(map(str, minimal))}"
+        elif isinstance(minimal, dict) and len({len(row) for row in minimal.values()}) == 1:
+            made = f", it covers frames 0..{len(next(iter(minimal.values()))) - 1}"
+        raise SettingError(f"minimal does not fit size {size} (nodes {', '.join(tab)}, frames "
+                           f"0..{size}{made}); pass the size it was made for, or "
+                           f"minimal_tableau(network, {size})")
     return Theorem1Check(
         a=rollout.is_streaming_equivalent,
         b=rollout.inference_factor == 1,

@@ -81,6 +81,20 @@ def test_check_theorem1_rejects_invalid_patterns():
         check_theorem1(bad)
 
 
+def test_check_theorem1_refuses_a_minimal_tableau_of_another_window():
+    # before: the tableaus compared unequal, so (d) was False for the streaming rollout
+    net = sn.load("fig2")
+    r = sn.Rollout.streaming(net)
+    with pytest.raises(sn.SettingError, match=r"^minimal does not fit size 5 \(nodes u, v, w, frames "
+                                              r"0\.\.5, it covers frames 0\.\.3\)"):
+        check_theorem1(r, minimal=minimal_tableau(net, 3))  # size defaults to 5
+    with pytest.raises(sn.SettingError, match="it covers frames 0..3"):
+        check_theorem1(r, 4, minimal_tableau(net, 3))
+    with pytest.raises(sn.SettingError, match="it has nodes image, h1, h2, prediction"):
+        check_theorem1(r, 3, minimal_tableau(sn.load("mnist_sr"), 3))
+    assert check_theorem1(r, 3, minimal_tableau(net, 3)) == (True, True, True, True)
+
+
 def test_enumeration_refuses_huge_components():
     from streamnets.generate import random_network
     net = random_network(12, 60, self_loops=False, seed=3)
