@@ -282,6 +282,9 @@ class Trainer:
         self.history = []
         #: Epochs taken over from a checkpoint by ``fit(resume=True)`` (None: none was).
         self.resumed_epochs = None
+        #: The :class:`Evaluation` of the test data after the last epoch trained by this
+        #: Trainer (None before one has run, or without test data).
+        self.last_evaluation = None
 
     @staticmethod
     def _check_input(net, train_data, test_data):
@@ -364,7 +367,7 @@ class Trainer:
             if fetcher is not None:
                 fetcher.close()
         if self.test_data is not None:
-            ev = self.evaluate()
+            ev = self.last_evaluation = self.evaluate()
             record.update(test_loss=ev.loss, test_accuracy=ev.accuracy)
         return record
 
@@ -581,4 +584,6 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
         test_images, frames, noise_std, train=False, seed=config.seed)
     trainer = Trainer(model, rollout, train_seq, test_seq, config, out_dir)
     trainer.fit(resume=resume)
-    return trainer, (trainer.evaluate() if test_seq is not None else None)
+    if test_seq is None:
+        return trainer, None
+    return trainer, trainer.last_evaluation or trainer.evaluate()  # all epochs resumed: none

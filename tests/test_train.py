@@ -127,6 +127,22 @@ def test_metrics_and_checkpoint_files(digits, tmp_path):
     assert again.history == trainer.history
 
 
+def test_train_evaluates_the_test_data_once_after_the_last_epoch(digits, tmp_path, monkeypatch):
+    # before: fit evaluated after the last epoch and train() evaluated the same model again
+    calls = []
+    evaluate = Trainer.evaluate
+    monkeypatch.setattr(Trainer, "evaluate", lambda self, data=None: calls.append(1) or evaluate(self, data))
+    cfg = TrainConfig(epochs=2, output_frames=2, max_batches=1, **QUICK)
+    trainer, ev = train("mnist_ff", "streaming", digits[1], digits[1], out_dir=tmp_path, config=cfg)
+    assert len(calls) == 2  # once per epoch
+    assert ev is trainer.last_evaluation and ev.accuracy == trainer.history[-1]["test_accuracy"]
+    assert ev == evaluate(trainer)
+    # a resumed run with every epoch done trains nothing, so it evaluates here
+    again, ev_again = train("mnist_ff", "streaming", digits[1], digits[1], out_dir=tmp_path,
+                            config=cfg, resume=True)
+    assert len(calls) == 3 and again.last_evaluation is None and ev_again == ev
+
+
 def test_resume_refuses_a_foreign_or_corrupt_checkpoint(digits, tmp_path):
     cfg = TrainConfig(epochs=1, output_frames=2, max_batches=1, **QUICK)
     train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, config=cfg)
