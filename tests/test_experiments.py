@@ -3,6 +3,7 @@
 import json
 
 import pytest
+import torch
 
 import streamnets as sn
 from streamnets.cli import main
@@ -347,3 +348,24 @@ def test_a_resumed_run_counts_the_seconds_of_its_earlier_epochs(tiny_run, tmp_pa
     results = run_experiment("mnist", out=out, resume=True, **TINY)
     assert 1000 < json.loads((run / "evaluation.json").read_text())["seconds"] < 1100
     assert 1000 < results["runs"][-1]["seconds"] < 1100
+
+
+def test_comparing_with_a_reference_of_another_float_environment_says_so():
+    # a reference made on another CPU instruction set (or torch build) differs by a few test
+    # samples; before, the comparison printed the differences with no word on why
+    from streamnets.experiments import compare_to_reference, reference_results
+    from streamnets.experiments.runner import float_environment
+
+    ref = reference_results("gtsrb", "ci")
+    same = {**ref, "environment": float_environment()}
+    assert compare_to_reference(same, same) == [
+        f"{r['network']} {r['rollout']}: accuracy minus reference per frame "
+        + " ".join(["+0.000"] * len(r["accuracy"])) for r in ref["runs"]]
+    other = {**same, "environment": {"torch": "2.13.0+cpu", "cpu_capability": "AVX512"}}
+    first = compare_to_reference(same, other)[0]
+    assert first.startswith("the reference was made with torch 2.13.0+cpu on AVX512, this run with "
+                            f"torch {torch.__version__} on ") and "float rounding differs" in first
+    unrecorded = {k: v for k, v in ref.items() if k != "environment"}
+    assert compare_to_reference(same, unrecorded)[0].startswith(
+        "the reference was made with an unrecorded torch build and CPU")
+    assert not compare_to_reference(same, same)[0].startswith("the reference")

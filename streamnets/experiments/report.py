@@ -90,10 +90,21 @@ def write_report(results, out_dir):
         _save(fig, out_dir / "first_response")
 
 
+def _environment_text(env):
+    return f"torch {env.get('torch', '?')} on {env.get('cpu_capability', '?')}"
+
+
 def compare_to_reference(results, reference):
     """Lines describing how ``results`` differ from reference results (same experiment)."""
     ref = {(r["network"], r["rollout"]): r for r in reference["runs"]}
     lines = []
+    here, there = results.get("environment"), reference.get("environment")
+    if here != there:
+        made = _environment_text(there) if there else "an unrecorded torch build and CPU"
+        lines.append(f"the reference was made with {made}, this run with "
+                     f"{_environment_text(here or {})}: float rounding differs, so accuracies "
+                     f"move by a few test samples (runs repeat exactly only on the same torch "
+                     f"build and CPU instruction set)")
     for r in results["runs"]:
         old = ref.get((r["network"], r["rollout"]))
         if old is None:

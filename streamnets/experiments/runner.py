@@ -103,11 +103,23 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
                "samples": {"train": len(train_images), "test": len(test_images)},
                "profile_changes": {k: {"profile": getattr(base, k), "used": getattr(prof, k)}
                                    for k in prof.__dataclass_fields__ if getattr(base, k) != getattr(prof, k)},
-               "runs": runs}
+               "environment": float_environment(), "runs": runs}
     results["claims"] = check_claims(experiment, results)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
     write_report(results, out)
     return results
+
+
+def float_environment():
+    """What decides the float rounding of a CPU run: the torch build and the instruction
+    set its kernels use. Runs repeat bit for bit only where both are the same.
+
+    Examples
+    --------
+    >>> sorted(float_environment())
+    ['cpu_capability', 'torch']
+    """
+    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
 
 
 def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, prof, device,
