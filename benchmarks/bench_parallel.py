@@ -30,7 +30,7 @@ from pathlib import Path
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 import streamnets as sn  # noqa: E402
-from streamnets.cli import exit_status  # noqa: E402
+from streamnets.cli import check_counts, exit_status  # noqa: E402
 from streamnets.errors import SettingError, positive_number, whole_number  # noqa: E402
 from streamnets.parallel.bench import EXECUTORS, bench_distributed, bench_parallel, default_executors  # noqa: E402
 
@@ -183,11 +183,9 @@ def check_args(args):
     for option in ("--batch", "--threads-per-worker", "--ranks"):
         for value in getattr(args, option[2:].replace("-", "_")) or ():
             whole_number(option, value)
-    for option in ("--frames", "--repeats", "--frames-per-graph", "--rank-frames", "--attempts"):
-        whole_number(option, getattr(args, option[2:].replace("-", "_")))
-    whole_number("--warmup", args.warmup, lo=0)
-    if args.workers is not None:
-        whole_number("--workers", args.workers)
+    check_counts(args, "--frames", "--repeats", "--frames-per-graph", "--rank-frames", "--attempts",
+                 "--workers")
+    check_counts(args, "--warmup", lo=0)
     if args.wait_load is not None:
         positive_number("--wait-load", args.wait_load)
     positive_number("--max-wait", args.max_wait, zero=True)

@@ -13,10 +13,10 @@ import sys
 
 from .errors import SpecError, StreamnetsError, positive_number, whole_number
 
-__all__ = ["main", "exit_status"]
+__all__ = ["main", "exit_status", "check_counts"]
 
 
-def _check_counts(args, *options, lo=1, why=None):
+def check_counts(args, *options, lo=1, why=None):
     """Each ``--option`` of ``args`` that was given a whole number >= ``lo``
     (SettingError naming it; ``why`` ends the message)."""
     for option in options:
@@ -182,8 +182,8 @@ def _cmd_train(args, out):
     from .spec import load
     from .train import TrainConfig, train
 
-    _check_counts(args, "--epochs", "--batch-size")
-    _check_counts(args, "--limit", why="leave the option out to use every sample")
+    check_counts(args, "--epochs", "--batch-size")
+    check_counts(args, "--limit", why="leave the option out to use every sample")
     _check_positive("--lr", args.lr)
     _check_positive("--width", args.width)
     _check_positive("--noise-std", args.noise_std, zero=True)
@@ -227,7 +227,7 @@ def _cmd_reproduce(args, out):
     def log(line):
         print(line, file=out, flush=True)
 
-    _check_counts(args, "--epochs", "--repetitions", why="leave the option out for the profile's value")
+    check_counts(args, "--epochs", "--repetitions", why="leave the option out for the profile's value")
     results = reproduce(args.experiment, profile=args.profile, out=args.out, dataset=args.dataset,
                         data_dir=args.data_dir, download=args.download, device=args.device,
                         resume=args.resume, progress=not args.quiet, log=log,
@@ -267,7 +267,7 @@ def _cmd_notebooks(args, out):
 def _cmd_bench_parallel(args, out):
     from .parallel.bench import EXECUTORS, bench_parallel
 
-    _check_counts(args, "--batch", "--frames", "--repeats", "--frames-per-graph")
+    check_counts(args, "--batch", "--frames", "--repeats", "--frames-per-graph")
     unknown = [e for e in args.executor or () if e not in EXECUTORS]
     if unknown:
         raise SpecError(f"unknown executor {unknown[0]!r}; choose from {', '.join(EXECUTORS)}",
