@@ -131,9 +131,11 @@ def test_tiny_reproduce_end_to_end_and_resume(tmp_path, capsys):
     for name in ("claims.md", "claims.json", "accuracy_over_steps.png", "accuracy_over_steps.svg"):
         assert (out / name).stat().st_size > 0
     assert "## Claims" in (out / "claims.md").read_text()
+    assert saved["kept_runs"] == 0
     capsys.readouterr()
-    run_experiment("mnist", resume=True, **kw)
+    again = run_experiment("mnist", resume=True, **kw)
     assert capsys.readouterr().out.count("finished earlier, kept") == 7
+    assert again["kept_runs"] == 7 and again["runs"] == results["runs"]
 
 
 def test_reproduce_cli_rejects_unknown_experiment(capsys):

@@ -64,6 +64,8 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     """Train and evaluate every run of one experiment; returns the results dict.
 
     ``overrides`` replace profile fields (e.g. ``epochs=1`` for a smoke test).
+    ``results["kept_runs"]`` counts the repetitions found finished in ``out`` and
+    kept (``resume=True``) rather than trained by this call.
     """
     from .claims import check_claims
     from .report import write_report
@@ -85,7 +87,7 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
         log(f"[{experiment.name}] {out / 'runs'} holds {finished} finished run{'s' * (finished != 1)}; "
             f"without --resume (resume=True) they are trained again and replaced: stop now and add "
             f"--resume to keep them")
-    runs = []
+    runs, kept = [], 0
     for network in experiment.networks:
         net = load(network).scaled(prof.width)
         for rollout_name in experiment.rollouts[network]:
@@ -93,6 +95,8 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
             reps = []
             for rep in range(prof.repetitions):
                 run_dir = _run_dir(out, network, rollout_name, rep)
+                if resume and (run_dir / "evaluation.json").exists():
+                    kept += 1
                 reps.append(_one_run(net, rollout, rep, run_dir, train_images, test_images,
                                      experiment, prof, device, resume, progress, log))
             runs.append(_aggregate(network, rollout, reps))
@@ -103,7 +107,9 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
                "samples": {"train": len(train_images), "test": len(test_images)},
                "profile_changes": {k: {"profile": getattr(base, k), "used": getattr(prof, k)}
                                    for k in prof.__dataclass_fields__ if getattr(base, k) != getattr(prof, k)},
-               "environment": float_environment(), "runs": runs}
+               "environment": float_environment(), "runs": runs,
+               # finished runs found in OUT and kept (resume) rather than trained by this call
+               "kept_runs": kept}
     results["claims"] = check_claims(experiment, results)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
     write_report(results, out)
