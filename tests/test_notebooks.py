@@ -52,6 +52,22 @@ def test_first_code_cell_is_the_parameters_cell(path):
     assert (namespace["profile"], namespace["seed"], namespace["device"]) == ("ci", 0, "cpu")
 
 
+TRAINING = [p for p in NOTEBOOKS if "out_dir" in assigned_names(code_cells(p)[0].source)]
+
+
+def test_training_notebooks_keep_their_runs_where_make_reproduce_does():
+    """Notebooks 04-06 write into the main job's folder, so that they show its runs and
+    nbval's execution reuses those of papermill's (which runs them in notebooks/)."""
+    from streamnets.cli import build_parser
+
+    assert [p.name[:2] for p in TRAINING] == ["04", "05", "06"]
+    main_job = build_parser().parse_args(["reproduce", "all"]).out
+    for path in TRAINING:
+        namespace = {}
+        exec(code_cells(path)[0].source, namespace)
+        assert (path.parent / namespace["out_dir"]).resolve() == (path.parent.parent / main_job).resolve()
+
+
 @pytest.mark.parametrize("path", NOTEBOOKS, ids=lambda p: p.stem)
 def test_no_library_code_in_notebooks(path):
     for cell in code_cells(path):
