@@ -244,7 +244,8 @@ def test_resume_refuses_a_finished_run_of_other_settings(tiny_run, tmp_path, cha
     # with more epochs (or another profile) reported 1-epoch results under the new settings
     out = _copy(tiny_run, tmp_path)
     with pytest.raises(sn.StreamnetsError, match=r"mnist_ff__streaming__rep0.evaluation.json: this run "
-                                                 rf"was finished with other settings: {differ}; to keep it"):
+                                                 rf"was finished with other settings: {differ}; to keep it"
+                                                 r".*; to keep both, write to another folder \(--out; out_dir"):
         run_experiment("mnist", out=out, resume=True, **{**TINY, **changes})
     assert json.loads((out / "mnist" / "results.json").read_text())["settings"]["epochs"] == 1
 

@@ -177,9 +177,9 @@ def _check_same_settings(path, record, settings):
     differ = [f"{k}={saved.get(k)!r} (now {v!r})" for k, v in settings.items() if saved.get(k) != v]
     if differ:
         raise StreamnetsError(f"{path}: this run was finished with other settings: {', '.join(differ)}; "
-                              f"to keep it, give the same settings (--profile, --epochs, --dataset); "
-                              f"to keep both, use another --out folder; to train it afresh, delete "
-                              f"{path.parent}")
+                              f"to keep it, ask for the same settings (--profile, --epochs, --dataset, or "
+                              f"the same arguments in Python); to keep both, write to another folder "
+                              f"(--out; out_dir in notebooks 04-06); to train it afresh, delete {path.parent}")
 
 
 #: What a finished run's ``evaluation.json`` must hold.
