@@ -236,7 +236,7 @@ def _cmd_reproduce(args, out):
     for name, res in results.items():
         changed = profile_label(res).partition(", ")[2]
         log(f"\n== {res['title']} ({res['profile']} profile{', ' * bool(changed)}{changed}) "
-            f"-> {args.out}/{name}/")
+            f"-> {args.out}/{res['profile']}/{name}/")
         for claim in res["claims"]:
             failed += not claim["holds"]
             log(f"  [{'holds' if claim['holds'] else 'DOES NOT HOLD'}] {claim['id']}: {claim['evidence']}")
@@ -375,7 +375,8 @@ def build_parser():
     p.add_argument("experiment", choices=["mnist", "cifar10", "gtsrb", "all"])
     p.add_argument("--profile", choices=["ci", "paper"], default="ci")
     p.add_argument("--dataset", help="override the data set (default: real if present, else offline)")
-    p.add_argument("--out", default="runs/reproduce", help="output folder (default runs/reproduce)")
+    p.add_argument("--out", default="runs/reproduce",
+                   help="output folder; results go to OUT/<profile>/<experiment>/ (default runs/reproduce)")
     p.add_argument("--epochs", type=int, help="override the profile's epochs (smoke tests)")
     p.add_argument("--repetitions", type=int, help="override the profile's repetitions")
     _add_data_args(p)

@@ -112,7 +112,7 @@ def test_tiny_reproduce_end_to_end_and_resume(tmp_path, capsys):
     kw = dict(profile="ci", out=tmp_path, progress=False, epochs=1, repetitions=1, n_train=64,
               n_test=48, max_batches=2, log=print)
     results = run_experiment("mnist", **kw)
-    out = tmp_path / "mnist"
+    out = tmp_path / "ci" / "mnist"
     saved = json.loads((out / "results.json").read_text())
     assert saved == json.loads(json.dumps(results))
     assert {"experiment", "profile", "dataset", "runs", "claims"} <= set(saved)
@@ -226,7 +226,7 @@ def _copy(tiny_run, tmp_path):
 def test_resume_refuses_an_unreadable_finished_run(tiny_run, tmp_path, text, why):
     # before: a JSONDecodeError / KeyError traceback (exit 1 from the command line)
     out = _copy(tiny_run, tmp_path)
-    path = out / "mnist" / "runs" / "mnist_s__streaming__rep0" / "evaluation.json"
+    path = out / "ci" / "mnist" / "runs" / "mnist_s__streaming__rep0" / "evaluation.json"
     path.write_text(text)
     with pytest.raises(sn.StreamnetsError, match=rf"mnist_s__streaming__rep0.evaluation.json: cannot "
                                                  rf"read this finished run \({why}.*\); delete the file"):
@@ -247,12 +247,35 @@ def test_resume_refuses_a_finished_run_of_other_settings(tiny_run, tmp_path, cha
                                                  rf"was finished with other settings: {differ}; to keep it"
                                                  r".*; to keep both, write to another folder \(--out; out_dir"):
         run_experiment("mnist", out=out, resume=True, **{**TINY, **changes})
-    assert json.loads((out / "mnist" / "results.json").read_text())["settings"]["epochs"] == 1
+    assert json.loads((out / "ci" / "mnist" / "results.json").read_text())["settings"]["epochs"] == 1
+
+
+def test_the_profiles_of_one_experiment_live_side_by_side(tiny_run, tmp_path):
+    # before: one folder per experiment, so the paper profile after the ci one (make reproduce,
+    # then make reproduce PROFILE=paper) was refused as a finished run of other settings
+    out = _copy(tiny_run, tmp_path)
+    paper = run_experiment("mnist", out=out, resume=True, **{**TINY, "profile": "paper"})
+    assert paper["kept_runs"] == 0 and paper["settings"]["lr"] == 1e-4
+    assert json.loads((out / "paper" / "mnist" / "results.json").read_text())["profile"] == "paper"
+    again = run_experiment("mnist", out=out, resume=True, **TINY)
+    assert again["kept_runs"] == 7 and again["settings"]["lr"] == 1e-3
+
+
+def test_runs_of_the_layout_before_profile_folders_are_pointed_out(tiny_run, tmp_path):
+    out = _copy(tiny_run, tmp_path)
+    (out / "ci" / "mnist").rename(out / "mnist")
+    lines = []
+    run_experiment("mnist", out=out, resume=True, **{**TINY, "log": lines.append})
+    assert f"[mnist] {out / 'mnist'} holds runs of an earlier streamnets, which wrote every profile " \
+           f"there; to keep them, stop now and move that folder to {out / 'ci' / 'mnist'}" in lines
+    lines.clear()  # now with finished runs in the new place: no word
+    run_experiment("mnist", out=out, resume=True, **{**TINY, "log": lines.append})
+    assert not [line for line in lines if "earlier streamnets" in line]
 
 
 def test_resume_refuses_a_finished_run_without_a_record_of_its_settings(tiny_run, tmp_path):
     out = _copy(tiny_run, tmp_path)
-    path = out / "mnist" / "runs" / "mnist_ff__streaming__rep0" / "evaluation.json"
+    path = out / "ci" / "mnist" / "runs" / "mnist_ff__streaming__rep0" / "evaluation.json"
     record = json.loads(path.read_text())
     path.write_text(json.dumps({k: v for k, v in record.items() if k != "settings"}))
     with pytest.raises(sn.StreamnetsError, match=r"evaluation.json: this finished run has no record of "
@@ -260,7 +283,7 @@ def test_resume_refuses_a_finished_run_without_a_record_of_its_settings(tiny_run
         run_experiment("mnist", out=out, resume=True, **TINY)
     path.unlink()  # as the message says: evaluated again from its checkpoint
     again = run_experiment("mnist", out=out, resume=True, **TINY)
-    before = json.loads((tiny_run / "mnist" / "results.json").read_text())["runs"]
+    before = json.loads((tiny_run / "ci" / "mnist" / "results.json").read_text())["runs"]
     assert [r["accuracy"] for r in again["runs"]] == [r["accuracy"] for r in before]
 
 
@@ -268,7 +291,7 @@ def test_resume_refuses_a_finished_run_without_a_record_of_its_settings(tiny_run
 def test_a_file_that_cannot_be_written_is_named_and_leaves_no_temp_file(tiny_run, tmp_path, blocked):
     # before: an IsADirectoryError traceback from os.replace, and the temp file stayed behind
     out = _copy(tiny_run, tmp_path)
-    path = out / "mnist" / blocked
+    path = out / "ci" / "mnist" / blocked
     path.unlink()
     path.mkdir()
     with pytest.raises(sn.StreamnetsError, match=rf"{path.name}: cannot write the file \(Is a directory\); "
@@ -284,7 +307,7 @@ def test_a_fresh_run_over_finished_runs_says_they_are_replaced(tiny_run, tmp_pat
     run_experiment("mnist", out=out, **{**TINY, "log": lines.append})
     warning = [line for line in lines if "finished run" in line]
     assert len(warning) == 1 and warning[0] == (
-        f"[mnist] {out / 'mnist' / 'runs'} holds 7 finished runs; without --resume (resume=True) they "
+        f"[mnist] {out / 'ci' / 'mnist' / 'runs'} holds 7 finished runs; without --resume (resume=True) they "
         f"are trained again and replaced: stop now and add --resume to keep them")
     lines.clear()
     run_experiment("mnist", out=out, resume=True, **{**TINY, "log": lines.append})
@@ -293,11 +316,11 @@ def test_a_fresh_run_over_finished_runs_says_they_are_replaced(tiny_run, tmp_pat
 
 def test_the_report_says_which_profile_fields_were_changed(tiny_run, tmp_path, capsys):
     # before: a run with --epochs 1 (or any override) was headed "profile ci" like the real thing
-    head = (tiny_run / "mnist" / "claims.md").read_text().splitlines()[0]
+    head = (tiny_run / "ci" / "mnist" / "claims.md").read_text().splitlines()[0]
     assert head == ("# MNIST: feed-forward, skip, skip + recurrence, hybrid — profile ci, changed: "
                     "epochs 1 (ci: 6), repetitions 1 (ci: 2), n_train 64 (ci: 2000), n_test 48 (ci: 500), "
                     "max_batches 2 (ci: None)")
-    results = json.loads((tiny_run / "mnist" / "results.json").read_text())
+    results = json.loads((tiny_run / "ci" / "mnist" / "results.json").read_text())
     assert results["profile_changes"]["epochs"] == {"profile": 6, "used": 1}
     import streamnets.experiments as experiments
     from streamnets.experiments import claims_markdown, reference_results
@@ -343,7 +366,7 @@ def test_a_resumed_run_counts_the_seconds_of_its_earlier_epochs(tiny_run, tmp_pa
     import torch
 
     out = _copy(tiny_run, tmp_path)
-    run = out / "mnist" / "runs" / "mnist_sr__hybrid__rep0"
+    run = out / "ci" / "mnist" / "runs" / "mnist_sr__hybrid__rep0"
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     state["history"][0]["seconds"] = 1000.0  # the epoch trained before the kill
     torch.save(state, run / "checkpoint.pt")

@@ -1,6 +1,7 @@
 """Run an experiment: train every (network, rollout, repetition), evaluate, write results.
 
-Layout of ``OUT/<experiment>/``::
+Layout of ``OUT/<profile>/<experiment>/`` (so that the ci and the paper profile of one
+experiment live side by side; the committed references use the same layout)::
 
     runs/<network>__<rollout>__rep<k>/   checkpoint.pt, metrics.json, metrics.csv, evaluation.json
     results.json                         all runs aggregated, plus the claims
@@ -64,8 +65,9 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     """Train and evaluate every run of one experiment; returns the results dict.
 
     ``overrides`` replace profile fields (e.g. ``epochs=1`` for a smoke test).
-    ``results["kept_runs"]`` counts the repetitions found finished in ``out`` and
-    kept (``resume=True``) rather than trained by this call.
+    Everything is written to ``out/<profile>/<name>/``. ``results["kept_runs"]``
+    counts the repetitions found finished there and kept (``resume=True``)
+    rather than trained by this call.
     """
     from .claims import check_claims
     from .report import write_report
@@ -73,7 +75,8 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     experiment = get_experiment(name)
     base = experiment.profile(profile)
     prof = with_overrides(base, **overrides)
-    out = writable_folder(Path(out) / experiment.name, "results and runs")
+    earlier = Path(out) / experiment.name  # the layout before the per-profile folders
+    out = writable_folder(Path(out) / profile / experiment.name, "results and runs")
     train_images, test_images, note = _datasets(experiment, dataset, data_dir, download)
     train_images = subset(train_images, prof.n_train, seed=1)
     test_images = subset(test_images, prof.n_test, seed=2)
@@ -87,6 +90,9 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
         log(f"[{experiment.name}] {out / 'runs'} holds {finished} finished run{'s' * (finished != 1)}; "
             f"without --resume (resume=True) they are trained again and replaced: stop now and add "
             f"--resume to keep them")
+    if not finished and (earlier / "results.json").exists():
+        log(f"[{experiment.name}] {earlier} holds runs of an earlier streamnets, which wrote every "
+            f"profile there; to keep them, stop now and move that folder to {out}")
     runs, kept = [], 0
     for network in experiment.networks:
         net = load(network).scaled(prof.width)
