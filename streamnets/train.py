@@ -463,7 +463,9 @@ class Trainer:
         if path is None or not path.exists():
             return
         try:
-            state = torch.load(path, map_location=self.device, weights_only=False)
+            # Loaded on the CPU: torch.set_rng_state takes only a CPU tensor (mapped to a GPU,
+            # every resume on CUDA failed), and load_state_dict moves the rest to the model.
+            state = torch.load(path, map_location="cpu", weights_only=False)
         except Exception as err:  # a corrupt file is a user-facing problem, not a crash
             raise StreamnetsError(f"{path}: cannot read the checkpoint ({err}); delete it to "
                                   f"start over") from None

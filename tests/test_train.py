@@ -212,6 +212,24 @@ def test_resume_after_a_kill_mid_epoch_gives_identical_metrics(tmp_path):
     assert a == b
 
 
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch.cuda.is_available() is False: no CUDA "
+                                                          "GPU here, CUDA-only check skipped")
+@pytest.mark.parametrize("first_device", ["cuda", "cpu"])
+def test_a_run_resumes_on_cuda(digits, tmp_path, first_device):
+    # before: the checkpoint was loaded onto the GPU, and torch.set_rng_state refused the
+    # CPU generator's state there (TypeError), so no run on CUDA could be resumed
+    def config(epochs, device):
+        return TrainConfig(epochs=epochs, output_frames=2, max_batches=2, **dict(QUICK, device=device))
+
+    train("mnist_ff", "streaming", digits[1], None, out_dir=tmp_path, config=config(1, first_device))
+    trainer, _ = train("mnist_ff", "streaming", digits[1], None, out_dir=tmp_path, resume=True,
+                       config=config(2, "cuda"))
+    assert trainer.resumed_epochs == 1 and len(trainer.history) == 2
+    assert next(trainer.model.parameters()).is_cuda
+    moments = [v for state in trainer.optimizer.state.values() for k, v in state.items() if k != "step"]
+    assert moments and all(v.is_cuda for v in moments)
+
+
 def test_prefetching_trains_on_exactly_the_same_batches(digits):
     histories, evals = [], []
     for prefetch in (False, True):
