@@ -376,6 +376,29 @@ def test_a_resumed_run_counts_the_seconds_of_its_earlier_epochs(tiny_run, tmp_pa
     assert 1000 < results["runs"][-1]["seconds"] < 1100
 
 
+def test_float_environment_names_the_device_it_trains_on(monkeypatch):
+    from streamnets.experiments.runner import float_environment
+
+    from streamnets.device import DeviceError
+
+    cpu = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    assert float_environment("cpu") == cpu
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
+    assert float_environment("auto") == cpu
+    with pytest.raises(DeviceError, match="CUDA is not available"):
+        float_environment("cuda")
+
+
+@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch.cuda.is_available() is False: no CUDA "
+                                                          "GPU here, CUDA-only check skipped")
+def test_float_environment_of_a_cuda_run():
+    from streamnets.experiments.runner import float_environment
+
+    env = float_environment("cuda")
+    assert env["device"].startswith(torch.cuda.get_device_name()) and env["device"].endswith("autocast)")
+
+
 def test_comparing_with_a_reference_of_another_float_environment_says_so():
     # a reference made on another CPU instruction set (or torch build) differs by a few test
     # samples; before, the comparison printed the differences with no word on why
@@ -391,6 +414,14 @@ def test_comparing_with_a_reference_of_another_float_environment_says_so():
     first = compare_to_reference(same, other)[0]
     assert first.startswith("the reference was made with torch 2.13.0+cpu on AVX512, this run with "
                             f"torch {torch.__version__} on ") and "float rounding differs" in first
+    # a run on a GPU names the GPU and its autocast precision, not the CPU's instruction set
+    gpu = {**same, "environment": {"torch": "2.11.0+cu130", "cpu_capability": "AVX512",
+                                   "device": "NVIDIA H200 (bfloat16 autocast)"}}
+    assert compare_to_reference(same, gpu)[0].startswith(
+        "the reference was made with torch 2.11.0+cu130 on NVIDIA H200 (bfloat16 autocast), this run "
+        f"with torch {torch.__version__} on ")
+    assert compare_to_reference(same, gpu)[0].endswith("on the same torch build and device and precision)")
+    assert compare_to_reference(same, other)[0].endswith("on the same torch build and CPU instruction set)")
     unrecorded = {k: v for k, v in ref.items() if k != "environment"}
     assert compare_to_reference(same, unrecorded)[0].startswith(
         "the reference was made with an unrecorded torch build and CPU")

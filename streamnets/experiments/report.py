@@ -91,7 +91,7 @@ def write_report(results, out_dir):
 
 
 def _environment_text(env):
-    return f"torch {env.get('torch', '?')} on {env.get('cpu_capability', '?')}"
+    return f"torch {env.get('torch', '?')} on {env.get('device') or env.get('cpu_capability', '?')}"
 
 
 def compare_to_reference(results, reference):
@@ -101,10 +101,11 @@ def compare_to_reference(results, reference):
     here, there = results.get("environment"), reference.get("environment")
     if here != there:
         made = _environment_text(there) if there else "an unrecorded torch build and CPU"
+        on_gpu = "device" in (here or {}) or "device" in (there or {})
         lines.append(f"the reference was made with {made}, this run with "
                      f"{_environment_text(here or {})}: float rounding differs, so accuracies "
                      f"move by a few test samples (runs repeat exactly only on the same torch "
-                     f"build and CPU instruction set)")
+                     f"build and {'device and precision' if on_gpu else 'CPU instruction set'})")
     for r in results["runs"]:
         old = ref.get((r["network"], r["rollout"]))
         if old is None:

@@ -25,6 +25,7 @@ import torch
 from .._io import atomic_write_text, writable_folder
 from ..data import default_for, load as load_data
 from ..data.base import ArrayDataset
+from ..device import autocast_dtype, resolve_device
 from ..errors import StreamnetsError
 from ..rollout import Rollout
 from ..seeding import derive_seed
@@ -77,6 +78,7 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     prof = with_overrides(base, **overrides)
     earlier = Path(out) / experiment.name  # the layout before the per-profile folders
     out = writable_folder(Path(out) / profile / experiment.name, "results and runs")
+    environment = float_environment(device)  # also refuses an unavailable device before any work
     train_images, test_images, note = _datasets(experiment, dataset, data_dir, download)
     train_images = subset(train_images, prof.n_train, seed=1)
     test_images = subset(test_images, prof.n_test, seed=2)
@@ -113,7 +115,7 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
                "samples": {"train": len(train_images), "test": len(test_images)},
                "profile_changes": {k: {"profile": getattr(base, k), "used": getattr(prof, k)}
                                    for k in prof.__dataclass_fields__ if getattr(base, k) != getattr(prof, k)},
-               "environment": float_environment(), "runs": runs,
+               "environment": environment, "runs": runs,
                # finished runs found in OUT and kept (resume) rather than trained by this call
                "kept_runs": kept}
     results["claims"] = check_claims(experiment, results)
@@ -122,16 +124,23 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     return results
 
 
-def float_environment():
-    """What decides the float rounding of a CPU run: the torch build and the instruction
-    set its kernels use. Runs repeat bit for bit only where both are the same.
+def float_environment(device="cpu"):
+    """What decides the float rounding of a run: the torch build and the instruction set
+    its CPU kernels use, and on another device (``auto`` is resolved) that device's name
+    and autocast precision. Runs repeat bit for bit only where all are the same.
 
     Examples
     --------
-    >>> sorted(float_environment())
+    >>> sorted(float_environment("cpu"))
     ['cpu_capability', 'torch']
     """
-    return {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    env = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    dev = resolve_device(device)
+    if dev.type != "cpu":
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+        dtype = autocast_dtype(dev)
+        env["device"] = name + (f" ({str(dtype).removeprefix('torch.')} autocast)" if dtype else "")
+    return env
 
 
 def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, prof, device,
