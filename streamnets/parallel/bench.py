@@ -60,7 +60,7 @@ EXECUTORS = {
                                  "ThreadExecutor, fixed shares per worker, balanced on the nodes' "
                                  "single-threaded times measured at this batch (calibrate)"),
     "streaming-processes": ("streaming", True, ("cpu",),
-                            "ProcessExecutor: one process per core (the caller and spawned workers), 1 "
+                            "ProcessExecutor: one process per core (the caller and its workers), 1 "
                             "intra-op thread each, fixed shares balanced on the nodes' single-threaded "
                             "times measured at this batch (calibrate), values in shared memory"),
     "streaming-threads-2x": ("streaming", True, ("cpu",),
@@ -553,7 +553,7 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
 
 
 def _distributed_rank(rank, world, network, batch, frames, warmup, seed):
-    """One rank of :func:`bench_distributed` (module level: spawned processes import it)."""
+    """One rank of :func:`bench_distributed` (module level: the rank processes import it)."""
     import streamnets as sn
 
     from ..nn import StreamNet

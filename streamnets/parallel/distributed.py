@@ -12,7 +12,7 @@ executor and checks it against ``model.step``)::
     torchrun --standalone --nproc-per-node 2 -m streamnets.parallel \\
         --network cifar10_dsr6 --batch 1 --frames 200
 
-or, from Python (tests, benchmarks), with :func:`launch`, which spawns the ranks
+or, from Python (tests, benchmarks), with :func:`launch`, which starts the ranks
 itself on 127.0.0.1.
 """
 
@@ -31,13 +31,13 @@ from collections.abc import Mapping
 
 import torch
 import torch.distributed as dist
-import torch.multiprocessing as mp
 
 from ..device import cpu_cores
 from ..errors import SettingError, StreamnetsError
 from ..graph import _suggest
 from .base import Executor, check_model, compare_outputs
 from .cost import balanced_partition, check_costs
+from .processes import start_context
 
 __all__ = ["DistributedExecutor", "launch", "free_port", "main"]
 
@@ -263,7 +263,7 @@ def launch(fn, world_size, args=(), backend="gloo", threads=None, timeout=300):
     Parameters
     ----------
     fn : callable
-        A module-level function (it is pickled into the spawned processes); its
+        A module-level function (it is pickled into the new processes); its
         return value must be picklable by ``torch.save``.
     world_size : int
     args : tuple
@@ -279,7 +279,7 @@ def launch(fn, world_size, args=(), backend="gloo", threads=None, timeout=300):
         When a rank fails (with its traceback) or the ranks time out.
     """
     threads = threads or max(1, cpu_cores() // world_size)
-    ctx = mp.get_context("spawn")
+    ctx = start_context()
     results = ctx.Queue()
     port = free_port()
     procs = [ctx.Process(target=_entry, args=(fn, rank, world_size, port, backend, threads, args, results),
