@@ -169,12 +169,13 @@ class ProcessExecutor(BalancedShares, Executor):
     Notes
     -----
     The workers fork from multiprocessing's *forkserver*, which imports torch and
-    this module once (``spawn`` where there is none, on Windows): the first
+    ``streamnets.parallel`` once (``spawn`` where there is none, on Windows): the first
     executor of a process takes a second or two to start, later ones tens of
     milliseconds (measured: 2.3 s, then 0.04 s; with ``spawn`` 2.7 s every time).
     The forkserver is shared by the whole process: the first executor sets its
-    preload list (``__main__``, its default, and the worker module), unless it is
-    already running. As for any process started this way, in a script create the
+    preload list (``__main__``, its default, and ``streamnets.parallel``), unless it is
+    already running; workers see the environment variables of the moment it
+    started. As for any process started this way, in a script create the
     executor under ``if __name__ == "__main__":``.
 
     Each worker holds a copy of the model whose parameters and buffers share the
