@@ -377,9 +377,8 @@ def test_a_resumed_run_counts_the_seconds_of_its_earlier_epochs(tiny_run, tmp_pa
 
 
 def test_float_environment_names_the_device_it_trains_on(monkeypatch):
-    from streamnets.experiments.runner import float_environment
-
     from streamnets.device import DeviceError
+    from streamnets.experiments.runner import float_environment
 
     cpu = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     assert float_environment("cpu") == cpu
