@@ -11,6 +11,7 @@ from streamnets.errors import SettingError
 from streamnets.experiments import EXPERIMENTS, check_claims, get_experiment, run_experiment
 from streamnets.experiments.claims import accuracy_at_step, difference_tolerance, tolerance
 from streamnets.paper import AUTHORS_VALUES
+from test_nn_device import needs_cuda
 
 
 @pytest.mark.parametrize("name", EXPERIMENTS)
@@ -389,8 +390,7 @@ def test_float_environment_names_the_device_it_trains_on(monkeypatch):
         float_environment("cuda")
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch.cuda.is_available() is False: no CUDA "
-                                                          "GPU here, CUDA-only check skipped")
+@needs_cuda
 def test_float_environment_of_a_cuda_run():
     from streamnets.experiments.runner import float_environment
 

@@ -15,6 +15,7 @@ import streamnets as sn
 from streamnets.data import Digits
 from streamnets.nn import StreamNet
 from streamnets.train import TrainConfig, Trainer, make_sequences, train, window_frames
+from test_nn_device import needs_cuda
 
 QUICK = dict(batch_size=32, lr=1e-3, optimizer="adam", progress=False, device="cpu")
 
@@ -212,8 +213,7 @@ def test_resume_after_a_kill_mid_epoch_gives_identical_metrics(tmp_path):
     assert a == b
 
 
-@pytest.mark.skipif(not torch.cuda.is_available(), reason="torch.cuda.is_available() is False: no CUDA "
-                                                          "GPU here, CUDA-only check skipped")
+@needs_cuda
 @pytest.mark.parametrize("first_device", ["cuda", "cpu"])
 def test_a_run_resumes_on_cuda(digits, tmp_path, first_device):
     # before: the checkpoint was loaded onto the GPU, and torch.set_rng_state refused the
