@@ -13,7 +13,7 @@ from sklearn.preprocessing import StandardScaler
 from threadpoolctl import threadpool_limits
 
 from streamnets.data import (NAMES, SHAPE_CLASSES, SIGN_CLASSES, Digits, NoisyFrames, Shapes, Signs,
-                             TrackWindows, default_for, load, paths, write_idx)
+                             TrackWindows, default_for, default_splits, load, paths, write_idx)
 from streamnets.errors import DataError
 
 
@@ -247,3 +247,36 @@ def test_default_for_with_corrupt_real_data_falls_back_and_says_why(tmp_path):
         write_idx(d / f"{split}-labels-idx1-ubyte", np.zeros(2, np.uint8))
     ds, note = default_for("mnist", root=tmp_path)
     assert isinstance(ds, Digits) and "MNIST found but unreadable" in note and "truncated" in note
+
+
+def _write_mnist(folder, corrupt=()):
+    folder.mkdir()
+    for split, n in (("train", 4), ("t10k", 3)):
+        write_idx(folder / f"{split}-images-idx3-ubyte", np.zeros((n, 28, 28), np.uint8))
+        labels = folder / f"{split}-labels-idx1-ubyte"
+        if split in corrupt:
+            labels.write_bytes(b"\x00\x00\x08\x01\x00\x00\x00\x05\x01")  # 5 labels promised, 1 there
+        else:
+            write_idx(labels, np.zeros(n, np.uint8))
+
+
+def test_default_splits_takes_every_split_from_the_same_source(tmp_path):
+    _write_mnist(tmp_path / "mnist")
+    (train, test), note = default_splits("mnist", root=tmp_path)
+    assert (len(train), len(test)) == (4, 3) and note.startswith("using MNIST (")
+    (train, test), note = default_splits("mnist", root=tmp_path / "empty")
+    assert isinstance(train, Digits) and isinstance(test, Digits) and "stand-in 'digits'" in note
+    assert [d.train for d in (train, test)] == [True, False]
+
+
+def test_default_splits_never_mixes_real_training_with_offline_testing(tmp_path):
+    _write_mnist(tmp_path / "mnist", corrupt=("t10k",))
+    with pytest.raises(DataError, match=r"MNIST: the train split was read but the test split "
+                                        r"cannot be \(.*truncated.*\); repair or delete"):
+        default_splits("mnist", root=tmp_path)
+    # a broken first split: both splits come from the stand-in, and the note says why
+    (tmp_path / "other").mkdir()
+    _write_mnist(tmp_path / "other" / "mnist", corrupt=("train",))
+    (train, test), note = default_splits("mnist", root=tmp_path / "other")
+    assert isinstance(train, Digits) and isinstance(test, Digits)
+    assert "MNIST found but unreadable" in note

@@ -17,7 +17,8 @@ label):
   :class:`Signs` (GTSRB).
 
 :func:`load` loads any of them by name and :func:`default_for` picks the real data
-set of an experiment when present, else its stand-in, and says which.
+set of an experiment when present, else its stand-in, and says which
+(:func:`default_splits`: several splits, never some real and some offline).
 
 Examples
 --------
@@ -38,7 +39,7 @@ from .download import MIRRORS, Resource, fetch
 from .gtsrb import GTSRB, GTSRB_CLASSES, split_tracks
 from .idx import MNIST, FashionMNIST, read_idx, write_idx
 from .offline import SHAPE_CLASSES, SIGN_CLASSES, Digits, Shapes, Signs
-from .registry import EXPERIMENTS, NAMES, default_for, is_available, load
+from .registry import EXPERIMENTS, NAMES, default_for, default_splits, is_available, load
 from .sequences import NoisyFrames, TrackWindows, mix_seed
 
 __all__ = [
@@ -53,6 +54,7 @@ __all__ = [
     "Signs",
     "load",
     "default_for",
+    "default_splits",
     "is_available",
     "NAMES",
     "EXPERIMENTS",

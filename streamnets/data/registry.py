@@ -11,7 +11,7 @@ from .gtsrb import GTSRB
 from .idx import MNIST, FashionMNIST
 from .offline import Digits, Shapes, Signs
 
-__all__ = ["NAMES", "EXPERIMENTS", "load", "default_for", "is_available"]
+__all__ = ["NAMES", "EXPERIMENTS", "load", "default_for", "default_splits", "is_available"]
 
 #: Data set names accepted by :func:`load`.
 NAMES = ("mnist", "fashion-mnist", "cifar10", "gtsrb", "digits", "shapes", "signs")
@@ -111,6 +111,15 @@ def load(name, split="train", root=None, download=False, **kw):
     return Signs(split, **kw)
 
 
+def _same_source(name, split, first, root, download, kw):
+    try:
+        return load(name, split, root=root, download=download, **kw)
+    except DataError as e:
+        raise DataError(f"{_TITLES[name]}: the {first} split was read but the {split} split "
+                        f"cannot be ({str(e).splitlines()[0]}); repair or delete its files, "
+                        "so that every split comes from the same data set") from e
+
+
 def is_available(name, root=None):
     """Whether a real data set's files (all splits) are present locally.
 
@@ -168,12 +177,49 @@ def default_for(experiment, root=None, download=False, split="train", **kw):
     (ArrayDataset, str)
         The data set and a one-line note saying which data set this is and why.
 
+    See Also
+    --------
+    default_splits : several splits, all from the same source.
+
     Examples
     --------
     >>> import tempfile
     >>> ds, note = default_for("cifar10", root=tempfile.mkdtemp(), split="test", n=10)
     >>> "using the offline stand-in 'shapes'" in note
     True
+    """
+    (ds,), note = default_splits(experiment, (split,), root=root, download=download, **kw)
+    return ds, note
+
+
+def default_splits(experiment, splits=("train", "test"), root=None, download=False, **kw):
+    """Several splits of an experiment's data set, all real or all offline.
+
+    The first split is chosen as :func:`default_for` chooses it. The others come
+    from the same source, so a model is never trained on the real data set and
+    tested on its stand-in (or the other way round) without notice: when the real
+    data set gave the first split but cannot give a later one, that is a
+    :class:`~streamnets.errors.DataError`.
+
+    Parameters
+    ----------
+    experiment : {"mnist", "cifar10", "gtsrb"}
+    splits : sequence of str
+        E.g. ``("train", "test")``; the first decides between real and offline.
+    root, download, **kw
+        As for :func:`default_for`.
+
+    Returns
+    -------
+    (tuple of ArrayDataset, str)
+        One data set per split, and the note of the first.
+
+    Examples
+    --------
+    >>> import tempfile
+    >>> (train, test), note = default_splits("mnist", root=tempfile.mkdtemp())
+    >>> train.name.split()[0], test.name.split()[0]
+    ('digits', 'digits')
     """
     experiment = _canonical(experiment, tuple(EXPERIMENTS), "experiment")
     _no_train_kw(kw, "default_for")
@@ -185,23 +231,22 @@ def default_for(experiment, root=None, download=False, split="train", **kw):
         raise SettingError(f"default_for: neither {_CLASSES[real].__name__} nor "
                            f"{_CLASSES[standin].__name__} takes the keyword argument(s) "
                            f"{', '.join(unknown)}")
+    first, *rest = splits
     title = _TITLES[real]
     ok, looked = is_available(real, root)
     why = None
-    if ok:
+    if ok or download:
         try:
-            ds = load(real, split, root=root, **real_kw)
-            return ds, f"using {title} ({ds.name})"
+            ds = load(real, first, root=root, download=download and not ok, **real_kw)
         except DataError as e:
-            why = f"{title} found but unreadable ({str(e).splitlines()[0]})"
-    elif download:
-        try:
-            ds = load(real, split, root=root, download=True, **real_kw)
-            return ds, f"using {title}, downloaded ({ds.name})"
-        except DataError as e:
-            why = f"{title} download failed ({str(e).splitlines()[0]})"
+            state = "found but unreadable" if ok else "download failed"
+            why = f"{title} {state} ({str(e).splitlines()[0]})"
+        else:
+            others = [_same_source(real, split, first, root, download, real_kw)
+                      for split in rest]
+            return (ds, *others), f"using {title}{'' if ok else ', downloaded'} ({ds.name})"
     if why is None:
         why = f"{title} not found in [{', '.join(str(p) for p in looked)}]"
-    ds = load(standin, split, **standin_kw)
+    ds, *others = (load(standin, s, **standin_kw) for s in splits)
     hint = "" if download else "; to use the real data pass download=True (--download)"
-    return ds, f"{why}; using the offline stand-in {standin!r} ({ds.name}){hint}"
+    return (ds, *others), f"{why}; using the offline stand-in {standin!r} ({ds.name}){hint}"

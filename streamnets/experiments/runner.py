@@ -23,7 +23,7 @@ from pathlib import Path
 import torch
 
 from .._io import atomic_write_text, writable_folder
-from ..data import default_for, load as load_data
+from ..data import default_splits, load as load_data
 from ..data.base import ArrayDataset
 from ..device import autocast_dtype, resolve_device
 from ..errors import StreamnetsError
@@ -48,8 +48,8 @@ def subset(dataset, n, seed=0):
 def _datasets(experiment, dataset, data_dir, download):
     """(train, test, note): the named data set, or the experiment's default."""
     if dataset is None:
-        train, note = default_for(experiment.name, root=data_dir, download=download, split="train")
-        test, _ = default_for(experiment.name, root=data_dir, download=download, split="test")
+        (train, test), note = default_splits(experiment.name, ("train", "test"),
+                                             root=data_dir, download=download)
         return train, test, note
     train = load_data(dataset, "train", root=data_dir, download=download)
     test = load_data(dataset, "test", root=data_dir, download=download)
