@@ -332,10 +332,8 @@ class Network:
 
     def _check_valid(self, name, streaming):
         """A named pattern must be valid: every cycle needs a streaming edge."""
-        within = nx.DiGraph(e.key for e in self.edges if e.key not in streaming)
-        try:
-            cycle = nx.find_cycle(within)
-        except nx.NetworkXNoCycle:
+        cycle = _cycle_without(streaming, (e.key for e in self.edges))
+        if cycle is None:
             return
         path = " -> ".join([cycle[0][0]] + [v for _, v in cycle])
         raise SpecError(f"the cycle {path} has no streaming edge, so a frame would depend on itself "
@@ -392,3 +390,11 @@ class Network:
                 and self.edges == other.edges and self.rollouts == other.rollouts)
 
     __hash__ = object.__hash__
+
+
+def _cycle_without(streaming, edges):
+    """A cycle (list of edge keys) of ``edges`` none of whose edges is in ``streaming``, or None."""
+    try:
+        return nx.find_cycle(nx.DiGraph(key for key in edges if key not in streaming))
+    except nx.NetworkXNoCycle:
+        return None

@@ -35,7 +35,7 @@ import yaml
 
 from ._io import atomic_write_text
 from .errors import SpecError
-from .graph import Edge, Network, Node, _checked_tags
+from .graph import Edge, Network, Node, _checked_tags, _cycle_without
 
 __all__ = ["load", "save", "loads", "from_dict", "to_dict", "from_st_graph", "builtin_names"]
 
@@ -291,8 +291,21 @@ def from_st_graph(doc, source=None):
             edges.append(Edge(key[0], key[1], rf, tags))
             if "stream" in tags:
                 streaming.append(key)
+    _check_stream_tags(owner, streaming, source)
     name = _text(doc, "name", source) or (Path(source).stem if source else "network")
     return Network(nodes, edges, name=name, rollouts={"sequential": streaming}, source=source)
+
+
+def _check_stream_tags(owner, streaming, source):
+    """Every cycle of a .st_graph needs a synapse pool tagged ``stream``."""
+    cycle = _cycle_without(streaming, owner)
+    if cycle is None:
+        return
+    path = " -> ".join([cycle[0][0]] + [v for _, v in cycle])
+    pools = ", ".join(dict.fromkeys(owner[edge] for edge in cycle))
+    raise SpecError(f"the cycle {path} has no synapse pool tagged 'stream', so the sequential "
+                    f"rollout the tags define would make a frame depend on itself; add 'stream' "
+                    f"to the tags of one of the synapse pools {pools}", source, "synapse_pools")
 
 
 def _flatten(value):

@@ -72,6 +72,14 @@ def test_st_graph_duplicate_connection():
         loads(text, "dup.st_graph")
 
 
+def test_st_graph_cycle_without_a_stream_tag_names_its_synapse_pool():
+    text = ST_GRAPH.replace("rf: 3, tags: [stream]}", "rf: 3}")
+    with pytest.raises(sn.SpecError, match=r"^rec.st_graph: synapse_pools: the cycle hidden -> hidden "
+                                           r"has no synapse pool tagged 'stream'.*add 'stream' to the "
+                                           r"tags of one of the synapse pools hid_hid$"):
+        loads(text, "rec.st_graph")
+
+
 def test_st_graph_rf_count_must_match_sources():
     text = ST_GRAPH.replace("rf: [[1, 1]]", "rf: [[1, 1, 1]]")
     with pytest.raises(sn.SpecError, match=r"synapse_pools.to_pred.rf: 3 receptive fields for 2 sources"):
