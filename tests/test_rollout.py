@@ -7,6 +7,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import streamnets as sn
+from streamnets import theory
 from streamnets.generate import chain
 from streamnets.paper import (AUTHORS_VALUES, CHAIN_SEQUENTIAL_F, FIG2_INVALID,
                               FIG2_TABLEAUS)
@@ -388,7 +389,7 @@ def test_rollouts_of_a_rollout_or_a_number_say_what_to_pass(fig2):
         sn.Rollout.sequential(sn.Rollout.streaming(fig2))
     with pytest.raises(sn.SpecError, match=r"^network: expected a Network, got int; e.g. "
                                            r"sn.load\('fig2'\)$"):
-        sn.theory.count_patterns(3)
+        theory.count_patterns(3)
 
 
 @pytest.mark.parametrize("width", ["a", None, float("inf"), True, 0, float("nan")])
