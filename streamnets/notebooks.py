@@ -20,6 +20,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
+from ._io import writable_folder
 from .errors import StreamnetsError
 
 __all__ = ["NotebookError", "NotebookResult", "notebook_dir", "find_notebooks", "run_notebooks"]
@@ -214,8 +215,7 @@ def run_notebooks(names=None, profile="ci", out_dir="runs/notebooks", parameters
                               "pip install papermill (or pip install -e '.[dev]')") from None
     paths = find_notebooks(names)
     values = {"seed": 0, "device": "cpu", **dict(parameters or {}), "profile": profile}
-    out_dir = Path(out_dir)
-    out_dir.mkdir(parents=True, exist_ok=True)
+    out_dir = writable_folder(out_dir, "the executed notebooks")
     results = []
     for k, path in enumerate(paths, start=1):
         output = out_dir / path.name

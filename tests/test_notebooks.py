@@ -134,6 +134,16 @@ def test_runner_reports_the_failing_notebook(tmp_path):
     assert sorted(p.name for p in out.iterdir()) == ["a_good.ipynb", "b_broken.ipynb"]
 
 
+def test_an_output_folder_that_is_a_file_is_refused_before_any_notebook_runs(tmp_path):
+    source = write_notebook(tmp_path / "tiny.ipynb", "open('ran.txt', 'w').close()")
+    (tmp_path / "afile").touch()
+    for out in (tmp_path / "afile", tmp_path / "afile" / "sub"):
+        with pytest.raises(StreamnetsError, match=r"afile: this is a file, not a folder for the "
+                                                  r"executed notebooks; give another output folder"):
+            run_notebooks([source], out_dir=out, progress=False)
+    assert not (tmp_path / "ran.txt").exists()
+
+
 def test_notebook_names():
     assert [p.name for p in find_notebooks(["01", "00_quickstart", "02_update_steps_and_tableau.ipynb"])] \
         == ["01_networks_and_rollouts.ipynb", "00_quickstart.ipynb", "02_update_steps_and_tableau.ipynb"]
