@@ -11,7 +11,7 @@ import json
 import re
 import sys
 
-from .errors import SpecError, StreamnetsError, positive_number, whole_number
+from .errors import SettingError, SpecError, StreamnetsError, positive_number, whole_number
 
 __all__ = ["main", "exit_status", "check_counts"]
 
@@ -175,8 +175,38 @@ _NOISE = {"mnist": 2.0, "fashion-mnist": 2.0, "digits": 2.0, "cifar10": 1.0, "sh
           "gtsrb": 0.5, "signs": 0.5}
 
 
+def _training_data(net, args):
+    """(train, test, noise key, note): the ``--dataset``, else the data of the network's
+    experiment (of its input shape for other networks), real if present, else offline."""
+    from .data import FRAME_SHAPES, canonical_name, default_splits, load as load_data
+    from .experiments import EXPERIMENTS
+
+    node = net.nodes[net.inputs[0]]
+    fitting = [name for name, shape in FRAME_SHAPES.items() if shape == node.shape]
+    if not fitting:
+        shapes = {}
+        for name, shape in FRAME_SHAPES.items():
+            shapes.setdefault("x".join(map(str, shape)), []).append(name)
+        known = "; ".join(f"{shape}: {', '.join(names)}" for shape, names in shapes.items())
+        raise SettingError(f"{net.name}: input node {node.name!r} has shape {list(node.shape)}, which "
+                           f"the frames of no built-in data set have ({known}); give the input node "
+                           f"one of these shapes, or train it from Python on your own data "
+                           f"(streamnets.train.train)")
+    if args.dataset is not None:
+        name = canonical_name(args.dataset)
+        if name not in fitting:
+            raise SettingError(f"--dataset {name}: its frames have shape {list(FRAME_SHAPES[name])}, "
+                               f"but {net.name}'s input node {node.name!r} has shape "
+                               f"{list(node.shape)}; choose one of {', '.join(fitting)}")
+        return (*(load_data(name, split, root=args.data_dir, download=args.download)
+                  for split in ("train", "test")), name, None)
+    experiment = next((e.name for e in EXPERIMENTS.values() if net.name in e.networks),
+                      "mnist" if "mnist" in fitting else "cifar10")
+    (train, test), note = default_splits(experiment, root=args.data_dir, download=args.download)
+    return train, test, experiment, note
+
+
 def _cmd_train(args, out):
-    from .data import load as load_data
     from .experiments import subset
     from .rollout import Rollout
     from .spec import load
@@ -184,16 +214,18 @@ def _cmd_train(args, out):
 
     check_counts(args, "--epochs", "--batch-size")
     check_counts(args, "--limit", why="leave the option out to use every sample")
+    check_counts(args, "--seed", lo=0)
     _check_positive("--lr", args.lr)
     _check_positive("--width", args.width)
     _check_positive("--noise-std", args.noise_std, zero=True)
-    net = load(args.spec).scaled(args.width)
+    spec = load(args.spec)
+    net = spec.scaled(args.width)
     rollout = Rollout.named(net, args.rollout)
-    train_images = subset(load_data(args.dataset, "train", root=args.data_dir, download=args.download),
-                          args.limit)
-    test_images = subset(load_data(args.dataset, "test", root=args.data_dir, download=args.download),
-                         args.limit)
-    noise = args.noise_std if args.noise_std is not None else _NOISE.get(args.dataset, 1.0)
+    train_images, test_images, data, note = _training_data(spec, args)
+    if note is not None:
+        print(note, file=out)
+    train_images, test_images = subset(train_images, args.limit), subset(test_images, args.limit)
+    noise = args.noise_std if args.noise_std is not None else _NOISE.get(data, 1.0)
     out_dir = args.out or f"runs/train/{_folder_name(net.name, rollout.name)}"
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, seed=args.seed, device=args.device,
@@ -357,8 +389,10 @@ def build_parser():
     p = sub.add_parser("train", help="train one network under one rollout and report accuracy per frame")
     p.add_argument("spec", help="built-in network name or path to a .yaml / .st_graph file")
     p.add_argument("--rollout", default="streaming", help="streaming, sequential or a named pattern")
-    p.add_argument("--dataset", default="digits",
-                   help="mnist, fashion-mnist, cifar10, gtsrb, or offline: digits, shapes, signs")
+    p.add_argument("--dataset",
+                   help="mnist, fashion-mnist, cifar10, gtsrb, or offline: digits, shapes, signs "
+                        "(default: the data of the network's experiment, real if present, else "
+                        "its offline stand-in)")
     p.add_argument("--epochs", type=int, default=10)
     p.add_argument("--batch-size", type=int, default=32)
     p.add_argument("--lr", type=float, default=1e-3)

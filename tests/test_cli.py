@@ -218,12 +218,46 @@ def test_train_says_whether_it_trained_resumed_or_found_the_run_finished(tmp_pat
     lines = []
     for epochs, resume in (("1", True), ("1", True), ("2", True), ("1", False)):
         assert main(common + ["--epochs", epochs] + ["--resume"] * resume) == 0
-        lines.append(capsys.readouterr().out.splitlines()[1])
+        output = capsys.readouterr().out.splitlines()
+        lines.append(output[1 + next(i for i, line in enumerate(output) if line.startswith("training"))])
     assert lines == [f"trained 1 epoch (--resume: no checkpoint in {out}, so from the start)",
                      f"nothing trained: the checkpoint in {out} already holds the 1 epoch asked for; "
                      f"the accuracies below are of that model",
                      "resumed after epoch 1 of 2; trained epochs 2..2",
                      "trained 1 epoch"]
+
+
+def test_train_takes_the_data_of_the_networks_experiment_by_default(tmp_path, monkeypatch, capsys):
+    # before: the default was digits for every network, so every CIFAR-10 or GTSRB network
+    # failed on the input shape unless --dataset was given
+    monkeypatch.setenv("STREAMNETS_DATA", str(tmp_path / "no-data"))
+    assert main(["train", "cifar10_dsr0", "--width", "0.125", "--epochs", "1", "--limit", "8",
+                 "--quiet", "--out", str(tmp_path / "run"), "--data-dir", str(tmp_path)]) == 0
+    note, training = capsys.readouterr().out.splitlines()[:2]
+    assert note.startswith("CIFAR-10 not found in [") and "using the offline stand-in 'shapes'" in note
+    assert training.startswith("training cifar10_dsr0@0.125 under the streaming rollout on shapes "
+                               "(train split") and "(noise std 1)" in training
+
+
+@pytest.mark.parametrize("args, message", [
+    (["cifar10_dsr0", "--dataset", "Digits"],
+     "--dataset digits: its frames have shape [1, 28, 28], but cifar10_dsr0's input node 'image' "
+     "has shape [3, 32, 32]; choose one of cifar10, shapes, gtsrb, signs"),
+    (["fig2"], "fig2: input node 'u' has shape [1, 1, 1], which the frames of no built-in data set "
+               "have (1x28x28: mnist, fashion-mnist, digits; 3x32x32: cifar10, shapes, gtsrb, signs); "
+               "give the input node one of these shapes, or train it from Python"),
+])
+def test_train_data_that_cannot_fit_the_input_node_exit_2_before_loading_it(args, message, tmp_path,
+                                                                            monkeypatch, capsys):
+    import streamnets.data
+    from streamnets.data import registry
+
+    for module in (streamnets.data, registry):
+        monkeypatch.setattr(module, "load", lambda *a, **k: pytest.fail("data were loaded"))
+    assert main(["train", *args, "--quiet", "--out", str(tmp_path / "run")]) == 2
+    captured = capsys.readouterr()
+    assert captured.err.startswith(f"streamnets: error: {message}") and captured.out == ""
+    assert not (tmp_path / "run").exists()
 
 
 def test_train_default_folder_is_one_folder_even_for_a_name_with_a_slash(tmp_path, monkeypatch, capsys):

@@ -39,7 +39,8 @@ from .download import MIRRORS, Resource, fetch
 from .gtsrb import GTSRB, GTSRB_CLASSES, split_tracks
 from .idx import MNIST, FashionMNIST, read_idx, write_idx
 from .offline import SHAPE_CLASSES, SIGN_CLASSES, Digits, Shapes, Signs
-from .registry import EXPERIMENTS, NAMES, default_for, default_splits, is_available, load
+from .registry import (EXPERIMENTS, FRAME_SHAPES, NAMES, canonical_name, default_for, default_splits,
+                       is_available, load)
 from .sequences import NoisyFrames, TrackWindows, mix_seed
 
 __all__ = [
@@ -57,6 +58,8 @@ __all__ = [
     "default_splits",
     "is_available",
     "NAMES",
+    "FRAME_SHAPES",
+    "canonical_name",
     "EXPERIMENTS",
     "ArrayDataset",
     "read_idx",

@@ -11,13 +11,19 @@ from .gtsrb import GTSRB
 from .idx import MNIST, FashionMNIST
 from .offline import Digits, Shapes, Signs
 
-__all__ = ["NAMES", "EXPERIMENTS", "load", "default_for", "default_splits", "is_available"]
+__all__ = ["NAMES", "EXPERIMENTS", "FRAME_SHAPES", "canonical_name", "load", "default_for",
+           "default_splits", "is_available"]
 
 #: Data set names accepted by :func:`load`.
 NAMES = ("mnist", "fashion-mnist", "cifar10", "gtsrb", "digits", "shapes", "signs")
 
 #: ``{experiment: (real data set, offline stand-in)}``.
 EXPERIMENTS = {"mnist": ("mnist", "digits"), "cifar10": ("cifar10", "shapes"), "gtsrb": ("gtsrb", "signs")}
+
+#: ``{name: (C, H, W)}``: one frame of each data set, at the loaders' default size.
+FRAME_SHAPES = {"mnist": (1, 28, 28), "fashion-mnist": (1, 28, 28), "digits": (1, 28, 28),
+                "cifar10": (3, 32, 32), "shapes": (3, 32, 32), "gtsrb": (3, 32, 32),
+                "signs": (3, 32, 32)}
 
 _ALIASES = {"fashion_mnist": "fashion-mnist", "fashionmnist": "fashion-mnist", "fmnist": "fashion-mnist",
             "cifar-10": "cifar10", "cifar_10": "cifar10"}
@@ -36,6 +42,17 @@ def _canonical(name, choices, what):
         hint = f"did you mean {_ALIASES.get(close[0], close[0])!r}? " if close else ""
         raise DataError(f"unknown {what} {name!r}; {hint}choose one of {', '.join(choices)}")
     return key
+
+
+def canonical_name(name):
+    """The name :data:`NAMES` has for a data set name or alias; a DataError if none.
+
+    Examples
+    --------
+    >>> canonical_name("Fashion_MNIST"), canonical_name("CIFAR-10")
+    ('fashion-mnist', 'cifar10')
+    """
+    return _canonical(name, NAMES, "data set")
 
 
 def _no_train_kw(kw, where):
@@ -92,7 +109,7 @@ def load(name, split="train", root=None, download=False, **kw):
     >>> ds.name.split(" (")[0], len(ds)
     ('shapes', 20)
     """
-    name = _canonical(name, NAMES, "data set")
+    name = canonical_name(name)
     _no_train_kw(kw, "load")
     split = _split_arg(name, split)
     train = split == "train"
