@@ -145,30 +145,51 @@ def _cmd_inspect(args, out):
     return 0
 
 
-def _cmd_list(args, out):
+def list_report():
+    """The built-in networks' theory values beside the paper's, as JSON-ready dicts.
+
+    ``paper`` is None for a network the paper gives no values for; ``matches`` is
+    None then, else whether ours equal the paper's (where it states them).
+    """
     from .paper import AUTHORS_VALUES
     from .rollout import Rollout
     from .spec import builtin_names, load
 
-    print(f"{'network':<14}{'nodes':>6}{'edges':>6}  {'F(seq)':>7}  {'streaming 1st':>17}  "
-          f"{'sequential 1st':>17}  paper", file=out)
-    mismatches = 0
+    rows = []
     for name in builtin_names():
         net = load(name)
         seq, stream = Rollout.sequential(net), Rollout.streaming(net)
         (s,), (q,) = stream.first_response().values(), seq.first_response().values()
         ours = (seq.inference_factor, (s.frame, s.update_step), (q.frame, q.update_step))
         paper = AUTHORS_VALUES.get(name)
-        if paper is None:
-            verdict = "-"
-        else:
-            ok = ours[:2] == tuple(paper[:2]) and paper[2] in (None, ours[2])
-            mismatches += not ok
-            verdict = "matches" if ok else f"DIFFERS: paper {tuple(paper)}"
-        print(f"{name:<14}{len(net.nodes):>6}{len(net.edges):>6}  {ours[0]:>7}  "
-              f"{'frame %d, step %d' % ours[1]:>17}  {'frame %d, step %d' % ours[2]:>17}  {verdict}",
-              file=out)
-    return 1 if mismatches else 0
+        matches = None if paper is None else (ours[:2] == tuple(paper[:2])
+                                              and paper[2] in (None, ours[2]))
+        rows.append({"network": name, "nodes": len(net.nodes), "edges": len(net.edges),
+                     "sequential_factor": ours[0], "streaming_first": list(ours[1]),
+                     "sequential_first": list(ours[2]),
+                     "paper": None if paper is None else [paper[0], list(paper[1]),
+                                                          paper[2] and list(paper[2])],
+                     "matches": matches})
+    return rows
+
+
+def _cmd_list(args, out):
+    rows = list_report()
+    if getattr(args, "json", False):
+        json.dump(rows, out)
+        print(file=out)
+    else:
+        print(f"{'network':<14}{'nodes':>6}{'edges':>6}  {'F(seq)':>7}  {'streaming 1st':>17}  "
+              f"{'sequential 1st':>17}  paper", file=out)
+        for row in rows:
+            verdict = {None: "-", True: "matches"}.get(
+                row["matches"], f"DIFFERS: paper {row['paper']}")
+            firsts = ("frame %d, step %d" % tuple(row[key])
+                      for key in ("streaming_first", "sequential_first"))
+            print(f"{row['network']:<14}{row['nodes']:>6}{row['edges']:>6}  "
+                  f"{row['sequential_factor']:>7}  {next(firsts):>17}  {next(firsts):>17}  {verdict}",
+                  file=out)
+    return 1 if any(row["matches"] is False for row in rows) else 0
 
 
 _NOISE = {"mnist": 2.0, "fashion-mnist": 2.0, "digits": 2.0, "cifar10": 1.0, "shapes": 1.0,
@@ -383,7 +404,11 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_cmd_inspect)
 
-    p = sub.add_parser("list", help="the built-in networks with their theory values next to the paper's")
+    p = sub.add_parser("list", help="the built-in networks with their theory values next to the paper's",
+                       description="The built-in networks: nodes, edges, F of the sequential rollout "
+                                   "and the first responses of both rollouts, next to the paper's "
+                                   "values. Exit status 1 if any differs.")
+    p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(run=_cmd_list)
 
     p = sub.add_parser("train", help="train one network under one rollout and report accuracy per frame")

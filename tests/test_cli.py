@@ -93,6 +93,26 @@ def test_list_compares_every_builtin_with_the_paper(capsys):
     assert out.count("matches") == 12 and "DIFFERS" not in out
 
 
+@pytest.mark.parametrize("command", [["list", "--json"], ["inspect", "--json"]])
+def test_list_json_holds_the_table(command, monkeypatch, capsys):
+    # before: inspect --json without a network printed the text table
+    import streamnets as sn
+    from streamnets import paper
+
+    assert main(command) == 0
+    rows = json.loads(capsys.readouterr().out)
+    assert [row["network"] for row in rows] == sn.builtin_names()
+    sr = next(row for row in rows if row["network"] == "mnist_sr")
+    assert sr == {"network": "mnist_sr", "nodes": 4, "edges": 5, "sequential_factor": 3,
+                  "streaming_first": [2, 2], "sequential_first": [1, 3],
+                  "paper": [3, [2, 2], [1, 3]], "matches": True}
+    assert [row["matches"] for row in rows].count(True) == 12
+    assert next(row for row in rows if row["network"] == "fig2")["matches"] is None
+    monkeypatch.setitem(paper.AUTHORS_VALUES, "mnist_sr", paper.AuthorsValues(4, (2, 2), None))
+    assert main(["list"]) == 1
+    assert "DIFFERS: paper [4, [2, 2], None]" in capsys.readouterr().out
+
+
 def test_bench_parallel_json_has_the_documented_keys(capsys):
     assert main(["bench", "parallel", "--network", "mnist_sr", "--frames", "3", "--repeats", "1",
                  "--threads-per-worker", "1", "--json"]) == 0
