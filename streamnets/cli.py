@@ -7,6 +7,7 @@ User errors (bad specs, invalid patterns, missing data) print one line
 from __future__ import annotations
 
 import argparse
+import difflib
 import json
 import re
 import sys
@@ -43,7 +44,7 @@ def _resolve_rollout(net, args):
     if args.pattern is not None:
         bits = args.pattern.strip()
         if set(bits) - {"0", "1"} or len(bits) != len(net.edges):
-            raise SpecError(f"--pattern needs one 0/1 digit per edge ({len(net.edges)} edges, in "
+            raise SpecError(f"give one 0/1 digit per edge ({len(net.edges)} edges, in "
                             f"the order {_edge_list(net)}), got {args.pattern!r}", field="--pattern")
         return Rollout.from_bits(net, [int(b) for b in bits], "custom")
     if args.stream is not None:
@@ -54,7 +55,7 @@ def _resolve_rollout(net, args):
 
 def _stream_edge(net, item):
     """``SOURCE:TARGET`` as an edge; node names may contain ':' themselves, so the split
-    is the one ':' that gives an edge of ``net`` (the first one if none does)."""
+    is the one ':' that gives an edge of ``net``."""
     splits = [(item[:i], item[i + 1:]) for i, c in enumerate(item) if c == ":"]
     if not splits:
         raise SpecError(f"write a streaming edge as SOURCE:TARGET, got {item!r}", field="--stream")
@@ -63,7 +64,13 @@ def _stream_edge(net, item):
         both = " and ".join("->".join(e) for e in edges)
         raise SpecError(f"{item!r} can be read as the edges {both}; give the pattern with --pattern "
                         f"instead", field="--stream")
-    return edges[0] if edges else splits[0]
+    if not edges:
+        names = _edge_list(net).split()
+        close = difflib.get_close_matches(item, names, n=1)
+        hint = f"did you mean {close[0]}? " if close else ""
+        raise SpecError(f"{item} is not an edge of network {net.name!r}; {hint}its edges: "
+                        f"{' '.join(names)}", field="--stream")
+    return edges[0]
 
 
 def _edge_list(net):
@@ -231,8 +238,9 @@ def _cmd_train(args, out):
     from .experiments import subset
     from .rollout import Rollout
     from .spec import load
-    from .train import TrainConfig, train
+    from .train import TrainConfig, optimizer_class, train
 
+    optimizer_class(args.optimizer, "--optimizer")
     check_counts(args, "--epochs", "--batch-size")
     check_counts(args, "--limit", why="leave the option out to use every sample")
     check_counts(args, "--seed", lo=0)
@@ -320,7 +328,8 @@ def _cmd_notebooks(args, out):
 def _cmd_bench_parallel(args, out):
     from .parallel.bench import EXECUTORS, bench_parallel
 
-    check_counts(args, "--batch", "--frames", "--repeats", "--frames-per-graph")
+    check_counts(args, "--batch", "--frames", "--repeats", "--frames-per-graph", "--workers",
+                 "--threads-per-worker")
     unknown = [e for e in args.executor or () if e not in EXECUTORS]
     if unknown:
         raise SpecError(f"unknown executor {unknown[0]!r}; choose from {', '.join(EXECUTORS)}",

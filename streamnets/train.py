@@ -18,6 +18,7 @@ exactly the metrics of an uninterrupted one.
 from __future__ import annotations
 
 import csv
+import difflib
 import hashlib
 import io
 import itertools
@@ -38,7 +39,8 @@ from .nn import StreamNet
 from .rollout import Rollout
 from .seeding import seed_everything
 
-__all__ = ["TrainConfig", "Evaluation", "Trainer", "window_frames", "make_sequences", "train"]
+__all__ = ["TrainConfig", "Evaluation", "Trainer", "window_frames", "make_sequences", "train",
+           "optimizer_class"]
 
 
 @dataclass
@@ -180,6 +182,7 @@ def _check_config(config):
     whole_number("TrainConfig.max_batches", config.max_batches, 1, default=True)
     positive_number("TrainConfig.lr", config.lr)
     positive_number("TrainConfig.decay", config.decay, zero=True)
+    optimizer_class(config.optimizer)
     return config
 
 
@@ -190,21 +193,41 @@ _UNUSABLE_OPTIMIZERS = {"optimizer": "it is the base class",
                         "sparseadam": "it takes sparse gradients only"}
 
 
-def _make_optimizer(config, params):
-    name = str(config.optimizer).lower()
-    if name == "rmsprop":
-        kwargs = {"alpha": 0.9, "eps": 1e-7, **config.optimizer_kwargs}
-        return torch.optim.RMSprop(params, lr=config.lr, **kwargs)
-    if name in _UNUSABLE_OPTIMIZERS:
-        raise SettingError(f"optimizer {config.optimizer!r} cannot train here: "
-                           f"{_UNUSABLE_OPTIMIZERS[name]}; use e.g. rmsprop, adam or sgd")
+def optimizer_class(name, setting="TrainConfig.optimizer"):
+    """The ``torch.optim`` class that ``name`` names (case-insensitive), if the trainer
+    can step it; else a :class:`~streamnets.errors.SettingError` naming ``setting``.
+
+    Examples
+    --------
+    >>> optimizer_class("rmsprop").__name__, optimizer_class("AdamW").__name__
+    ('RMSprop', 'AdamW')
+    >>> optimizer_class("adamm", "--optimizer")  # doctest: +ELLIPSIS
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: --optimizer: unknown optimizer 'adamm'; did you mean 'adam'? ...
+    """
+    key = str(name).lower()
+    if key in _UNUSABLE_OPTIMIZERS:
+        raise SettingError(f"{setting}: optimizer {name!r} cannot train here: "
+                           f"{_UNUSABLE_OPTIMIZERS[key]}; use e.g. rmsprop, adam or sgd")
     classes = {k.lower(): getattr(torch.optim, k) for k in dir(torch.optim)
                if isinstance(getattr(torch.optim, k), type)
                and issubclass(getattr(torch.optim, k), torch.optim.Optimizer)}
-    if name not in classes:
-        raise SpecError(f"unknown optimizer {config.optimizer!r}; use a torch.optim class name "
-                        f"such as rmsprop, adam, sgd", field="optimizer")
-    return classes[name](params, lr=config.lr, **config.optimizer_kwargs)
+    if key not in classes:
+        close = difflib.get_close_matches(key, [k for k in classes if k not in _UNUSABLE_OPTIMIZERS],
+                                          n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SettingError(f"{setting}: unknown optimizer {name!r}; {hint}use a torch.optim class "
+                           f"name such as rmsprop, adam, sgd")
+    return classes[key]
+
+
+def _make_optimizer(config, params):
+    cls = optimizer_class(config.optimizer)
+    if cls is torch.optim.RMSprop:
+        kwargs = {"alpha": 0.9, "eps": 1e-7, **config.optimizer_kwargs}
+        return torch.optim.RMSprop(params, lr=config.lr, **kwargs)
+    return cls(params, lr=config.lr, **config.optimizer_kwargs)
 
 
 class Trainer:

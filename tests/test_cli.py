@@ -48,8 +48,11 @@ def test_invalid_pattern_exits_2_with_one_line_naming_the_cycle():
     (["inspect", "mnist_srr"], "did you mean 'mnist_sr'"),
     (["inspect", "fig2", "--pattern", "101"], "one 0/1 digit per edge"),
     (["inspect", "fig2", "--stream", "v-v"], "SOURCE:TARGET"),
-    (["inspect", "fig2", "--stream", "v:x"], "not an edge"),
-    (["inspect", "fig2", "--stream", "w:u"], "did you mean w->v? its edges: u->v, v->w, v->v, u->w, w->v"),
+    (["inspect", "fig2", "--stream", "v:x"], "--stream: v:x is not an edge of network 'fig2'; did "
+                                             "you mean v:w? its edges: u:v v:w v:v u:w w:v"),
+    (["inspect", "fig2", "--stream", "w:u"], "did you mean w:v? its edges: u:v v:w v:v u:w w:v"),
+    (["inspect", "fig2", "--pattern", "1"], "--pattern: give one 0/1 digit per edge (5 edges, in the "
+                                            "order u:v v:w v:v u:w w:v), got '1'"),
     (["inspect", "mnist_sr", "--rollout", "hybird"], "unknown rollout 'hybird' for network 'mnist_sr'; "
                                                     "did you mean 'hybrid'?"),
     (["inspect", "nope/missing.yaml"], "no such file"),
@@ -150,7 +153,7 @@ def test_bench_parallel_unknown_executor_exits_2(capsys):
 
 def test_bench_parallel_zero_workers_exits_2(capsys):
     assert main(["bench", "parallel", "--network", "mnist_sr", "--workers", "0"]) == 2
-    assert "workers must be a whole number >= 1" in capsys.readouterr().err
+    assert "streamnets: error: --workers must be a whole number >= 1, got 0" in capsys.readouterr().err
 
 
 def test_threads_option_sets_torch_threads(tmp_path, capsys):
@@ -177,6 +180,8 @@ def test_threads_option_sets_torch_threads(tmp_path, capsys):
     ("--lr", "nan", "--lr must be a finite number > 0, got nan"),
     ("--width", "inf", "--width must be a finite number > 0, got inf"),
     ("--noise-std", "-1", "--noise-std must be a finite number >= 0, got -1"),
+    ("--optimizer", "adamm", "--optimizer: unknown optimizer 'adamm'; did you mean 'adam'?"),
+    ("--seed", "-1", "--seed must be a whole number >= 0, got -1"),
 ])
 def test_train_options_out_of_range_exit_2_before_any_work(option, value, message, tmp_path, capsys):
     # before: --epochs 0/-1 printed an untrained model's accuracies with status 0, --limit -3
@@ -328,7 +333,8 @@ def test_stream_names_edges_between_nodes_with_a_colon_in_their_name(tmp_path, c
     assert report["rollout"]["pattern"] == [["in", "conv:1", 1], ["conv:1", "conv:1", 1],
                                             ["conv:1", "out", 0]]
     assert main(["inspect", str(path), "--stream", "in:conv:2"]) == 2
-    assert "('in', 'conv:2') is not an edge" in capsys.readouterr().err
+    assert "--stream: in:conv:2 is not an edge of network 'colon'; did you mean in:conv:1?" \
+        in capsys.readouterr().err
 
 
 BENCHMARKS = Path(__file__).resolve().parents[1] / "benchmarks"

@@ -66,7 +66,8 @@ def test_too_short_sequences_are_explained(digits):
 def test_unknown_optimizer(digits):
     net = sn.load("mnist_ff")
     data = make_sequences(digits[1], 11, 2.0)
-    with pytest.raises(sn.SpecError, match="unknown optimizer 'adamm'"):
+    with pytest.raises(sn.SettingError, match=r"^TrainConfig.optimizer: unknown optimizer 'adamm'; "
+                                              r"did you mean 'adam'\? use a torch.optim class name"):
         Trainer(StreamNet(net), sn.Rollout.streaming(net), data, config=TrainConfig(optimizer="adamm"))
 
 
