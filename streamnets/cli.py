@@ -393,10 +393,20 @@ def one_line(message):
     return text
 
 
+class _Parser(argparse.ArgumentParser):
+    """argparse with the one-line errors of every other user error (no usage block)."""
+
+    def error(self, message):
+        self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
+
+
 def build_parser():
-    parser = argparse.ArgumentParser(
+    from . import __version__
+
+    parser = _Parser(
         prog="streamnets",
         description="The streaming rollout of deep networks: theory, training, reproduction.")
+    parser.add_argument("--version", action="version", version=f"%(prog)s {__version__}")
     sub = parser.add_subparsers(dest="command", required=True)
 
     p = sub.add_parser("inspect", help="rollout theory of a network: validity, F, tableau, first response",
@@ -409,7 +419,8 @@ def build_parser():
     group.add_argument("--pattern", help="one 0/1 digit per edge, in the spec's edge order")
     group.add_argument("--stream", nargs="+", metavar="SRC:TGT",
                        help="the streaming edges (R=1); all others get R=0")
-    p.add_argument("--window", type=int, help="window size W (frames 0..W) for the tableau")
+    p.add_argument("--window", type=int, help="window size W (frames 0..W) for the tableau "
+                   "(default: enough to show the first response, at least 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_cmd_inspect)
 
@@ -422,26 +433,31 @@ def build_parser():
 
     p = sub.add_parser("train", help="train one network under one rollout and report accuracy per frame")
     p.add_argument("spec", help="built-in network name or path to a .yaml / .st_graph file")
-    p.add_argument("--rollout", default="streaming", help="streaming, sequential or a named pattern")
+    p.add_argument("--rollout", default="streaming",
+                   help="streaming, sequential or a pattern named in the spec (default: %(default)s)")
     p.add_argument("--dataset",
                    help="mnist, fashion-mnist, cifar10, gtsrb, or offline: digits, shapes, signs "
                         "(default: the data of the network's experiment, real if present, else "
                         "its offline stand-in)")
-    p.add_argument("--epochs", type=int, default=10)
-    p.add_argument("--batch-size", type=int, default=32)
-    p.add_argument("--lr", type=float, default=1e-3)
-    p.add_argument("--optimizer", default="rmsprop")
+    p.add_argument("--epochs", type=int, default=10, help="(default: %(default)s)")
+    p.add_argument("--batch-size", type=int, default=32, help="(default: %(default)s)")
+    p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
+    p.add_argument("--optimizer", default="rmsprop",
+                   help="a torch.optim class name, e.g. rmsprop, adam, sgd (default: %(default)s)")
     p.add_argument("--noise-std", type=float, help="default: the paper's value for the data set")
-    p.add_argument("--width", type=float, default=1.0, help="scale the hidden channels")
+    p.add_argument("--width", type=float, default=1.0,
+                   help="scale the hidden channels (default: %(default)s)")
     p.add_argument("--limit", type=int, help="use at most this many training and test samples")
-    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--seed", type=int, default=0, help="(default: %(default)s)")
     p.add_argument("--out", help="output folder (default runs/train/<network>__<rollout>)")
     _add_data_args(p)
     p.set_defaults(run=_cmd_train)
 
     p = sub.add_parser("reproduce", help="the paper's experiments, with figures and a claims report")
     p.add_argument("experiment", choices=["mnist", "cifar10", "gtsrb", "all"])
-    p.add_argument("--profile", choices=["ci", "paper"], default="ci")
+    p.add_argument("--profile", choices=["ci", "paper"], default="ci",
+                   help="ci: small networks, a few epochs; paper: the paper's settings "
+                        "(default: %(default)s)")
     p.add_argument("--dataset", help="override the data set (default: real if present, else offline)")
     p.add_argument("--out", default="runs/reproduce",
                    help="output folder; results go to OUT/<profile>/<experiment>/ (default runs/reproduce)")
@@ -453,13 +469,18 @@ def build_parser():
     p = sub.add_parser("bench", help="benchmarks (model-parallel execution)")
     bench = p.add_subparsers(dest="benchmark", required=True)
     p = bench.add_parser("parallel", help="per-frame latency of sequential vs model-parallel streaming")
-    p.add_argument("--network", default="cifar10_dsr6")
-    p.add_argument("--batch", type=int, default=1)
+    p.add_argument("--network", default="cifar10_dsr6",
+                   help="built-in name or spec path (default: %(default)s)")
+    p.add_argument("--batch", type=int, default=1, help="(default: %(default)s)")
     p.add_argument("--executor", nargs="+", help="executors to time (default: the device's)")
-    p.add_argument("--device", default="auto")
-    p.add_argument("--frames", type=int, default=20)
-    p.add_argument("--repeats", type=int, default=10)
-    p.add_argument("--workers", type=int)
+    p.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
+    p.add_argument("--frames", type=int, default=20,
+                   help="frames timed per executor and round (default: %(default)s)")
+    p.add_argument("--repeats", type=int, default=10,
+                   help="timed rounds; rounds alternate the executors' order (default: %(default)s)")
+    p.add_argument("--workers", type=int,
+                   help="workers of the thread and process executors, the caller included "
+                        "(default: the cores over --threads-per-worker)")
     p.add_argument("--threads-per-worker", type=int, default=1,
                    help="intra-op threads of each thread- or process-executor worker (default 1)")
     p.add_argument("--frames-per-graph", type=int, default=16,
@@ -469,9 +490,11 @@ def build_parser():
 
     p = sub.add_parser("notebooks", help="execute the notebooks with papermill")
     p.add_argument("names", nargs="*", help="notebook names or stems (default: all)")
-    p.add_argument("--profile", choices=["ci", "paper"], default="ci")
-    p.add_argument("--out", default="runs/notebooks", help="folder for the executed copies")
-    p.add_argument("--quiet", action="store_true")
+    p.add_argument("--profile", choices=["ci", "paper"], default="ci",
+                   help="the profile the training notebooks use (default: %(default)s)")
+    p.add_argument("--out", default="runs/notebooks",
+                   help="folder for the executed copies (default: %(default)s)")
+    p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=_cmd_notebooks)
     return parser
 

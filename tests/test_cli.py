@@ -65,6 +65,31 @@ def test_user_errors_exit_2(args, message, capsys):
     assert len(err.strip().splitlines()) == 1
 
 
+@pytest.mark.parametrize("args, message", [
+    (["reproduce", "mnistt"], "streamnets reproduce: error: argument experiment: invalid choice: "
+                              "'mnistt' (choose from 'mnist', 'cifar10', 'gtsrb', 'all'); see "
+                              "streamnets reproduce --help"),
+    (["inspect", "fig2", "--window", "abc"], "streamnets inspect: error: argument --window: invalid "
+                                             "int value: 'abc'; see streamnets inspect --help"),
+    (["frobnicate"], "streamnets: error: argument command: invalid choice: 'frobnicate'"),
+])
+def test_command_line_syntax_errors_are_one_line_too(args, message, capsys):
+    # before: argparse printed its usage block first
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    captured = capsys.readouterr()
+    assert exit_.value.code == 2 and captured.out == ""
+    assert captured.err.startswith(message) and len(captured.err.splitlines()) == 1
+
+
+def test_version(capsys):
+    import streamnets as sn
+
+    with pytest.raises(SystemExit) as exit_:
+        main(["--version"])
+    assert exit_.value.code == 0 and capsys.readouterr().out == f"streamnets {sn.__version__}\n"
+
+
 def test_bad_spec_file_names_file_and_field(tmp_path, capsys):
     path = tmp_path / "typo.yaml"
     path.write_text("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, bb]]\n")
