@@ -13,16 +13,21 @@ from .spec import builtin_names, load, save
 
 __version__ = "0.1.0"
 
-# The torch engine loads on first use, so the theory works without importing torch.
+# The torch engine and the submodules load on first use (``sn.theory``, ``sn.viz``),
+# so the theory works without importing torch.
 _LAZY = {"StreamNet": ("streamnets.nn", "StreamNet")}
+_SUBMODULES = ("theory", "generate", "paper", "nn", "data", "train", "experiments", "parallel",
+               "viz", "widgets", "device", "notebooks", "cli")
 
 
 def __getattr__(name):
-    if name in _LAZY:
-        import importlib
+    import importlib
 
+    if name in _LAZY:
         module, attr = _LAZY[name]
         return getattr(importlib.import_module(module), attr)
+    if name in _SUBMODULES:
+        return importlib.import_module(f"streamnets.{name}")
     raise AttributeError(f"module 'streamnets' has no attribute {name!r}")
 
 

@@ -1,6 +1,8 @@
 """The two install routes (pip via pyproject.toml, conda via environment.yml) agree."""
 
 import re
+import subprocess
+import sys
 import tomllib
 from pathlib import Path
 
@@ -32,3 +34,14 @@ def test_quick_start_has_exactly_two_commands():
     assert commands == ["make reproduce", "make test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
+
+
+def test_submodules_load_on_first_use_and_the_theory_needs_no_torch():
+    # before: sn.theory raised AttributeError unless something had imported it
+    code = ("import sys, streamnets as sn; "
+            "assert tuple(sn.theory.count_patterns(sn.load('fig2'))) == sn.paper.FIG2_COUNTS; "
+            "assert 'torch' not in sys.modules, 'torch imported'; "
+            "assert sn.data.load.__module__ == 'streamnets.data.registry'; "
+            "assert 'torch' in sys.modules; "
+            "assert not hasattr(sn, 'no_such_module')")
+    subprocess.run([sys.executable, "-c", code], check=True)
