@@ -5,6 +5,7 @@ red = 8 * frame index, green = 20 * track id, blue = 5 * class id. Resizing a fl
 image keeps its colour, so the decoded tensor shows grouping and ordering exactly.
 """
 
+import os
 import random
 
 import numpy as np
@@ -122,6 +123,9 @@ def test_cache_is_written_atomically_and_reused(tmp_path, monkeypatch):
     cache = GTSRB.cache_path(tmp_path / "GTSRB" / "Final_Training" / "Images")
     assert cache.is_file()
     assert not list(cache.parent.glob("*.tmp"))
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert cache.stat().st_mode & 0o777 == 0o666 & ~umask  # was 0600: unreadable to others
 
     def boom(*a, **k):
         raise AssertionError("images decoded again although the cache is valid")

@@ -19,7 +19,6 @@ import csv
 import hashlib
 import os
 import re
-import tempfile
 import warnings
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -28,7 +27,8 @@ import numpy as np
 import torch
 from PIL import Image
 
-from ..errors import DataError, whole_number
+from .._io import atomic_writer
+from ..errors import DataError, StreamnetsError, whole_number
 from . import download as dl
 from .base import ArrayDataset
 from . import paths
@@ -225,18 +225,10 @@ def _build(images_dir, tracks, size, length):
 
 
 def _atomic_save(obj, path):
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=path.name + ".", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            torch.save(obj, f)
-        os.replace(tmp, path)
-    except BaseException:
-        try:
-            os.unlink(tmp)
-        except OSError:
-            pass
-        raise
+    """``torch.save`` written atomically, with the permissions ``open()`` would give,
+    so that other users of a shared data folder can read the cache."""
+    with atomic_writer(path) as tmp:
+        torch.save(obj, tmp)
 
 
 class GTSRB(ArrayDataset):
@@ -388,7 +380,7 @@ class GTSRB(ArrayDataset):
                 try:
                     _atomic_save(obj, p)
                     break
-                except OSError:
+                except (OSError, StreamnetsError):  # e.g. a read-only folder: try the next
                     continue
             else:
                 where = ", ".join(str(f) for f in files)
