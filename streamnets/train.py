@@ -34,7 +34,8 @@ from ._io import atomic_write_text, atomic_writer, writable_folder
 from .data import NoisyFrames, TrackWindows
 from .data.prefetch import prefetch
 from .device import autocast, autocast_dtype, cpu_cores, resolve_device
-from .errors import SettingError, ShapeError, SpecError, StreamnetsError, positive_number, whole_number
+from .errors import (DataError, SettingError, ShapeError, SpecError, StreamnetsError, positive_number,
+                     whole_number)
 from .nn import StreamNet
 from .rollout import Rollout
 from .seeding import seed_everything
@@ -279,6 +280,10 @@ class Trainer:
             raise SpecError(f"the trainer supports networks with one output; "
                             f"{net.name!r} has {', '.join(outputs)}", net.source, "outputs")
         self.output = outputs[0]
+        for name, data in (("training", train_data), ("test", test_data)):
+            if data is not None and len(data) == 0:
+                raise DataError(f"the {name} data hold no sequences; give the Trainer a data set "
+                                f"with at least one")
         self._check_input(net, train_data, test_data)
         self._check_output(net, train_data, test_data)
         self.frames = window_frames(self.rollout, self.config.output_frames)
@@ -365,6 +370,11 @@ class Trainer:
         if resume:
             self._restore()
         start = len(self.history)
+        if start > self.config.epochs and self.resumed_epochs is None:
+            raise StreamnetsError(
+                f"this Trainer has trained {start} epochs already, more than the {self.config.epochs} "
+                f"asked for; to continue ask for at least {start} (config.epochs), to start fresh "
+                f"make a new Trainer")
         if start > self.config.epochs:
             raise StreamnetsError(
                 f"{self.out_dir / 'checkpoint.pt'}: the checkpoint has {start} epochs, more than the "
@@ -598,6 +608,13 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
     """
     from .spec import load
 
+    for name, images in (("train_images", train_images), ("test_images", test_images)):
+        if not (images is None and name == "test_images") and not isinstance(
+                getattr(images, "data", None), torch.Tensor):
+            raise SettingError(f"train: {name} must be an image or track data set (with .data "
+                               f"and .targets tensors, e.g. streamnets.data.Digits(train=True) or "
+                               f"streamnets.data.load('digits')), got {type(images).__name__} "
+                               f"{images!r:.40}")
     config = config or TrainConfig()
     net = load(network)
     rollout = Rollout.of(net, rollout)

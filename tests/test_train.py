@@ -71,6 +71,36 @@ def test_unknown_optimizer(digits):
         Trainer(StreamNet(net), sn.Rollout.streaming(net), data, config=TrainConfig(optimizer="adamm"))
 
 
+def test_a_trainer_asked_for_fewer_epochs_than_it_trained_says_so(digits):
+    # before: without an out_dir the message built a checkpoint path from None (TypeError)
+    net = sn.load("mnist_ff")
+    config = TrainConfig(epochs=2, max_batches=1, output_frames=2, progress=False, device="cpu")
+    trainer = Trainer(StreamNet(net), "streaming", make_sequences(digits[1], 5, 2.0), config=config)
+    trainer.fit()
+    trainer.config.epochs = 1
+    with pytest.raises(sn.StreamnetsError, match=r"^this Trainer has trained 2 epochs already, more "
+                                                 r"than the 1 asked for; to continue ask for at least 2"):
+        trainer.fit()
+
+
+def test_empty_data_and_data_of_the_wrong_kind_are_refused(digits):
+    from streamnets.data import ArrayDataset
+
+    net = sn.load("mnist_ff")
+    empty = ArrayDataset(digits[1].data[:0], digits[1].targets[:0], digits[1].classes, "no digits")
+    with pytest.raises(sn.DataError, match="^the training data hold no sequences"):
+        Trainer(StreamNet(net), "streaming", make_sequences(empty, 11, 2.0))
+    with pytest.raises(sn.DataError, match="^the test data hold no sequences"):
+        Trainer(StreamNet(net), "streaming", make_sequences(digits[1], 11, 2.0),
+                make_sequences(empty, 11, 2.0))
+    # before: AttributeError: 'str' object has no attribute 'data'
+    with pytest.raises(sn.SettingError, match=r"^train: train_images must be an image or track data "
+                                              r"set .* got str 'digits'"):
+        train(net, "streaming", "digits")
+    with pytest.raises(sn.SettingError, match=r"^train: test_images must be .* got list \[1, 2\]"):
+        train(net, "streaming", digits[1], [1, 2])
+
+
 @pytest.mark.parametrize("name, why", [("Optimizer", "it is the base class"),
                                        ("LBFGS", "its step needs a closure that re-evaluates the loss"),
                                        ("sparseadam", "it takes sparse gradients only")])
