@@ -35,7 +35,7 @@ import yaml
 
 from ._io import atomic_write_text
 from .errors import SpecError
-from .graph import Edge, Network, Node, _checked_tags, _cycle_without
+from .graph import Edge, Network, Node, _checked_tags, _cycle_without, _suggest
 
 __all__ = ["load", "save", "loads", "from_dict", "to_dict", "from_st_graph", "builtin_names"]
 
@@ -256,7 +256,10 @@ def from_st_graph(doc, source=None):
     ([('img', 'h'), ('h', 'h'), ('h', 'out')], [('h', 'h')])
     """
     doc = _mapping(doc, source, "")
-    pools = _mapping(doc.get("neuron_pools"), source, "neuron_pools")
+    if "neuron_pools" not in doc:
+        raise SpecError("missing field 'neuron_pools' (the nodes of a .st_graph file)", source,
+                        "neuron_pools")
+    pools = _mapping(doc["neuron_pools"], source, "neuron_pools")
     nodes = []
     for name, fields in pools.items():
         name = _name(name, source, f"neuron_pools.{name}")
@@ -265,6 +268,7 @@ def from_st_graph(doc, source=None):
             raise SpecError("missing field 'shape'", source, f"neuron_pools.{name}.shape")
         nodes.append(Node(name, fields["shape"], fields.get("act", "relu"),
                           fields.get("dropout", 0.0), fields.get("tags")))
+    known = [node.name for node in nodes]
     edges, streaming, owner = [], [], {}
     synapses = _mapping(doc.get("synapse_pools") or {}, source, "synapse_pools")
     for name, fields in synapses.items():
@@ -282,8 +286,13 @@ def from_st_graph(doc, source=None):
                             f"or one per source", source, f"{where}.rf")
         tags = _checked_tags(fields.get("tags"), source, f"{where}.tags")
         target = _name(fields["target"], source, f"{where}.target")
+        sources = [_name(src, source, f"{where}.source") for src in sources]
+        for end, pool in [("target", target), *(("source", src) for src in sources)]:
+            if pool not in known:
+                raise SpecError(f"unknown neuron pool {pool!r}{_suggest(pool, known)}; define it "
+                                f"under 'neuron_pools' or fix the name", source, f"{where}.{end}")
         for src, rf in zip(sources, rfs):
-            key = (_name(src, source, f"{where}.source"), target)
+            key = (src, target)
             if key in owner:
                 raise SpecError(f"synapse pools {owner[key]!r} and {name!r} both connect "
                                 f"{key[0]} -> {key[1]}; merge them", source, where)

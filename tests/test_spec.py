@@ -8,7 +8,7 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 import streamnets as sn
-from streamnets.spec import from_dict, loads, to_dict
+from streamnets.spec import from_dict, from_st_graph, loads, to_dict
 from strategies import networks
 
 ST_GRAPH = textwrap.dedent("""\
@@ -78,6 +78,21 @@ def test_st_graph_cycle_without_a_stream_tag_names_its_synapse_pool():
                                            r"has no synapse pool tagged 'stream'.*add 'stream' to the "
                                            r"tags of one of the synapse pools hid_hid$"):
         loads(text, "rec.st_graph")
+
+
+@pytest.mark.parametrize("old, new, message", [
+    ("to_pred: {source: [[hidden2, hidden]]", "to_pred: {source: [[hidden2, hiden]]",
+     r"^bad.st_graph: synapse_pools.to_pred.source: unknown neuron pool 'hiden' \(did you mean "
+     r"'hidden'\?\); define it under 'neuron_pools'"),
+    ("target: prediction, rf", "target: predictoin, rf",
+     r"^bad.st_graph: synapse_pools.to_pred.target: unknown neuron pool 'predictoin'"),
+    ("neuron_pools:", "nodes:", r"^bad.st_graph: neuron_pools: missing field 'neuron_pools'"),
+])
+def test_st_graph_errors_name_statestream_fields(old, new, message):
+    # before: edges[3].source ... define it under 'nodes' (fields of our YAML format)
+    doc = yaml.safe_load(ST_GRAPH.replace(old, new))
+    with pytest.raises(sn.SpecError, match=message):
+        from_st_graph(doc, "bad.st_graph")
 
 
 def test_st_graph_rf_count_must_match_sources():
