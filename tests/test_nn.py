@@ -641,3 +641,17 @@ def test_module_hooks_still_fire(mnist_sr):
     assert calls == [torch.Size([2, 16, 7, 7])] * 2  # frames 2 and 3
     model(torch.rand(2, 4, 1, 28, 28))
     assert len(calls) == 2
+
+
+@pytest.mark.parametrize("nodes, edges, message", [
+    (["x", "a.b", "a_b", "y"], [("x", "a.b"), ("x", "a_b"), ("a.b", "y"), ("a_b", "y")],
+     "node a.b and node a_b would share the parameter name 'a_b'"),
+    (["x", "x->y", "y", "y->z", "z"], [("x", "x->y"), ("x", "y"), ("y", "y->z"), ("x", "y->z"),
+                                       ("x->y", "z"), ("y->z", "z")],
+     "edge x -> y->z and edge x->y -> z would share the parameter name 'x->y->z'"),
+])
+def test_node_names_that_would_share_a_parameter_name_are_named(nodes, edges, message):
+    # before: "node names collide once '.' is replaced by '_'", also for the '->' clash
+    net = sn.Network([sn.Node(v, [2]) for v in nodes], edges, name="clash")
+    with pytest.raises(SpecError, match=f"^nodes: {message}"):
+        StreamNet(net)

@@ -189,6 +189,17 @@ def _shape_text(shape):
     return ", ".join(str(s) for s in shape)
 
 
+def _check_unique_keys(net, items):
+    """Parameter names (``(key, what)`` pairs) must differ, else a SpecError naming both."""
+    seen = {}
+    for key, what in items:
+        if key in seen:
+            raise SpecError(f"{seen[key]} and {what} would share the parameter name {key!r} (in "
+                            f"parameter names '.' becomes '_' and an edge is 'source->target'); "
+                            f"rename one of their nodes", net.source, "nodes")
+        seen[key] = what
+
+
 class StreamNet(nn.Module):
     """A network as a PyTorch module: one transform per edge, one bias per node.
 
@@ -242,10 +253,9 @@ class StreamNet(nn.Module):
         self._index = {v: i for i, v in enumerate(self._names)}
         self._edge_keys = [f"{_module_key(e.source)}->{_module_key(e.target)}" for e in net.edges]
         self._node_keys = [None if v in net.inputs else _module_key(v) for v in self._names]
-        if len(set(self._edge_keys)) < len(self._edge_keys) or \
-                len({k for k in self._node_keys if k}) < sum(1 for k in self._node_keys if k):
-            raise SpecError("node names collide once '.' is replaced by '_'; rename the nodes",
-                            net.source, "nodes")
+        _check_unique_keys(net, [(k, f"node {v}") for k, v in zip(self._node_keys, self._names) if k])
+        _check_unique_keys(net, [(k, f"edge {e.source} -> {e.target}")
+                                 for k, e in zip(self._edge_keys, net.edges)])
         self.edge_modules = nn.ModuleDict({
             k: edge_transform(e, net.nodes[e.source], net.nodes[e.target])
             for k, e in zip(self._edge_keys, net.edges)})
