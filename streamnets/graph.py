@@ -248,6 +248,12 @@ class Network:
             raise SpecError(f"dropout must be a number in [0, 1), got {dropout!r}", self.source,
                             f"nodes.{name}.dropout")
         tags = _checked_tags(node.tags, self.source, f"nodes.{name}.tags")
+        for tag in tags:
+            close = difflib.get_close_matches(tag.lower(), OUTPUT_TAGS, n=1, cutoff=0.8)
+            if close and tag not in OUTPUT_TAGS:
+                raise SpecError(f"tag {tag!r} is not {close[0]!r}, the tag that marks an output "
+                                f"node; write {close[0]!r} (or name the tag less alike)",
+                                self.source, f"nodes.{name}.tags")
         return Node(name, shape, act, float(dropout), tags)
 
     def _checked_edges(self, edges):

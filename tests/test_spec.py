@@ -329,3 +329,14 @@ def test_a_folder_given_as_the_spec_is_named_a_folder(tmp_path, monkeypatch):
         sn.load("mine")
     with pytest.raises(sn.SpecError, match=r"this is a folder"):
         sn.load(tmp_path / "mine")
+
+
+@pytest.mark.parametrize("tag", ["predicton", "Prediction", "outputs"])
+def test_a_tag_like_an_output_tag_is_taken_for_a_typo(tag):
+    # before: 'predicton' was a free tag, and the output silently became the sink node
+    text = f"nodes: {{x: {{shape: [4]}}, h: {{shape: [4], tags: [{tag}]}}, y: {{shape: [2]}}}}\n" \
+           "edges: [[x, h], [h, y]]\n"
+    with pytest.raises(sn.SpecError, match=rf"^typo.yaml: nodes.h.tags: tag '{tag}' is not "
+                                           rf"'(prediction|output)', the tag that marks an output node"):
+        loads(text, "typo.yaml")
+    assert loads(text.replace(tag, "mine"), "typo.yaml").nodes["h"].tags == ("mine",)
