@@ -174,6 +174,7 @@ def _download_once(url, part, timeout):
         resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # range not satisfiable: start over
+            e.close()  # an HTTPError holds the connection open until closed
             part.unlink()
             return _download_once(url, part, timeout)
         raise
@@ -262,6 +263,7 @@ def _fetch_locked(resource, dest_dir, urls, timeout, retries):
                     break
                 except urllib.error.HTTPError as e:
                     errors.append(f"{url}: HTTP {e.code} {e.reason}")
+                    e.close()
                     break  # a server answer: try the next URL
                 except (http.client.IncompleteRead, ConnectionError, TimeoutError) as e:
                     errors.append(f"{url}: interrupted ({type(e).__name__}); resuming")
