@@ -313,6 +313,10 @@ def test_a_fresh_run_over_finished_runs_says_they_are_replaced(tiny_run, tmp_pat
     lines.clear()
     run_experiment("mnist", out=out, resume=True, **{**TINY, "log": lines.append})
     assert not [line for line in lines if "trained again" in line]
+    # the profile's time estimate is not printed for other settings (before: "1 epochs ...;
+    # expected about 1-2 min")
+    [settings] = [line for line in lines if line.startswith("[mnist] profile ci: ")]
+    assert settings.startswith("[mnist] profile ci: 1 epoch, batch ") and "expected" not in settings
 
 
 def test_the_report_says_which_profile_fields_were_changed(tiny_run, tmp_path, capsys):

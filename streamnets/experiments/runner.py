@@ -83,9 +83,12 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     train_images = subset(train_images, prof.n_train, seed=1)
     test_images = subset(test_images, prof.n_test, seed=2)
     log(f"[{experiment.name}] {note}")
-    log(f"[{experiment.name}] profile {profile}: {prof.epochs} epochs, batch {prof.batch_size}, "
-        f"{prof.optimizer} lr {prof.lr:g}, {prof.repetitions} repetition(s), width x{prof.width:g}, "
-        f"{len(train_images)} training / {len(test_images)} test samples; expected {prof.expected_time}")
+    as_profiled = prof == base  # the profile's estimate holds for its own settings only
+    expected = f"; expected {prof.expected_time}" if prof.expected_time and as_profiled else ""
+    log(f"[{experiment.name}] profile {profile}: {prof.epochs} epoch{'s' * (prof.epochs != 1)}, "
+        f"batch {prof.batch_size}, {prof.optimizer} lr {prof.lr:g}, {prof.repetitions} "
+        f"repetition(s), width x{prof.width:g}, {len(train_images)} training / {len(test_images)} "
+        f"test samples{expected}")
     finished = sum((_run_dir(out, n, r, k) / "evaluation.json").exists() for n in experiment.networks
                    for r in experiment.rollouts[n] for k in range(prof.repetitions))
     if finished and not resume:
