@@ -377,19 +377,24 @@ def _set_threads(threads):
 
 def one_line(message):
     r"""A message of several lines (e.g. a list of folders searched) on one line: list
-    bullets dropped, lines joined by "; " (by a space after a line ending in ":").
+    bullets dropped, the items joined by "; ", the list ended by ".", other lines
+    joined by "; " (by a space after a line ending in ":").
 
     Examples
     --------
     >>> one_line("MNIST not found. Looked in:\n  - data/mnist\n  - ~/data\nTo fix: download it.")
-    'MNIST not found. Looked in: data/mnist; ~/data; To fix: download it.'
+    'MNIST not found. Looked in: data/mnist; ~/data. To fix: download it.'
     """
-    text = ""
+    text, in_list = "", False
     for line in message.splitlines():
         line = line.strip()
-        line = line[2:] if line.startswith(("- ", "* ")) else line
+        item = line.startswith(("- ", "* "))
+        line = line[2:] if item else line
         if line:
-            text += ("" if not text else " " if text.endswith(":") else "; ") + line
+            joint = ("" if not text else " " if text.endswith(":")
+                     else ". " if in_list and not item else "; ")
+            text += joint + line
+            in_list = item
     return text
 
 

@@ -332,7 +332,7 @@ def test_an_error_message_of_several_lines_is_printed_on_one_line(monkeypatch, c
     monkeypatch.setattr(cli, "_cmd_list", missing)
     assert main(["list"]) == 2
     assert capsys.readouterr().err == ("streamnets: error: MNIST not found. Looked in: data/mnist; "
-                                       "/cache/mnist; To fix: add --download.\n")
+                                       "/cache/mnist. To fix: add --download.\n")
 
 
 def test_inspect_says_why_patterns_were_not_counted(tmp_path, capsys):
