@@ -165,6 +165,22 @@ def test_builder_form_errors_are_messages():
     assert "no valid network" in b.message.value
 
 
+def test_a_failed_form_action_leaves_the_document_as_it_was():
+    # before: add_node('x', bad shape) deleted x from the parsed document although it failed,
+    # and the next successful action wrote the text without x
+    b = NetworkBuilder(spec=None)
+    for name in "xyz":
+        assert b.add_node(name, "4")
+    assert b.add_edge("x", "y")
+    assert not b.add_node("x", "16 7 7") and "shape" in b.message.value
+    assert b.add_edge("y", "z")
+    assert b.network is not None and list(b.network.nodes) == ["x", "y", "z"]
+    # before: rollouts written as a list made remove_node raise AttributeError from the button
+    b.text.value = b.text.value + "rollouts: [1]\n"
+    assert b.add_edge("z", "x") and b.remove_node("z")
+    assert "z" not in b.text.value and b.error == "rollouts: expected a mapping, got list"
+
+
 def test_builder_loads_builtins():
     b = NetworkBuilder(spec=None)
     b.builtin.value = "mnist_sr"

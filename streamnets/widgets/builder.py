@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import copy
 from importlib import resources
 
 import yaml
@@ -182,12 +183,13 @@ class NetworkBuilder(WidgetApp):
     # -- form actions (edit the YAML document) -----------------------------------------
 
     def _edit(self, change):
-        """Apply ``change(doc)`` to the parsed text and write the text back."""
+        """Apply ``change(doc)`` to a copy of the parsed text and, if it succeeds, write
+        the text back (a failed action leaves the document as it was)."""
         if self._doc is None:
             self.message.value = ("<span style='color:#b00020'>\u2717 fix the text first (the form "
                                   f"edits a YAML mapping of nodes and edges): {escape(self.error)}</span>")
             return False
-        doc = self._doc
+        doc = copy.deepcopy(self._doc)
         if "neuron_pools" in doc or "synapse_pools" in doc:
             self.message.value = ("<span style='color:#b00020'>\u2717 the form edits YAML specs "
                                   "(nodes, edges); this is a statestream .st_graph: edit its text</span>")
@@ -220,7 +222,8 @@ class NetworkBuilder(WidgetApp):
     def _drop_edges(self, doc, gone):
         """Remove the edges for which ``gone(ends)`` holds, also from the named rollouts."""
         doc["edges"] = [e for e in doc["edges"] if not gone(self._ends(e) or ())]
-        for name, pairs in (doc.get("rollouts") or {}).items():
+        rollouts = doc.get("rollouts")
+        for name, pairs in (rollouts.items() if isinstance(rollouts, dict) else ()):
             if isinstance(pairs, list):
                 doc["rollouts"][name] = [p for p in pairs if not gone(self._ends(p) or ())]
 
