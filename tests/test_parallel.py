@@ -383,6 +383,17 @@ def test_partition_and_costs():
         assert makespan(groups[0], costs, parts) == max(loads)
 
 
+def test_node_timings_run_a_model_of_any_dtype():
+    # before: the steady-state inputs were float32 whatever the model, so calibrate,
+    # concurrent_ms and measure_node_times failed for a float64 model that run() handles
+    model = StreamNet(sn.load("mnist_sr")).double().eval()
+    times = measure_node_times(Schedule(model, "streaming"), batch=1, threads=1, repeats=1, warmup=0)
+    assert set(times) == {v for v in model.network.nodes if v not in model.network.inputs}
+    with ThreadExecutor(model, workers=2, intra_op_threads=1, schedule="static") as ex:
+        assert ex.calibrate(batch=1, repeats=1) == ex.costs
+        assert ex.concurrent_ms(batch=1, frames=1, repeats=1) > 0
+
+
 def test_calibrate_rebalances_the_shares_on_measured_times(monkeypatch):
     import streamnets.parallel.cost as cost
 

@@ -190,7 +190,7 @@ def steady_values(schedule, batch=1, seed=0):
     >>> all(p is not c and p is not None for p, c in zip(previous, current))
     True
     """
-    device = next(schedule.model.parameters()).device
+    weight = next(schedule.model.parameters())
     gen = torch.Generator().manual_seed(seed)
     previous = current = None
     with torch.no_grad():
@@ -200,7 +200,7 @@ def steady_values(schedule, batch=1, seed=0):
             previous, current = current, [None] * len(schedule.names)
             for v in schedule.inputs:
                 shape = schedule.values_shape(v, batch)
-                current[schedule.index[v]] = torch.rand(shape, generator=gen).to(device)
+                current[schedule.index[v]] = torch.rand(shape, generator=gen).to(weight)
             if frame:
                 for group in schedule.groups:
                     for v in group:
