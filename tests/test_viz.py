@@ -405,6 +405,14 @@ def test_pattern_grid_takes_the_place_of_an_axes():
     assert draw_patterns(net, ax=right) is fig
     assert right not in fig.axes and left in fig.axes
     assert sum(1 for ax in fig.axes if (ax.get_gid() or "").startswith("pattern:")) == 4
+    assert fig.get_suptitle().startswith("network: 4 patterns")
+    # a titled figure keeps its title; an axes outside a grid is refused with the way out
+    fig = Figure()
+    fig.suptitle("mine")
+    draw_patterns(net, ax=fig.add_subplot())
+    assert fig.get_suptitle() == "mine"
+    with pytest.raises(sn.SettingError, match="ax must be a grid cell .* pass fig= instead"):
+        draw_patterns(net, ax=Figure().add_axes((0, 0, 1, 1)))
 
 
 # -- style and headless use ----------------------------------------------------------------

@@ -76,6 +76,12 @@ def test_accuracy_runs_are_checked():
         plot_accuracy_over_steps([bad])
     with pytest.raises(ResultsError, match="no field 'accuracy'"):
         plot_accuracy_over_steps([{"network": "x", "rollout": "streaming", "update_steps": [1]}])
+    # before: an IndexError from first_response_table
+    empty = {"network": "x", "rollout": "streaming", "update_steps": [], "accuracy": []}
+    with pytest.raises(ResultsError, match=r"runs\[0\] \(x, streaming\): update_steps is empty; a run "
+                                           r"needs at least one output frame"):
+        first_response_table([empty, {**empty, "rollout": "sequential", "update_steps": [3],
+                                      "accuracy": [0.5]}])
 
 
 def dsr_runs():

@@ -9,7 +9,7 @@ import textwrap
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
-from ..errors import StreamnetsError, whole_number
+from ..errors import SettingError, StreamnetsError, whole_number
 from ..rollout import checked_network
 from .network import draw_network
 from .style import INVALID_FACE, STREAMING, root_figure
@@ -83,7 +83,8 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     fig : matplotlib Figure or SubFigure, optional
         Draw the grid into this figure.
     ax : matplotlib Axes, optional
-        Replace this axes by the grid (it takes the axes' place in its figure).
+        Replace this axes, a grid cell, by the grid (it takes the axes' place in its
+        figure). The figure's title is set only if it has none.
     ncols : int, optional
         Panels per row (default: up to 8).
     seed : int
@@ -107,7 +108,12 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     nrows = math.ceil(len(patterns) / ncols)
     if ax is not None:
         fig = ax.figure  # the (sub)figure the axes lives in
-        grid = ax.get_subplotspec().subgridspec(nrows, ncols)
+        spec = ax.get_subplotspec()
+        if spec is None:
+            raise SettingError("draw_patterns: ax must be a grid cell (from add_subplot or "
+                               "subplots) to split into one panel per pattern; an axes placed "
+                               "by add_axes has none: pass fig= instead")
+        grid = spec.subgridspec(nrows, ncols)
         ax.remove()
     else:
         if fig is None:
@@ -134,7 +140,8 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
                                     linewidth=1.0, zorder=1, gid="invalid-cross"))
     order = ", ".join(f"{e.source}\u2192{e.target}" for e in net.edges)
     shown = f" (a random {len(patterns)} shown)" if sampled else ""
-    fig.suptitle(f"{net.name}: {_counts_text(net)}{shown}\n"
-                 f"delays R in edge order {order}; grey and crossed: not valid; "
-                 f"red title: F = 1", fontsize=9, wrap=True)
+    if ax is None or not fig.get_suptitle():  # a figure the caller titled keeps its title
+        fig.suptitle(f"{net.name}: {_counts_text(net)}{shown}\n"
+                     f"delays R in edge order {order}; grey and crossed: not valid; "
+                     f"red title: F = 1", fontsize=9, wrap=True)
     return root_figure(fig)

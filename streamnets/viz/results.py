@@ -37,6 +37,9 @@ def _check_run(run, k):
         if key not in run:
             raise ResultsError(f"runs[{k}] has no field {key!r}; a run needs network, rollout, "
                                f"update_steps and accuracy")
+    if not len(run["update_steps"]):
+        raise ResultsError(f"runs[{k}] ({run['network']}, {run['rollout']}): update_steps is "
+                           f"empty; a run needs at least one output frame")
     if len(run["update_steps"]) != len(run["accuracy"]):
         raise ResultsError(f"runs[{k}] ({run['network']}, {run['rollout']}): "
                            f"{len(run['update_steps'])} update steps but "
