@@ -84,7 +84,10 @@ def resolve_device(device="auto"):
     if dev.type == "mps" and not _mps_available():
         raise DeviceError(f"device {str(device)!r} was requested but Apple MPS is not available "
                           f"here; use the CPU or 'auto' (device='cpu' in Python, --device cpu on the command line)")
-    return dev
+    if dev.type not in ("cpu", "mps") or dev.index not in (None, 0):
+        raise DeviceError(f"device {str(device)!r} is not one streamnets runs on; use 'auto', 'cpu', "
+                          f"'cuda', 'cuda:N' or 'mps' (available here: {', '.join(available_devices())})")
+    return torch.device(dev.type)
 
 
 def autocast(device, enabled=None, dtype=None):

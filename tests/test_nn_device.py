@@ -45,6 +45,12 @@ def test_mps_without_mps_and_unknown_devices(no_accelerator):
         resolve_device("mps")
     with pytest.raises(DeviceError, match="unknown device 'gpu'.*available here: cpu"):
         resolve_device("gpu")
+    # before: torch's other device types and CPU indices were passed on unchecked
+    for name in ("xpu", "meta", "cpu:3"):
+        with pytest.raises(DeviceError, match=f"device '{name}' is not one streamnets runs on; use "
+                                              f"'auto', 'cpu', 'cuda', 'cuda:N' or 'mps'"):
+            resolve_device(name)
+    assert resolve_device("cpu:0") == resolve_device(torch.device("cpu")) == torch.device("cpu")
 
 
 def test_autocast_is_off_on_cpu_by_default():
