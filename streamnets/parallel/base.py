@@ -26,6 +26,12 @@ class Executor:
     autograd (inference); put the model in ``eval()`` mode: in training mode
     dropout would draw random numbers in an execution-dependent order.
 
+    Forward hooks registered on the model's modules after an executor is made are
+    not seen by the executors that run node kernels (all but
+    :class:`ReferenceExecutor`): a kernel calls a module's ``forward`` directly
+    unless the module had hooks when it was made, which saves the call overhead
+    every frame. Register hooks first, or make a new executor.
+
     Parameters
     ----------
     model : StreamNet
