@@ -463,3 +463,19 @@ def test_a_dead_worker_is_described_by_its_exit_code(exitcode, says):
     from streamnets.parallel.processes import _how_it_ended
 
     assert _how_it_ended(exitcode) == says
+
+
+def test_the_workers_cpu_time_is_theirs_not_other_load():
+    # before: bench_parallel's other_processes_cores counted the executor's own workers
+    from streamnets.parallel.bench import OtherLoad
+
+    assert abs(OtherLoad.cpu_seconds(os.getpid()) - time.process_time()) < 0.05
+    assert OtherLoad.cpu_seconds(-1) == 0.0
+    model = model_of(sn.load("mnist_sr"))
+    with ProcessExecutor(model, workers=2, **NO_SPIN) as ex:
+        [pid] = ex.worker_pids
+        before = OtherLoad.cpu_seconds(pid)
+        ex.run(frames_for(model.network, batch=64, count=40))
+        assert OtherLoad.cpu_seconds(pid) > before  # the worker's share of the frames
+        assert OtherLoad([pid]).pids == (pid,)
+    assert ex.worker_pids == []

@@ -177,10 +177,11 @@ def _load():
 class OtherLoad:
     """Average CPU cores used by *other* processes while a block runs (Linux).
 
-    Busy time of the whole machine (``/proc/stat``) minus this process's CPU time,
-    over the wall time: the interference a timing suffered, which the load
-    average (a lagging one-minute mean that includes this process) does not show.
-    ``value`` is None where ``/proc/stat`` is unavailable.
+    Busy time of the whole machine (``/proc/stat``) minus the CPU time of this
+    process and of ``pids`` (e.g. an executor's worker processes), over the wall
+    time: the interference a timing suffered, which the load average (a lagging
+    one-minute mean that includes this process) does not show. ``value`` is None
+    where ``/proc/stat`` is unavailable.
 
     Examples
     --------
@@ -192,6 +193,22 @@ class OtherLoad:
 
     value = None
 
+    def __init__(self, pids=()):
+        self.pids = tuple(pids)
+
+    @staticmethod
+    def cpu_seconds(pid):
+        """User and system CPU seconds of process ``pid`` so far (0.0 if unreadable)."""
+        try:
+            with open(f"/proc/{pid}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()  # after the command name
+            return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+        except (OSError, ValueError, IndexError):
+            return 0.0
+
+    def _own(self):
+        return time.process_time() + sum(self.cpu_seconds(pid) for pid in self.pids)
+
     @staticmethod
     def _busy():
         try:
@@ -202,11 +219,11 @@ class OtherLoad:
         return (sum(fields) - fields[3] - fields[4]) / os.sysconf("SC_CLK_TCK")
 
     def __enter__(self):
-        self._start = (self._busy(), time.process_time(), time.perf_counter())
+        self._start = (self._busy(), self._own(), time.perf_counter())
         return self
 
     def __exit__(self, *exc):
-        busy, own, wall = self._busy(), time.process_time(), time.perf_counter()
+        busy, own, wall = self._busy(), self._own(), time.perf_counter()
         if busy is not None and self._start[0] is not None:
             elapsed = max(wall - self._start[2], 1e-9)
             # /proc/stat is sampled per clock tick: about +-0.2 cores of noise, so clamp at 0.
@@ -458,7 +475,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
                 described[name] = (repr(ex), ex.rollout.name)
                 if getattr(ex, "graphs", False):
                     graph_ms[name] = ex.replay_ms(batch)
-            with OtherLoad() as other:
+            pids = [pid for ex in runners.values() for pid in getattr(ex, "worker_pids", ())]
+            with OtherLoad(pids) as other:
                 samples.update(_time(runners, pool, batch, steady, frames, device, warmup, repeats))
             for name in ("streaming-threads-static", "streaming-processes"):  # calibrated shares
                 if name in runners:

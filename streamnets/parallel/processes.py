@@ -365,6 +365,11 @@ class ProcessExecutor(BalancedShares, Executor):
                 self._order(w.SHARES, self._shares)
 
     @property
+    def worker_pids(self):
+        """The process ids of the worker processes (empty once closed)."""
+        return [proc.pid for proc in self._procs]
+
+    @property
     def shares(self):
         """Per process (the caller first), its nodes of every update step."""
         return [list(s) for s in self._shares]
