@@ -103,9 +103,10 @@ def compare_to_reference(results, reference):
         made = _environment_text(there) if there else "an unrecorded torch build and CPU"
         on_gpu = "device" in (here or {}) or "device" in (there or {})
         lines.append(f"the reference was made with {made}, this run with "
-                     f"{_environment_text(here or {})}: float rounding differs, so accuracies "
-                     f"move by a few test samples (runs repeat exactly only on the same torch "
-                     f"build and {'device and precision' if on_gpu else 'CPU instruction set'})")
+                     f"{_environment_text(here or {})}: float rounding differs, and training "
+                     f"can amplify it, so single accuracies may move by several points; compare "
+                     f"the claims' verdicts (runs repeat exactly only on the same torch build and "
+                     f"{'device and precision' if on_gpu else 'CPU instruction set'})")
     for r in results["runs"]:
         old = ref.get((r["network"], r["rollout"]))
         if old is None:
