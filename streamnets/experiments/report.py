@@ -28,7 +28,7 @@ def results_table(results):
     >>> len(rows) - 2  # header and rule, then one row per run: 7 networks x 2 rollouts
     14
     >>> print(rows[-1])
-    | cifar10_dsr6 | sequential | 10 | 1, 10 | 0.782 / 0.968 | 10 … 80 |
+    | cifar10_dsr6 | sequential | 10 | 1, 10 | 0.795 / 0.973 | 10 … 80 |
     """
     reps = max((r.get("repetitions", 1) for r in results["runs"]), default=1)
     spread = f" (mean ± std over {reps} repetitions)" if reps > 1 else ""
