@@ -341,7 +341,7 @@ class Network:
         cycle = _cycle_without(streaming, (e.key for e in self.edges))
         if cycle is None:
             return
-        path = " -> ".join([cycle[0][0]] + [v for _, v in cycle])
+        path = _cycle_path(cycle)
         raise SpecError(f"the cycle {path} has no streaming edge, so a frame would depend on itself "
                         f"(an invalid pattern); add one of its edges to the list", self.source,
                         f"rollouts.{name}")
@@ -404,3 +404,8 @@ def _cycle_without(streaming, edges):
         return nx.find_cycle(nx.DiGraph(key for key in edges if key not in streaming))
     except nx.NetworkXNoCycle:
         return None
+
+
+def _cycle_path(cycle):
+    """A cycle given as a list of edges, written ``a -> b -> a``."""
+    return " -> ".join([cycle[0][0]] + [v for _, v in cycle])

@@ -19,7 +19,7 @@ import networkx as nx
 import numpy as np
 
 from .errors import InvalidRolloutError, SettingError, SpecError, positive_number, whole_number
-from .graph import Edge, Network, _suggest
+from .graph import Edge, Network, _cycle_path, _suggest
 
 __all__ = ["Rollout", "FirstResponse", "dfs_back_edges"]
 
@@ -385,7 +385,7 @@ class Rollout:
         """Raise :class:`InvalidRolloutError` naming a zero-delay cycle, else return self."""
         cycle = self.zero_delay_cycle
         if cycle is not None:
-            path = " -> ".join([cycle[0][0]] + [v for _, v in cycle])
+            path = _cycle_path(cycle)
             raise InvalidRolloutError(
                 f"rollout {self.name!r} of network {self.network.name!r} is not valid: the cycle "
                 f"{path} has no streaming edge, so a frame would depend on itself; set R=1 on one "

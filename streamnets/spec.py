@@ -35,7 +35,7 @@ import yaml
 
 from ._io import atomic_write_text
 from .errors import SpecError
-from .graph import Edge, Network, Node, _checked_tags, _cycle_without, _suggest
+from .graph import Edge, Network, Node, _checked_tags, _cycle_path, _cycle_without, _suggest
 
 __all__ = ["load", "save", "loads", "from_dict", "to_dict", "from_st_graph", "builtin_names"]
 
@@ -310,7 +310,7 @@ def _check_stream_tags(owner, streaming, source):
     cycle = _cycle_without(streaming, owner)
     if cycle is None:
         return
-    path = " -> ".join([cycle[0][0]] + [v for _, v in cycle])
+    path = _cycle_path(cycle)
     pools = ", ".join(dict.fromkeys(owner[edge] for edge in cycle))
     raise SpecError(f"the cycle {path} has no synapse pool tagged 'stream', so the sequential "
                     f"rollout the tags define would make a frame depend on itself; add 'stream' "
