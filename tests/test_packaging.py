@@ -30,7 +30,7 @@ def test_environment_yml_matches_pyproject():
 def test_quick_start_has_exactly_two_commands():
     readme = (ROOT / "README.md").read_text()
     block = readme.split("## Quick start", 1)[1].split("```", 2)[1]
-    commands = [line for line in block.splitlines()[1:] if line.strip()]
+    commands = [line.split("#")[0].strip() for line in block.splitlines()[1:] if line.strip()]
     assert commands == ["make reproduce", "make test"]
     ci = (ROOT / ".ci" / "run").read_text()
     assert "make test" in ci
