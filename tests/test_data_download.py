@@ -296,6 +296,17 @@ def test_gtsrb_download_of_a_non_zip_is_a_dataerror(server, tmp_path, monkeypatc
         GTSRB(tmp_path, download=True, cache=False)
 
 
+def test_an_archive_without_the_expected_folder_is_a_dataerror(server, tmp_path, monkeypatch):
+    buf = io.BytesIO()
+    with zipfile.ZipFile(buf, "w") as z:
+        z.writestr("Other/readme.txt", "not the images")
+    server.files["GTSRB_Final_Training_Images.zip"] = buf.getvalue()
+    monkeypatch.setitem(dl.MIRRORS, "gtsrb", [server.url])
+    with pytest.raises(DataError, match="archive has no GTSRB/Final_Training/Images/ folder"):
+        GTSRB.download(tmp_path)
+    assert (tmp_path / "gtsrb" / "Other" / "readme.txt").is_file()
+
+
 def test_simultaneous_downloads_of_one_file_take_turns(server, tmp_path):
     # Before: both wrote into blob.bin.part; the one that finished second found
     # its .part file moved away (a bare FileNotFoundError), or a mixed file.

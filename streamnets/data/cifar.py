@@ -179,10 +179,4 @@ class CIFAR10(ArrayDataset):
     def download(cls, root=None, urls=None):
         """Download, verify and extract the archive; return the batches folder."""
         target = download_dir(root, "cifar10")
-        archive = dl.fetch(cls.resource, target, urls=urls)
-        dl.extract_archive(archive, target)
-        folder = target / cls.folder_name
-        if not folder.is_dir():
-            raise DataError(f"{archive}: archive has no {cls.folder_name}/ folder; delete it and "
-                            "download again")
-        return folder
+        return dl.fetch_and_extract(cls.resource, target, cls.folder_name, urls=urls)

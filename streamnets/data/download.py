@@ -50,6 +50,7 @@ __all__ = [
     "sha256sum",
     "urls_for",
     "extract_archive",
+    "fetch_and_extract",
 ]
 
 #: ``{data set key: [base URL, ...]}``; a non-empty entry replaces the official
@@ -318,6 +319,19 @@ def extract_archive(archive, dest_dir):
     with _locked(dest_dir):
         _extract_locked(archive, dest_dir)
     return dest_dir
+
+
+def fetch_and_extract(resource, dest_dir, folder, *, urls=None):
+    """Download ``resource`` into ``dest_dir``, extract it there, return ``dest_dir / folder``.
+
+    Raises :class:`~streamnets.errors.DataError` when the archive holds no ``folder``.
+    """
+    archive = fetch(resource, dest_dir, urls=urls)
+    extract_archive(archive, dest_dir)
+    path = Path(dest_dir) / folder
+    if not path.is_dir():
+        raise DataError(f"{archive}: archive has no {folder}/ folder; delete it and download again")
+    return path
 
 
 def _extract_locked(archive, dest_dir):

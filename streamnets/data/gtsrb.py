@@ -345,13 +345,7 @@ class GTSRB(ArrayDataset):
     def download(cls, root=None, urls=None):
         """Download and extract the training archive; return the ``Images`` folder."""
         target = download_dir(root, "gtsrb")
-        archive = dl.fetch(cls.resource, target, urls=urls)
-        dl.extract_archive(archive, target)
-        folder = target / cls.images_subpath
-        if not folder.is_dir():
-            raise DataError(f"{archive}: archive has no {cls.images_subpath}/ folder; delete it and "
-                            "download again")
-        return folder
+        return dl.fetch_and_extract(cls.resource, target, cls.images_subpath, urls=urls)
 
     @staticmethod
     def cache_path(folder, size=32, track_length=30):
