@@ -5,6 +5,7 @@ before moving a slider, which would clamp them silently."""
 
 from __future__ import annotations
 
+import contextlib
 import html
 import io
 
@@ -36,9 +37,28 @@ def escape(text):
 
 
 class WidgetApp:
-    """Base of the apps: displays as its top-level widget ``self.widget``."""
+    """Base of the apps: displays as its top-level widget ``self.widget``.
+
+    Apps that redraw define ``update``; a control's change redraws through
+    ``_changed`` unless ``_hold`` batches several changes into one redraw.
+    """
 
     widget = None
+    _holding = False
+
+    @contextlib.contextmanager
+    def _hold(self):
+        """Change several controls with one redraw at the end (also after an error)."""
+        self._holding = True
+        try:
+            yield
+        finally:
+            self._holding = False
+            self.update()
+
+    def _changed(self, _change=None):
+        if not self._holding:
+            self.update()
 
     def _repr_mimebundle_(self, **kwargs):
         return self.widget._repr_mimebundle_(**kwargs)

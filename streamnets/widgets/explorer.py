@@ -3,7 +3,6 @@ tableau and the inference factor change."""
 
 from __future__ import annotations
 
-import contextlib
 
 from ..errors import SettingError, whole_number
 from ..rollout import Rollout
@@ -170,7 +169,6 @@ class RolloutExplorer(WidgetApp):
         window = _checked_window(window)
         if step is not None:
             step = _checked_step(step, rollout, window)
-        self._holding = False
         self.toggles = {}
         for e in net.edges:
             toggle = w.ToggleButtons(options=[("0", 0), ("1", 1)], value=rollout[e.key],
@@ -224,16 +222,6 @@ class RolloutExplorer(WidgetApp):
     def step(self):
         return self.step_slider.value
 
-    @contextlib.contextmanager
-    def _hold(self):
-        """Change several controls with one redraw at the end (also after an error)."""
-        self._holding = True
-        try:
-            yield
-        finally:
-            self._holding = False
-            self.update()
-
     def set(self, rollout=None, window=None, step=None):
         """Set the pattern, the window W and the update step n at once (one redraw).
 
@@ -279,10 +267,6 @@ class RolloutExplorer(WidgetApp):
             self.update()  # back to the preset the toggles still equal, if any
         else:
             self.set_rollout(change["new"])
-
-    def _changed(self, _change=None):
-        if not self._holding:
-            self.update()
 
     # -- view -------------------------------------------------------------------------
 

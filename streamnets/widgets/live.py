@@ -17,7 +17,6 @@ viewer is built or a model trained.
 
 from __future__ import annotations
 
-import contextlib
 import math
 from collections import OrderedDict
 from dataclasses import dataclass
@@ -307,7 +306,6 @@ class LiveInference(WidgetApp):
         self._trained_rollout = trained.get("rollout")
         self.seed = int(seed)
         self._runs = OrderedDict()
-        self._holding = False
 
         n = len(self.data.targets)
         self.sample_slider = w.IntSlider(value=sample, min=0, max=n - 1, description="sample",
@@ -502,16 +500,6 @@ class LiveInference(WidgetApp):
                 rows.append((run.steps[t], float(p[run.label]), int(p.argmax()) == run.label))
         return rows
 
-    @contextlib.contextmanager
-    def _hold(self):
-        """Change several controls with one redraw at the end (also after an error)."""
-        self._holding = True
-        try:
-            yield
-        finally:
-            self._holding = False
-            self.update()
-
     def set(self, sample=None, rollout=None, noise_std=None, frame=None):
         """Set several controls at once (one redraw).
 
@@ -549,10 +537,6 @@ class LiveInference(WidgetApp):
                 self.noise_slider.value = noise_std
             if frame is not None:
                 self.frame_slider.value = frame
-
-    def _changed(self, _change=None):
-        if not self._holding:
-            self.update()
 
     # -- view ---------------------------------------------------------------------------
 
