@@ -41,7 +41,7 @@ from .rollout import Rollout
 from .seeding import seed_everything
 
 __all__ = ["TrainConfig", "Evaluation", "Trainer", "window_frames", "make_sequences", "train",
-           "optimizer_class"]
+           "load_trained", "optimizer_class"]
 
 
 @dataclass
@@ -480,8 +480,13 @@ class Trainer:
     def _save(self):
         if self.out_dir is None:
             return
+        from .spec import to_dict
+
         state = {"identity": self._identity(), "config": asdict(self.config),
                  "data": self._data_identity(),
+                 # what load_trained rebuilds the model from (not checked on resume)
+                 "network_spec": to_dict(self.model.network), "rollout_name": self.rollout.name,
+                 "data_name": getattr(self.train_data, "name", None),
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
                  "history": self.history,
@@ -629,3 +634,110 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
     if test_seq is None:
         return trainer, None
     return trainer, trainer.last_evaluation or trainer.evaluate()  # all epochs resumed: none
+
+
+def load_trained(run, network=None, device="cpu"):
+    """The model a training run saved, in eval mode: for inference and the widgets.
+
+    Parameters
+    ----------
+    run : path
+        A run folder (``streamnets train --out``, the ``out_dir`` of :func:`train`,
+        a ``runs/<network>__<rollout>__rep<k>`` folder of ``streamnets reproduce``)
+        or its ``checkpoint.pt``.
+    network : Network or str, optional
+        The network the run trained. Not needed: checkpoints hold their network,
+        and older ones name it (a built-in, or a built-in at another width). Give
+        it for an older checkpoint of a network from a spec file; it must have the
+        node shapes and edges the checkpoint records.
+    device : str or torch.device
+
+    Returns
+    -------
+    StreamNet
+        With ``model.trained_with`` = ``{"rollout", "pattern", "noise_std",
+        "epochs", "seed", "data", "test_accuracy", "update_steps"}``: the rollout's
+        name and its delays in edge order (use the same pattern for inference:
+        parameters trained under one pattern need not transfer to another), and
+        the test accuracy of the last epoch per output frame with the update step
+        at which each frame answers (None without test data).
+
+    Examples
+    --------
+    >>> import tempfile, torch, streamnets as sn
+    >>> from streamnets.data import ArrayDataset
+    >>> images = ArrayDataset(torch.zeros(8, 1, 28, 28, dtype=torch.uint8), torch.arange(8) % 2,
+    ...                       ["a", "b"], "blank images")
+    >>> config = TrainConfig(epochs=1, batch_size=4, max_batches=1, output_frames=2,
+    ...                      progress=False, device="cpu")
+    >>> run = tempfile.mkdtemp()
+    >>> trainer, _ = train("mnist_sr", "hybrid", images, images, config=config, out_dir=run)
+    >>> model = load_trained(run)
+    >>> model.network.name, model.trained_with["rollout"], model.trained_with["update_steps"]
+    ('mnist_sr', 'hybrid', [3, 5])
+    >>> r = sn.Rollout.from_bits(model.network, model.trained_with["pattern"])
+    >>> torch.equal(model(torch.ones(1, 4, 1, 28, 28), rollout=r).logits["prediction"],
+    ...             trainer.model.eval()(torch.ones(1, 4, 1, 28, 28), rollout=r).logits["prediction"])
+    True
+    """
+    from pathlib import Path
+
+    path = Path(run)
+    path = path / "checkpoint.pt" if path.is_dir() else path
+    if not path.is_file():
+        raise StreamnetsError(f"{path}: no checkpoint here; give the folder a training run wrote "
+                              f"(streamnets train --out, or a runs/<network>__<rollout>__rep<k> "
+                              f"folder of streamnets reproduce) or its checkpoint.pt")
+    try:
+        state = torch.load(path, map_location="cpu", weights_only=False)
+        identity, config, history = state["identity"], state["config"], state["history"]
+    except Exception as err:  # a corrupt or foreign file is a user-facing problem
+        raise StreamnetsError(f"{path}: not a streamnets training checkpoint ({type(err).__name__}: "
+                              f"{err}); give the checkpoint.pt of a training run") from None
+    net = _checkpoint_network(state, identity, path, network)
+    rollout = Rollout.from_bits(net, identity["rollout"], _checkpoint_rollout_name(state, path))
+    model = StreamNet(net)
+    model.load_state_dict(state["model"])
+    model = model.to(resolve_device(device)).eval()
+    frames, output = identity["frames"], net.outputs[0]
+    first = frames - config["output_frames"]
+    last = history[-1] if history else {}
+    model.trained_with = {
+        "rollout": rollout.name, "pattern": list(identity["rollout"]),
+        "noise_std": state["data"]["noise_std"], "epochs": len(history), "seed": config["seed"],
+        "data": state.get("data_name"), "test_accuracy": last.get("test_accuracy"),
+        "update_steps": (rollout.output_steps(frames)[output][first:]
+                         if last.get("test_accuracy") is not None else None)}
+    return model
+
+
+def _checkpoint_rollout_name(state, path):
+    """The rollout's name; older checkpoints leave it to the metrics.json beside them."""
+    if "rollout_name" in state:
+        return state["rollout_name"]
+    try:
+        return str(json.loads((path.parent / "metrics.json").read_text())["rollout_name"])
+    except (OSError, ValueError, KeyError, TypeError):
+        return None
+
+
+def _checkpoint_network(state, identity, path, network):
+    """The checkpoint's network: the one it holds, ``network``, or the built-in it names."""
+    from .spec import builtin_names, from_dict, load
+
+    if network is not None:
+        net = load(network)
+    elif "network_spec" in state:
+        net = from_dict(state["network_spec"], source=str(path))
+    else:  # written before checkpoints held their network: "name" or "name@width"
+        base, _, width = identity["network"].partition("@")
+        if base not in builtin_names():
+            raise StreamnetsError(f"{path}: the checkpoint names network {identity['network']!r}, "
+                                  f"which is not a built-in; pass the network it trained "
+                                  f"(load_trained(run, network=<spec file or Network>))")
+        net = load(base).scaled(float(width) if width else 1)
+    if _spec_digest(net) != identity["spec"]:
+        raise StreamnetsError(f"{path}: the checkpoint's node shapes or edges differ from those of "
+                              f"network {net.name!r}; pass the network the run trained (with the "
+                              f"--width it trained at)")
+    return net

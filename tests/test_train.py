@@ -467,3 +467,70 @@ def test_float16_autocast_trains_with_loss_scaling(digits, tmp_path, monkeypatch
                     out_dir=tmp_path)
     again.fit(resume=True)
     assert again.resumed_epochs == 2 and again.scaler.get_scale() == saved["scale"]
+
+
+# -- loading a trained run --------------------------------------------------------------
+
+
+def _old_format(run):
+    """Make ``run``'s checkpoint look like one written before it held its network."""
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    for key in ("network_spec", "rollout_name", "data_name"):
+        del state[key]
+    torch.save(state, run / "checkpoint.pt")
+
+
+def test_load_trained_gives_back_the_trained_model_and_what_it_trained_with(digits, tmp_path):
+    net = sn.load("mnist_sr").scaled(0.5)
+    cfg = TrainConfig(epochs=2, output_frames=3, max_batches=2, seed=5, **QUICK)
+    trainer, ev = train(net, "hybrid", digits[1], digits[1], noise_std=1.5, config=cfg, out_dir=tmp_path)
+    for run in (tmp_path, tmp_path / "checkpoint.pt"):
+        model = sn.train.load_trained(run)
+        assert not model.training and model.network == net and model.network.name == "mnist_sr@0.5"
+        saved = trainer.model.state_dict()
+        assert all(torch.equal(v, saved[k]) for k, v in model.state_dict().items())
+        assert model.trained_with == {
+            "rollout": "hybrid", "pattern": list(sn.Rollout.named(net, "hybrid").bits),
+            "noise_std": 1.5, "epochs": 2, "seed": 5, "data": trainer.train_data.name,
+            "test_accuracy": ev.accuracy, "update_steps": ev.update_steps}
+    # it answers as the trained model does: the same evaluation on the same test sequences
+    loaded = Trainer(model, model.trained_with["rollout"], trainer.train_data, config=cfg)
+    assert loaded.evaluate(trainer.test_data) == ev
+
+
+def test_load_trained_rebuilds_older_checkpoints_of_built_in_networks(digits, tmp_path):
+    cfg = TrainConfig(epochs=1, output_frames=2, max_batches=1, **QUICK)
+    trainer, _ = train(sn.load("mnist_sr").scaled(0.25), "hybrid", digits[1], None, config=cfg,
+                       out_dir=tmp_path)
+    _old_format(tmp_path)
+    model = sn.train.load_trained(tmp_path)
+    assert model.network.name == "mnist_sr@0.25" and model.network == trainer.model.network
+    assert model.trained_with["rollout"] == "hybrid" and model.trained_with["data"] is None
+    assert model.trained_with["test_accuracy"] is None and model.trained_with["update_steps"] is None
+    (tmp_path / "metrics.json").unlink()  # nothing names the pattern any more
+    assert sn.train.load_trained(tmp_path).trained_with["rollout"] == "custom"  # bits still right
+
+
+def test_load_trained_of_an_older_checkpoint_of_a_spec_file_needs_the_network(digits, tmp_path):
+    cfg = TrainConfig(epochs=1, output_frames=2, max_batches=1, **QUICK)
+    spec = str(_spec(tmp_path, h2=16))
+    train(spec, "streaming", digits[1], None, out_dir=tmp_path / "run", config=cfg)
+    _old_format(tmp_path / "run")
+    with pytest.raises(sn.StreamnetsError, match=r"checkpoint.pt: the checkpoint names network 'small', "
+                                                 r"which is not a built-in; pass the network it trained"):
+        sn.train.load_trained(tmp_path / "run")
+    assert sn.train.load_trained(tmp_path / "run", network=spec).trained_with["rollout"] == "streaming"
+    other = str(_spec(tmp_path, h2=32))
+    with pytest.raises(sn.StreamnetsError, match="node shapes or edges differ from those of network 'small'"):
+        sn.train.load_trained(tmp_path / "run", network=other)
+
+
+def test_load_trained_names_a_missing_or_foreign_checkpoint(tmp_path):
+    with pytest.raises(sn.StreamnetsError, match=re.escape(f"{tmp_path}/checkpoint.pt: no checkpoint here")):
+        sn.train.load_trained(tmp_path)
+    (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
+    with pytest.raises(sn.StreamnetsError, match="checkpoint.pt: not a streamnets training checkpoint"):
+        sn.train.load_trained(tmp_path)
+    torch.save({"model": {}}, tmp_path / "checkpoint.pt")
+    with pytest.raises(sn.StreamnetsError, match=r"not a streamnets training checkpoint \(KeyError"):
+        sn.train.load_trained(tmp_path)

@@ -310,3 +310,17 @@ def test_out_of_range_starting_values_and_too_many_frames_are_refused_before_run
             (dict(frames=10**6), "at most MAX_FRAMES")]:
         with pytest.raises(SettingError, match=message):
             LiveInference(model, data=digits, **{"frames": T, **kwargs})
+
+
+def test_a_model_loaded_from_a_training_run_feeds_the_viewer(digits, tmp_path):
+    from streamnets.train import TrainConfig, load_trained, train
+
+    cfg = TrainConfig(epochs=1, batch_size=32, output_frames=2, max_batches=2, progress=False,
+                      device="cpu")
+    trainer, _ = train("mnist_sr", "hybrid", digits, digits, noise_std=0.7, config=cfg, out_dir=tmp_path)
+    model = load_trained(tmp_path)
+    app = LiveInference(model, rollouts=("streaming", "hybrid"), data=digits, frames=6, frame=5)
+    assert app.rollout.name == "hybrid" and app.noise_std == 0.7  # as it was trained
+    assert "trained under the hybrid rollout" in app.status.value
+    ref = reference_probabilities(trainer.model.eval(), digits, 0, "hybrid", 0.7, frames=6)
+    torch.testing.assert_close(app.probabilities, ref[5])
