@@ -518,7 +518,8 @@ class Rollout:
 
     def input_paths(self, node, frame, input=None):
         """Every path along which an input frame reaches ``node`` of ``frame`` in the
-        rollout window: lists of ``(frame, node)``, shortest first.
+        rollout window: lists of ``(frame, node)``, shortest first (of equal length,
+        the one from the latest input frame first).
 
         Edges into frame 0 carry nothing (every node but the inputs is empty
         there, the initial state), as for :attr:`first_frames`. ``input``: one

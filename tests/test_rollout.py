@@ -425,3 +425,117 @@ def test_equally_model_parallel_compares_with_a_rollout(fig2):
     with pytest.raises(sn.SpecError, match=r"^other: expected a Rollout to compare with, got str "
                                            r"'streaming'; e\.g\. Rollout\.of\(network, 'streaming'\)"):
         sn.Rollout.sequential(fig2).is_equally_model_parallel("streaming")
+
+
+# -- found by mutation testing: node order, tie order, other networks --------------------
+
+
+def _redeclared(net, order, name=None):
+    """``net`` with its nodes declared in ``order`` (same edges, same edge order)."""
+    return sn.Network([net.nodes[v] for v in order], net.edges, name or net.name,
+                      {k: sorted(v) for k, v in net.rollouts.items()})
+
+
+def _renamed(net, name):
+    """A network equal to ``net`` in everything but its name: a different network."""
+    return sn.Network(list(net.nodes.values()), net.edges, name)
+
+
+def test_fig2_with_its_output_declared_first():
+    """Guards against: inference_factor taking the max over frame 1 without the first declared
+    node (``max(rows[1][1:])``, right whenever an input comes first); and the DFS of
+    the sequential rollout starting from the first declared node instead of the inputs."""
+    net = _redeclared(sn.load("fig2"), ["w", "v", "u"])
+    seq = sn.Rollout.sequential(net)
+    assert set(seq.streaming_edges) == {("v", "v"), ("w", "v")}  # PAPER.md: the sequential pattern
+    assert seq.tableau(3) == {"w": [0, 2, 4, 6], "v": [0, 1, 3, 5], "u": [0, 0, 0, 0]}
+    assert seq.inference_factor == 2
+    assert seq.first_response() == {"w": (1, 2)}
+
+
+@settings(max_examples=60, deadline=None)
+@given(st.data())
+def test_theory_does_not_depend_on_the_node_declaration_order(data):
+    net = data.draw(networks())
+    r = data.draw(patterns(net, valid_only=True))
+    order = data.draw(st.permutations(list(net.nodes)))
+    other = sn.Rollout.from_bits(_redeclared(net, order), r.bits)
+    assert other.tableau(3) == r.tableau(3)
+    assert other.inference_factor == r.inference_factor
+    assert other.first_response() == r.first_response()
+    assert other.first_frames == r.first_frames
+
+
+def _literal_frame_order(rollout):
+    """Repeatedly take the first declared node whose zero-delay sources are all placed."""
+    net, placed, order = rollout.network, set(), []
+    while len(order) < len(net.nodes):
+        v = next(v for v in net.nodes if v not in placed and all(
+            e.source in placed for e in net.in_edges(v) if rollout[e.key] == 0))
+        placed.add(v)
+        order.append(v)
+    return order
+
+
+def test_frame_order_breaks_ties_in_declaration_order():
+    """Guards against: ``nx.topological_sort`` in place of the lexicographical one (mnist_hybrid's
+    sequential rollout then computes h2 before h1)."""
+    net = sn.load("mnist_hybrid")
+    assert sn.Rollout.sequential(net).frame_order == ["image", "h1", "h2", "prediction"]
+
+
+@settings(max_examples=100, deadline=None)
+@given(st.data())
+def test_frame_order_equals_a_literal_tie_breaking_order(data):
+    net = data.draw(networks(max_nodes=6))
+    r = data.draw(patterns(net, valid_only=True))
+    assert r.frame_order == _literal_frame_order(r)
+
+
+def test_first_frames_of_an_invalid_pattern_name_the_cycle():
+    """Guards against: first_frames without ``self.validate()`` (it then returns frames for nodes
+    on a zero-delay cycle, which are never computed; nn.plan reads these)."""
+    r = sn.Rollout.from_streaming_edges(sn.load("fig2"), FIG2_INVALID)
+    with pytest.raises(sn.InvalidRolloutError, match="cycle"):
+        r.first_frames
+
+
+def test_first_response_of_an_output_that_is_an_input_is_frame_1():
+    """Guards against: first_response without ``max(first_frames[o], 1)``: PAPER.md's first
+    response is a frame i >= 1, and an input tagged as output has first frame 0."""
+    net = sn.Network([sn.Node("x", (1,), tags=("prediction",)), sn.Node("h", (2,))],
+                     [("x", "h"), ("h", "h")], name="tagged_input")
+    for r in (sn.Rollout.streaming(net), sn.Rollout.sequential(net)):
+        assert r.first_frames == {"x": 0, "h": 1}
+        assert r.first_response() == {"x": (1, 0)}
+
+
+def test_patterns_of_different_networks_are_not_equally_model_parallel():
+    """Guards against: is_equally_model_parallel comparing only the keys (not the networks)."""
+    fig2 = sn.load("fig2")
+    other = _renamed(fig2, "fig2_copy")
+    assert other != fig2
+    a, b = sn.Rollout.streaming(fig2), sn.Rollout.streaming(other)
+    assert a.model_parallel_key == b.model_parallel_key
+    assert not a.is_equally_model_parallel(b)
+    assert a.is_equally_model_parallel(sn.Rollout.streaming(sn.load("fig2")))
+
+
+def test_rollout_of_refuses_a_rollout_of_another_network_with_as_many_edges():
+    """Guards against: Rollout.of without the ``rollout.network != network`` check (from_bits
+    then silently moves the bits onto the other network's edges)."""
+    fig2 = sn.load("fig2")
+    other = _renamed(fig2, "fig2_copy")
+    with pytest.raises(sn.SpecError, match="belongs to network 'fig2_copy', not to 'fig2'"):
+        sn.Rollout.of(fig2, sn.Rollout.sequential(other))
+
+
+def test_input_paths_of_equal_length_come_latest_input_frame_first():
+    """Guards against: ``sorted(paths, key=len)`` (equal-length paths then keep the order in
+    which they were found, earliest input frame first)."""
+    nodes = [sn.Node(v, (1,)) for v in "xabcd"] + [sn.Node("out", (1,))]
+    net = sn.Network(nodes, [("x", "a"), ("a", "b"), ("b", "out"), ("x", "c"), ("c", "d"),
+                             ("d", "out")], name="two_ways")
+    r = sn.Rollout.from_streaming_edges(net, [("x", "c")])
+    assert r.input_paths("out", 2) == [[(2, "x"), (2, "a"), (2, "b"), (2, "out")],
+                                       [(1, "x"), (2, "c"), (2, "d"), (2, "out")]]

@@ -340,3 +340,31 @@ def test_a_tag_like_an_output_tag_is_taken_for_a_typo(tag):
                                            rf"'(prediction|output)', the tag that marks an output node"):
         loads(text, "typo.yaml")
     assert loads(text.replace(tag, "mine"), "typo.yaml").nodes["h"].tags == ("mine",)
+
+
+def test_networks_with_different_named_rollouts_are_not_equal():
+    """Guards against: Network.__eq__ ignoring ``rollouts`` (the spec round-trip tests rely on
+    it to notice a lost or changed named pattern)."""
+    net = sn.load("mnist_sr")
+    assert net.rollouts  # it has a named hybrid pattern
+    bare = sn.Network(list(net.nodes.values()), net.edges, net.name)
+    assert bare.edges == net.edges and list(bare.nodes.values()) == list(net.nodes.values())
+    assert bare != net
+    assert sn.Network(list(net.nodes.values()), net.edges, net.name,
+                      {k: sorted(v) for k, v in net.rollouts.items()}) == net
+
+
+def test_scaled_keeps_the_shapes_of_inputs_and_outputs():
+    """Guards against: ``keep = set(self.inputs)`` in Network.scaled (the output would shrink,
+    and with it the number of classes)."""
+    small = sn.load("fig2").scaled(0.5)
+    assert {v: n.shape for v, n in small.nodes.items()} == {
+        "u": (1, 1, 1), "v": (4, 1, 1), "w": (8, 1, 1)}
+
+
+def test_a_dropout_of_1_is_refused():
+    """Guards against: ``0 <= dropout <= 1`` (a dropout of 1 drops every unit)."""
+    with pytest.raises(sn.SpecError, match=r"dropout must be a number in \[0, 1\), got 1"):
+        sn.Network([sn.Node("x", (1,)), sn.Node("h", (2,), dropout=1)], [("x", "h")])
+    assert sn.Network([sn.Node("x", (1,)), sn.Node("h", (2,), dropout=0.99)],
+                      [("x", "h")]).nodes["h"].dropout == 0.99

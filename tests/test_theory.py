@@ -5,6 +5,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 
 import streamnets as sn
+from streamnets import theory
 from streamnets.paper import FIG2_COUNTS
 from streamnets.theory import (all_patterns, check_theorem1, count_patterns, forward_edges,
                                lemma1_bounds, minimal_tableau, model_parallel_classes,
@@ -153,3 +154,47 @@ def test_check_theorem1_wants_a_rollout():
     with pytest.raises(sn.SpecError, match=r"^rollout: expected a Rollout, got str 'streaming'; "
                                            r"e.g. Rollout.named\(network, 'streaming'\)"):
         check_theorem1("streaming")
+
+
+def _cycle_net(extra=()):
+    """x -> a, and the cycle a -> b -> c -> a (plus ``extra`` edges)."""
+    names = ["x", "a", "b", "c", "d"]
+    edges = [("x", "a"), ("a", "b"), ("b", "c"), ("c", "a"), *extra]
+    used = {v for e in edges for v in e}
+    nodes = [sn.Node(v, (1,), tags=("prediction",) if v == "c" else ()) for v in names if v in used]
+    return sn.Network(nodes, edges, name="cycles")
+
+
+def test_scc_enumeration_limit_is_inclusive(monkeypatch):
+    """Guards against: ``>=`` for ``>`` in the MAX_SCC_EDGES check, and a limit one too high."""
+    monkeypatch.setattr(theory, "MAX_SCC_EDGES", 3)
+    # an SCC of exactly 3 edges is enumerated: 2 (forward x->a) * (2^3 - 1)
+    assert count_patterns(_cycle_net()).valid == 14
+    with pytest.raises(sn.StreamnetsError, match="has 4 edges besides self-loops; exact "
+                                                 "enumeration is limited to 3 per part"):
+        count_patterns(_cycle_net([("a", "c")]))
+
+
+def test_lemma1_cycle_set_skips_a_cycle_that_shares_an_edge():
+    """Guards against: dropping ``if not edges & used`` in the greedy cycle choice. The two
+    chordless cycles a->b->c->a and a->b->d->a share a->b: only one may be chosen."""
+    net = _cycle_net([("b", "d"), ("d", "a")])
+    b = lemma1_bounds(net)
+    # valid: 2 (x->a) * (2^5 - 7), 7 = patterns with one of the two cycles all zero
+    assert count_patterns(net).valid == 50
+    assert len(b.cycle_set) == 1 and b.cycles == 7
+    assert (b.forward, b.upper, b.lower) == (2, 64, 7)
+
+
+def test_check_theorem1_refuses_a_larger_or_wider_minimal_tableau():
+    """Guards against: ``len(row) >= size + 1`` and ``set(minimal) >= set(tab)`` in the check of
+    ``minimal``: a tableau of a larger window, or with an extra node, made (d) False
+    silently for the streaming rollout."""
+    net = sn.load("fig2")
+    r = sn.Rollout.streaming(net)
+    with pytest.raises(sn.SettingError, match="it covers frames 0..5"):
+        check_theorem1(r, 3, minimal_tableau(net, 5))
+    wider = {**minimal_tableau(net, 3), "extra": [0, 1, 2, 3]}
+    with pytest.raises(sn.SettingError, match="it has nodes u, v, w, extra"):
+        check_theorem1(r, 3, wider)
+    assert check_theorem1(r, 3, minimal_tableau(net, 3)) == (True, True, True, True)
