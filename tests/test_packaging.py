@@ -1,4 +1,5 @@
-"""The two install routes (pip via pyproject.toml, conda via environment.yml) agree."""
+"""Packaging and the README: the two install routes (pip via pyproject.toml, conda via
+environment.yml) agree, and the README's commands and examples are the ones that work."""
 
 import re
 import subprocess
@@ -6,6 +7,7 @@ import sys
 import tomllib
 from pathlib import Path
 
+import pytest
 import yaml
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -45,3 +47,20 @@ def test_submodules_load_on_first_use_and_the_theory_needs_no_torch():
             "assert 'torch' in sys.modules; "
             "assert not hasattr(sn, 'no_such_module')")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+def _readme_python_blocks():
+    readme = (ROOT / "README.md").read_text()
+    return re.findall(r"```python\n(.*?)```", readme, re.S)
+
+
+@pytest.mark.parametrize("index", range(len(_readme_python_blocks())))
+def test_the_readme_python_examples_run_and_print_what_they_show(index, capsys):
+    block = _readme_python_blocks()[index]
+    exec(compile(block, f"README.md python block {index + 1}", "exec"), {})
+    # lines that are only a comment after the code are the output it shows
+    code_lines = block.rstrip("\n").splitlines()
+    shown = []
+    while code_lines and code_lines[-1].startswith("# "):
+        shown.insert(0, code_lines.pop()[2:])
+    assert capsys.readouterr().out.splitlines() == shown
