@@ -266,6 +266,7 @@ def _cmd_train(args, out):
     print(f"{'frame':>6} {'update step':>12} {'test accuracy':>14}", file=out)
     for f, s, a in zip(ev.frames, ev.update_steps, ev.accuracy):
         print(f"{f:>6} {s:>12} {a:>14.3f}", file=out)
+    print(f"the trained model, for inference: streamnets.train.load_trained({str(out_dir)!r})", file=out)
     return 0
 
 

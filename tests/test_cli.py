@@ -9,6 +9,7 @@ from pathlib import Path
 import pytest
 import torch
 
+import streamnets
 from streamnets.cli import main
 
 
@@ -275,6 +276,10 @@ def test_train_says_whether_it_trained_resumed_or_found_the_run_finished(tmp_pat
                      f"the accuracies below are of that model",
                      "resumed after epoch 1 of 2; trained epochs 2..2",
                      "trained 1 epoch"]
+    last = output[-1]
+    assert last == f"the trained model, for inference: streamnets.train.load_trained({str(out)!r})"
+    model = eval(last.split(": ", 1)[1], {"streamnets": streamnets})
+    assert model.network.name == "mnist_ff" and model.trained_with["epochs"] == 1
 
 
 def test_train_takes_the_data_of_the_networks_experiment_by_default(tmp_path, monkeypatch, capsys):
