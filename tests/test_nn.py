@@ -1,6 +1,7 @@
 """StreamNet against the rollout theory: emptiness, first responses, window == step,
 gradients, shapes of the paper's networks, edge transforms and error messages."""
 
+import math
 import random
 import threading
 from concurrent.futures import ThreadPoolExecutor
@@ -8,11 +9,13 @@ from concurrent.futures import ThreadPoolExecutor
 import networkx as nx
 import pytest
 import torch
+import torch.nn.functional as F
 
 import streamnets as sn
 from streamnets.errors import InvalidRolloutError, SettingError, ShapeError, SpecError, StreamnetsError
 from streamnets.graph import ACTIVATIONS
 from streamnets.nn import ConvEdge, DenseEdge, StreamNet, edge_transform
+from streamnets.nn.node import NodeUpdate
 from streamnets.theory import valid_patterns
 
 SMOOTH = ("identity", "tanh", "sigmoid", "elu", "leaky_relu")  # never a zero gradient
@@ -655,3 +658,180 @@ def test_node_names_that_would_share_a_parameter_name_are_named(nodes, edges, me
     net = sn.Network([sn.Node(v, [2]) for v in nodes], edges, name="clash")
     with pytest.raises(SpecError, match=f"^nodes: {message}"):
         StreamNet(net)
+
+
+# -- the window pass against a literal loop, and each piece against its definition -------------
+
+LITERAL_ACTIVATIONS = {
+    "identity": lambda x: x,
+    "relu": lambda x: torch.where(x > 0, x, torch.zeros_like(x)),
+    "tanh": lambda x: (torch.exp(x) - torch.exp(-x)) / (torch.exp(x) + torch.exp(-x)),
+    "sigmoid": lambda x: 1 / (1 + torch.exp(-x)),
+    "elu": lambda x: torch.where(x > 0, x, torch.exp(x) - 1),
+    "leaky_relu": lambda x: torch.where(x > 0, x, 0.01 * x),
+    "softmax": lambda x: torch.exp(x) / torch.exp(x).sum(1, keepdim=True),  # over channels
+}
+
+
+def mixed_network():
+    """Every kind of edge transform (dense, same conv, strided, upsampled, dense into
+    spatial), every activation (softmax on a spatial node), nodes with 1 to 4 terms."""
+    nodes = [sn.Node("x", (2, 4, 4)),
+             sn.Node("h", (3, 4, 4), "leaky_relu"),
+             sn.Node("s", (2, 2, 2), "sigmoid"),
+             sn.Node("d", (3,), "tanh"),
+             sn.Node("m", (2, 4, 4), "softmax"),
+             sn.Node("e", (2, 4, 4), "elu"),
+             sn.Node("o", (4,), "identity", tags=("prediction",))]
+    edges = [sn.Edge("x", "h", 3), sn.Edge("h", "h", 3), sn.Edge("s", "h", 3), sn.Edge("d", "h", 1),
+             sn.Edge("h", "s", 3), sn.Edge("x", "d", 1), sn.Edge("s", "d", 1), sn.Edge("d", "d", 1),
+             sn.Edge("h", "m", 1), sn.Edge("m", "e", 3), sn.Edge("x", "e", 1),
+             sn.Edge("e", "o", 1), sn.Edge("d", "o", 1), sn.Edge("m", "o", 1)]
+    return sn.Network(nodes, edges, name="mixed")
+
+
+def literal_transform(weight, src_node, tgt_node, x):
+    """What an edge does, written out without the edge modules."""
+    if not tgt_node.is_spatial:
+        return x.reshape(x.shape[0], -1) @ weight.T  # channel-major flatten
+    k = weight.shape[-1]
+    if not src_node.is_spatial:  # a dense value copied to every pixel
+        x = x.reshape(x.shape[0], -1, 1, 1).repeat(1, 1, *tgt_node.shape[1:])
+    elif tgt_node.shape[1] > src_node.shape[1]:  # nearest upsampling: repeat each pixel
+        f = tgt_node.shape[1] // src_node.shape[1]
+        x = x.repeat_interleave(f, dim=2).repeat_interleave(f, dim=3)
+    stride = max(1, src_node.shape[1] // tgt_node.shape[1]) if src_node.is_spatial else 1
+    return F.conv2d(x, weight, stride=stride, padding=(k - 1) // 2)
+
+
+def literal_window(model, rollout, frames):
+    """Frame by frame: node v of frame i = act(bias_v + sum of the literal transforms of
+    its non-empty sources at frame i - R(e)); empty if it has none; frame 0 holds inputs."""
+    net = model.network
+    within = nx.DiGraph([(e.source, e.target) for e in net.edges if not rollout[e.key]])
+    within.add_nodes_from(net.nodes)
+    order = list(nx.topological_sort(within))
+    values = [{v: (frames[:, 0] if v in net.inputs else None) for v in net.nodes}]
+    for t in range(1, frames.shape[1]):
+        prev, cur = values[-1], {}
+        for v in order:
+            if v in net.inputs:
+                cur[v] = frames[:, t]
+                continue
+            terms = []
+            for e in net.edges:
+                if e.target != v:
+                    continue
+                x = prev[e.source] if rollout[e.key] else cur[e.source]
+                if x is not None:
+                    w = model.edge_modules[f"{e.source}->{e.target}"].weight
+                    terms.append(literal_transform(w, net.nodes[e.source], net.nodes[v], x))
+            if not terms:
+                cur[v] = None
+                continue
+            bias = model.node_modules[v].bias
+            bias = bias.view(1, -1, 1, 1) if net.nodes[v].is_spatial else bias.view(1, -1)
+            cur[v] = LITERAL_ACTIVATIONS[net.nodes[v].activation](bias + sum(terms))
+        values.append(cur)
+    return values
+
+
+@pytest.mark.parametrize("pattern", ["streaming", "sequential", "hybrid"])
+def test_window_equals_a_literal_loop_with_nonzero_biases(pattern):
+    # Biases start at zero, so a bias dropped or counted once per incoming edge is
+    # invisible to a fresh model; here every parameter is random and non-zero.
+    net = mixed_network()
+    if pattern == "hybrid":  # streaming only where the sequential pattern must be
+        r = sn.Rollout.of(net, {e.key: int(e.source == e.target or e.key in {("s", "h"), ("d", "h"), ("m", "o")}) for e in net.edges})
+    else:
+        r = sn.Rollout.named(net, pattern)
+    torch.manual_seed(0)
+    model = StreamNet(net).double().eval()
+    with torch.no_grad():
+        for p in model.parameters():
+            p.uniform_(-0.6, 0.6)
+        frames = torch.rand(3, 6, 2, 4, 4, generator=torch.Generator().manual_seed(1)).double()
+        out = model(frames, rollout=r, return_states=True)
+        expected = literal_window(model, r, frames)
+    for t, frame in enumerate(expected):
+        for v, value in frame.items():
+            got = out.states[t][v]
+            assert (got is None) == (value is None), (pattern, t, v)
+            if value is not None:
+                torch.testing.assert_close(got, value, rtol=1e-9, atol=1e-9, msg=f"{pattern} {t} {v}")
+        if frame["o"] is not None:
+            torch.testing.assert_close(out.logits["o"][:, t], frame["o"], rtol=1e-9, atol=1e-9)
+
+
+
+@pytest.mark.parametrize("activation", sorted(LITERAL_ACTIVATIONS))
+@pytest.mark.parametrize("shape", [(5,), (5, 3, 3)])
+def test_each_activation_is_the_function_it_names(activation, shape):
+    update = NodeUpdate(sn.Node("v", shape, activation)).double()
+    x = torch.randn(4, *shape, generator=torch.Generator().manual_seed(2)).double() * 3
+    value, logits = update(x.clone())
+    torch.testing.assert_close(value, LITERAL_ACTIVATIONS[activation](x))
+    torch.testing.assert_close(logits, x if activation == "softmax" else value)
+    if activation == "softmax":  # a distribution over the channels of each pixel
+        torch.testing.assert_close(value.sum(1), torch.ones(4, *shape[1:], dtype=torch.float64))
+
+
+def test_dropout_drops_a_fraction_p_and_scales_the_rest():
+    update = NodeUpdate(sn.Node("v", (200_000,), "identity", dropout=0.25)).train()
+    torch.manual_seed(0)
+    value, _ = update(torch.ones(1, 200_000))
+    dropped = float((value == 0).float().mean())
+    assert abs(dropped - 0.25) < 0.01, dropped
+    kept = value[value != 0]
+    torch.testing.assert_close(kept, torch.full_like(kept, 1 / 0.75))
+    update.eval()
+    assert torch.equal(update(torch.ones(1, 200_000))[0], torch.ones(1, 200_000))
+
+
+def test_upsampling_edge_repeats_each_pixel():
+    edge = ConvEdge(1, 1, kernel=1, upsample=2)
+    with torch.no_grad():
+        edge.weight.fill_(1.0)
+    x = torch.arange(4.0).view(1, 1, 2, 2)
+    expected = torch.tensor([[0., 0., 1., 1.], [0., 0., 1., 1.], [2., 2., 3., 3.], [2., 2., 3., 3.]])
+    torch.testing.assert_close(edge(x)[0, 0], expected)
+
+
+def test_dense_source_into_a_spatial_node_fills_every_pixel():
+    edge = ConvEdge(2, 1, kernel=1, broadcast=(3, 3))
+    with torch.no_grad():
+        edge.weight.copy_(torch.tensor([1.0, 10.0]).view(1, 2, 1, 1))
+    y = edge(torch.tensor([[1.0, 2.0]]))
+    torch.testing.assert_close(y, torch.full((1, 1, 3, 3), 21.0))
+
+
+def test_dense_edge_flattens_channel_major():
+    edge = DenseEdge(2 * 3 * 3, 4)
+    x = torch.randn(5, 2, 3, 3)
+    torch.testing.assert_close(edge(x), x.reshape(5, 18) @ edge.weight.T)
+
+
+@pytest.mark.parametrize("make, fan_in, fan_out", [
+    (lambda: ConvEdge(16, 32, kernel=5), 16 * 25, 32 * 25),
+    (lambda: DenseEdge(300, 200), 300, 200),
+])
+def test_weights_are_keras_glorot_uniform(make, fan_in, fan_out):
+    torch.manual_seed(0)
+    w = make().weight.detach()
+    bound = math.sqrt(6.0 / (fan_in + fan_out))
+    assert float(w.abs().max()) <= bound
+    assert float(w.abs().max()) > 0.98 * bound  # tens of thousands of draws reach the bound
+    assert abs(float(w.std()) - bound / math.sqrt(3)) < 0.02 * bound
+
+
+def test_an_input_that_is_also_an_output_responds_from_frame_1():
+    nodes = [sn.Node("x", (2,), "identity", tags=("output",)),
+             sn.Node("h", (3,), "relu", tags=("prediction",))]
+    net = sn.Network(nodes, [sn.Edge("x", "h", 1), sn.Edge("h", "h", 1)], name="echo")
+    model = StreamNet(net).eval()
+    frames = torch.rand(2, 4, 2)
+    out = model(frames)
+    assert out.mask["x"].tolist() == [False, True, True, True]
+    assert out.first_frame["x"] == out.mask["x"].tolist().index(True) == 1
+    torch.testing.assert_close(out.responses("x"), frames[:, 1:])
+    assert not out.logits["x"][:, 0].any()  # empty frames are zero, as step's None

@@ -415,8 +415,8 @@ class StreamNet(nn.Module):
             if return_states:
                 states.append(self._as_dict(current))
         for k, v in enumerate(self._outputs):
-            if v in plan.inputs:  # an input that is also an output reports its frames
-                logits[k] = [x[:, t] for i, x in inputs if i == v for t in range(frames_n)]
+            if v in plan.inputs:  # an input that is also an output reports its frames from 1 on
+                logits[k] = [None] + [x[:, t] for i, x in inputs if i == v for t in range(1, frames_n)]
         masks, steps = plan.output_tensors(frames_n, inputs[0][1].device)
         names = self.network.outputs
         return StreamOutput(
