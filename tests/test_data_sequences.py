@@ -322,3 +322,37 @@ def test_eval_start_word_and_wrong_kind_of_source():
         NoisyFrames(x, y, 2, 0.5)
     with pytest.raises(ShapeError, match="single images .* go into NoisyFrames"):
         TrackWindows(x[:, 0], y, 2, 0.5)
+
+
+def test_training_frames_carry_independent_noise():
+    # (the existing check of this looks at evaluation sequences only)
+    x = torch.full((64, 1, 16, 16), 0.5)
+    ds = NoisyFrames(x, torch.zeros(64, dtype=torch.int64), frames=3, noise_std=0.1, train=True, seed=1)
+    v = ds.batch(torch.arange(64))[0] - 0.5  # no clipping at 5 sigma
+    for a, b in ((0, 1), (1, 2), (0, 2)):
+        r = torch.corrcoef(torch.stack([v[:, a].flatten(), v[:, b].flatten()]))[0, 1]
+        assert abs(float(r)) < 0.03, (a, b, float(r))
+
+
+def test_each_epoch_has_its_own_shuffled_order():
+    x = torch.rand(40, 1, 2, 2)
+    ds = NoisyFrames(x, torch.arange(40), frames=1, noise_std=0.0, train=True, seed=5)
+
+    def order(epoch):
+        ds.set_epoch(epoch)
+        return torch.cat([y for _, y in ds.iter_batches(8)]).tolist()
+
+    orders = [order(e) for e in range(3)]
+    assert all(sorted(o) == list(range(40)) for o in orders)
+    assert len({tuple(o) for o in orders}) == 3
+    assert order(1) == orders[1]
+
+
+def test_seeded_evaluation_windows_start_at_every_position():
+    t = torch.arange(6, dtype=torch.float32) / 10
+    tracks = t.view(1, 6, 1, 1, 1).expand(200, 6, 1, 2, 2).clone()
+    ds = TrackWindows(tracks, torch.zeros(200, dtype=torch.int64), frames=3, noise_std=0.0, train=False)
+    x, _ = ds.batch(range(200))
+    starts = (x[:, 0, 0, 0, 0] * 10).round().long()
+    assert torch.equal(starts, ds.last_starts)
+    assert set(starts.tolist()) == {0, 1, 2, 3}  # 0..L-T, each about 50 times

@@ -12,7 +12,7 @@ import pytest
 import torch
 
 import streamnets as sn
-from streamnets.data import Digits
+from streamnets.data import ArrayDataset, Digits
 from streamnets.nn import StreamNet
 from streamnets.train import TrainConfig, Trainer, make_sequences, train, window_frames
 from test_nn_device import needs_cuda
@@ -534,3 +534,113 @@ def test_load_trained_names_a_missing_or_foreign_checkpoint(tmp_path):
     torch.save({"model": {}}, tmp_path / "checkpoint.pt")
     with pytest.raises(sn.StreamnetsError, match=r"not a streamnets training checkpoint \(KeyError"):
         sn.train.load_trained(tmp_path)
+
+
+# -- the trainer's numbers against a hand-written loop ---------------------------------------
+
+def tiny_task(n=40, seed=0):
+    """A small dropout-free network and ``n`` random 4x4 images of 3 classes."""
+    net = sn.spec.loads("{nodes: {x: {shape: [1, 4, 4]}, h: {shape: [4, 4, 4], activation: tanh}, "
+                        "y: {shape: [3], activation: softmax}}, "
+                        "edges: [[x, h], [h, h], [h, y], [x, y]]}")
+    g = torch.Generator().manual_seed(seed)
+    images = ArrayDataset(torch.randint(0, 256, (n, 1, 4, 4), generator=g, dtype=torch.uint8),
+                          torch.randint(0, 3, (n,), generator=g), ["a", "b", "c"], "random 4x4")
+    return net, images
+
+
+def per_frame_cross_entropy(logits, labels):
+    """(batch, frames) cross entropies, written out."""
+    picked = logits.gather(-1, labels[:, None, None].expand(-1, logits.shape[1], 1))[..., 0]
+    return torch.logsumexp(logits, -1) - picked
+
+
+def test_evaluation_equals_a_hand_computation_per_frame():
+    # 40 samples in batches of 16 (16, 16, 8): per-frame accuracy in frame order, and the loss
+    # as the mean over samples and output frames of the per-frame cross entropy.
+    net, images = tiny_task()
+    r = sn.Rollout.sequential(net)
+    torch.manual_seed(1)
+    model = StreamNet(net)
+    data = make_sequences(images, 5, 0.5, train=False, seed=2)
+    config = TrainConfig(output_frames=4, batch_size=16, progress=False, device="cpu")
+    trainer = Trainer(model, r, None, data, config)
+    ev = trainer.evaluate()
+    frames, labels = data.batch(range(len(data)))
+    with torch.no_grad():
+        logits = model.eval()(frames, rollout=r).logits["y"][:, 1:]  # first response at frame 1
+    assert ev.frames == [1, 2, 3, 4]
+    accuracy = [float((logits[:, t].argmax(-1) == labels).double().mean()) for t in range(4)]
+    assert accuracy != accuracy[::-1]  # so that the order of the frames is checked
+    assert ev.accuracy == pytest.approx(accuracy, abs=1e-12)
+    assert ev.loss == pytest.approx(float(per_frame_cross_entropy(logits, labels).mean()), rel=1e-5)
+
+
+def test_training_loss_and_accuracy_are_means_over_samples_and_frames(monkeypatch):
+    net, images = tiny_task()
+    torch.manual_seed(0)
+    data = make_sequences(images, 4, 0.5, train=True, seed=1)
+    config = TrainConfig(epochs=1, output_frames=3, batch_size=16, lr=1e-2, optimizer="sgd",
+                         progress=False, device="cpu")
+    trainer = Trainer(StreamNet(net), "streaming", data, None, config)
+    seen = []
+    logits_of = Trainer._logits
+
+    def record(self, frames):
+        logits = logits_of(self, frames)
+        seen.append(logits.detach().clone())
+        return logits
+
+    labels = []
+    batches = data.iter_batches
+
+    def record_labels(*args, **kw):
+        for x, y in batches(*args, **kw):
+            labels.append(y)
+            yield x, y
+
+    monkeypatch.setattr(Trainer, "_logits", record)
+    monkeypatch.setattr(data, "iter_batches", record_labels)
+    (rec,) = trainer.fit()
+    assert [len(y) for y in labels] == [16, 16, 8] and rec["samples"] == 40
+    logits, labels = torch.cat(seen), torch.cat(labels)
+    assert logits.shape == (40, 3, 3)
+    assert rec["train_loss"] == pytest.approx(float(per_frame_cross_entropy(logits, labels).mean()),
+                                              rel=1e-5)
+    correct = (logits.argmax(-1) == labels[:, None]).double()
+    assert rec["train_accuracy"] == pytest.approx(float(correct.mean()), abs=1e-6)  # float32 sums
+
+
+def test_rmsprop_has_keras_defaults_and_lr_decays_per_batch():
+    net, images = tiny_task()
+    data = make_sequences(images, 4, 0.5, train=True)
+    config = TrainConfig(epochs=2, output_frames=3, batch_size=16, lr=0.01, decay=0.5,
+                         progress=False, device="cpu")
+    trainer = Trainer(StreamNet(net), "streaming", data, None, config)
+    group = trainer.optimizer.param_groups[0]
+    assert isinstance(trainer.optimizer, torch.optim.RMSprop)
+    assert (group["alpha"], group["eps"]) == (0.9, 1e-7)
+    history = trainer.fit()  # 3 batches per epoch: lr_t = lr / (1 + decay * t)
+    assert [h["lr"] for h in history] == pytest.approx([0.01 / (1 + 0.5 * 3), 0.01 / (1 + 0.5 * 6)])
+
+
+def test_evaluate_restores_the_training_mode():
+    net, images = tiny_task()
+    data = make_sequences(images, 4, 0.5, train=False)
+    trainer = Trainer(StreamNet(net), "streaming", None, data,
+                      TrainConfig(output_frames=3, progress=False, device="cpu"))
+    trainer.model.train()
+    trainer.evaluate()
+    assert trainer.model.training
+    trainer.model.eval()
+    trainer.evaluate()
+    assert not trainer.model.training
+
+
+def test_resume_refuses_a_checkpoint_of_another_seed(tmp_path):
+    net, images = tiny_task()
+    cfg = dict(epochs=1, output_frames=2, batch_size=16, max_batches=1, progress=False, device="cpu")
+    train(net, "streaming", images, None, 0.5, TrainConfig(**cfg, seed=0), out_dir=tmp_path)
+    with pytest.raises(sn.StreamnetsError, match=r"other settings: seed=0 \(now 1\)"):
+        train(net, "streaming", images, None, 0.5, TrainConfig(**{**cfg, "epochs": 2}, seed=1),
+              out_dir=tmp_path, resume=True)
