@@ -81,6 +81,10 @@ def size_ratio(edge, src, tgt):
 class Node:
     """A neuron pool: ``shape`` = (channels, height, width); (C, 1, 1) is dense.
 
+    ``activation`` is one of :data:`ACTIVATIONS` (``leaky_relu`` has slope 0.01,
+    PyTorch's default; ``softmax`` is over the channels of each pixel), ``dropout``
+    a rate in [0, 1) applied to the biased sum of the inputs before the activation.
+
     Examples
     --------
     >>> Node("h1", (16, 7, 7), activation="relu", dropout=0.25)
