@@ -25,6 +25,7 @@ import itertools
 import json
 import time
 from dataclasses import asdict, dataclass, field
+from pathlib import Path
 
 import torch
 import torch.nn.functional as F
@@ -680,8 +681,6 @@ def load_trained(run, network=None, device="cpu"):
     ...             trainer.model.eval()(torch.ones(1, 4, 1, 28, 28), rollout=r).logits["prediction"])
     True
     """
-    from pathlib import Path
-
     path = Path(run)
     path = path / "checkpoint.pt" if path.is_dir() else path
     if not path.is_file():

@@ -3,7 +3,6 @@ tableau and the inference factor change."""
 
 from __future__ import annotations
 
-
 from ..errors import SettingError, whole_number
 from ..rollout import Rollout
 from ..viz.network import draw_network
