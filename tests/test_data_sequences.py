@@ -349,10 +349,8 @@ def test_each_epoch_has_its_own_shuffled_order():
 
 
 def test_seeded_evaluation_windows_start_at_every_position():
-    t = torch.arange(6, dtype=torch.float32) / 10
-    tracks = t.view(1, 6, 1, 1, 1).expand(200, 6, 1, 2, 2).clone()
-    ds = TrackWindows(tracks, torch.zeros(200, dtype=torch.int64), frames=3, noise_std=0.0, train=False)
-    x, _ = ds.batch(range(200))
-    starts = (x[:, 0, 0, 0, 0] * 10).round().long()
+    x, y = tracks(n=200, length=6)
+    ds = TrackWindows(x, y, frames=3, noise_std=0.0, train=False)
+    starts = starts_of(ds.batch(range(200))[0])
     assert torch.equal(starts, ds.last_starts)
     assert set(starts.tolist()) == {0, 1, 2, 3}  # 0..L-T, each about 50 times

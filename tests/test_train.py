@@ -189,6 +189,7 @@ def test_resume_refuses_a_foreign_or_corrupt_checkpoint(digits, tmp_path):
     ({"optimizer": "sgd"}, r"optimizer='adam' \(now 'sgd'\)"),
     ({"lr": 0.1, "batch_size": 16}, r"batch_size=32 \(now 16\), lr=0.001 \(now 0.1\)"),
     ({"noise_std": 1.0}, r"noise_std=2.0 \(now 1.0\)"),
+    ({"seed": 1}, r"seed=0 \(now 1\)"),
 ])
 def test_resume_refuses_a_checkpoint_trained_with_other_settings(digits, tmp_path, change, message):
     # before: another optimizer was a KeyError traceback; another lr, batch size or noise was
@@ -635,12 +636,3 @@ def test_evaluate_restores_the_training_mode():
     trainer.model.eval()
     trainer.evaluate()
     assert not trainer.model.training
-
-
-def test_resume_refuses_a_checkpoint_of_another_seed(tmp_path):
-    net, images = tiny_task()
-    cfg = dict(epochs=1, output_frames=2, batch_size=16, max_batches=1, progress=False, device="cpu")
-    train(net, "streaming", images, None, 0.5, TrainConfig(**cfg, seed=0), out_dir=tmp_path)
-    with pytest.raises(sn.StreamnetsError, match=r"other settings: seed=0 \(now 1\)"):
-        train(net, "streaming", images, None, 0.5, TrainConfig(**{**cfg, "epochs": 2}, seed=1),
-              out_dir=tmp_path, resume=True)
