@@ -249,7 +249,9 @@ def test_rest_stops_the_workers_polling():
         before = _cpu_seconds(pid)
         time.sleep(0.5)
         resting = _cpu_seconds(pid) - before
-    assert polling > 0.2 and resting < 0.1, (polling, resting)
+    # Relative, not absolute: with 12 test processes on 16 cores (load 70) a polling
+    # worker got 0.08 s of CPU in the 0.5 s, where an idle machine gives it about 0.5 s.
+    assert polling > 0.04 and resting <= polling / 4, (polling, resting)
 
 
 def test_worker_errors_reach_the_caller_and_the_workers_survive():

@@ -262,6 +262,18 @@ def test_a_run_resumes_on_cuda(digits, tmp_path, first_device):
     assert moments and all(v.is_cuda for v in moments)
 
 
+@needs_cuda
+def test_a_run_trained_on_cuda_loads_on_the_cpu_and_on_cuda(digits, tmp_path):
+    cfg = TrainConfig(epochs=1, output_frames=2, max_batches=2, **dict(QUICK, device="cuda"))
+    trainer, ev = train("mnist_sr", "hybrid", digits[1], digits[1], config=cfg, out_dir=tmp_path)
+    saved = {k: v.cpu() for k, v in trainer.model.state_dict().items()}
+    on_cpu = sn.train.load_trained(tmp_path)
+    assert all(not v.is_cuda and torch.equal(v, saved[k]) for k, v in on_cpu.state_dict().items())
+    on_cuda = sn.train.load_trained(tmp_path, device="cuda")
+    assert next(on_cuda.parameters()).is_cuda and on_cuda.trained_with["test_accuracy"] == ev.accuracy
+    assert Trainer(on_cuda, "hybrid", trainer.train_data, config=cfg).evaluate(trainer.test_data) == ev
+
+
 def test_prefetching_trains_on_exactly_the_same_batches(digits):
     histories, evals = [], []
     for prefetch in (False, True):
