@@ -827,7 +827,7 @@ def test_bench_times_a_pipelined_executor_per_clip(simulated_cuda):
     import streamnets.parallel.bench as bench
 
     model = model_of(sn.load("mnist_ff"))
-    pool = bench._frames(model, 2, 8, torch.device("cpu"), seed=0)
+    pool = bench.random_clip(model, 2, 8, torch.device("cpu"), seed=0)
     clip = bench._clip(pool, 11)  # cycles through the pool
     assert clip.shape[1] == 11 and torch.equal(clip[:, 9], pool[:, 1])
     ex = simulated_cuda(model, "streaming", graphs=True, frames_per_graph=4)

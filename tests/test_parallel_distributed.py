@@ -1,6 +1,10 @@
 """DistributedExecutor on 2 and 3 gloo ranks spawned on 127.0.0.1: every rank's
 outputs equal StreamNet.step's (tolerance: streamnets.parallel.base.TOLERANCE)."""
 
+import json
+import subprocess
+import sys
+
 import pytest
 import torch
 
@@ -8,6 +12,8 @@ import streamnets as sn
 from streamnets.nn import StreamNet
 from streamnets.parallel import DistributedExecutor, ReferenceExecutor, launch
 from streamnets.parallel.base import compare_outputs
+from streamnets.parallel.bench import random_clip
+from streamnets.parallel.distributed import time_frames
 
 
 def softmax_net():
@@ -19,16 +25,27 @@ def softmax_net():
     return sn.Network(nodes, [sn.Edge(u, v, 3) for u, v in edges], name="softmaxnet")
 
 
+def two_inputs_net():
+    """Two inputs of different shapes, one of them read by a recurrent node."""
+    nodes = [sn.Node("img", (2, 8, 8), "identity"), sn.Node("aux", (3,), "identity"),
+             sn.Node("a", (4, 4, 4), "relu"), sn.Node("b", (6,), "tanh"),
+             sn.Node("c", (5,), "softmax", tags=("prediction",))]
+    edges = [("img", "a"), ("aux", "b"), ("a", "b"), ("b", "b"), ("b", "c"), ("a", "c")]
+    return sn.Network(nodes, [sn.Edge(u, v, 3) for u, v in edges], name="twoinputs")
+
+
+NETS = {"softmaxnet": softmax_net, "twoinputs": two_inputs_net}
+
+
 def build(name):
-    net = softmax_net() if name == "softmaxnet" else sn.load(name)
+    net = NETS[name]() if name in NETS else sn.load(name)
     # Different weights per rank on purpose: the executor must broadcast rank 0's.
     torch.manual_seed(torch.distributed.get_rank() if torch.distributed.is_initialized() else 0)
     return StreamNet(net).eval()
 
 
-def frames_of(net, batch=2, count=8):
-    g = torch.Generator().manual_seed(5)
-    return torch.rand(batch, count, *net.nodes[net.inputs[0]].shape, generator=g)
+def frames_of(model, batch=2, count=8):
+    return random_clip(model, batch, count, "cpu", seed=5)  # a dict per input for twoinputs
 
 
 def rank_job(rank, world, name, streaming_edges):
@@ -37,7 +54,7 @@ def rank_job(rank, world, name, streaming_edges):
     net = model.network
     rollout = "streaming" if streaming_edges is None else sn.Rollout.from_streaming_edges(net, streaming_edges)
     ex = DistributedExecutor(model, rollout)
-    outputs = ex.run(frames_of(net))
+    outputs = ex.run(frames_of(model))
     return {"outputs": outputs, "owners": ex.owners, "state": model.state_dict()}
 
 
@@ -45,19 +62,20 @@ def rank_job(rank, world, name, streaming_edges):
     (2, "cifar10_dsr1", None),
     (3, "softmaxnet", None),
     (3, "softmaxnet", [("d", "a"), ("a", "a"), ("d", "b")]),  # a chain of 3 update steps
+    (2, "twoinputs", None),
 ])
 def test_distributed_equals_step(world, name, streaming_edges):
     results = launch(rank_job, world, args=(name, streaming_edges))
     assert len(results) == world
     owners = results[0]["owners"]
     assert set(owners.values()) <= set(range(world)) and len(set(owners.values())) > 1
-    model = StreamNet(softmax_net() if name == "softmaxnet" else sn.load(name)).eval()
+    model = StreamNet(NETS[name]() if name in NETS else sn.load(name)).eval()
     model.load_state_dict(results[0]["state"])
     for r in results[1:]:  # weights were broadcast from rank 0
         assert all(torch.equal(r["state"][k], v) for k, v in results[0]["state"].items())
     net = model.network
     rollout = "streaming" if streaming_edges is None else sn.Rollout.from_streaming_edges(net, streaming_edges)
-    expected = ReferenceExecutor(model, rollout).run(frames_of(net))
+    expected = ReferenceExecutor(model, rollout).run(frames_of(model))
     for rank, r in enumerate(results):
         match, diff = compare_outputs(r["outputs"], expected)
         assert match, f"rank {rank}: max |diff| {diff}"
@@ -106,3 +124,54 @@ def test_bench_distributed_refuses_bad_settings_before_launching_a_rank(kw, mess
     monkeypatch.setattr("streamnets.parallel.distributed.launch", lambda *a, **k: pytest.fail("launched"))
     with pytest.raises((SettingError, SpecError), match=message):
         bench.bench_distributed(**{"network": "cifar10_dsr0", **kw})
+
+
+def test_time_frames_steps_through_a_clip_of_every_input():
+    # before: it indexed the clip as one tensor, so a network of two inputs failed
+    model = StreamNet(two_inputs_net()).eval()
+    clip = frames_of(model, count=5)
+    times, outputs = time_frames(ReferenceExecutor(model), clip, 2, "cpu")
+    assert len(times) == 3 and min(times) > 0
+    match, diff = compare_outputs(outputs, ReferenceExecutor(model).run(clip))
+    assert match and diff == 0
+
+
+def torchrun(tmp_path, *args):
+    """``torchrun --standalone --nproc-per-node 2 -m streamnets.parallel ARGS``, as the docs run it."""
+    return subprocess.run([sys.executable, "-m", "torch.distributed.run", "--standalone", "--nproc-per-node",
+                           "2", "-m", "streamnets.parallel", *args], capture_output=True, text=True,
+                          cwd=tmp_path, timeout=180)
+
+
+def test_the_torchrun_entry_point_times_two_ranks_on_a_network_of_two_inputs(tmp_path):
+    spec = tmp_path / "twoinputs.yaml"
+    sn.spec.save(two_inputs_net(), spec)
+    done = torchrun(tmp_path, "--network", str(spec), "--batch", "2", "--frames", "3", "--warmup", "1")
+    assert done.returncode == 0, done.stderr[-2000:]
+    result = json.loads(done.stdout)
+    assert result["network"] == "twoinputs" and result["ranks"] == 2 and result["backend"] == "gloo"
+    assert result["outputs_match"] and result["max_abs_diff"] <= 1e-5 and result["ms_per_frame"] > 0
+    assert sorted(sum(result["nodes_by_rank"], [])) == ["a", "b", "c"]
+
+
+@pytest.mark.parametrize("args, message", [
+    (["--network", "nope"], "nope: no built-in network of that name"),
+    (["--network", "mnist_ff", "--frames", "0"], "--frames must be a whole number >= 1, got 0"),
+    (["--network", "mnist_ff", "--rollout", "streamin"], "unknown rollout 'streamin'"),
+    (["--network", "mnist_ff", "--backend", "mpi"], "--backend must be gloo or nccl, got 'mpi'"),
+])
+def test_the_torchrun_entry_point_refuses_bad_settings_in_one_line_per_rank(tmp_path, args, message):
+    # before: every rank printed a traceback (a bad --frames failed only after the ranks met).
+    # torchrun still prints its own, and may stop the second rank before it prints its line.
+    done = torchrun(tmp_path, *args)
+    assert done.returncode != 0
+    lines = [line for line in done.stderr.splitlines() if line.startswith("streamnets.parallel: error: ")]
+    assert lines and all(message in line for line in lines), done.stderr[-2000:]
+    assert "streamnets/" not in done.stderr  # no frame of this package's code
+
+
+def test_the_entry_point_without_torchrun_says_to_use_it(tmp_path):
+    done = subprocess.run([sys.executable, "-m", "streamnets.parallel", "--network", "mnist_ff"],
+                          capture_output=True, text=True, cwd=tmp_path, timeout=120)
+    assert done.returncode == 2 and done.stderr.startswith(
+        "streamnets.parallel: error: no torch.distributed ranks to join: start this under torchrun"), done.stderr

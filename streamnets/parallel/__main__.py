@@ -2,7 +2,10 @@
 the DistributedExecutor timed on every rank and checked against ``model.step``
 (see :func:`streamnets.parallel.distributed.main`)."""
 
+import sys
+
+from ..cli import exit_status
 from .distributed import main
 
 if __name__ == "__main__":
-    main()
+    sys.exit(exit_status(main, prog="streamnets.parallel"))

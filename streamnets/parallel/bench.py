@@ -147,7 +147,9 @@ def _make(name, model, workers, batch, team=1, frames_per_graph=1):
     return CudaStreamExecutor(model, rollout, graphs=name.endswith("graphs"))
 
 
-def _frames(model, batch, count, device, seed):
+def random_clip(model, batch, count, device, seed):
+    """A clip of ``count`` uniform random frames of every input of ``model``'s
+    network: a tensor (batch, count, ...) for one input, else a dict per input."""
     gen = torch.Generator().manual_seed(seed)
     net = model.network
     clip = {v: torch.rand(batch, count, *net.nodes[v].shape, generator=gen).to(device) for v in net.inputs}
@@ -458,8 +460,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
                            f"{frames_per_graph}")
     clip_length = frames_per_graph if pipelined else 0
     # Long enough for every executor to check one graph of frames_per_graph frames.
-    clip = _frames(model, batch, steady + 4 + clip_length, device, seed + 1)
-    pool = _frames(model, batch, 8, device, seed + 2)
+    clip = random_clip(model, batch, steady + 4 + clip_length, device, seed + 1)
+    pool = random_clip(model, batch, 8, device, seed + 2)
     checks, samples, described, references, graph_ms, concurrent = {}, {}, {}, {}, {}, {}
     tolerance = TOLERANCE if device.type == "cpu" else GPU_TOLERANCE
 
@@ -581,7 +583,7 @@ def _distributed_rank(rank, world, network, batch, frames, warmup, seed):
     seed_everything(seed)
     model = StreamNet(sn.load(network)).eval()
     ex = DistributedExecutor(model, "streaming")
-    clip = _frames(model, batch, frames + warmup, torch.device("cpu"), seed + 2)
+    clip = random_clip(model, batch, frames + warmup, torch.device("cpu"), seed + 2)
     with torch.no_grad():
         torch.distributed.barrier()
         times, outputs = time_frames(ex, clip, warmup, "cpu")

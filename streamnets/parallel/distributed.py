@@ -35,7 +35,7 @@ import torch.distributed as dist
 from ..device import cpu_cores
 from ..errors import SettingError, StreamnetsError
 from ..graph import _suggest
-from .base import Executor, check_model, compare_outputs
+from .base import Executor, check_model, clip_frames, compare_outputs
 from .cost import balanced_partition, check_costs
 from .processes import start_context
 
@@ -313,16 +313,17 @@ def launch(fn, world_size, args=(), backend="gloo", threads=None, timeout=300):
 
 
 def time_frames(ex, frames, warmup, device):
-    """Per-frame seconds of ``ex.step`` over ``frames`` (batch, time, ...), after
-    ``warmup`` frames, and the outputs of every frame."""
+    """Per-frame seconds of ``ex.step`` over ``frames`` (batch, time, ...), or a
+    dict of them per input, after ``warmup`` frames, and the outputs of every frame."""
     from .cost import sync
 
-    state = ex.initial_state(frames.shape[0])
+    length, batch, pick = clip_frames(frames)
+    state = ex.initial_state(batch)
     times, outputs = [], []
-    for t in range(frames.shape[1]):
+    for t in range(length):
         sync(device)
         start = time.perf_counter()
-        out, state = ex.step(frames[:, t], state)
+        out, state = ex.step(pick(t), state)
         sync(device)
         if t >= warmup:
             times.append(time.perf_counter() - start)
@@ -336,19 +337,39 @@ def main(argv=None):
     import statistics
 
     import streamnets as sn
+    from ..errors import whole_number
     from ..nn import StreamNet
+    from ..rollout import Rollout
     from ..seeding import seed_everything
+    from .bench import random_clip
     from .reference import ReferenceExecutor
 
-    parser = argparse.ArgumentParser(description=main.__doc__.splitlines()[0])
-    parser.add_argument("--network", default="cifar10_dsr6")
-    parser.add_argument("--rollout", default="streaming")
+    parser = argparse.ArgumentParser(
+        prog="torchrun --standalone --nproc-per-node N -m streamnets.parallel",
+        description="Time the DistributedExecutor on every rank (nodes partitioned over the ranks), "
+                    "check rank 0's outputs against model.step, print JSON on rank 0.")
+    parser.add_argument("--network", default="cifar10_dsr6",
+                        help="a built-in network or a .yaml / .st_graph spec file; random frames "
+                             "feed every input (default: cifar10_dsr6)")
+    parser.add_argument("--rollout", default="streaming", help="a named rollout (default: streaming)")
     parser.add_argument("--batch", type=int, default=1)
-    parser.add_argument("--frames", type=int, default=100)
-    parser.add_argument("--warmup", type=int, default=20)
+    parser.add_argument("--frames", type=int, default=100, help="timed frames (default: 100)")
+    parser.add_argument("--warmup", type=int, default=20, help="untimed frames before them (default: 20)")
     parser.add_argument("--backend", default=None, help="gloo or nccl (default: nccl with CUDA)")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
+    # Checked before the ranks meet: a bad value fails every rank alike, with one line.
+    network = sn.load(args.network)
+    batch, count = whole_number("--batch", args.batch), whole_number("--frames", args.frames)
+    warmup = whole_number("--warmup", args.warmup, lo=0)
+    if args.backend not in (None, "gloo", "nccl"):
+        raise SettingError(f"--backend must be gloo or nccl, got {args.backend!r}")
+    if args.backend == "nccl" and not torch.cuda.is_available():
+        raise SettingError("--backend nccl needs CUDA GPUs, and torch sees none here; use gloo")
+    rollout = Rollout.named(network, args.rollout)
+    if "WORLD_SIZE" not in os.environ:
+        raise SettingError("no torch.distributed ranks to join: start this under torchrun, e.g. "
+                           "torchrun --standalone --nproc-per-node 2 -m streamnets.parallel")
 
     backend = args.backend or ("nccl" if torch.cuda.is_available() else "gloo")
     local = int(os.environ.get("LOCAL_RANK", 0))
@@ -358,17 +379,16 @@ def main(argv=None):
     dist.init_process_group(backend)
     try:
         seed_everything(args.seed)
-        model = StreamNet(sn.load(args.network)).to(device).eval()
-        ex = DistributedExecutor(model, args.rollout)
-        frames = torch.rand(args.batch, args.frames + args.warmup, *model.network.nodes[
-            model.network.inputs[0]].shape, generator=torch.Generator().manual_seed(args.seed)).to(device)
+        model = StreamNet(network).to(device).eval()
+        ex = DistributedExecutor(model, rollout)
+        frames = random_clip(model, batch, count + warmup, device, args.seed)
         dist.barrier()
-        times, outputs = time_frames(ex, frames, args.warmup, device)
+        times, outputs = time_frames(ex, frames, warmup, device)
         if ex.rank == 0:
-            reference = ReferenceExecutor(model, args.rollout).run(frames)
+            reference = ReferenceExecutor(model, rollout).run(frames)
             match, diff = compare_outputs(outputs, reference)
             print(json.dumps({
-                "network": args.network, "rollout": args.rollout, "batch": args.batch,
+                "network": network.name, "rollout": rollout.name, "batch": batch,
                 "backend": backend, "ranks": ex.world, "threads_per_rank": torch.get_num_threads(),
                 "nodes_by_rank": [ex.nodes_of(r) for r in range(ex.world)],
                 "ms_per_frame": 1e3 * statistics.median(times), "max_abs_diff": diff,
