@@ -85,12 +85,14 @@ def _name(value, source, where):
     if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
         return str(value)
     if value is None:
-        read = "an empty name (null)"
+        read, example = "an empty name (null)", "'x'"
     elif isinstance(value, bool):
-        read = f"{value!r}: YAML reads unquoted yes/no/on/off/true/false as a truth value"
+        read, example = f"{value!r}: YAML reads unquoted yes/no/on/off/true/false as a truth value", "'on'"
+    elif isinstance(value, float):
+        read, example = f"{value!r} (float): YAML reads unquoted decimal numbers as numbers (1.50 becomes 1.5)", "'1.50'"
     else:
-        read = f"{value!r} ({type(value).__name__})"
-    raise SpecError(f"a name must be text, got {read}; write the name in quotes, e.g. 'on'",
+        read, example = f"{value!r} ({type(value).__name__})", "'x'"
+    raise SpecError(f"a name must be text, got {read}; write the name in quotes, e.g. {example}",
                     source, where)
 
 

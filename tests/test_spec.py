@@ -138,7 +138,8 @@ BAD_SPECS = [
     ("name: [mine]\nnodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]",
      r"x.yaml: name: name must be text, got \['mine'\] \(list\); write it in quotes"),
     ("description: yes\nnodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]",
-     r"x.yaml: description: description must be text, got True \(bool\)"),    # YAML's null, truth values and floats would silently rename a node ("None", "True").
+     r"x.yaml: description: description must be text, got True \(bool\)"),
+    # YAML's null, truth values and floats would silently rename a node ("None", "True").
     ("nodes: {a: {shape: [1]}, ~: {shape: [2]}}\nedges: [[a, b]]",
      r"x.yaml: nodes.None: a name must be text, got an empty name \(null\); write the name in "
      r"quotes"),
@@ -149,7 +150,8 @@ BAD_SPECS = [
     ("nodes: {a: {shape: [1]}, 'no': {shape: [2]}}\nedges: [{source: a, target: no}]",
      r"edges\[0\].target: a name must be text, got False"),
     ("nodes: {a: {shape: [1]}, 1.50: {shape: [2]}}\nedges: [[a, '1.50']]",
-     r"nodes.1.5: a name must be text, got 1.5 \(float\)"),
+     r"nodes.1.5: a name must be text, got 1.5 \(float\): YAML reads unquoted decimal numbers as numbers \(1.50 becomes 1.5\); "
+     r"write the name in quotes, e.g. '1.50'$"),
     ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]\nrollouts: {r: [[a, ~]]}",
      r"rollouts.r\[0\]: a name must be text, got an empty name"),
 ]
