@@ -89,7 +89,8 @@ def _name(value, source, where):
     elif isinstance(value, bool):
         read, example = f"{value!r}: YAML reads unquoted yes/no/on/off/true/false as a truth value", "'on'"
     elif isinstance(value, float):
-        read, example = f"{value!r} (float): YAML reads unquoted decimal numbers as numbers (1.50 becomes 1.5)", "'1.50'"
+        read = f"{value!r} (float): YAML reads unquoted decimal numbers as numbers (1.50 becomes 1.5)"
+        example = "'1.50'"
     else:
         read, example = f"{value!r} ({type(value).__name__})", "'x'"
     raise SpecError(f"a name must be text, got {read}; write the name in quotes, e.g. {example}",
