@@ -442,6 +442,11 @@ class Trainer:
             return self.config.prefetch
         return self.device.type != "cpu" or torch.get_num_threads() < cpu_cores()
 
+    @property
+    def update_steps(self):
+        """The update step at which the output answers, per evaluated frame."""
+        return self.rollout.output_steps(self.frames)[self.output][self.first:]
+
     @torch.no_grad()
     def evaluate(self, data=None):
         """Test accuracy per output frame on ``data`` (default: the test data)."""
@@ -459,8 +464,7 @@ class Trainer:
             correct += (logits.argmax(-1) == labels[:, None]).sum(0).double().cpu()
             seen += len(labels)
         self.model.train(was_training)
-        steps = self.rollout.output_steps(self.frames)[self.output][self.first:]
-        return Evaluation(frames=list(range(self.first, self.frames)), update_steps=steps,
+        return Evaluation(frames=list(range(self.first, self.frames)), update_steps=self.update_steps,
                           accuracy=(correct / max(seen, 1)).tolist(), loss=loss_sum / max(seen, 1),
                           samples=seen)
 
@@ -564,7 +568,7 @@ class Trainer:
         if self.out_dir is None:
             return
         doc = {**self._identity(), "rollout_name": self.rollout.name, "output": self.output,
-               "update_steps": self.rollout.output_steps(self.frames)[self.output][self.first:],
+               "update_steps": self.update_steps,
                "config": asdict(self.config), "epochs": self.history}
         atomic_write_text(self.out_dir / "metrics.json", json.dumps(doc, indent=1))
         rows = io.StringIO()
