@@ -56,6 +56,17 @@ def read_cifar_batch(path):
     ------
     DataError
         Not a pickle, missing keys, wrong shapes or labels out of range.
+
+    Examples
+    --------
+    >>> import pickle, tempfile
+    >>> import numpy as np
+    >>> path = Path(tempfile.mkdtemp()) / "data_batch_1"
+    >>> batch = {b"data": np.zeros((2, 3072), np.uint8), b"labels": [3, 9]}
+    >>> _ = path.write_bytes(pickle.dumps(batch))
+    >>> images, labels = read_cifar_batch(path)
+    >>> images.shape, labels.tolist()
+    ((2, 3, 32, 32), [3, 9])
     """
     path = Path(path)
     try:

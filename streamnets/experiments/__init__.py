@@ -22,7 +22,17 @@ __all__ = ["EXPERIMENTS", "PROFILES", "Experiment", "Profile", "get_experiment",
 
 
 def reference_results(experiment, profile="ci"):
-    """The committed reference results of an experiment (None if there are none)."""
+    """The committed reference results of an experiment (None if there are none):
+    what ``streamnets reproduce`` compares a new run with.
+
+    Examples
+    --------
+    >>> ref = reference_results("mnist")
+    >>> ref["experiment"], ref["profile"], len(ref["runs"]) > 0
+    ('mnist', 'ci', True)
+    >>> reference_results("mnist", profile="nope") is None
+    True
+    """
     import json
     from importlib import resources
 
