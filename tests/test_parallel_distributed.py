@@ -157,16 +157,37 @@ def test_the_torchrun_entry_point_times_two_ranks_on_a_network_of_two_inputs(tmp
 @pytest.mark.parametrize("args, message", [
     (["--network", "nope"], "nope: no built-in network of that name"),
     (["--network", "mnist_ff", "--frames", "0"], "--frames must be a whole number >= 1, got 0"),
+    (["--network", "mnist_ff", "--warmup", "-1"], "--warmup must be a whole number >= 0, got -1"),
     (["--network", "mnist_ff", "--rollout", "streamin"], "unknown rollout 'streamin'"),
     (["--network", "mnist_ff", "--backend", "mpi"], "--backend must be gloo or nccl, got 'mpi'"),
 ])
-def test_the_torchrun_entry_point_refuses_bad_settings_in_one_line_per_rank(tmp_path, args, message):
-    # before: every rank printed a traceback (a bad --frames failed only after the ranks met).
-    # torchrun still prints its own, and may stop the second rank before it prints its line.
-    done = torchrun(tmp_path, *args)
+def test_the_entry_point_checks_its_settings_before_the_ranks_meet(args, message, monkeypatch):
+    # before: a bad --frames failed only after the ranks met, in every rank
+    from streamnets.parallel.distributed import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.distributed, "init_process_group", lambda *a, **k: pytest.fail("joined"))
+    with pytest.raises(sn.StreamnetsError, match=message):
+        main(args)
+
+
+def test_the_entry_point_refuses_nccl_without_cuda(monkeypatch):
+    from streamnets.parallel.distributed import main
+
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
+    with pytest.raises(sn.SettingError, match="--backend nccl needs CUDA GPUs, and torch sees none here; use gloo"):
+        main(["--network", "mnist_ff", "--backend", "nccl"])
+
+
+def test_under_torchrun_each_rank_prints_one_line_for_a_bad_setting(tmp_path):
+    # before: every rank printed a traceback. torchrun still prints its own, and may stop
+    # the second rank before it prints its line.
+    done = torchrun(tmp_path, "--network", "mnist_ff", "--frames", "0")
     assert done.returncode != 0
     lines = [line for line in done.stderr.splitlines() if line.startswith("streamnets.parallel: error: ")]
-    assert lines and all(message in line for line in lines), done.stderr[-2000:]
+    assert lines and all(line.endswith("--frames must be a whole number >= 1, got 0") for line in lines), \
+        done.stderr[-2000:]
     assert "streamnets/" not in done.stderr  # no frame of this package's code
 
 
