@@ -146,7 +146,8 @@ def torchrun(tmp_path, *args):
 def test_the_torchrun_entry_point_times_two_ranks_on_a_network_of_two_inputs(tmp_path):
     spec = tmp_path / "twoinputs.yaml"
     sn.spec.save(two_inputs_net(), spec)
-    done = torchrun(tmp_path, "--network", str(spec), "--batch", "2", "--frames", "3", "--warmup", "1")
+    done = torchrun(tmp_path, "--network", str(spec), "--batch", "2", "--frames", "3", "--warmup", "1",
+                    "--backend", "gloo")
     assert done.returncode == 0, done.stderr[-2000:]
     result = json.loads(done.stdout)
     assert result["network"] == "twoinputs" and result["ranks"] == 2 and result["backend"] == "gloo"
@@ -171,13 +172,49 @@ def test_the_entry_point_checks_its_settings_before_the_ranks_meet(args, message
         main(args)
 
 
-def test_the_entry_point_refuses_nccl_without_cuda(monkeypatch):
+class Joined(Exception):
+    """Raised in place of torch.distributed.init_process_group: the backend main chose."""
+
+
+def two_local_ranks(monkeypatch, gpus):
+    monkeypatch.setenv("WORLD_SIZE", "2")
+    monkeypatch.setenv("LOCAL_WORLD_SIZE", "2")
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: gpus > 0)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: gpus)
+    monkeypatch.setattr(torch.cuda, "set_device", lambda device: None)
+
+    def init_process_group(backend):
+        raise Joined(backend)
+
+    monkeypatch.setattr(torch.distributed, "init_process_group", init_process_group)
+
+
+@pytest.mark.parametrize("gpus, default", [(0, "gloo"), (1, "gloo"), (2, "nccl")])
+def test_the_entry_point_picks_nccl_only_with_a_gpu_per_rank(gpus, default, monkeypatch):
+    # before: two ranks on a machine of one GPU failed in torch.cuda.set_device
+    # ("invalid device ordinal"), also by default, which was nccl wherever CUDA was
     from streamnets.parallel.distributed import main
 
-    monkeypatch.setenv("WORLD_SIZE", "2")
-    monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
-    with pytest.raises(sn.SettingError, match="--backend nccl needs CUDA GPUs, and torch sees none here; use gloo"):
-        main(["--network", "mnist_ff", "--backend", "nccl"])
+    two_local_ranks(monkeypatch, gpus)
+    with pytest.raises(Joined, match=f"^{default}$"):
+        main(["--network", "mnist_ff"])
+    if gpus < 2:
+        with pytest.raises(sn.SettingError, match=f"--backend nccl needs a GPU per rank: 2 ranks on this "
+                                                  f"machine, {gpus} GPU\\(s\\) that torch sees; start fewer "
+                                                  f"ranks or use gloo"):
+            main(["--network", "mnist_ff", "--backend", "nccl"])
+
+
+@pytest.mark.parametrize("backend, message", [
+    ("mpi", "backend must be gloo or nccl, got 'mpi'"),
+    ("nccl", r"backend nccl needs a GPU per rank: 2 ranks on this machine, 1 GPU\(s\)"),
+])
+def test_launch_refuses_a_backend_it_cannot_start_before_starting_a_rank(backend, message, monkeypatch):
+    monkeypatch.setattr(torch.cuda, "is_available", lambda: True)
+    monkeypatch.setattr(torch.cuda, "device_count", lambda: 1)
+    monkeypatch.setattr("streamnets.parallel.distributed.start_context", lambda: pytest.fail("started"))
+    with pytest.raises(sn.SettingError, match=message):
+        launch(rank_job, 2, args=("softmaxnet", None), backend=backend)
 
 
 def test_under_torchrun_each_rank_prints_one_line_for_a_bad_setting(tmp_path):

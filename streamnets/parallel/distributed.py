@@ -256,6 +256,20 @@ def _entry(fn, rank, world, port, backend, threads, args, results):
         results.put((rank, False, traceback.format_exc()))
 
 
+def _gpus():
+    return torch.cuda.device_count() if torch.cuda.is_available() else 0
+
+
+def check_backend(backend, local_ranks, name="backend"):
+    """Raise :class:`~streamnets.errors.SettingError` unless ``backend`` is gloo, or
+    nccl with a GPU for each of the ``local_ranks`` ranks on this machine."""
+    if backend not in ("gloo", "nccl"):
+        raise SettingError(f"{name} must be gloo or nccl, got {backend!r}")
+    if backend == "nccl" and local_ranks > _gpus():
+        raise SettingError(f"{name} nccl needs a GPU per rank: {local_ranks} ranks on this machine, "
+                           f"{_gpus()} GPU(s) that torch sees; start fewer ranks or use gloo")
+
+
 def launch(fn, world_size, args=(), backend="gloo", threads=None, timeout=300):
     """Run ``fn(rank, world_size, *args)`` on ``world_size`` new processes joined in a
     process group on 127.0.0.1; return the values by rank.
@@ -268,6 +282,7 @@ def launch(fn, world_size, args=(), backend="gloo", threads=None, timeout=300):
     world_size : int
     args : tuple
     backend : {"gloo", "nccl"}
+        nccl: rank ``r`` on GPU ``r``, so it needs a GPU per rank.
     threads : int, optional
         Intra-op threads per rank; default ``max(1, cores // world_size)``.
     timeout : float
@@ -275,9 +290,12 @@ def launch(fn, world_size, args=(), backend="gloo", threads=None, timeout=300):
 
     Raises
     ------
+    SettingError
+        An unknown backend, or nccl with fewer GPUs than ranks.
     StreamnetsError
         When a rank fails (with its traceback) or the ranks time out.
     """
+    check_backend(backend, world_size)
     threads = threads or max(1, cpu_cores() // world_size)
     ctx = start_context()
     results = ctx.Queue()
@@ -355,24 +373,22 @@ def main(argv=None):
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--frames", type=int, default=100, help="timed frames (default: 100)")
     parser.add_argument("--warmup", type=int, default=20, help="untimed frames before them (default: 20)")
-    parser.add_argument("--backend", default=None, help="gloo or nccl (default: nccl with CUDA)")
+    parser.add_argument("--backend", default=None,
+                        help="gloo (CPU) or nccl (a GPU per rank); default: nccl where every rank on "
+                             "this machine has a GPU of its own, else gloo")
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
     # Checked before the ranks meet: a bad value fails every rank alike, with one line.
     network = sn.load(args.network)
     batch, count = whole_number("--batch", args.batch), whole_number("--frames", args.frames)
     warmup = whole_number("--warmup", args.warmup, lo=0)
-    if args.backend not in (None, "gloo", "nccl"):
-        raise SettingError(f"--backend must be gloo or nccl, got {args.backend!r}")
-    if args.backend == "nccl" and not torch.cuda.is_available():
-        raise SettingError("--backend nccl needs CUDA GPUs, and torch sees none here; use gloo")
     rollout = Rollout.named(network, args.rollout)
     if "WORLD_SIZE" not in os.environ:
         raise SettingError("no torch.distributed ranks to join: start this under torchrun, e.g. "
                            "torchrun --standalone --nproc-per-node 2 -m streamnets.parallel")
-
-    backend = args.backend or ("nccl" if torch.cuda.is_available() else "gloo")
-    local = int(os.environ.get("LOCAL_RANK", 0))
+    local, local_ranks = int(os.environ.get("LOCAL_RANK", 0)), int(os.environ.get("LOCAL_WORLD_SIZE", 1))
+    backend = args.backend or ("nccl" if local_ranks <= _gpus() else "gloo")
+    check_backend(backend, local_ranks, "--backend")
     device = torch.device("cuda", local) if backend == "nccl" else torch.device("cpu")
     if device.type == "cuda":
         torch.cuda.set_device(device)
