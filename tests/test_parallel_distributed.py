@@ -1,5 +1,7 @@
 """DistributedExecutor on 2 and 3 gloo ranks spawned on 127.0.0.1: every rank's
-outputs equal StreamNet.step's (tolerance: streamnets.parallel.base.TOLERANCE)."""
+outputs equal StreamNet.step's (tolerance: streamnets.parallel.base.TOLERANCE).
+And its torchrun entry point (``-m streamnets.parallel``): its run, its settings and
+its choice of backend."""
 
 import json
 import subprocess
