@@ -262,7 +262,16 @@ def _gpus():
 
 def check_backend(backend, local_ranks, name="backend"):
     """Raise :class:`~streamnets.errors.SettingError` unless ``backend`` is gloo, or
-    nccl with a GPU for each of the ``local_ranks`` ranks on this machine."""
+    nccl with a GPU for each of the ``local_ranks`` ranks on this machine.
+
+    Examples
+    --------
+    >>> check_backend("gloo", 3)
+    >>> check_backend("mpi", 2)
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: backend must be gloo or nccl, got 'mpi'
+    """
     if backend not in ("gloo", "nccl"):
         raise SettingError(f"{name} must be gloo or nccl, got {backend!r}")
     if backend == "nccl" and local_ranks > _gpus():
