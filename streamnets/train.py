@@ -445,7 +445,7 @@ class Trainer:
     @property
     def update_steps(self):
         """The update step at which the output answers, per evaluated frame."""
-        return self.rollout.output_steps(self.frames)[self.output][self.first:]
+        return _answer_steps(self.rollout, self.frames, self.config.output_frames)
 
     @torch.no_grad()
     def evaluate(self, data=None):
@@ -702,16 +702,20 @@ def load_trained(run, network=None, device="cpu"):
     model = StreamNet(net)
     model.load_state_dict(state["model"])
     model = model.to(resolve_device(device)).eval()
-    frames, output = identity["frames"], net.outputs[0]
-    first = frames - config["output_frames"]
     last = history[-1] if history else {}
     model.trained_with = {
         "rollout": rollout.name, "pattern": list(identity["rollout"]),
         "noise_std": state["data"]["noise_std"], "epochs": len(history), "seed": config["seed"],
         "data": state.get("data_name"), "test_accuracy": last.get("test_accuracy"),
-        "update_steps": (rollout.output_steps(frames)[output][first:]
+        "update_steps": (_answer_steps(rollout, identity["frames"], config["output_frames"])
                          if last.get("test_accuracy") is not None else None)}
     return model
+
+
+def _answer_steps(rollout, frames, output_frames):
+    """The update step at which the (one) output answers in each of the last
+    ``output_frames`` of ``frames`` frames: the frames the trainer evaluates."""
+    return rollout.output_steps(frames)[rollout.network.outputs[0]][frames - output_frames:]
 
 
 def _checkpoint_rollout_name(state, path):
