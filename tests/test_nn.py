@@ -742,7 +742,8 @@ def test_window_equals_a_literal_loop_with_nonzero_biases(pattern):
     # invisible to a fresh model; here every parameter is random and non-zero.
     net = mixed_network()
     if pattern == "hybrid":  # streaming only where the sequential pattern must be
-        r = sn.Rollout.of(net, {e.key: int(e.source == e.target or e.key in {("s", "h"), ("d", "h"), ("m", "o")}) for e in net.edges})
+        streaming = {("s", "h"), ("d", "h"), ("m", "o")}
+        r = sn.Rollout.of(net, {e.key: int(e.source == e.target or e.key in streaming) for e in net.edges})
     else:
         r = sn.Rollout.named(net, pattern)
     torch.manual_seed(0)
@@ -761,7 +762,6 @@ def test_window_equals_a_literal_loop_with_nonzero_biases(pattern):
                 torch.testing.assert_close(got, value, rtol=1e-9, atol=1e-9, msg=f"{pattern} {t} {v}")
         if frame["o"] is not None:
             torch.testing.assert_close(out.logits["o"][:, t], frame["o"], rtol=1e-9, atol=1e-9)
-
 
 
 @pytest.mark.parametrize("activation", sorted(LITERAL_ACTIVATIONS))
