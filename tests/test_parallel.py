@@ -23,7 +23,7 @@ from streamnets.nn import StreamNet
 from streamnets.parallel import (CudaStreamExecutor, DistributedExecutor, ReferenceExecutor, Schedule,
                                  ProcessExecutor, SerialExecutor, ThreadExecutor, balanced_partition, bench_parallel,
                                  estimate_flops, makespan, measure_node_times)
-from streamnets.parallel.base import GPU_TOLERANCE, TOLERANCE, compare_outputs
+from streamnets.parallel.base import GPU_TOLERANCE, TOLERANCE, compare_outputs, random_clip
 from streamnets.parallel.cuda import cuda_unavailable_reason
 from strategies import networks, patterns
 
@@ -827,7 +827,7 @@ def test_bench_times_a_pipelined_executor_per_clip(simulated_cuda):
     import streamnets.parallel.bench as bench
 
     model = model_of(sn.load("mnist_ff"))
-    pool = bench.random_clip(model, 2, 8, torch.device("cpu"), seed=0)
+    pool = random_clip(model, 2, 8, torch.device("cpu"), seed=0)
     clip = bench._clip(pool, 11)  # cycles through the pool
     assert clip.shape[1] == 11 and torch.equal(clip[:, 9], pool[:, 1])
     ex = simulated_cuda(model, "streaming", graphs=True, frames_per_graph=4)

@@ -13,8 +13,7 @@ import torch
 import streamnets as sn
 from streamnets.nn import StreamNet
 from streamnets.parallel import DistributedExecutor, ReferenceExecutor, launch
-from streamnets.parallel.base import compare_outputs
-from streamnets.parallel.bench import random_clip
+from streamnets.parallel.base import compare_outputs, random_clip
 from streamnets.parallel.distributed import time_frames
 
 

@@ -192,6 +192,15 @@ def clip_frames(frames, network=None):
     return frames.shape[1], frames.shape[0], lambda t: frames[:, t]
 
 
+def random_clip(model, batch, count, device, seed):
+    """A clip of ``count`` uniform random frames of every input of ``model``'s
+    network: a tensor (batch, count, ...) for one input, else a dict per input."""
+    gen = torch.Generator().manual_seed(seed)
+    net = model.network
+    clip = {v: torch.rand(batch, count, *net.nodes[v].shape, generator=gen).to(device) for v in net.inputs}
+    return clip if len(clip) > 1 else clip[net.inputs[0]]
+
+
 def check_clip(frames, network):
     """Raise :class:`~streamnets.errors.ShapeError`, naming the input, unless
     ``frames`` is a clip (batch, time, C, H, W) of ``network``'s only input or a

@@ -29,7 +29,7 @@ import torch
 
 from ..device import cpu_cores, cpu_name, intra_op_threads, keep_freed_memory, resolve_device
 from ..errors import SettingError, StreamnetsError, whole_number
-from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs
+from .base import GPU_TOLERANCE, TOLERANCE, compare_outputs, random_clip
 from .cost import makespan, measure_node_times, sync
 from .processes import ProcessExecutor
 from .reference import ReferenceExecutor, SerialExecutor
@@ -145,15 +145,6 @@ def _make(name, model, workers, batch, team=1, frames_per_graph=1):
     if _pipelined(name):
         return CudaStreamExecutor(model, rollout, graphs=True, frames_per_graph=frames_per_graph)
     return CudaStreamExecutor(model, rollout, graphs=name.endswith("graphs"))
-
-
-def random_clip(model, batch, count, device, seed):
-    """A clip of ``count`` uniform random frames of every input of ``model``'s
-    network: a tensor (batch, count, ...) for one input, else a dict per input."""
-    gen = torch.Generator().manual_seed(seed)
-    net = model.network
-    clip = {v: torch.rand(batch, count, *net.nodes[v].shape, generator=gen).to(device) for v in net.inputs}
-    return clip if len(clip) > 1 else clip[net.inputs[0]]
 
 
 def _pick(frames, t):

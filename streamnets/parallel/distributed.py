@@ -35,7 +35,7 @@ import torch.distributed as dist
 from ..device import cpu_cores
 from ..errors import SettingError, StreamnetsError
 from ..graph import _suggest
-from .base import Executor, check_model, clip_frames, compare_outputs
+from .base import Executor, check_model, clip_frames, compare_outputs, random_clip
 from .cost import balanced_partition, check_costs
 from .processes import start_context
 
@@ -368,7 +368,6 @@ def main(argv=None):
     from ..nn import StreamNet
     from ..rollout import Rollout
     from ..seeding import seed_everything
-    from .bench import random_clip
     from .reference import ReferenceExecutor
 
     parser = argparse.ArgumentParser(
