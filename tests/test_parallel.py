@@ -521,6 +521,8 @@ def test_bench_parallel_on_cuda():
     # No timing relation between executor and ideal is asserted: under other work on the GPU
     # (a training job, parallel tests) the ideal's replays took 2.7x the frame graph's.
     assert r["executors"]["streaming-cuda-graphs"]["graph_ms"] > 0
+    # A synchronised step pays at least one graph's round trip on top of its frame.
+    assert 0 < r["handoff_ms"] < r["executors"]["streaming-cuda-graphs"]["ms_per_frame"]
 
 
 @pytest.mark.skipif(not CUDA, reason="torch.cuda.is_available() is False: no CUDA GPU here")

@@ -400,9 +400,12 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
         and on CUDA ``ms_graph``, its kernels replayed as a CUDA graph),
         ``node_sum_ms_1_thread``, ``node_max_ms_alone``; on the CPU also
         ``balanced_ms_per_frame`` (the longest worker's single-threaded node
-        times when whole nodes are shared out: the ideal at node granularity),
-        ``handoff_ms`` (:func:`handoff_ms`: waking a worker thread) and
-        ``allocator`` (:func:`~streamnets.device.keep_freed_memory`'s setting);
+        times when whole nodes are shared out: the ideal at node granularity)
+        and ``allocator`` (:func:`~streamnets.device.keep_freed_memory`'s
+        setting); ``handoff_ms``, what every synchronised frame pays on top of
+        its work (CPU: :func:`handoff_ms`, waking a worker thread; CUDA:
+        :func:`~streamnets.parallel.cuda.round_trip_ms`, replaying a CUDA graph
+        and waiting for it; else None);
         and the environment (threads, cores, load average before and after,
         ``other_processes_cores``: the cores other processes kept busy on
         average while the executors were timed, see :class:`OtherLoad`).
@@ -492,7 +495,13 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     alone_1, alone_all, graphed, ideal, ideal_rule, concurrent["cuda"] = _node_times(
         schedule, batch, device, cores, in_use, node_repeats, seed, clip_length or frames_per_graph)
     others += [phase([n]) for n in executors if n in poisoning]
-    handoff = handoff_ms() if device.type == "cpu" else None
+    handoff = None  # what every synchronised frame pays on top of its work
+    if device.type == "cpu":
+        handoff = handoff_ms()
+    elif device.type == "cuda":
+        from .cuda import round_trip_ms
+
+        handoff = round_trip_ms(device)
     others = [v for v in others if v is not None]
     other_cores = max(others) if others else None
 

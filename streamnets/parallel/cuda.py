@@ -19,6 +19,8 @@ one frame at a time, has the per-frame latency of :meth:`~Executor.step`.
 from __future__ import annotations
 
 import contextlib
+import statistics
+import time
 from collections.abc import Mapping
 from dataclasses import replace
 
@@ -30,7 +32,7 @@ from ..errors import SettingError, whole_number
 from .base import Executor, check_model, clip_frames
 
 __all__ = ["CudaStreamExecutor", "cuda_unavailable_reason", "capture", "replay_seconds", "concurrent_ms_per_frame",
-           "streaming_graph_ms_per_frame"]
+           "streaming_graph_ms_per_frame", "round_trip_ms"]
 
 
 def cuda_unavailable_reason():
@@ -454,6 +456,29 @@ def replay_seconds(replay, replays=100, device=None):
         end.record()
         end.synchronize()
     return start.elapsed_time(end) / 1e3 / replays
+
+
+def round_trip_ms(device=None, repeats=200):
+    """Median milliseconds for the host to replay a CUDA graph of one tiny kernel
+    and wait for it (``synchronize``): what every synchronised step pays on top
+    of its frame's device time, however fast the host's own code. The GPU's
+    counterpart of :func:`~streamnets.parallel.bench.handoff_ms`.
+
+    Examples
+    --------
+    >>> 0 < round_trip_ms("cuda", repeats=5) < 1000    # doctest: +SKIP
+    True
+    """
+    with torch.cuda.device(device):
+        x = torch.zeros(1, device="cuda")
+        graph = capture(lambda: x.add_(1), torch.cuda.current_device())
+        samples = []
+        for _ in range(repeats):
+            start = time.perf_counter()
+            graph.replay()
+            torch.cuda.synchronize()
+            samples.append(time.perf_counter() - start)
+    return 1e3 * statistics.median(samples)
 
 
 #: GPU clock cycles to sleep per queued call in :func:`replay_seconds`: 40 µs at
