@@ -33,7 +33,7 @@ import torch
 import torch.distributed as dist
 
 from ..device import cpu_cores
-from ..errors import SettingError, StreamnetsError
+from ..errors import SettingError, StreamnetsError, whole_number
 from ..graph import _suggest
 from .base import Executor, check_model, clip_frames, compare_outputs, random_clip
 from .cost import balanced_partition, check_costs
@@ -242,7 +242,7 @@ def _entry(fn, rank, world, port, backend, threads, args, results):
         if threads:
             torch.set_num_threads(threads)
         if backend == "nccl":
-            torch.cuda.set_device(rank % torch.cuda.device_count())
+            torch.cuda.set_device(rank)  # launch checked that every rank has a GPU
         dist.init_process_group(backend, rank=rank, world_size=world, init_method="env://")
         try:
             value = fn(rank, world, *args)
@@ -364,7 +364,6 @@ def main(argv=None):
     import statistics
 
     import streamnets as sn
-    from ..errors import whole_number
     from ..nn import StreamNet
     from ..rollout import Rollout
     from ..seeding import seed_everything
