@@ -408,6 +408,11 @@ def run_script(name, args, monkeypatch):
     ("profile_cuda_step.py", ["--batch", "0"], "--batch must be a whole number >= 1, got 0"),
     ("profile_cuda_step.py", ["--steps", "0"], "--steps must be a whole number >= 1, got 0"),
     ("profile_cuda_step.py", ["--network", "nope"], "nope: no built-in network of that name"),
+    ("time_paper_profile.py", ["--batches", "0"], "--batches must be a whole number >= 1, got 0"),
+    ("time_paper_profile.py", ["--eval-batches", "-1"], "--eval-batches must be a whole number >= 1"),
+    ("time_paper_profile.py", ["--experiment", "gtsrb", "--network", "mnist_sr"],
+     "--network: none of mnist_sr is a network of gtsrb; they have gtsrb_dsr4"),
+    ("time_paper_profile.py", ["--device", "warp"], "unknown device 'warp'"),
 ])
 def test_benchmark_scripts_refuse_bad_arguments_with_one_line_and_status_2(script, args, message,
                                                                            monkeypatch, capsys):
@@ -429,3 +434,22 @@ def test_cuda_scripts_say_they_need_a_gpu(script, monkeypatch, capsys):
     assert run_script(script, [], monkeypatch) == 2
     err = capsys.readouterr().err
     assert err.startswith(f"{script}: error: this script needs a CUDA GPU: ") and len(err.splitlines()) == 1
+
+
+def test_time_paper_profile_projects_the_profile_from_its_timed_batches(monkeypatch, capsys):
+    # One batch per run of mnist_ff's two runs; the projection recomputed from the
+    # times it printed: epochs x (training batches x s + test batches x s), x repetitions.
+    args = ["--experiment", "mnist", "--network", "mnist_ff", "--batches", "1", "--eval-batches", "1",
+            "--device", "cpu", "--json"]
+    assert run_script("time_paper_profile.py", args, monkeypatch) == 0
+    report = json.loads(capsys.readouterr().out)
+    mnist = report["experiments"]["mnist"]
+    assert (mnist["epochs"], mnist["batch_size"], mnist["repetitions"]) == (100, 128, 6)
+    assert (mnist["train_samples"], mnist["test_samples"]) == (60_000, 10_000)
+    runs = mnist["runs"]
+    assert [(r["network"], r["rollout"], r["frames"]) for r in runs] == [
+        ("mnist_ff", "streaming", 11), ("mnist_ff", "sequential", 9)]  # first response + 8 frames
+    for r in runs:
+        assert r["s_per_batch"] > 0 and r["s_per_test_batch"] > 0
+        assert r["projected_seconds"] == pytest.approx(100 * (469 * r["s_per_batch"] + 79 * r["s_per_test_batch"]))
+    assert mnist["projected_hours"] == pytest.approx(6 * sum(r["projected_seconds"] for r in runs) / 3600)
