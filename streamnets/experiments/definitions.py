@@ -1,7 +1,8 @@
 """The paper's experiments and the two profiles they run under.
 
 ``paper`` is the paper's setting (real data, full networks, 100 epochs, RMSprop
-1e-4 with decay 1e-6; expect a GPU). ``ci`` runs the same code path small enough
+1e-4 with decay 1e-6; expect a GPU: its times are projections from timed batches on
+an NVIDIA H200, ``benchmarks/time_paper_profile.py``). ``ci`` runs the same code path small enough
 for two CPU cores: the offline stand-in data unless real data is present, subsets,
 networks with fewer channels (same graph, same rollout theory), a few epochs,
 smaller batches and a larger learning rate.
@@ -112,7 +113,7 @@ EXPERIMENTS = {
         skip_networks=("mnist_s", "mnist_sr"), recurrent_networks=("mnist_sr",),
         profiles={
             "paper": Profile(epochs=100, batch_size=128, lr=1e-4, repetitions=6,
-                             expected_time="about 1.5 h on one current GPU (7 runs x 6 repetitions)"),
+                             expected_time="about 5.5 h on an NVIDIA H200 (7 runs x 6 repetitions)"),
             # n_train / n_test: all of the digits stand-in (1,437 / 360), a subset of real MNIST
             "ci": Profile(epochs=6, batch_size=32, lr=1e-3, repetitions=2, n_train=2000, n_test=500,
                           expected_time="about 1-2 min on 2 idle CPU cores"),
@@ -124,7 +125,7 @@ EXPERIMENTS = {
         skip_networks=_DSR[1:], recurrent_networks=_DSR, depth_series=_DSR,
         profiles={
             "paper": Profile(epochs=100, batch_size=64, lr=1e-4,
-                             expected_time="about 6 h on one current GPU (14 runs)"),
+                             expected_time="about 9-10 h on an NVIDIA H200 (14 runs)"),
             "ci": Profile(epochs=6, batch_size=16, lr=3e-3, n_train=1600, n_test=400, width=0.125,
                           expected_time="about 9-26 min on 2 idle CPU cores"),
         }),
@@ -134,7 +135,7 @@ EXPERIMENTS = {
         noise_std=0.5, skip_networks=("gtsrb_dsr4",),
         profiles={
             "paper": Profile(epochs=100, batch_size=16, lr=1e-4,
-                             expected_time="about 2 h on one current GPU (2 runs)"),
+                             expected_time="about 6-8 min on an NVIDIA H200 (2 runs)"),
             "ci": Profile(epochs=10, batch_size=16, lr=3e-3, width=0.125,
                           expected_time="about 2-4 min on 2 idle CPU cores"),
         }),
