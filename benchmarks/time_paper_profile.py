@@ -65,10 +65,11 @@ def main(argv=None):
     for option in ("--batches", "--eval-batches"):
         whole_number(option, getattr(args, option[2:].replace("-", "_")))
     networks = {name: _chosen_networks(name, args.network) for name in args.experiment}
-    if not any(networks.values()):
-        raise SettingError(f"--network: none of {', '.join(args.network)} is a network of "
-                           f"{', '.join(args.experiment)}; they have "
-                           f"{', '.join(n for e in args.experiment for n in get_experiment(e).networks)}")
+    known = [n for e in args.experiment for n in get_experiment(e).networks]
+    unknown = sorted(set(args.network or ()) - set(known))
+    if unknown:
+        raise SettingError(f"--network: {', '.join(unknown)} {'is' if len(unknown) == 1 else 'are'} not "
+                           f"a network of {', '.join(args.experiment)}; they have {', '.join(known)}")
     device = resolve_device(args.device)
     report = {"device": _device_name(device), "torch": torch.__version__, "whole_epoch": args.whole_epoch,
               "batches": None if args.whole_epoch else args.batches,
@@ -116,9 +117,10 @@ def time_experiment(name, device, batches, eval_batches, networks=None, whole_ep
                     f"{1e3 * run['s_per_test_batch']:.1f} ms per test batch, "
                     f"projected {run['projected_seconds'] / 60:.1f} min")
     total = profile.repetitions * sum(run["projected_seconds"] for run in runs)
-    return {"networks": list(networks or experiment.networks), "epochs": profile.epochs, "batch_size": batch, "repetitions": profile.repetitions,
-            "train_samples": n_train, "test_samples": n_test, "runs_per_repetition": len(runs),
-            "expected_time": profile.expected_time, "projected_hours": total / 3600, "runs": runs}
+    return {"networks": list(networks or experiment.networks), "epochs": profile.epochs,
+            "batch_size": batch, "repetitions": profile.repetitions, "train_samples": n_train,
+            "test_samples": n_test, "runs_per_repetition": len(runs), "expected_time": profile.expected_time,
+            "projected_hours": total / 3600, "runs": runs}
 
 
 def time_run(net, rollout, profile, noise_std, train_images, test_images, device, batches):

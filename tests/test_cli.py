@@ -411,7 +411,9 @@ def run_script(name, args, monkeypatch):
     ("time_paper_profile.py", ["--batches", "0"], "--batches must be a whole number >= 1, got 0"),
     ("time_paper_profile.py", ["--eval-batches", "-1"], "--eval-batches must be a whole number >= 1"),
     ("time_paper_profile.py", ["--experiment", "gtsrb", "--network", "mnist_sr"],
-     "--network: none of mnist_sr is a network of gtsrb; they have gtsrb_dsr4"),
+     "--network: mnist_sr is not a network of gtsrb; they have gtsrb_dsr4"),
+    ("time_paper_profile.py", ["--experiment", "mnist", "--network", "mnist_sr", "mnist_rs"],
+     "--network: mnist_rs is not a network of mnist; they have mnist_ff, mnist_s, mnist_sr"),
     ("time_paper_profile.py", ["--device", "warp"], "unknown device 'warp'"),
 ])
 def test_benchmark_scripts_refuse_bad_arguments_with_one_line_and_status_2(script, args, message,
