@@ -423,7 +423,7 @@ def build_parser():
     group.add_argument("--rollout", default="streaming",
                        help="streaming, sequential, or a pattern named in the spec (default: streaming)")
     group.add_argument("--pattern", help="one 0/1 digit per edge, in the spec's edge order")
-    group.add_argument("--stream", nargs="+", metavar="SRC:TGT",
+    group.add_argument("--stream", nargs="+", action="extend", metavar="SRC:TGT",
                        help="the streaming edges (R=1); all others get R=0")
     p.add_argument("--window", type=int, help="window size W (frames 0..W) for the tableau "
                    "(default: enough to show the first response, at least 3)")

@@ -297,6 +297,9 @@ class Rollout:
         known = ["streaming", "sequential", *sorted(set(network.rollouts) - {"sequential"})]
         close = difflib.get_close_matches(str(name), known, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
+        if isinstance(name, str) and name and set(name) <= {"0", "1"}:
+            hint = (f"for one delay per edge ({', '.join(f'{e.source}->{e.target}' for e in network.edges)}) "
+                    f"use Rollout.from_bits(network, [int(b) for b in {name!r}]); ")
         raise SpecError(f"unknown rollout {name!r} for network {network.name!r}; {hint}"
                         f"choose one of {', '.join(known)}", field="rollout")
 

@@ -401,5 +401,9 @@ def save(net, path):
     ...     print(path.name, load(path) == load("fig2"), load(path).name)
     my_net.yaml True fig2
     """
+    if str(path).lower().endswith(".st_graph"):
+        raise SpecError("save writes streamnets' YAML format, which load would not read from a "
+                        ".st_graph file (that suffix is statestream's format, read only); name the "
+                        "file .yaml", str(path))
     text = yaml.safe_dump(to_dict(net), sort_keys=False, default_flow_style=None)
     return atomic_write_text(path, text)

@@ -455,3 +455,12 @@ def test_time_paper_profile_projects_the_profile_from_its_timed_batches(monkeypa
         assert r["s_per_batch"] > 0 and r["s_per_test_batch"] > 0
         assert r["projected_seconds"] == pytest.approx(100 * (469 * r["s_per_batch"] + 79 * r["s_per_test_batch"]))
     assert mnist["projected_hours"] == pytest.approx(6 * sum(r["projected_seconds"] for r in runs) / 3600)
+
+
+def test_stream_given_twice_adds_up(capsys):
+    # before: the second --stream replaced the first, so the error blamed a cycle it had fixed
+    assert main(["inspect", "fig2", "--stream", "v:v", "--stream", "w:v", "--json"]) == 0
+    twice = json.loads(capsys.readouterr().out)["rollout"]["pattern"]
+    assert main(["inspect", "fig2", "--stream", "v:v", "w:v", "--json"]) == 0
+    assert twice == json.loads(capsys.readouterr().out)["rollout"]["pattern"]
+    assert [e[:2] for e in twice if e[2]] == [["v", "v"], ["w", "v"]]

@@ -137,6 +137,11 @@ def test_a_pattern_is_a_mapping_and_may_use_edge_objects(fig2):
 def test_unknown_named_rollout(fig2):
     with pytest.raises(sn.SpecError, match="choose one of streaming, sequential"):
         sn.Rollout.named(fig2, "hybird")
+    # a pattern written as the CLI's --pattern digits points to from_bits
+    with pytest.raises(sn.SpecError, match=r"unknown rollout '10101' for network 'fig2'; for one delay per "
+                                           r"edge \(u->v, v->w, v->v, u->w, w->v\) use Rollout.from_bits\("
+                                           r"network, \[int\(b\) for b in '10101'\]\)"):
+        sn.Rollout.of(fig2, "10101")
 
 
 @settings(max_examples=150, deadline=None)

@@ -370,3 +370,11 @@ def test_a_dropout_of_1_is_refused():
         sn.Network([sn.Node("x", (1,)), sn.Node("h", (2,), dropout=1)], [("x", "h")])
     assert sn.Network([sn.Node("x", (1,)), sn.Node("h", (2,), dropout=0.99)],
                       [("x", "h")]).nodes["h"].dropout == 0.99
+
+
+def test_save_refuses_the_st_graph_suffix_that_load_would_read_as_statestream(tmp_path):
+    # before: the YAML went into x.st_graph and load(x.st_graph) failed on 'neuron_pools'
+    with pytest.raises(sn.SpecError, match=r"x\.st_graph: save writes streamnets' YAML format.*name the file "
+                                        r"\.yaml"):
+        sn.save(sn.load("fig2"), tmp_path / "x.st_graph")
+    assert not (tmp_path / "x.st_graph").exists()

@@ -58,7 +58,9 @@ class NetworkBuilder(WidgetApp):
     network : Network or None
         The network the text describes, or None while it has an error.
     error : str or None
-        The error message, or None.
+        Why the text is not a valid network, or None. A form action that is
+        refused (it returns False and says why in :attr:`message`) leaves the
+        text, and so this, as it was.
     text : ipywidgets.Textarea
         The YAML spec.
     message : ipywidgets.HTML
@@ -258,6 +260,9 @@ class NetworkBuilder(WidgetApp):
         def change(doc):
             if source in (None, "") or target in (None, ""):
                 raise StreamnetsError("choose both ends of the edge (add nodes first)")
+            for end in (source, target):
+                if self._key(doc, end) is None:
+                    raise StreamnetsError(f"there is no node {end!r}; add it first")
             if (str(source), str(target)) in [self._ends(e) for e in doc["edges"]]:
                 raise StreamnetsError(f"the edge {source} -> {target} exists already")
             doc["edges"].append([str(source), str(target)])
