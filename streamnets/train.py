@@ -24,6 +24,7 @@ import io
 import itertools
 import json
 import time
+import warnings
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -238,6 +239,9 @@ class Trainer:
     Parameters
     ----------
     model : StreamNet
+        Of a classifier: one input node (the frames) and one output node (the
+        class logits: ``activation: identity``, or softmax, whose input the loss
+        takes). Other networks run everywhere else (theory, StreamNet, executors).
     rollout : Rollout, str or dict
         The pattern used for training and evaluation (parameters trained under
         one pattern need not transfer to another): a Rollout of the model's
@@ -279,7 +283,10 @@ class Trainer:
         outputs = net.outputs
         if len(outputs) != 1:
             raise SpecError(f"the trainer supports networks with one output; "
-                            f"{net.name!r} has {', '.join(outputs)}", net.source, "outputs")
+                            f"{net.name!r} has {', '.join(outputs)}; tag only the one to train "
+                            f"'tags: [prediction]' (the outputs are the nodes tagged prediction or "
+                            f"output; without tags, the sinks)",
+                            net.source, "outputs")
         self.output = outputs[0]
         for name, data in (("training", train_data), ("test", test_data)):
             if data is not None and len(data) == 0:
@@ -287,6 +294,12 @@ class Trainer:
                                 f"with at least one")
         self._check_input(net, train_data, test_data)
         self._check_output(net, train_data, test_data)
+        activation = net.nodes[self.output].activation
+        if activation not in ("identity", "softmax"):
+            warnings.warn(f"output {self.output!r} of {net.name!r} has activation {activation!r}: the "
+                          f"cross entropy takes the output's values as logits, which {activation} "
+                          f"limits; give a classifier's output 'activation: identity' (or softmax, "
+                          f"whose input the loss takes)", stacklevel=2)
         self.frames = window_frames(self.rollout, self.config.output_frames)
         self.first = self.frames - self.config.output_frames
         for name, data in (("training", train_data), ("test", test_data)):
@@ -590,6 +603,7 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
     Parameters
     ----------
     network : Network or str
+        A classifier: one input and one output node (see :class:`Trainer`).
     rollout : Rollout or str
         A pattern or its name (``"streaming"``, ``"sequential"``, a named pattern).
     train_images, test_images : image or track data sets (``.data``, ``.targets``)
@@ -660,7 +674,9 @@ def load_trained(run, network=None, device="cpu"):
     Returns
     -------
     StreamNet
-        With ``model.trained_with`` = ``{"rollout", "pattern", "noise_std",
+        Running the pattern it was trained with when called without a rollout
+        (:attr:`~streamnets.nn.StreamNet.default_rollout`, also by its name), and
+        with ``model.trained_with`` = ``{"rollout", "pattern", "noise_std",
         "epochs", "seed", "data", "test_accuracy", "update_steps"}``: the rollout's
         name and its delays in edge order (use the same pattern for inference:
         parameters trained under one pattern need not transfer to another), and
@@ -680,8 +696,10 @@ def load_trained(run, network=None, device="cpu"):
     >>> model = load_trained(run)
     >>> model.network.name, model.trained_with["rollout"], model.trained_with["update_steps"]
     ('mnist_sr', 'hybrid', [3, 5])
+    >>> model.default_rollout.name
+    'hybrid'
     >>> r = sn.Rollout.from_bits(model.network, model.trained_with["pattern"])
-    >>> torch.equal(model(torch.ones(1, 4, 1, 28, 28), rollout=r).logits["prediction"],
+    >>> torch.equal(model(torch.ones(1, 4, 1, 28, 28)).logits["prediction"],
     ...             trainer.model.eval()(torch.ones(1, 4, 1, 28, 28), rollout=r).logits["prediction"])
     True
     """
@@ -702,6 +720,7 @@ def load_trained(run, network=None, device="cpu"):
     model = StreamNet(net)
     model.load_state_dict(state["model"])
     model = model.to(resolve_device(device)).eval()
+    model.default_rollout = rollout
     last = history[-1] if history else {}
     model.trained_with = {
         "rollout": rollout.name, "pattern": list(identity["rollout"]),

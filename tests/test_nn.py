@@ -583,6 +583,11 @@ def test_rollout_of_another_network_and_bad_states(mnist_sr):
         model(torch.rand(1, 3, 1, 28, 28), rollout="hybird")
     with pytest.raises(SpecError, match="expected a Rollout"):
         model(torch.rand(1, 3, 1, 28, 28), rollout=3)
+    # before: a pattern as {edge: 0/1}, which Rollout.of and the Trainer take, was refused here
+    frames, _ = torch.rand(1, 3, 1, 28, 28), model.eval()
+    pattern = sn.Rollout.named(mnist_sr, "hybrid").pattern
+    assert torch.equal(model(frames, rollout=pattern).logits["prediction"],
+                       model(frames, rollout="hybrid").logits["prediction"])
     state = model.initial_state(2)
     with pytest.raises(ShapeError, match="batch size 3 .* made for 2"):
         model.step(torch.rand(3, 1, 28, 28), state)
@@ -835,3 +840,39 @@ def test_an_input_that_is_also_an_output_responds_from_frame_1():
     assert out.first_frame["x"] == out.mask["x"].tolist().index(True) == 1
     torch.testing.assert_close(out.responses("x"), frames[:, 1:])
     assert not out.logits["x"][:, 0].any()  # empty frames are zero, as step's None
+
+
+def test_the_default_rollout_is_what_forward_and_step_run_without_one(mnist_sr):
+    model = StreamNet(mnist_sr).eval()
+    frames = torch.rand(2, 4, 1, 28, 28)
+    streaming = model(frames).logits["prediction"]
+    assert torch.equal(streaming, model(frames, rollout="streaming").logits["prediction"])
+    mine = sn.Rollout.from_bits(mnist_sr, sn.Rollout.named(mnist_sr, "hybrid").bits, "mine")
+    model.default_rollout = mine
+    expected = model(frames, rollout=mine).logits["prediction"]
+    assert not torch.equal(expected, streaming)
+    assert torch.equal(model(frames).logits["prediction"], expected)
+    assert torch.equal(model(frames, rollout="mine").logits["prediction"], expected)  # by its name too
+    state = model.initial_state(2)
+    for t in range(4):
+        logits, state = model.step(frames[:, t], state)
+    assert torch.allclose(logits["prediction"], expected[:, 3], atol=1e-6)
+    assert torch.equal(model(frames, rollout="streaming").logits["prediction"], streaming)
+
+
+@pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.bool])
+def test_frames_that_are_not_floating_point_are_refused_with_the_conversion(mnist_sr, dtype):
+    # before: uint8 pixels 0..255 were cast to float as they were, 255 times the [0, 1] the
+    # networks train on, and the model answered without a word
+    from streamnets.parallel import ReferenceExecutor, SerialExecutor
+
+    model = StreamNet(mnist_sr).eval()
+    frames = torch.zeros(2, 3, 1, 28, 28, dtype=dtype)
+    hint = rf"input 'image': frames of dtype {dtype}; pass floating values: x.float\(\) / 255"
+    with pytest.raises(ShapeError, match=hint):
+        model(frames)
+    with pytest.raises(ShapeError, match=hint):
+        model.step(frames[:, 0], model.initial_state(2))
+    for executor in (ReferenceExecutor(model), SerialExecutor(model)):
+        with pytest.raises(ShapeError, match=hint):
+            executor.run(frames)

@@ -7,6 +7,7 @@ import subprocess
 import sys
 import textwrap
 import time
+import warnings
 
 import pytest
 import torch
@@ -370,6 +371,33 @@ def test_a_network_with_several_inputs_is_refused_up_front(digits):
         _trainer(net, digits)
 
 
+def test_a_network_with_several_outputs_is_refused_with_how_to_pick_one(digits):
+    net = sn.Network([sn.Node("image", (1, 28, 28), "identity"), sn.Node("h", (8,)),
+                      sn.Node("prediction", (10,), "identity", tags=("prediction",)),
+                      sn.Node("aux", (10,), "identity", tags=("output",))],
+                     [("image", "h"), ("h", "prediction"), ("h", "aux")], name="two")
+    with pytest.raises(sn.SpecError, match="outputs: the trainer supports networks with one output; 'two' "
+                                           "has prediction, aux; tag only the one to train 'tags: \\[prediction\\]'"):
+        _trainer(net, digits)
+
+
+@pytest.mark.parametrize("activation, warns", [("relu", True), ("sigmoid", True), ("identity", False),
+                                               ("softmax", False)])
+def test_an_output_whose_activation_bounds_the_logits_is_warned_about(digits, activation, warns):
+    # before: a relu output (the default activation) was trained as logits without a word
+    net = sn.Network([sn.Node("image", (1, 28, 28), "identity"), sn.Node("h", (8,)),
+                      sn.Node("prediction", (10,), activation)], [("image", "h"), ("h", "prediction")],
+                     name="bounded")
+    with warnings.catch_warnings(record=True) as caught:
+        warnings.simplefilter("always")
+        _trainer(net, digits)
+    messages = [str(w.message) for w in caught if "cross entropy" in str(w.message)]
+    assert messages == ([f"output 'prediction' of 'bounded' has activation {activation!r}: the cross entropy "
+                         f"takes the output's values as logits, which {activation} limits; give a "
+                         f"classifier's output 'activation: identity' (or softmax, whose input the loss "
+                         f"takes)"] if warns else [])
+
+
 @pytest.mark.parametrize("spec, message", [
     ("[3]", "output node 'prediction' has 3 channels, but the training data has 10 classes"),
     ("[10, 7, 7]", "output node 'prediction' has the spatial shape [10, 7, 7]"),
@@ -509,6 +537,11 @@ def test_load_trained_gives_back_the_trained_model_and_what_it_trained_with(digi
     # it answers as the trained model does: the same evaluation on the same test sequences
     loaded = Trainer(model, model.trained_with["rollout"], trainer.train_data, config=cfg)
     assert loaded.evaluate(trainer.test_data) == ev
+    # and runs the trained pattern by default (before: streaming, unless told otherwise)
+    assert model.default_rollout == sn.Rollout.named(net, "hybrid")
+    frames = torch.rand(2, 5, 1, 28, 28)
+    assert torch.equal(model(frames).logits["prediction"],
+                       model(frames, rollout="hybrid").logits["prediction"])
 
 
 def test_load_trained_rebuilds_older_checkpoints_of_built_in_networks(digits, tmp_path):

@@ -16,7 +16,7 @@ from .edges import edge_transform
 from .node import NodeUpdate
 from .plan import RolloutPlan
 
-__all__ = ["StreamNet", "StreamOutput", "StreamState", "per_input"]
+__all__ = ["StreamNet", "StreamOutput", "StreamState", "per_input", "check_floating"]
 
 
 def per_input(network, value, what, layout):
@@ -45,6 +45,24 @@ def per_input(network, value, what, layout):
         raise ShapeError(f"{problem}; network {network.name!r} takes inputs {', '.join(network.inputs)}, "
                          f"each a {layout}")
     return value
+
+
+def check_floating(name, x):
+    """Raise :class:`~streamnets.errors.ShapeError` unless the frames ``x`` of input
+    ``name`` are floating point: a cast would take uint8 pixels 0..255 as they are,
+    where the networks expect values in [0, 1].
+
+    Examples
+    --------
+    >>> check_floating("image", torch.zeros(2, 1, 4, 4, dtype=torch.uint8))
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.ShapeError: input 'image': frames of dtype torch.uint8; pass floating values: x.float() / 255 for pixels 0..255 (the paper's frames are in [0, 1]), x.float() otherwise
+    """
+    if not x.is_floating_point():
+        hint = "x.float() / 255 for pixels 0..255 (the paper's frames are in [0, 1]), x.float() otherwise"
+        raise ShapeError(f"input {name!r}: frames of dtype {x.dtype}; pass floating values: {hint}")
+
 
 _GLOBAL_HOOKS = ("_global_forward_hooks", "_global_forward_pre_hooks", "_global_backward_hooks",
                  "_global_backward_pre_hooks", "_global_forward_hooks_always_called")
@@ -208,6 +226,13 @@ class StreamNet(nn.Module):
     network : Network or str
         The network, or a built-in name / spec path for :func:`streamnets.load`.
 
+    Attributes
+    ----------
+    default_rollout : Rollout or None
+        The pattern that :meth:`forward` and :meth:`step` run when given none
+        (None: the streaming rollout). :func:`streamnets.train.load_trained` sets
+        it to the pattern the model was trained with.
+
     Notes
     -----
     Frames are indexed as in the theory. Frame 0 is the initial state: inputs hold
@@ -266,6 +291,7 @@ class StreamNet(nn.Module):
                           for v in self._names}
         self._plans = {}
         self._named_rollouts = {}
+        self.default_rollout = None
 
     # -- helpers ----------------------------------------------------------------------
 
@@ -304,19 +330,20 @@ class StreamNet(nn.Module):
         """``rollout`` as a :class:`Rollout` of this model's network.
 
         Accepts a :class:`Rollout` (of this network or an equal one), a name
-        (``"streaming"``, ``"sequential"`` or a pattern named in the spec) or None
-        for streaming.
+        (``"streaming"``, ``"sequential"``, a pattern named in the spec or the name
+        of :attr:`default_rollout`), a mapping ``{edge: 0/1}``, or None for
+        :attr:`default_rollout` (streaming when that is None).
         """
+        default = self.default_rollout
         if rollout is None:
-            rollout = "streaming"
+            rollout = "streaming" if default is None else default
         if isinstance(rollout, str):
+            if default is not None and rollout == default.name:
+                return Rollout.of(self.network, default)
             named = self._named_rollouts.get(rollout)
             if named is None:
                 named = self._named_rollouts[rollout] = Rollout.named(self.network, rollout)
             return named
-        if not isinstance(rollout, Rollout):
-            raise SpecError(f"expected a Rollout or a rollout name, got {type(rollout).__name__}",
-                            field="rollout")
         return Rollout.of(self.network, rollout)
 
     def plan(self, rollout=None):
@@ -361,6 +388,7 @@ class StreamNet(nn.Module):
             if 0 in x.shape[:k]:
                 raise ShapeError(f"input {name!r}: got {tuple(x.shape)}, an empty "
                                  f"{' or '.join(lead)}; pass at least one sample and frame")
+            check_floating(name, x)
             if sizes is None:
                 sizes = tuple(x.shape[:k])
             elif tuple(x.shape[:k]) != sizes:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import torch
 
 from ..errors import ShapeError, SpecError
-from ..nn.model import per_input
+from ..nn.model import check_floating, per_input
 
 __all__ = ["NodeKernel", "Schedule", "frame_inputs"]
 
@@ -206,6 +206,7 @@ def frame_inputs(model, frame, reference=None):
             batch = x.shape[0]
         elif x.shape[0] != batch:
             raise ShapeError(f"input {v!r} has batch size {x.shape[0]} but another input has {batch}")
+        check_floating(v, x)
         if not spec.is_spatial:
             x = x.reshape(x.shape[0], spec.shape[0])
         result.append((names.index(v), x.to(device=reference.device, dtype=reference.dtype)))
