@@ -9,8 +9,10 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
+import os
 import re
 import sys
+from pathlib import Path
 
 from .errors import SettingError, SpecError, StreamnetsError, positive_number, whole_number
 
@@ -136,6 +138,11 @@ def _cmd_inspect(args, out):
     from .spec import load
 
     if args.spec is None:
+        given = [o for o, v in (("--rollout", args.rollout != "streaming"), ("--pattern", args.pattern),
+                                ("--stream", args.stream), ("--window", args.window is not None)) if v]
+        if given:
+            hint = " (SPEC first: --stream takes every name after it as an edge)" if args.stream else ""
+            raise SettingError(f"{given[0]} needs a network: streamnets inspect SPEC {given[0]} ...{hint}")
         return _cmd_list(args, out)
     if args.window is not None:
         whole_number("--window", args.window, 0, MAX_WINDOW,
@@ -235,6 +242,7 @@ def _training_data(net, args):
 
 
 def _cmd_train(args, out):
+    from .device import resolve_device
     from .experiments import subset
     from .rollout import Rollout
     from .spec import load
@@ -244,18 +252,24 @@ def _cmd_train(args, out):
     check_counts(args, "--epochs", "--batch-size")
     check_counts(args, "--limit", why="leave the option out to use every sample")
     check_counts(args, "--seed", lo=0)
+    whole_number("--seed", args.seed, 0, 2 ** 32 - 1)  # what torch's generator takes
     _check_positive("--lr", args.lr)
     _check_positive("--width", args.width)
     _check_positive("--noise-std", args.noise_std, zero=True)
+    resolve_device(args.device)
     spec = load(args.spec)
     net = spec.scaled(args.width)
     rollout = Rollout.named(net, args.rollout)
+    out_dir = args.out or f"runs/train/{_folder_name(net.name, rollout.name)}"
+    if not args.resume and (Path(out_dir) / "checkpoint.pt").is_file():
+        raise SettingError(f"{out_dir} holds a training run already (checkpoint.pt); add --resume to "
+                           f"continue it, or give another --out (or delete the folder) to train afresh")
+    _check_out(Path(out_dir))  # before the data are loaded
     train_images, test_images, data, note = _training_data(spec, args)
     if note is not None:
         print(note, file=out)
     train_images, test_images = subset(train_images, args.limit), subset(test_images, args.limit)
     noise = args.noise_std if args.noise_std is not None else _NOISE.get(data, 1.0)
-    out_dir = args.out or f"runs/train/{_folder_name(net.name, rollout.name)}"
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, seed=args.seed, device=args.device,
                          progress=not args.quiet)
@@ -268,6 +282,15 @@ def _cmd_train(args, out):
         print(f"{f:>6} {s:>12} {a:>14.3f}", file=out)
     print(f"the trained model, for inference: streamnets.train.load_trained({str(out_dir)!r})", file=out)
     return 0
+
+
+def _check_out(path):
+    """Refuse an ``--out`` that could not be created or written, without creating it."""
+    existing = next(p for p in (path, *path.parents) if p.exists())
+    if not existing.is_dir():
+        raise SettingError(f"--out {path}: {existing} is a file, not a folder; give another --out")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise SettingError(f"--out {path}: {existing} cannot be written; give another --out")
 
 
 def _training_done(trainer, resume, out_dir):
@@ -536,10 +559,33 @@ def exit_status(run, prog="streamnets"):
         return 0
 
 
+def _command_parser(parser, args):
+    """The (sub)parser of the command ``args`` ran: ``streamnets train``, ``streamnets bench parallel``."""
+    for dest in ("command", "benchmark"):
+        name = getattr(args, dest, None)
+        actions = [a for a in parser._actions if isinstance(a, argparse._SubParsersAction)]
+        if name is None or not actions:
+            break
+        parser = actions[0].choices[name]
+    return parser
+
+
+def _unrecognized(parser, unknown):
+    """argparse's message for ``unknown`` arguments, with the closest option of ``parser``."""
+    options = [o for a in parser._actions for o in a.option_strings]
+    first = unknown[0].split("=")[0]
+    close = difflib.get_close_matches(first, options, n=1) if first.startswith("-") else []
+    hint = f" (did you mean {close[0]}?)" if close else ""
+    return f"unrecognized arguments: {' '.join(unknown)}{hint}"
+
+
 def main(argv=None, out=None):
     """Run the command line; returns the exit status."""
     out = out or sys.stdout
-    args = build_parser().parse_args(argv)
+    parser = build_parser()
+    args, unknown = parser.parse_known_args(argv)
+    if unknown:  # reported by the subcommand that was given them, with its options
+        _command_parser(parser, args).error(_unrecognized(_command_parser(parser, args), unknown))
 
     def run():
         _set_threads(getattr(args, "threads", None))

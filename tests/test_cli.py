@@ -208,6 +208,8 @@ def test_threads_option_sets_torch_threads(tmp_path, capsys):
     ("--noise-std", "-1", "--noise-std must be a finite number >= 0, got -1"),
     ("--optimizer", "adamm", "--optimizer: unknown optimizer 'adamm'; did you mean 'adam'?"),
     ("--seed", "-1", "--seed must be a whole number >= 0, got -1"),
+    ("--seed", "4294967296", "--seed=4294967296 is out of range 0..4294967295"),
+    ("--device", "warp", "unknown device 'warp'"),
 ])
 def test_train_options_out_of_range_exit_2_before_any_work(option, value, message, tmp_path, capsys):
     # before: --epochs 0/-1 printed an untrained model's accuracies with status 0, --limit -3
@@ -267,19 +269,68 @@ def test_train_says_whether_it_trained_resumed_or_found_the_run_finished(tmp_pat
     out = tmp_path / "run"
     common = ["train", "mnist_ff", "--limit", "32", "--quiet", "--out", str(out)]
     lines = []
-    for epochs, resume in (("1", True), ("1", True), ("2", True), ("1", False)):
+    for epochs, resume in (("1", True), ("1", True), ("2", True)):
         assert main(common + ["--epochs", epochs] + ["--resume"] * resume) == 0
         output = capsys.readouterr().out.splitlines()
         lines.append(output[1 + next(i for i, line in enumerate(output) if line.startswith("training"))])
     assert lines == [f"trained 1 epoch (--resume: no checkpoint in {out}, so from the start)",
                      f"nothing trained: the checkpoint in {out} already holds the 1 epoch asked for; "
                      f"the accuracies below are of that model",
-                     "resumed after epoch 1 of 2; trained epochs 2..2",
-                     "trained 1 epoch"]
+                     "resumed after epoch 1 of 2; trained epochs 2..2"]
     last = output[-1]
     assert last == f"the trained model, for inference: streamnets.train.load_trained({str(out)!r})"
+    # before: without --resume the finished run was trained again from scratch and replaced
+    assert main(common + ["--epochs", "1"]) == 2
+    captured = capsys.readouterr()
+    assert captured.err == (f"streamnets: error: {out} holds a training run already (checkpoint.pt); add "
+                            f"--resume to continue it, or give another --out (or delete the folder) to "
+                            f"train afresh\n") and captured.out == ""
     model = eval(last.split(": ", 1)[1], {"streamnets": streamnets})
-    assert model.network.name == "mnist_ff" and model.trained_with["epochs"] == 1
+    assert model.network.name == "mnist_ff" and model.trained_with["epochs"] == 2
+
+
+def test_a_diverging_run_exits_2_and_keeps_its_finished_epochs(tmp_path, capsys):
+    # before: the loss went NaN, the run ended with status 0 and wrote NaN into metrics.json
+    out = tmp_path / "run"
+    common = ["train", "mnist_ff", "--limit", "64", "--quiet", "--out", str(out), "--resume"]
+    assert main(common + ["--epochs", "1"]) == 0
+    capsys.readouterr()
+    assert main(common + ["--epochs", "2", "--lr", "1e30"]) == 2  # other settings: refused as before
+    assert "trained with other settings: lr=0.001 (now 1e+30)" in capsys.readouterr().err
+    assert main(["train", "mnist_ff", "--limit", "64", "--quiet", "--out", str(tmp_path / "hot"),
+                 "--lr", "1e30"]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("streamnets: error: training diverged: the loss became nan in epoch 1, batch ")
+    assert err.rstrip().endswith("lower the learning rate (--lr, now 1e+30)")
+    assert json.loads((out / "metrics.json").read_text())["epochs"][0]["epoch"] == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["inspect", "--stream", "v:v", "w:v", "fig2"],
+     "--stream needs a network: streamnets inspect SPEC --stream ... (SPEC first: --stream takes every "
+     "name after it as an edge)"),
+    (["inspect", "--pattern", "10101"], "--pattern needs a network: streamnets inspect SPEC --pattern ..."),
+    (["inspect", "--window", "5"], "--window needs a network"),
+])
+def test_inspect_options_without_a_network_exit_2(args, message, capsys):
+    # before: they were ignored and the list of built-ins printed with status 0
+    assert main(args) == 2
+    err = capsys.readouterr().err
+    assert err.startswith(f"streamnets: error: {message}") and len(err.splitlines()) == 1
+
+
+@pytest.mark.parametrize("args, message", [
+    (["train", "mnist_ff", "--limt", "5"], "streamnets train: error: unrecognized arguments: --limt 5 "
+                                           "(did you mean --limit?); see streamnets train --help"),
+    (["bench", "parallel", "--netwrk", "fig2"], "streamnets bench parallel: error: unrecognized arguments: "
+                                                "--netwrk fig2 (did you mean --network?)"),
+    (["inspect", "fig2", "extra"], "streamnets inspect: error: unrecognized arguments: extra; see"),
+])
+def test_unknown_options_are_reported_by_their_subcommand_with_the_closest_option(args, message, capsys):
+    # before: the top-level parser reported them (streamnets: error: ...), without a suggestion
+    with pytest.raises(SystemExit) as exit_:
+        main(args)
+    assert exit_.value.code == 2 and capsys.readouterr().err.startswith(message)
 
 
 def test_train_takes_the_data_of_the_networks_experiment_by_default(tmp_path, monkeypatch, capsys):
