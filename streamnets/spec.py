@@ -217,6 +217,9 @@ def _parse_yaml(text, source):
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         raise SpecError(f"YAML syntax error: {problem}; fix the YAML", source, where) from None
+    except RecursionError:
+        raise SpecError("the YAML is nested too deeply to read; a spec needs a few levels (nodes, "
+                        "edges)", source) from None
     if doc is None:
         raise SpecError("the spec is empty (no YAML content, or only comments); write at least "
                         "'nodes:' and 'edges:', e.g. nodes: {x: {shape: [4]}, y: {shape: [2]}} "

@@ -23,6 +23,7 @@ import hashlib
 import io
 import itertools
 import json
+import math
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -435,7 +436,12 @@ class Trainer:
             self.scaler.step(self.optimizer)
             self.scaler.update()
             self.schedule.step()
-            loss_sum += loss.item() * len(labels)
+            value = loss.item()
+            if not math.isfinite(value):
+                raise StreamnetsError(
+                    f"training diverged: the loss became {value} in epoch {epoch + 1}, batch "
+                    f"{seen // cfg.batch_size + 1}; lower the learning rate (--lr, now {cfg.lr:g}){self._kept(epoch)}")
+            loss_sum += value * len(labels)
             correct += (logits.argmax(-1) == labels[:, None]).float().mean(1).sum().item()
             seen += len(labels)
             t2 = time.perf_counter()
@@ -449,6 +455,12 @@ class Trainer:
                 "samples": seen, "seconds": time.perf_counter() - started,
                 "data_seconds": data_time, "step_seconds": step_time,
                 "lr": self.optimizer.param_groups[0]["lr"]}
+
+    def _kept(self, epoch):
+        """Where the epochs before ``epoch`` are kept, for a message (nothing in memory)."""
+        if self.out_dir is None or not epoch:
+            return ""
+        return f"; {self.out_dir / 'checkpoint.pt'} keeps epochs 1..{epoch}"
 
     def _prefetching(self):
         if self.config.prefetch is not None:
@@ -492,8 +504,13 @@ class Trainer:
 
     def _data_identity(self):
         """What the checkpoint records of the training data (not its name: real data
-        sets name their folder, which may move between runs)."""
-        return {"training samples": len(self.train_data), "noise_std": self.train_data.noise_std}
+        sets name their folder, which may move between runs; a digest of the labels
+        tells two data sets of one size apart)."""
+        labels = getattr(self.train_data, "labels", None)
+        digest = (None if labels is None else
+                  hashlib.sha256(labels.detach().cpu().contiguous().numpy().tobytes()).hexdigest()[:12])
+        return {"training samples": len(self.train_data), "noise_std": self.train_data.noise_std,
+                "training labels digest": digest}
 
     def _save(self):
         if self.out_dir is None:
@@ -539,6 +556,10 @@ class Trainer:
                                   f"train without --resume (resume=False), use another --out folder "
                                   f"or delete the checkpoint")
         self._check_same_settings(path, state)
+        missing = [k for k in ("model", "optimizer", "schedule", "history", "torch_rng") if k not in state]
+        if missing:
+            raise StreamnetsError(f"{path}: the checkpoint has no {', '.join(missing)}; it is damaged: "
+                                  f"delete it to start over")
         self.model.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.schedule.load_state_dict(state["schedule"])
@@ -547,7 +568,7 @@ class Trainer:
         self.history = list(state["history"])
         self.resumed_epochs = len(self.history)
         torch.set_rng_state(state["torch_rng"])
-        if state["cuda_rng"] is not None and torch.cuda.is_available():
+        if state.get("cuda_rng") is not None and torch.cuda.is_available():
             torch.cuda.set_rng_state_all(state["cuda_rng"])
 
     #: TrainConfig fields a resumed run must share with its checkpoint (not epochs: a run

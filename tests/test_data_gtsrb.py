@@ -192,6 +192,20 @@ def test_undecodable_image(tmp_path):
     (images / "00002" / "00000_00003.ppm").write_bytes(b"P6 garbage")
     with pytest.raises(DataError, match="00000_00003.ppm: cannot decode image"):
         GTSRB(tmp_path, cache=False)
+    # before: a header promising 10^10 pixels ended in PIL's DecompressionBombError traceback
+    (images / "00002" / "00000_00003.ppm").write_bytes(b"P6\n100000 100000\n255\n" + bytes(30))
+    with pytest.raises(DataError, match="00000_00003.ppm: cannot decode image .*decompression bomb"):
+        GTSRB(tmp_path, cache=False)
+
+
+def test_a_cache_file_that_is_not_the_cache_is_rebuilt(tmp_path):
+    # before: a cache file holding a tensor ended in AttributeError: 'Tensor' object has no attribute 'get'
+    write_gtsrb(tmp_path, layout={3: {0: 30, 1: 30, 2: 30}})
+    cache = GTSRB.cache_path(tmp_path / "GTSRB" / "Final_Training" / "Images")
+    cache.parent.mkdir(parents=True, exist_ok=True)
+    torch.save(torch.zeros(3), cache)
+    assert GTSRB(tmp_path, split="train", cache=False).data.shape[1:] == (30, 3, 32, 32)
+    assert len(GTSRB(tmp_path, split="train")) == len(GTSRB(tmp_path, split="train", cache=False))
 
 
 def test_missing_gtsrb_message_and_bad_split(tmp_path):

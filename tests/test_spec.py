@@ -372,6 +372,12 @@ def test_a_dropout_of_1_is_refused():
                       [("x", "h")]).nodes["h"].dropout == 0.99
 
 
+def test_yaml_nested_too_deeply_is_a_spec_error():
+    # before: a RecursionError traceback
+    with pytest.raises(sn.SpecError, match="deep.yaml: the YAML is nested too deeply to read"):
+        loads("edges: " + "[" * 50_000 + "]" * 50_000, "deep.yaml")
+
+
 def test_save_refuses_the_st_graph_suffix_that_load_would_read_as_statestream(tmp_path):
     # before: the YAML went into x.st_graph and load(x.st_graph) failed on 'neuron_pools'
     with pytest.raises(sn.SpecError, match=r"x\.st_graph: save writes streamnets' YAML format.*name the file "

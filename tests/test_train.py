@@ -184,6 +184,28 @@ def test_resume_refuses_a_foreign_or_corrupt_checkpoint(digits, tmp_path):
     (tmp_path / "checkpoint.pt").write_bytes(b"garbage")
     with pytest.raises(sn.StreamnetsError, match="cannot read the checkpoint"):
         train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, resume=True, config=cfg)
+    # before: a checkpoint without one of its parts ended in a KeyError traceback
+    train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path / "run", config=cfg)
+    state = torch.load(tmp_path / "run" / "checkpoint.pt", weights_only=False)
+    del state["optimizer"], state["torch_rng"]
+    torch.save(state, tmp_path / "run" / "checkpoint.pt")
+    with pytest.raises(sn.StreamnetsError, match=r"checkpoint.pt: the checkpoint has no optimizer, torch_rng; "
+                                                 r"it is damaged: delete it to start over"):
+        train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path / "run", resume=True, config=cfg)
+
+
+def test_resume_refuses_other_training_data_of_the_same_size(digits, tmp_path):
+    # before: a run resumed on another data set of as many samples (--dataset digits, then
+    # --dataset mnist with --limit) and mixed the two without a word
+    cfg = TrainConfig(epochs=1, output_frames=2, max_batches=1, **QUICK)
+    images = digits[1]
+    other = ArrayDataset(images.data, images.targets.roll(1), images.classes, "the same images, other labels")
+    train("mnist_ff", "streaming", images, None, out_dir=tmp_path, config=cfg)
+    later = TrainConfig(epochs=2, output_frames=2, max_batches=1, **QUICK)
+    with pytest.raises(sn.StreamnetsError, match=r"other settings: training labels digest='[0-9a-f]{12}' "
+                                                 r"\(now '[0-9a-f]{12}'\)"):
+        train("mnist_ff", "streaming", other, None, out_dir=tmp_path, resume=True, config=later)
+    train("mnist_ff", "streaming", images, None, out_dir=tmp_path, resume=True, config=later)  # the same: fine
 
 
 @pytest.mark.parametrize("change, message", [

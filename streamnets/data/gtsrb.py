@@ -196,7 +196,7 @@ def _decode(path, size):
         with Image.open(path) as im:
             im = im.convert("RGB").resize((size, size), Image.BILINEAR)
             return np.asarray(im, dtype=np.uint8).transpose(2, 0, 1)
-    except (OSError, ValueError) as e:
+    except (OSError, ValueError, Image.DecompressionBombError) as e:
         raise DataError(f"{path}: cannot decode image ({e}); extract the archive again") from e
 
 
@@ -365,7 +365,8 @@ class GTSRB(ArrayDataset):
                         obj = torch.load(p, weights_only=True)
                     except Exception:  # unreadable cache: rebuild it
                         continue
-                    if obj.get("version") == _CACHE_VERSION and obj.get("fingerprint") == fingerprint:
+                    if (isinstance(obj, dict) and obj.get("version") == _CACHE_VERSION
+                            and obj.get("fingerprint") == fingerprint):
                         return obj
         obj = _build(folder, tracks, size, length)
         obj.update(version=_CACHE_VERSION, fingerprint=fingerprint)
