@@ -440,7 +440,8 @@ class Trainer:
             if not math.isfinite(value):
                 raise StreamnetsError(
                     f"training diverged: the loss became {value} in epoch {epoch + 1}, batch "
-                    f"{seen // cfg.batch_size + 1}; lower the learning rate (--lr, now {cfg.lr:g}){self._kept(epoch)}")
+                    f"{seen // cfg.batch_size + 1}; lower the learning rate (--lr, now {cfg.lr:g})"
+                    f"{self._kept(epoch)}")
             loss_sum += value * len(labels)
             correct += (logits.argmax(-1) == labels[:, None]).float().mean(1).sum().item()
             seen += len(labels)

@@ -380,7 +380,7 @@ def test_yaml_nested_too_deeply_is_a_spec_error():
 
 def test_save_refuses_the_st_graph_suffix_that_load_would_read_as_statestream(tmp_path):
     # before: the YAML went into x.st_graph and load(x.st_graph) failed on 'neuron_pools'
-    with pytest.raises(sn.SpecError, match=r"x\.st_graph: save writes streamnets' YAML format.*name the file "
-                                        r"\.yaml"):
+    with pytest.raises(sn.SpecError, match=r"x\.st_graph: save writes streamnets' YAML format.*name "
+                                           r"the file \.yaml"):
         sn.save(sn.load("fig2"), tmp_path / "x.st_graph")
     assert not (tmp_path / "x.st_graph").exists()
