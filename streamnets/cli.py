@@ -237,7 +237,8 @@ def _training_data(net, args):
                   for split in ("train", "test")), name, None)
     experiment = next((e.name for e in EXPERIMENTS.values() if net.name in e.networks),
                       "mnist" if "mnist" in fitting else "cifar10")
-    (train, test), note = default_splits(experiment, root=args.data_dir, download=args.download)
+    (train, test), note = default_splits(experiment, root=args.data_dir, download=args.download,
+                                         strict=args.data_dir is not None or args.download)
     return train, test, experiment, note
 
 
@@ -265,6 +266,7 @@ def _cmd_train(args, out):
         raise SettingError(f"{out_dir} holds a training run already (checkpoint.pt); add --resume to "
                            f"continue it, or give another --out (or delete the folder) to train afresh")
     _check_out(Path(out_dir))  # before the data are loaded
+    _check_data_dir(args)
     train_images, test_images, data, note = _training_data(spec, args)
     if note is not None:
         print(note, file=out)
@@ -282,6 +284,14 @@ def _cmd_train(args, out):
         print(f"{f:>6} {s:>12} {a:>14.3f}", file=out)
     print(f"the trained model, for inference: streamnets.train.load_trained({str(out_dir)!r})", file=out)
     return 0
+
+
+def _check_data_dir(args):
+    """Refuse a ``--data-dir`` that is not a folder (unless ``--download`` will make it)."""
+    if args.data_dir is not None and not args.download and not Path(args.data_dir).is_dir():
+        raise SettingError(f"--data-dir {args.data_dir} is not a folder; give the folder that holds the "
+                           f"data sets (e.g. {Path(args.data_dir) / 'mnist'} in it), or add --download "
+                           f"to fetch them there")
 
 
 def _check_out(path):
@@ -313,6 +323,7 @@ def _cmd_reproduce(args, out):
         print(line, file=out, flush=True)
 
     check_counts(args, "--epochs", "--repetitions", why="leave the option out for the profile's value")
+    _check_data_dir(args)
     results = reproduce(args.experiment, profile=args.profile, out=args.out, dataset=args.dataset,
                         data_dir=args.data_dir, download=args.download, device=args.device,
                         resume=args.resume, progress=not args.quiet, log=log,
@@ -380,7 +391,8 @@ def _cmd_bench_parallel(args, out):
 
 
 def _add_data_args(p):
-    p.add_argument("--data-dir", help="folder with the data sets (default: $STREAMNETS_DATA, data/, ...)")
+    p.add_argument("--data-dir", help="folder with the data sets (default: $STREAMNETS_DATA, the "
+                   "repository's data/, ~/.cache/streamnets, ...)")
     p.add_argument("--download", action="store_true", help="download missing real data sets")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--resume", action="store_true", help="continue interrupted work in --out")

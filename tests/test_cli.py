@@ -515,3 +515,21 @@ def test_stream_given_twice_adds_up(capsys):
     assert main(["inspect", "fig2", "--stream", "v:v", "w:v", "--json"]) == 0
     assert twice == json.loads(capsys.readouterr().out)["rollout"]["pattern"]
     assert [e[:2] for e in twice if e[2]] == [["v", "v"], ["w", "v"]]
+
+
+def test_train_with_a_data_dir_refuses_what_it_cannot_use_there(tmp_path, capsys):
+    # before: a missing folder, or a corrupt MNIST in it, trained on the digits stand-in with status 0
+    common = ["train", "mnist_ff", "--epochs", "1", "--limit", "32", "--quiet", "--out", str(tmp_path / "run")]
+    assert main(common + ["--data-dir", str(tmp_path / "nowhere")]) == 2
+    assert capsys.readouterr().err == (f"streamnets: error: --data-dir {tmp_path / 'nowhere'} is not a folder; "
+                                       f"give the folder that holds the data sets (e.g. "
+                                       f"{tmp_path / 'nowhere' / 'mnist'} in it), or add --download to fetch "
+                                       f"them there\n")
+    (tmp_path / "data" / "mnist").mkdir(parents=True)
+    for name in ("train-images-idx3-ubyte", "train-labels-idx1-ubyte", "t10k-images-idx3-ubyte",
+                 "t10k-labels-idx1-ubyte"):
+        (tmp_path / "data" / "mnist" / name).write_bytes(b"\x00\x00\x08\x03garbage")
+    assert main(common + ["--data-dir", str(tmp_path / "data")]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("streamnets: error: MNIST found but unreadable (") and "offline stand-in 'digits'" in err
+    assert not (tmp_path / "run").exists()

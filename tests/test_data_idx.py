@@ -177,6 +177,16 @@ def test_mnist_label_out_of_range(tmp_path):
         MNIST(tmp_path, train=False)
 
 
+@pytest.mark.parametrize("cls", [MNIST, FashionMNIST])
+def test_images_of_another_size_are_refused_naming_the_file(tmp_path, cls):
+    # before: 10x10 images loaded, and training blamed the network's input shape
+    write_mnist(tmp_path)
+    write_idx(tmp_path / "t10k-images-idx3-ubyte", np.zeros((5, 10, 10), np.uint8))
+    with pytest.raises(DataError, match=rf"t10k-images-idx3-ubyte: the images are 10x10, {cls.title}'s "
+                                        rf"are 28x28; is it another data set\? Download it again"):
+        cls(tmp_path, train=False)
+
+
 def test_mnist_images_and_labels_swapped(tmp_path):
     write_mnist(tmp_path)
     os.replace(tmp_path / "t10k-labels-idx1-ubyte", tmp_path / "tmp")

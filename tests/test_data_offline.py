@@ -249,6 +249,22 @@ def test_default_for_with_corrupt_real_data_falls_back_and_says_why(tmp_path):
     assert isinstance(ds, Digits) and "MNIST found but unreadable" in note and "truncated" in note
 
 
+def test_default_splits_strict_refuses_unreadable_real_data_instead_of_the_stand_in(tmp_path):
+    # what the CLI asks for when --data-dir or --download was given: before, a corrupt copy in
+    # the named folder trained on the stand-in with status 0
+    d = tmp_path / "mnist"
+    d.mkdir()
+    for split in ("train", "t10k"):
+        (d / f"{split}-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
+        write_idx(d / f"{split}-labels-idx1-ubyte", np.zeros(2, np.uint8))
+    with pytest.raises(DataError, match=r"^MNIST found but unreadable \(.*truncated.*\); repair or remove "
+                                        r"the files, or leave out the data folder and download "
+                                        r"\(--data-dir, --download\) to use the offline stand-in 'digits'"):
+        default_splits("mnist", root=tmp_path, strict=True)
+    (train, test), note = default_splits("mnist", root=tmp_path / "none", strict=True)  # not there: fine
+    assert isinstance(train, Digits) and "MNIST not found in" in note
+
+
 def _write_mnist(folder, corrupt=()):
     folder.mkdir()
     for split, n in (("train", 4), ("t10k", 3)):

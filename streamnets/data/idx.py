@@ -228,6 +228,9 @@ class MNIST(ArrayDataset):
         labels = read_idx(labels_file, LABELS_MAGIC)
         if images.ndim != 3:
             raise DataError(f"{images_file}: expected 3 dimensions (N, H, W), got shape {images.shape}")
+        if images.shape[1:] != (28, 28):
+            raise DataError(f"{images_file}: the images are {images.shape[1]}x{images.shape[2]}, "
+                            f"{self.title}'s are 28x28; is it another data set? Download it again")
         if len(images) != len(labels):
             raise DataError(f"{images_file} has {len(images)} images but {labels_file} has "
                             f"{len(labels)} labels; one of them is corrupt, download again")

@@ -209,7 +209,7 @@ def default_for(experiment, root=None, download=False, split="train", **kw):
     return ds, note
 
 
-def default_splits(experiment, splits=("train", "test"), root=None, download=False, **kw):
+def default_splits(experiment, splits=("train", "test"), root=None, download=False, strict=False, **kw):
     """Several splits of an experiment's data set, all real or all offline.
 
     The first split is chosen as :func:`default_for` chooses it. The others come
@@ -225,6 +225,10 @@ def default_splits(experiment, splits=("train", "test"), root=None, download=Fal
         E.g. ``("train", "test")``; the first decides between real and offline.
     root, download, **kw
         As for :func:`default_for`.
+    strict : bool
+        Real data that is there but cannot be read, or a download that fails, is a
+        :class:`~streamnets.errors.DataError` rather than a note and the stand-in
+        (for callers that named a data folder or asked for a download).
 
     Returns
     -------
@@ -258,6 +262,10 @@ def default_splits(experiment, splits=("train", "test"), root=None, download=Fal
         except DataError as e:
             state = "found but unreadable" if ok else "download failed"
             why = f"{title} {state} ({str(e).splitlines()[0]})"
+            if strict:
+                raise DataError(f"{why}; repair or remove the files, or leave out the data folder and "
+                                f"download (--data-dir, --download) to use the offline stand-in "
+                                f"{standin!r}") from None
         else:
             others = [_same_source(real, split, first, root, download, real_kw)
                       for split in rest]

@@ -48,8 +48,8 @@ def subset(dataset, n, seed=0):
 def _datasets(experiment, dataset, data_dir, download):
     """(train, test, note): the named data set, or the experiment's default."""
     if dataset is None:
-        (train, test), note = default_splits(experiment.name, ("train", "test"),
-                                             root=data_dir, download=download)
+        (train, test), note = default_splits(experiment.name, ("train", "test"), root=data_dir,
+                                             download=download, strict=data_dir is not None or download)
         return train, test, note
     train = load_data(dataset, "train", root=data_dir, download=download)
     test = load_data(dataset, "test", root=data_dir, download=download)
