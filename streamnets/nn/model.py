@@ -281,9 +281,16 @@ class StreamNet(nn.Module):
         _check_unique_keys(net, [(k, f"node {v}") for k, v in zip(self._node_keys, self._names) if k])
         _check_unique_keys(net, [(k, f"edge {e.source} -> {e.target}")
                                  for k, e in zip(self._edge_keys, net.edges)])
-        self.edge_modules = nn.ModuleDict({
-            k: edge_transform(e, net.nodes[e.source], net.nodes[e.target])
-            for k, e in zip(self._edge_keys, net.edges)})
+        try:
+            self.edge_modules = nn.ModuleDict({
+                k: edge_transform(e, net.nodes[e.source], net.nodes[e.target])
+                for k, e in zip(self._edge_keys, net.edges)})
+        except RuntimeError as err:  # the CPU allocator's refusal: a spec problem, not a crash
+            if "allocate" not in str(err):
+                raise
+            raise SpecError(f"the weights of network {net.name!r} do not fit in memory "
+                            f"({str(err).splitlines()[0]}); make its nodes smaller (shape, or "
+                            f"network.scaled(width))", net.source) from None
         self.node_modules = nn.ModuleDict({
             k: NodeUpdate(net.nodes[v]) for k, v in zip(self._node_keys, self._names) if k})
         self._outputs = tuple(self._index[o] for o in net.outputs)
