@@ -270,6 +270,7 @@ def from_st_graph(doc, source=None):
     for name, fields in pools.items():
         name = _name(name, source, f"neuron_pools.{name}")
         fields = _mapping(fields if fields is not None else {}, source, f"neuron_pools.{name}")
+        _check_st_keys(fields, _ST_POOL_KEYS, source, f"neuron_pools.{name}")
         if "shape" not in fields:
             raise SpecError("missing field 'shape'", source, f"neuron_pools.{name}.shape")
         nodes.append(Node(name, fields["shape"], fields.get("act", "relu"),
@@ -280,6 +281,7 @@ def from_st_graph(doc, source=None):
     for name, fields in synapses.items():
         where = f"synapse_pools.{name}"
         fields = _mapping(fields, source, where)
+        _check_st_keys(fields, _ST_SYNAPSE_KEYS, source, where)
         for key in ("source", "target"):
             if key not in fields:
                 raise SpecError(f"missing field {key!r}", source, f"{where}.{key}")
@@ -309,6 +311,28 @@ def from_st_graph(doc, source=None):
     _check_stream_tags(owner, streaming, source)
     name = _text(doc, "name", source) or (Path(source).stem if source else "network")
     return Network(nodes, edges, name=name, rollouts={"sequential": streaming}, source=source)
+
+
+#: The keys of statestream's pools that streamnets reads (the format has more, ignored).
+_ST_POOL_KEYS = ("shape", "act", "dropout", "tags")
+_ST_SYNAPSE_KEYS = ("source", "target", "rf", "tags")
+#: Our YAML format's names for them, a likely slip in a .st_graph file.
+_OUR_NAMES = {"activation": "act"}
+
+
+def _check_st_keys(fields, known, source, where):
+    """Refuse a key that is a misspelling of one streamnets reads (``dropot``), or our
+    format's name for it (``activation``): ignored, it would silently take the default.
+    Other keys of the statestream format pass."""
+    for key in fields:
+        key = str(key)
+        if key in known:
+            continue
+        meant = _OUR_NAMES.get(key) or next(iter(difflib.get_close_matches(key, known, n=1, cutoff=0.75)),
+                                            None)
+        if meant is not None and meant in known:
+            raise SpecError(f"unknown key {key!r}: a .st_graph file calls it {meant!r} (unknown keys "
+                            f"are ignored, so it would take the default)", source, f"{where}.{key}")
 
 
 def _check_stream_tags(owner, streaming, source):

@@ -384,3 +384,21 @@ def test_save_refuses_the_st_graph_suffix_that_load_would_read_as_statestream(tm
                                            r"the file \.yaml"):
         sn.save(sn.load("fig2"), tmp_path / "x.st_graph")
     assert not (tmp_path / "x.st_graph").exists()
+
+
+@pytest.mark.parametrize("pool, synapse, message", [
+    ({"activation": "tanh"}, {},
+     "neuron_pools.h.activation: unknown key 'activation': a .st_graph file calls it 'act'"),
+    ({"dropot": 0.5}, {}, "neuron_pools.h.dropot: unknown key 'dropot': a .st_graph file calls it 'dropout'"),
+    ({}, {"rff": 5}, "synapse_pools.in.rff: unknown key 'rff': a .st_graph file calls it 'rf'"),
+])
+def test_st_graph_keys_misspelled_or_in_our_format_are_named(pool, synapse, message):
+    # before: ignored, so 'activation: tanh' left the pool relu and 'rff: 5' the edge rf 3
+    doc = {"neuron_pools": {"img": {"shape": [1, 8, 8]}, "h": {"shape": [4, 8, 8], **pool}},
+           "synapse_pools": {"in": {"source": [["img"]], "target": "h", **synapse}}}
+    with pytest.raises(sn.SpecError, match=f"^x.st_graph: {message}"):
+        from_st_graph(doc, "x.st_graph")
+    # the statestream format's other keys pass
+    doc["neuron_pools"]["h"] = {"shape": [4, 8, 8], "noise": "normal", "bias_shape": "full"}
+    doc["synapse_pools"]["in"] = {"source": [["img"]], "target": "h", "type": "conv", "init": "xavier"}
+    assert [e.key for e in from_st_graph(doc, "x.st_graph").edges] == [("img", "h")]
