@@ -399,8 +399,9 @@ def load(spec):
             raise SpecError(f"this is a folder, not a spec file; give the path of a .yaml / .yml / "
                             f".st_graph file{_spec_files_in(path)}", text_spec)
         if not path.is_file():
-            raise SpecError("no such file; give a built-in name "
-                            f"({', '.join(builtin_names())}) or an existing path", text_spec)
+            what = "not a regular file" if path.exists() else "no such file"
+            raise SpecError(f"{what}; give a built-in name ({', '.join(builtin_names())}) or the path "
+                            f"of a spec file", text_spec)
         try:
             text = path.read_text(encoding="utf-8")
         except (OSError, UnicodeDecodeError) as err:

@@ -184,6 +184,8 @@ def test_load_unknown_builtin_suggests_a_name():
 def test_load_missing_file(tmp_path):
     with pytest.raises(sn.SpecError, match="no such file"):
         sn.load(tmp_path / "nope.yaml")
+    with pytest.raises(sn.SpecError, match="^/dev/null: not a regular file; give a built-in name"):
+        sn.load("/dev/null")  # before: "no such file"
 
 
 def test_outputs_default_to_sinks_and_follow_tags():
