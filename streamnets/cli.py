@@ -472,7 +472,11 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print one JSON list")
     p.set_defaults(run=_cmd_list)
 
-    p = sub.add_parser("train", help="train one network under one rollout and report accuracy per frame")
+    p = sub.add_parser("train", help="train one network under one rollout and report accuracy per frame",
+                       description="Train one network under one rollout pattern on noisy frame sequences "
+                                   "(the data of its experiment by default: real if present, else the "
+                                   "offline stand-in), checkpointing every epoch into --out, and print the "
+                                   "test accuracy per output frame with the update step it answers at.")
     p.add_argument("spec", help="built-in network name or path to a .yaml / .st_graph file")
     p.add_argument("--rollout", default="streaming",
                    help="streaming, sequential or a pattern named in the spec (default: %(default)s)")
@@ -494,7 +498,11 @@ def build_parser():
     _add_data_args(p)
     p.set_defaults(run=_cmd_train)
 
-    p = sub.add_parser("reproduce", help="the paper's experiments, with figures and a claims report")
+    p = sub.add_parser("reproduce", help="the paper's experiments, with figures and a claims report",
+                       description="Run the paper's experiments (every network and rollout, the profile's "
+                                   "repetitions) into OUT/<profile>/<experiment>/: results.json, figures, "
+                                   "a report of the paper's claims, and a comparison with the committed "
+                                   "reference of the ci profile.")
     p.add_argument("experiment", choices=["mnist", "cifar10", "gtsrb", "all"])
     p.add_argument("--profile", choices=["ci", "paper"], default="ci",
                    help="ci: small networks, a few epochs; paper: the paper's settings "
@@ -509,7 +517,10 @@ def build_parser():
 
     p = sub.add_parser("bench", help="benchmarks (model-parallel execution)")
     bench = p.add_subparsers(dest="benchmark", required=True)
-    p = bench.add_parser("parallel", help="per-frame latency of sequential vs model-parallel streaming")
+    p = bench.add_parser("parallel", help="per-frame latency of sequential vs model-parallel streaming",
+                         description="Time stateful inference, one step per frame: the best node-by-node "
+                                     "execution against the streaming rollout run model-parallel, beside "
+                                     "the device's ideal; outputs are checked against model.step.")
     p.add_argument("--network", default="cifar10_dsr6",
                    help="built-in name or spec path (default: %(default)s)")
     p.add_argument("--batch", type=int, default=1, help="(default: %(default)s)")
@@ -529,7 +540,9 @@ def build_parser():
     p.add_argument("--json", action="store_true", help="print one JSON object")
     p.set_defaults(run=_cmd_bench_parallel)
 
-    p = sub.add_parser("notebooks", help="execute the notebooks with papermill")
+    p = sub.add_parser("notebooks", help="execute the notebooks with papermill",
+                       description="Execute the notebooks with papermill under a profile, writing the "
+                                   "executed copies to --out.")
     p.add_argument("names", nargs="*", help="notebook names or stems (default: all)")
     p.add_argument("--profile", choices=["ci", "paper"], default="ci",
                    help="the profile the training notebooks use (default: %(default)s)")
