@@ -576,8 +576,9 @@ def exit_status(run, prog="streamnets"):
     except StreamnetsError as err:
         print(f"{prog}: error: {one_line(str(err))}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        print(f"{prog}: interrupted", file=sys.stderr)
+    except KeyboardInterrupt:  # on a line of its own: a progress bar may hold the cursor
+        print(f"\n{prog}: interrupted; finished epochs and runs are kept (train and reproduce go on "
+              f"from them with --resume)", file=sys.stderr)
         return 130
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()

@@ -533,3 +533,15 @@ def test_train_with_a_data_dir_refuses_what_it_cannot_use_there(tmp_path, capsys
     err = capsys.readouterr().err
     assert err.startswith("streamnets: error: MNIST found but unreadable (") and "offline stand-in 'digits'" in err
     assert not (tmp_path / "run").exists()
+
+
+def test_ctrl_c_exits_130_on_a_line_of_its_own_saying_what_is_kept(capsys):
+    from streamnets.cli import exit_status
+
+    def interrupted():
+        raise KeyboardInterrupt
+
+    assert exit_status(interrupted) == 130
+    assert capsys.readouterr().err == ("\nstreamnets: interrupted; finished epochs and runs are kept (train "
+                                       "and reproduce go on from them with --resume)\n")
+
