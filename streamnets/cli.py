@@ -312,7 +312,8 @@ def _training_done(trainer, resume, out_dir):
     if resumed == done:
         return (f"nothing trained: the checkpoint in {out_dir} already holds the {done} "
                 f"epoch{'s' * (done != 1)} asked for; the accuracies below are of that model")
-    return f"resumed after epoch {resumed} of {done}; trained epochs {resumed + 1}..{done}"
+    trained = f"epoch {done}" if done == resumed + 1 else f"epochs {resumed + 1}..{done}"
+    return f"resumed after epoch {resumed} of {done}; trained {trained}"
 
 
 def _cmd_reproduce(args, out):

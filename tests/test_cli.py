@@ -276,7 +276,7 @@ def test_train_says_whether_it_trained_resumed_or_found_the_run_finished(tmp_pat
     assert lines == [f"trained 1 epoch (--resume: no checkpoint in {out}, so from the start)",
                      f"nothing trained: the checkpoint in {out} already holds the 1 epoch asked for; "
                      f"the accuracies below are of that model",
-                     "resumed after epoch 1 of 2; trained epochs 2..2"]
+                     "resumed after epoch 1 of 2; trained epoch 2"]
     last = output[-1]
     assert last == f"the trained model, for inference: streamnets.train.load_trained({str(out)!r})"
     # before: without --resume the finished run was trained again from scratch and replaced
