@@ -659,7 +659,8 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
                 getattr(images, "data", None), torch.Tensor):
             raise SettingError(f"train: {name} must be an image or track data set (with .data "
                                f"and .targets tensors, e.g. streamnets.data.Digits(train=True) or "
-                               f"streamnets.data.load('digits')), got {type(images).__name__} "
+                               f"streamnets.data.load('digits'); n samples of one: "
+                               f"streamnets.experiments.subset(images, n)), got {type(images).__name__} "
                                f"{images!r:.40}")
     config = config or TrainConfig()
     net = load(network)

@@ -704,3 +704,10 @@ def test_evaluate_restores_the_training_mode():
     trainer.model.eval()
     trainer.evaluate()
     assert not trainer.model.training
+
+
+def test_a_torch_subset_is_refused_pointing_to_subset(digits):
+    with pytest.raises(sn.SettingError, match=r"train_images must be an image or track data set .*n samples "
+                                              r"of one: streamnets.experiments.subset\(images, n\)\), got Subset"):
+        train("mnist_ff", "streaming", torch.utils.data.Subset(digits[1], range(10)))
+    assert len(sn.experiments.subset(digits[1], 10)) == 10  # what it points to
