@@ -173,6 +173,21 @@ def test_streaming_is_one_step_and_sequential_a_chain():
     assert [len(g) for g in Schedule(model, "sequential").groups] == [1] * 10
 
 
+def test_executors_run_the_models_default_rollout_when_given_none():
+    # a model from load_trained runs its trained pattern; before, the executors ran streaming
+    net = sn.load("mnist_sr")
+    model = model_of(net)
+    model.default_rollout = sn.Rollout.named(net, "hybrid")
+    frames = torch.rand(2, 5, 1, 28, 28)
+    expected = ReferenceExecutor(model, "hybrid").run(frames)
+    for cls in (ReferenceExecutor, SerialExecutor, ThreadExecutor):
+        with cls(model) as ex:
+            assert ex.rollout.name == "hybrid"
+            assert compare_outputs(ex.run(frames), expected)[0]
+    model.default_rollout = None
+    assert Schedule(model).rollout.name == "streaming"
+
+
 def test_workers_get_their_own_intra_op_threads():
     before = torch.get_num_threads()
     model = model_of(sn.load("cifar10_dsr1"))

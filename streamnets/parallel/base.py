@@ -36,7 +36,8 @@ class Executor:
     ----------
     model : StreamNet
     rollout : Rollout or str
-        A valid pattern (default: streaming).
+        A valid pattern (default: the model's
+        :attr:`~streamnets.nn.StreamNet.default_rollout`, streaming unless set).
 
     Examples
     --------
@@ -51,7 +52,7 @@ class Executor:
 
     name = "executor"
 
-    def __init__(self, model, rollout="streaming"):
+    def __init__(self, model, rollout=None):
         check_model(model)
         if model.training and any(m.p for m in model.node_modules.values()):
             warnings.warn(f"{type(self).__name__}: the model is in training mode, so dropout makes its "

@@ -59,7 +59,8 @@ class CudaStreamExecutor(Executor):
     model : StreamNet
         On a CUDA device (``model.to("cuda")``).
     rollout : Rollout or str
-        Any valid pattern (default: streaming).
+        Any valid pattern (default: the model's ``default_rollout``,
+        streaming unless set).
     graphs : bool
         Capture the steady-state frame (every node non-empty) as a CUDA graph per
         batch size and replay it; earlier frames run eagerly. Replays copy the
@@ -109,7 +110,7 @@ class CudaStreamExecutor(Executor):
     name = "cuda-streams"
     _device_type = "cuda"  # a seam for the tests' simulated CUDA
 
-    def __init__(self, model, rollout="streaming", graphs=False, frames_per_graph=1):
+    def __init__(self, model, rollout=None, graphs=False, frames_per_graph=1):
         check_model(model)  # the arguments before the device: a CPU reports them too
         count = whole_number("frames_per_graph", frames_per_graph)
         if count > 1 and not graphs:

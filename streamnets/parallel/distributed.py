@@ -87,7 +87,8 @@ class DistributedExecutor(Executor):
     model : StreamNet
         The same network on every rank; on NCCL, on this rank's GPU.
     rollout : Rollout or str
-        Any valid pattern (default: streaming); one exchange per update step.
+        Any valid pattern (default: the model's ``default_rollout``,
+        streaming unless set); one exchange per update step.
     group : ProcessGroup, optional
         Default: the world.
     owners : dict of str to int, optional
@@ -121,7 +122,7 @@ class DistributedExecutor(Executor):
 
     name = "distributed"
 
-    def __init__(self, model, rollout="streaming", group=None, owners=None, costs=None, sync_weights=True):
+    def __init__(self, model, rollout=None, group=None, owners=None, costs=None, sync_weights=True):
         check_model(model)
         if not (dist.is_available() and dist.is_initialized()):
             raise StreamnetsError("DistributedExecutor needs an initialised process group: start the "

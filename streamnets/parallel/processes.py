@@ -147,7 +147,8 @@ class ProcessExecutor(BalancedShares, Executor):
     model : StreamNet
         On the CPU. Its parameters and buffers move to shared memory.
     rollout : Rollout or str
-        Any valid pattern (default: streaming). Nodes of one update step run
+        Any valid pattern (default: the model's ``default_rollout``,
+        streaming unless set). Nodes of one update step run
         together, the steps in order, with a barrier between them.
     workers : int, optional
         Processes, the calling one included; default ``min(cores, widest step)``,
@@ -214,7 +215,7 @@ class ProcessExecutor(BalancedShares, Executor):
 
     name = "processes"
 
-    def __init__(self, model, rollout="streaming", workers=None, intra_op_threads=None, costs=None,
+    def __init__(self, model, rollout=None, workers=None, intra_op_threads=None, costs=None,
                  spin=2e-3, keep_memory=True, start_timeout=120.0):
         super().__init__(model, rollout)
         if self.device.type != "cpu":

@@ -99,7 +99,8 @@ class Schedule:
     ----------
     model : StreamNet
     rollout : Rollout or str
-        A valid pattern (or a name for ``model.resolve_rollout``).
+        A valid pattern, or what ``model.resolve_rollout`` takes (None: the
+        model's default rollout).
 
     Attributes
     ----------
@@ -124,7 +125,7 @@ class Schedule:
     (('h1',), ('h2',), ('hd',), ('prediction',))
     """
 
-    def __init__(self, model, rollout="streaming"):
+    def __init__(self, model, rollout=None):
         self.model = model
         self.rollout = model.resolve_rollout(rollout)
         self.plan = model.plan(self.rollout)

@@ -69,7 +69,8 @@ class ThreadExecutor(BalancedShares, Executor):
     ----------
     model : StreamNet
     rollout : Rollout or str
-        Any valid pattern (default: streaming). Nodes of one update step run
+        Any valid pattern (default: the model's ``default_rollout``,
+        streaming unless set). Nodes of one update step run
         together, the steps in order, with a barrier between them.
     workers : int, optional
         Worker threads; default ``min(cores, widest step)``.
@@ -139,7 +140,7 @@ class ThreadExecutor(BalancedShares, Executor):
 
     name = "threads"
 
-    def __init__(self, model, rollout="streaming", workers=None, intra_op_threads=None, costs=None,
+    def __init__(self, model, rollout=None, workers=None, intra_op_threads=None, costs=None,
                  schedule="dynamic", caller_works=True, keep_memory=True):
         super().__init__(model, rollout)
         if schedule not in ("dynamic", "static"):
