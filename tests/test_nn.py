@@ -879,8 +879,9 @@ def test_frames_that_are_not_floating_point_are_refused_with_the_conversion(mnis
 
 
 def test_weights_that_cannot_be_allocated_are_a_spec_error_naming_the_network():
-    # before: the allocator's RuntimeError traceback (streamnets train of such a spec: status 1)
-    net = sn.spec.loads("nodes: {x: {shape: [1, 28, 28]}, h: {shape: [1000000000]}, y: {shape: [10]}}\n"
+    # before: the allocator's RuntimeError traceback (streamnets train of such a spec: status 1).
+    # 3 PB of weights: more than a 47-bit address space, refused even where memory is overcommitted
+    net = sn.spec.loads("nodes: {x: {shape: [1, 28, 28]}, h: {shape: [1099511627776]}, y: {shape: [10]}}\n"
                         "edges: [[x, h], [h, y]]", "big.yaml")
     with pytest.raises(SpecError, match=r"^big.yaml: the weights of network 'big' do not fit in memory \(.*"
                                         r"allocate.*\); make its nodes smaller"):
