@@ -612,7 +612,8 @@ def main(argv=None, out=None):
     parser = build_parser()
     args, unknown = parser.parse_known_args(argv)
     if unknown:  # reported by the subcommand that was given them, with its options
-        _command_parser(parser, args).error(_unrecognized(_command_parser(parser, args), unknown))
+        command = _command_parser(parser, args)
+        command.error(_unrecognized(command, unknown))
 
     def run():
         _set_threads(getattr(args, "threads", None))

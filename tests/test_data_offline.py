@@ -239,12 +239,16 @@ def test_default_for_with_failed_download_falls_back(tmp_path, monkeypatch):
     assert note.startswith("MNIST download failed (could not download") and "stand-in 'digits'" in note
 
 
-def test_default_for_with_corrupt_real_data_falls_back_and_says_why(tmp_path):
-    d = tmp_path / "mnist"
-    d.mkdir()
+def _write_truncated_mnist(folder):
+    """MNIST files whose image files end right after their magic number."""
+    folder.mkdir()
     for split in ("train", "t10k"):
-        (d / f"{split}-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
-        write_idx(d / f"{split}-labels-idx1-ubyte", np.zeros(2, np.uint8))
+        (folder / f"{split}-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
+        write_idx(folder / f"{split}-labels-idx1-ubyte", np.zeros(2, np.uint8))
+
+
+def test_default_for_with_corrupt_real_data_falls_back_and_says_why(tmp_path):
+    _write_truncated_mnist(tmp_path / "mnist")
     ds, note = default_for("mnist", root=tmp_path)
     assert isinstance(ds, Digits) and "MNIST found but unreadable" in note and "truncated" in note
 
@@ -252,11 +256,7 @@ def test_default_for_with_corrupt_real_data_falls_back_and_says_why(tmp_path):
 def test_default_splits_strict_refuses_unreadable_real_data_instead_of_the_stand_in(tmp_path):
     # what the CLI asks for when --data-dir or --download was given: before, a corrupt copy in
     # the named folder trained on the stand-in with status 0
-    d = tmp_path / "mnist"
-    d.mkdir()
-    for split in ("train", "t10k"):
-        (d / f"{split}-images-idx3-ubyte").write_bytes(b"\x00\x00\x08\x03garbage")
-        write_idx(d / f"{split}-labels-idx1-ubyte", np.zeros(2, np.uint8))
+    _write_truncated_mnist(tmp_path / "mnist")
     with pytest.raises(DataError, match=r"^MNIST found but unreadable \(.*truncated.*\); repair or remove "
                                         r"the files, or leave out the data folder and download "
                                         r"\(--data-dir, --download\) to use the offline stand-in 'digits'"):
