@@ -6,7 +6,7 @@ from pathlib import Path
 
 from .errors import StreamnetsError
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_writer", "writable_folder"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_writer", "check_output_folder", "writable_folder"]
 
 
 class atomic_writer:
@@ -90,15 +90,26 @@ def atomic_write_text(path, text):
     return atomic_write_bytes(path, text.encode("utf-8"))
 
 
-def writable_folder(path, holds="checkpoints and metrics"):
-    """``path`` as a Path, created if need be; a folder that cannot be created or
-    written is a :class:`~streamnets.errors.StreamnetsError` now rather than after
-    the first epoch of work. ``holds`` says what goes there, for the message."""
+def check_output_folder(path, holds="checkpoints and metrics"):
+    """``path`` as a Path, checked without creating anything: the folder, or the
+    nearest one above it that exists, must be a folder this process may write in
+    (a :class:`~streamnets.errors.StreamnetsError` otherwise)."""
     path = Path(path)
     existing = next(p for p in (path, *path.parents) if p.exists())
     if not existing.is_dir():  # the folder itself or one above it
         raise StreamnetsError(f"{existing}: this is a file, not a folder for {holds}; give another "
                               f"output folder (--out, out_dir)")
+    if not os.access(existing, os.W_OK | os.X_OK):
+        raise StreamnetsError(f"{existing}: cannot write {holds} there; give another output folder "
+                              f"(--out, out_dir)")
+    return path
+
+
+def writable_folder(path, holds="checkpoints and metrics"):
+    """``path`` as a Path, created if need be; a folder that cannot be created or
+    written is a :class:`~streamnets.errors.StreamnetsError` now rather than after
+    the first epoch of work. ``holds`` says what goes there, for the message."""
+    path = check_output_folder(path, holds)
     try:
         path.mkdir(parents=True, exist_ok=True)
         with tempfile.TemporaryFile(dir=path):

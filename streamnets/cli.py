@@ -9,7 +9,6 @@ from __future__ import annotations
 import argparse
 import difflib
 import json
-import os
 import re
 import sys
 from pathlib import Path
@@ -243,6 +242,7 @@ def _training_data(net, args):
 
 
 def _cmd_train(args, out):
+    from ._io import check_output_folder
     from .device import resolve_device
     from .experiments import subset
     from .rollout import Rollout
@@ -265,7 +265,7 @@ def _cmd_train(args, out):
     if not args.resume and (Path(out_dir) / "checkpoint.pt").is_file():
         raise SettingError(f"{out_dir} holds a training run already (checkpoint.pt); add --resume to "
                            f"continue it, or give another --out (or delete the folder) to train afresh")
-    _check_out(Path(out_dir))  # before the data are loaded
+    check_output_folder(out_dir)  # before the data are loaded; the Trainer creates it
     _check_data_dir(args)
     train_images, test_images, data, note = _training_data(spec, args)
     if note is not None:
@@ -292,15 +292,6 @@ def _check_data_dir(args):
         raise SettingError(f"--data-dir {args.data_dir} is not a folder; give the folder that holds the "
                            f"data sets (e.g. {Path(args.data_dir) / 'mnist'} in it), or add --download "
                            f"to fetch them there")
-
-
-def _check_out(path):
-    """Refuse an ``--out`` that could not be created or written, without creating it."""
-    existing = next(p for p in (path, *path.parents) if p.exists())
-    if not existing.is_dir():
-        raise SettingError(f"--out {path}: {existing} is a file, not a folder; give another --out")
-    if not os.access(existing, os.W_OK | os.X_OK):
-        raise SettingError(f"--out {path}: {existing} cannot be written; give another --out")
 
 
 def _training_done(trainer, resume, out_dir):
