@@ -256,13 +256,11 @@ class NetworkBuilder(WidgetApp):
         return self._edit(change)
 
     def add_edge(self, source, target):
-        """Add the edge ``source -> target``."""
+        """Add the edge ``source -> target``. An end that is not a node (yet) is
+        written too: the text then shows the spec error that names it."""
         def change(doc):
             if source in (None, "") or target in (None, ""):
                 raise StreamnetsError("choose both ends of the edge (add nodes first)")
-            for end in (source, target):
-                if self._key(doc, end) is None:
-                    raise StreamnetsError(f"there is no node {end!r}; add it first")
             if (str(source), str(target)) in [self._ends(e) for e in doc["edges"]]:
                 raise StreamnetsError(f"the edge {source} -> {target} exists already")
             doc["edges"].append([str(source), str(target)])
