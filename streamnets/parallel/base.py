@@ -11,7 +11,7 @@ import torch
 from ..errors import SettingError, ShapeError, SpecError
 from ..nn import StreamNet, StreamState
 from ..nn.model import moved_model_error, per_input
-from .schedule import Schedule, frame_inputs
+from .schedule import Schedule
 
 __all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames", "check_clip",
            "check_model"]
@@ -111,7 +111,7 @@ class Executor:
         if not isinstance(state, StreamState) or state.names != self.schedule.names:
             raise SpecError("state must come from this executor's initial_state() or step()",
                             field="state")
-        inputs, batch = frame_inputs(self.model, frame, self._reference)
+        inputs, (batch,) = self.model._inputs(frame, ("batch",))
         if batch != state.batch_size:
             raise ShapeError(f"the frame has batch size {batch} but the state was made for "
                              f"{state.batch_size}; call initial_state({batch})")

@@ -13,12 +13,9 @@ edge module on every call, about 40 µs, too much for a frame of 0.3 ms).
 
 from __future__ import annotations
 
-import torch
+from ..errors import SpecError
 
-from ..errors import ShapeError, SpecError
-from ..nn.model import check_floating, per_input
-
-__all__ = ["NodeKernel", "Schedule", "frame_inputs"]
+__all__ = ["NodeKernel", "Schedule"]
 
 
 def _bound(module):
@@ -171,44 +168,3 @@ class Schedule:
         """The shape of ``node``'s value for a batch: (B, C, H, W), or (B, C) if dense."""
         spec = self.rollout.network.nodes[node]
         return (batch, *spec.shape) if spec.is_spatial else (batch, spec.shape[0])
-
-
-def frame_inputs(model, frame, reference=None):
-    """``[(node index, tensor)]`` of one input frame, moved to the model's device and
-    dtype (dense inputs flattened to (B, C)), and the batch size. ``reference``: a
-    tensor with the model's device and dtype (default: its first parameter; an
-    executor passes the one it holds, which saves walking the modules per frame).
-
-    Raises :class:`~streamnets.errors.ShapeError` naming the input when a frame is
-    missing or has the wrong shape.
-
-    Examples
-    --------
-    >>> import streamnets as sn
-    >>> from streamnets.nn import StreamNet
-    >>> model = StreamNet(sn.load("mnist_ff"))
-    >>> [(i, tuple(x.shape)) for i, x in frame_inputs(model, torch.zeros(2, 1, 28, 28))[0]]
-    [(0, (2, 1, 28, 28))]
-    """
-    net = model.network
-    frame = per_input(net, frame, "frame", "tensor (batch, C, H, W)")
-    names = tuple(net.nodes)
-    reference = next(model.parameters()) if reference is None else reference
-    result, batch = [], None
-    for v in net.inputs:
-        x, spec = frame[v], net.nodes[v]
-        if not isinstance(x, torch.Tensor):
-            raise ShapeError(f"input {v!r}: expected a tensor (batch, C, H, W), got {type(x).__name__}")
-        ok = tuple(x.shape[1:]) == spec.shape or (not spec.is_spatial and tuple(x.shape[1:]) == spec.shape[:1])
-        if x.dim() < 2 or not ok or x.shape[0] == 0:
-            raise ShapeError(f"input {v!r} expects a frame of shape (batch, {', '.join(map(str, spec.shape))}), "
-                             f"got {tuple(x.shape)}")
-        if batch is None:
-            batch = x.shape[0]
-        elif x.shape[0] != batch:
-            raise ShapeError(f"input {v!r} has batch size {x.shape[0]} but another input has {batch}")
-        check_floating(v, x)
-        if not spec.is_spatial:
-            x = x.reshape(x.shape[0], spec.shape[0])
-        result.append((names.index(v), x.to(device=reference.device, dtype=reference.dtype)))
-    return result, batch
