@@ -51,7 +51,19 @@ def _resolve_rollout(net, args):
     if args.stream is not None:
         return Rollout.from_streaming_edges(net, [_stream_edge(net, item) for item in args.stream],
                                             "custom")
-    return Rollout.named(net, args.rollout)
+    return _named_rollout(net, args.rollout)
+
+
+def _named_rollout(net, name):
+    """``Rollout.named``, with its error naming the option it came from."""
+    from .rollout import Rollout
+
+    try:
+        return Rollout.named(net, name)
+    except SpecError as err:
+        if err.field != "rollout":
+            raise
+        raise SpecError(str(err).removeprefix("rollout: "), field="--rollout") from None
 
 
 def _stream_edge(net, item):
@@ -245,7 +257,6 @@ def _cmd_train(args, out):
     from ._io import check_output_folder
     from .device import resolve_device
     from .experiments import subset
-    from .rollout import Rollout
     from .spec import load
     from .train import TrainConfig, optimizer_class, train
 
@@ -260,7 +271,7 @@ def _cmd_train(args, out):
     resolve_device(args.device)
     spec = load(args.spec)
     net = spec.scaled(args.width)
-    rollout = Rollout.named(net, args.rollout)
+    rollout = _named_rollout(net, args.rollout)
     out_dir = args.out or f"runs/train/{_folder_name(net.name, rollout.name)}"
     if not args.resume and (Path(out_dir) / "checkpoint.pt").is_file():
         raise SettingError(f"{out_dir} holds a training run already (checkpoint.pt); add --resume to "
@@ -607,6 +618,10 @@ def main(argv=None, out=None):
         command.error(_unrecognized(command, unknown))
 
     def run():
+        for option in ("--out", "--data-dir"):  # '' would silently mean the working folder
+            if getattr(args, option[2:].replace("-", "_"), None) == "":
+                raise SettingError(f"{option} is empty; give a folder, or leave the option out "
+                                   f"for its default")
         _set_threads(getattr(args, "threads", None))
         return args.run(args, out)
 

@@ -55,8 +55,15 @@ def test_invalid_pattern_exits_2_with_one_line_naming_the_cycle():
     (["inspect", "fig2", "--stream", "w:u"], "did you mean w:v? its edges: u:v v:w v:v u:w w:v"),
     (["inspect", "fig2", "--pattern", "1"], "--pattern: give one 0/1 digit per edge (5 edges, in the "
                                             "order u:v v:w v:v u:w w:v), got '1'"),
-    (["inspect", "mnist_sr", "--rollout", "hybird"], "unknown rollout 'hybird' for network 'mnist_sr'; "
-                                                    "did you mean 'hybrid'?"),
+    (["inspect", "mnist_sr", "--rollout", "hybird"], "--rollout: unknown rollout 'hybird' for network "
+                                                    "'mnist_sr'; did you mean 'hybrid'?"),
+    (["train", "mnist_ff", "--rollout", "hybrid"], "--rollout: unknown rollout 'hybrid' for network "
+                                                  "'mnist_ff'; choose one of streaming, sequential"),
+    # '' used to mean the working folder: reproduce and notebooks wrote their results there
+    (["train", "mnist_ff", "--out", ""], "--out is empty; give a folder"),
+    (["reproduce", "mnist", "--out", ""], "--out is empty; give a folder"),
+    (["notebooks", "01", "--out", ""], "--out is empty; give a folder"),
+    (["train", "mnist_ff", "--data-dir", ""], "--data-dir is empty; give a folder"),
     (["inspect", "nope/missing.yaml"], "no such file"),
     (["train", "mnist_ff", "--threads", "0"], "--threads must be at least 1"),
 ])
