@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import SettingError, SpecError, StreamnetsError, positive_number, whole_number
+from .errors import SettingError, SpecError, StreamnetsError, one_line, positive_number, whole_number
 
 __all__ = ["main", "exit_status", "check_counts"]
 
@@ -412,29 +412,6 @@ def _set_threads(threads):
     import torch
 
     torch.set_num_threads(threads)
-
-
-def one_line(message):
-    r"""A message of several lines (e.g. a list of folders searched) on one line: list
-    bullets dropped, the items joined by "; ", the list ended by ".", other lines
-    joined by "; " (by a space after a line ending in ":").
-
-    Examples
-    --------
-    >>> one_line("MNIST not found. Looked in:\n  - data/mnist\n  - ~/data\nTo fix: download it.")
-    'MNIST not found. Looked in: data/mnist; ~/data. To fix: download it.'
-    """
-    text, in_list = "", False
-    for line in message.splitlines():
-        line = line.strip()
-        item = line.startswith(("- ", "* "))
-        line = line[2:] if item else line
-        if line:
-            joint = ("" if not text else " " if text.endswith(":")
-                     else ". " if in_list and not item else "; ")
-            text += joint + line
-            in_list = item
-    return text
 
 
 class _Parser(argparse.ArgumentParser):

@@ -20,6 +20,7 @@ __all__ = [
     "DataError",
     "DeviceError",
     "SettingError",
+    "one_line",
     "whole_number",
     "positive_number",
 ]
@@ -149,3 +150,26 @@ def positive_number(name, value, zero=False):
     if not ok:
         raise SettingError(f"{name} must be a finite number {'>= 0' if zero else '> 0'}, got {value!r}")
     return value
+
+
+def one_line(message):
+    r"""A message of several lines (e.g. a list of folders searched) on one line: list
+    bullets dropped, the items joined by "; ", the list ended by ".", other lines
+    joined by "; " (by a space after a line ending in ":").
+
+    Examples
+    --------
+    >>> one_line("MNIST not found. Looked in:\n  - data/mnist\n  - ~/data\nTo fix: download it.")
+    'MNIST not found. Looked in: data/mnist; ~/data. To fix: download it.'
+    """
+    text, in_list = "", False
+    for line in message.splitlines():
+        line = line.strip()
+        item = line.startswith(("- ", "* "))
+        line = line[2:] if item else line
+        if line:
+            joint = ("" if not text else " " if text.endswith(":")
+                     else ". " if in_list and not item else "; ")
+            text += joint + line
+            in_list = item
+    return text

@@ -195,6 +195,18 @@ def test_falls_through_to_next_url_and_reports_all_failures(server, tmp_path):
     assert f"put it in {tmp_path / 'b'}" in msg
 
 
+def test_a_failed_download_removes_the_folders_it_made_but_keeps_a_partial_file(server, tmp_path):
+    (tmp_path / "kept").mkdir()
+    with pytest.raises(DataError, match="HTTP 404"):
+        dl.fetch(resource(), tmp_path / "kept" / "new" / "newer", urls=server.url)
+    assert list(tmp_path.iterdir()) == [tmp_path / "kept"] and not list((tmp_path / "kept").iterdir())
+    server.files["blob.bin"] = PAYLOAD
+    server.drop["blob.bin"] = 100_000
+    with pytest.raises(DataError, match="interrupted"):
+        dl.fetch(resource(), tmp_path / "new", urls=server.url, retries=0)
+    assert (tmp_path / "new" / "blob.bin.part").stat().st_size == 100_000  # kept for resuming
+
+
 def test_unknown_checksum_is_size_or_format_only(server, tmp_path):
     server.files["blob.bin"] = b"anything"
     p = dl.fetch(resource(sha256=None, size=None), tmp_path, urls=server.url)

@@ -237,6 +237,12 @@ def test_default_for_with_failed_download_falls_back(tmp_path, monkeypatch):
     ds, note = default_for("mnist", root=tmp_path, download=True, split="test")
     assert isinstance(ds, Digits)
     assert note.startswith("MNIST download failed (could not download") and "stand-in 'digits'" in note
+    assert "127.0.0.1:1/t10k-images-idx3-ubyte.gz: " in note  # the address and why it failed
+    with pytest.raises(DataError, match=r"^MNIST download failed \(could not download .*127\.0\.0\.1:1/.*"
+                                        r"put it in .*\); or leave out the download \(--download\) to use "
+                                        r"the offline stand-in 'digits'$"):
+        default_splits("mnist", root=tmp_path, download=True, strict=True)
+    assert not (tmp_path / "mnist").exists()  # no empty folder left to look like broken data
 
 
 def _write_truncated_mnist(folder):
@@ -258,8 +264,8 @@ def test_default_splits_strict_refuses_unreadable_real_data_instead_of_the_stand
     # the named folder trained on the stand-in with status 0
     _write_truncated_mnist(tmp_path / "mnist")
     with pytest.raises(DataError, match=r"^MNIST found but unreadable \(.*truncated.*\); repair or remove "
-                                        r"the files, or leave out the data folder and download "
-                                        r"\(--data-dir, --download\) to use the offline stand-in 'digits'"):
+                                        r"the files, or leave out the data folder \(--data-dir\) to use "
+                                        r"the offline stand-in 'digits'"):
         default_splits("mnist", root=tmp_path, strict=True)
     (train, test), note = default_splits("mnist", root=tmp_path / "none", strict=True)  # not there: fine
     assert isinstance(train, Digits) and "MNIST not found in" in note

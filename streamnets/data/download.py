@@ -239,9 +239,29 @@ def fetch(resource, dest_dir, *, urls=None, timeout=60.0, retries=3):
     DataError
         No URL could be fetched, or the file fails its check twice.
     """
-    dest_dir = _writable_dir(Path(dest_dir))
-    with _locked(dest_dir):
-        return _fetch_locked(resource, dest_dir, urls, timeout, retries)
+    dest_dir = Path(dest_dir)
+    new_folders = _missing_folders(dest_dir)
+    _writable_dir(dest_dir)
+    try:
+        with _locked(dest_dir):
+            return _fetch_locked(resource, dest_dir, urls, timeout, retries)
+    except DataError:
+        # An empty folder left behind would read as a data set that is there but broken.
+        for folder in new_folders:  # deepest first; a partial download keeps its folder
+            try:
+                folder.rmdir()
+            except OSError:
+                break
+        raise
+
+
+def _missing_folders(folder):
+    """The folders that creating ``folder`` makes, deepest first."""
+    missing = []
+    while not folder.exists() and folder != folder.parent:
+        missing.append(folder)
+        folder = folder.parent
+    return missing
 
 
 def _fetch_locked(resource, dest_dir, urls, timeout, retries):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import difflib
 import inspect
 
-from ..errors import DataError, SettingError
+from ..errors import DataError, SettingError, one_line
 from .cifar import CIFAR10
 from .gtsrb import GTSRB
 from .idx import MNIST, FashionMNIST
@@ -260,12 +260,14 @@ def default_splits(experiment, splits=("train", "test"), root=None, download=Fal
         try:
             ds = load(real, first, root=root, download=download and not ok, **real_kw)
         except DataError as e:
-            state = "found but unreadable" if ok else "download failed"
-            why = f"{title} {state} ({str(e).splitlines()[0]})"
+            if ok:
+                why = f"{title} found but unreadable ({str(e).splitlines()[0]})"
+                fix = "repair or remove the files, or leave out the data folder (--data-dir)"
+            else:  # every address tried and why it failed, and where to put a copy by hand
+                why = f"{title} download failed ({one_line(str(e))})"
+                fix = "or leave out the download (--download)"
             if strict:
-                raise DataError(f"{why}; repair or remove the files, or leave out the data folder and "
-                                f"download (--data-dir, --download) to use the offline stand-in "
-                                f"{standin!r}") from None
+                raise DataError(f"{why}; {fix} to use the offline stand-in {standin!r}") from None
         else:
             others = [_same_source(real, split, first, root, download, real_kw)
                       for split in rest]
