@@ -13,7 +13,7 @@ import re
 import sys
 from pathlib import Path
 
-from .errors import SettingError, SpecError, StreamnetsError, one_line, positive_number, whole_number
+from .errors import SettingError, SpecError, StreamnetsError, counted, one_line, positive_number, whole_number
 
 __all__ = ["main", "exit_status", "check_counts"]
 
@@ -123,7 +123,7 @@ def inspect_report(net, rollout, window=None):
 
 def _print_report(report, out):
     net, r = report["network"], report["rollout"]
-    print(f"network   {net['name']}: {len(net['nodes'])} nodes, {len(net['edges'])} edges; "
+    print(f"network   {net['name']}: {counted(net['nodes'], 'node')}, {counted(net['edges'], 'edge')}; "
           f"inputs {', '.join(net['inputs'])}; outputs {', '.join(net['outputs'])}", file=out)
     streaming = [f"{u}->{v}" for u, v, b in r["pattern"] if b]
     print(f"rollout   {r['name']}: streaming edges (R=1): {', '.join(streaming) or 'none'}", file=out)

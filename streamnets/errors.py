@@ -173,3 +173,15 @@ def one_line(message):
             text += joint + line
             in_list = item
     return text
+
+
+def counted(items, noun):
+    """``"1 edge"``, ``"5 edges"``: the size of ``items`` (or a count) with its noun.
+
+    Examples
+    --------
+    >>> counted(["u->v"], "edge"), counted(3, "node")
+    ('1 edge', '3 nodes')
+    """
+    n = items if isinstance(items, int) else len(items)
+    return f"{n} {noun}{'' if n == 1 else 's'}"

@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import networkx as nx
 
-from .errors import ShapeError, SpecError
+from .errors import ShapeError, SpecError, counted
 
 __all__ = ["Node", "Edge", "Network", "ACTIVATIONS", "OUTPUT_TAGS"]
 
@@ -391,7 +391,7 @@ class Network:
                        self.source, self.description)
 
     def __repr__(self):
-        return (f"Network({self.name!r}, {len(self.nodes)} nodes, {len(self.edges)} edges, "
+        return (f"Network({self.name!r}, {counted(self.nodes, 'node')}, {counted(self.edges, 'edge')}, "
                 f"inputs={list(self.inputs)}, outputs={list(self.outputs)})")
 
     def __eq__(self, other):

@@ -7,7 +7,7 @@ from importlib import resources
 
 import yaml
 
-from ..errors import StreamnetsError
+from ..errors import StreamnetsError, counted
 from ..graph import ACTIVATIONS
 from ..viz.network import draw_network
 from ._common import WidgetApp, escape, png_bytes, require_ipywidgets
@@ -77,7 +77,7 @@ class NetworkBuilder(WidgetApp):
     >>> b.add_node("x", "4") and b.add_node("y", "2") and b.add_edge("x", "y")
     True
     >>> b.network
-    Network('my_network', 2 nodes, 1 edges, inputs=['x'], outputs=['y'])
+    Network('my_network', 2 nodes, 1 edge, inputs=['x'], outputs=['y'])
     >>> explorer = b.open_explorer()
     """
 
@@ -161,8 +161,8 @@ class NetworkBuilder(WidgetApp):
                                   f"</span>")
         else:
             self.message.value = (
-                f"<span style='color:#2a7a2a'>\u2713 {escape(net.name)}: {len(net.nodes)} nodes, "
-                f"{len(net.edges)} edges; inputs {escape(', '.join(net.inputs))}; outputs "
+                f"<span style='color:#2a7a2a'>\u2713 {escape(net.name)}: {counted(net.nodes, 'node')}, "
+                f"{counted(net.edges, 'edge')}; inputs {escape(', '.join(net.inputs))}; outputs "
                 f"{escape(', '.join(net.outputs))}</span>")
         names = list((self._doc or {}).get("nodes") or {}) if isinstance(
             (self._doc or {}).get("nodes"), dict) else []
