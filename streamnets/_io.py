@@ -43,7 +43,9 @@ class atomic_writer:
         if exc_type is None:
             try:
                 os.chmod(self.tmp, _mode_for(self.path))  # mkstemp makes it 0600
+                _sync(self.tmp)  # the data on disk before the rename, or a crash can leave it empty
                 os.replace(self.tmp, self.path)
+                _sync(self.path.parent)  # and the rename itself
                 return False
             except OSError as err:
                 exc = err
@@ -51,6 +53,17 @@ class atomic_writer:
         if isinstance(exc, OSError):
             raise _cannot_write(self.path, exc) from None
         return False
+
+
+def _sync(path):
+    """Flush a file's (or a folder's entries') data to disk."""
+    fd = os.open(path, os.O_RDONLY)
+    try:
+        os.fsync(fd)
+    except OSError:  # a file system without fsync of folders: the rename is still atomic
+        pass
+    finally:
+        os.close(fd)
 
 
 def _umask():

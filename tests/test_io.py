@@ -31,3 +31,16 @@ def test_the_umask_read_at_import_is_the_process_umask():
     now = os.umask(0o022)
     os.umask(now)
     assert _io._UMASK == now
+
+
+def test_the_data_reach_the_disk_before_the_rename_and_the_rename_after(tmp_path, monkeypatch):
+    # without fsync a crash right after os.replace can leave an empty checkpoint in place
+    target, calls = tmp_path / "run" / "checkpoint.pt", []
+    real_fsync, real_replace = os.fsync, os.replace
+    monkeypatch.setattr(os, "fsync", lambda fd: calls.append(("fsync", os.readlink(f"/proc/self/fd/{fd}")))
+                        or real_fsync(fd))
+    monkeypatch.setattr(os, "replace", lambda a, b: calls.append(("replace", str(b))) or real_replace(a, b))
+    _io.atomic_write_text(target, "finished epoch")
+    assert [c[0] for c in calls] == ["fsync", "replace", "fsync"]
+    assert calls[0][1].startswith(str(target.parent / ".checkpoint.pt.")) and calls[2][1] == str(target.parent)
+    assert target.read_text() == "finished epoch"
