@@ -150,3 +150,39 @@ def test_runs_of_the_wrong_kind_are_named(call, message):
     # a table of numbers a TypeError
     with pytest.raises(ResultsError, match=message):
         call()
+
+
+def _bench(executors, ideal=1.0):
+    return {"device": "cpu", "batch": 4, "ideal_ms_per_frame": ideal, "executors": {
+        name: {"rollout": rollout, "parallel": parallel, "ms_per_frame": ms, "frames_per_graph": clip}
+        for name, (rollout, parallel, ms, clip) in executors.items()}}
+
+
+def test_executor_times_one_bar_per_executor_and_network_beside_the_ideal():
+    from streamnets.viz import plot_executor_times
+
+    executors = {"sequential": ("sequential", False, 3.0, 1), "streaming-reference": ("streaming", False, 3.2, 1),
+                 "streaming-threads": ("streaming", True, 2.0, 1),
+                 "streaming-cuda-pipelined": ("streaming", True, 0.5, 16)}  # a clip: left out
+    fig = plot_executor_times({"a": _bench(executors, 1.5), "b": _bench(executors, 4.0)})
+    ax = fig.axes[0]
+    bars = {c.get_label(): c for c in ax.containers}
+    assert list(bars) == ["sequential", "streaming-reference", "streaming-threads", "ideal streaming frame"]
+    assert [p.get_height() for p in bars["streaming-threads"]] == [2.0, 2.0]
+    assert [p.get_height() for p in bars["ideal streaming frame"]] == [1.5, 4.0]
+    assert same_color(bars["sequential"][0].get_facecolor(), SEQUENTIAL)
+    assert same_color(bars["streaming-threads"][0].get_facecolor(), STREAMING)  # parallel: full colour
+    lighter = bars["streaming-reference"][0].get_facecolor()
+    assert not same_color(lighter, STREAMING) and min(lighter[:3]) > min(matplotlib.colors.to_rgb(STREAMING))
+    assert ax.get_yscale() == "log" and [t.get_text() for t in ax.get_xticklabels()] == ["a", "b"]
+
+
+def test_executor_times_refuse_nothing_and_mixed_settings():
+    from streamnets.viz import plot_executor_times
+
+    with pytest.raises(ResultsError, match="no benchmark results"):
+        plot_executor_times({})
+    one = _bench({"sequential": ("sequential", False, 1.0, 1)})
+    two = _bench({"sequential": ("sequential", False, 1.0, 1), "streaming-threads": ("streaming", True, 1.0, 1)})
+    with pytest.raises(ResultsError, match="b was timed with other executors than a"):
+        plot_executor_times({"a": one, "b": two})

@@ -1,0 +1,85 @@
+"""The measured per-frame time of the executors of :func:`streamnets.parallel.bench_parallel`."""
+
+from __future__ import annotations
+
+import numpy as np
+
+from .results import ResultsError
+from .style import SEQUENTIAL, STREAMING, new_figure, root_figure
+
+__all__ = ["plot_executor_times"]
+
+
+def _shades(color, n, start, stop):
+    """``n`` shades of ``color``, mixed with white from ``start`` to ``stop`` (0: the colour)."""
+    from matplotlib.colors import to_rgb
+
+    rgb = np.array(to_rgb(color))
+    return [tuple(rgb + (1 - rgb) * w) for w in np.linspace(start, stop, n)] if n > 1 else [
+        tuple(rgb + (1 - rgb) * start)] * n
+
+
+def plot_executor_times(bench, ax=None):
+    """Per-frame time of every executor, network by network, beside the ideal streaming frame.
+
+    Executors of the sequential rollout are blue, those of the streaming rollout red:
+    the parallel ones in the full colour, node-by-node ones lighter. Executors that
+    time a clip of several frames per CUDA graph (throughput, not per-frame latency)
+    are left out. The time axis is logarithmic.
+
+    Parameters
+    ----------
+    bench : dict of str to dict
+        Results of :func:`~streamnets.parallel.bench_parallel` by network name, all
+        with the same executors.
+    ax : matplotlib Axes, optional
+
+    Returns
+    -------
+    matplotlib.figure.Figure
+
+    Examples
+    --------
+    >>> from streamnets.viz import plot_executor_times
+    >>> run = {"device": "cpu", "batch": 1, "ideal_ms_per_frame": 1.6, "executors": {
+    ...     "sequential": {"rollout": "sequential", "parallel": False, "ms_per_frame": 2.9,
+    ...                    "frames_per_graph": 1},
+    ...     "streaming-threads": {"rollout": "streaming", "parallel": True, "ms_per_frame": 1.9,
+    ...                           "frames_per_graph": 1}}}
+    >>> fig = plot_executor_times({"cifar10_dsr6": run})
+    >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    ['sequential', 'streaming-threads', 'ideal streaming frame']
+    """
+    names = list(bench)
+    if not names:
+        raise ResultsError("no benchmark results to plot")
+    first = bench[names[0]]["executors"]
+    executors = [e for e, r in first.items() if r["frames_per_graph"] == 1]
+    for name in names[1:]:
+        if [e for e, r in bench[name]["executors"].items() if r["frames_per_graph"] == 1] != executors:
+            raise ResultsError(f"{name} was timed with other executors than {names[0]}; "
+                               f"plot results of one bench_parallel setting")
+    colors = {}
+    for rollout, base in (("sequential", SEQUENTIAL), ("streaming", STREAMING)):
+        group = [e for e in executors if first[e]["rollout"] == rollout]
+        parallel = [e for e in group if first[e]["parallel"]]
+        serial = [e for e in group if not first[e]["parallel"]]
+        colors.update(zip(parallel, _shades(base, len(parallel), 0.0, 0.3)))
+        colors.update(zip(serial, _shades(base, len(serial), 0.45, 0.75) if parallel
+                          else _shades(base, len(serial), 0.0, 0.6)))
+    fig, ax = new_figure(ax, figsize=(10, 4))
+    width = 0.8 / (len(executors) + 1)
+    x = np.arange(len(names))
+    for k, executor in enumerate(executors):
+        ax.bar(x + (k - len(executors) / 2) * width,
+               [bench[n]["executors"][executor]["ms_per_frame"] for n in names], width,
+               color=colors.get(executor, "#999999"), label=executor)
+    ax.bar(x + len(executors) / 2 * width, [bench[n]["ideal_ms_per_frame"] for n in names], width,
+           color="#cccccc", hatch="//", edgecolor="#777777", label="ideal streaming frame")
+    ax.set_xticks(x, names)
+    ax.set_yscale("log")
+    run = bench[names[0]]
+    ax.set(xlabel="network", ylabel="time per frame (ms, median; log scale)",
+           title=f"Per-frame latency of stateful inference, batch {run['batch']}, on {run['device']}")
+    ax.legend(fontsize=8)
+    return root_figure(ax)
