@@ -505,6 +505,11 @@ class Rollout:
         F(R) steps; None before the first response. This is the time axis on which
         the results of this rollout are plotted.
 
+        t is the tableau value, as the paper's authors count it. Under the streaming
+        rollout it is the first frame; a pattern with F(R) > 1 whose first response
+        comes after frame 1 can answer earlier than windows run strictly one after the
+        other would (``mnist_hybrid``: frame 2 at step 3 rather than 4).
+
         Examples
         --------
         >>> import streamnets as sn
