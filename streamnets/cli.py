@@ -326,6 +326,8 @@ def _cmd_reproduce(args, out):
         print(line, file=out, flush=True)
 
     check_counts(args, "--epochs", "--repetitions", why="leave the option out for the profile's value")
+    if args.download is None:
+        args.download = args.profile == "paper"
     _check_data_dir(args)
     results = reproduce(args.experiment, profile=args.profile, out=args.out, dataset=args.dataset,
                         data_dir=args.data_dir, download=args.download, device=args.device,
@@ -356,8 +358,13 @@ def _cmd_reproduce(args, out):
 def _cmd_notebooks(args, out):
     from .notebooks import run_notebooks
 
+    from .device import resolve_device
+
+    # ci: the CPU, whose results the committed references hold; paper: the best device here
+    device = args.device or ("auto" if args.profile == "paper" else "cpu")
+    resolve_device(device)  # an unknown or missing device before any notebook starts
     results = run_notebooks(args.names or None, profile=args.profile, out_dir=args.out,
-                            progress=not args.quiet)
+                            parameters={"device": device}, progress=not args.quiet)
     for r in results:
         print(f"executed {r.name} in {r.seconds:.1f} s -> {r.output}", file=out)
     return 0
@@ -393,10 +400,15 @@ def _cmd_bench_parallel(args, out):
     return 0
 
 
-def _add_data_args(p):
+def _add_data_args(p, download_by_profile=False):
     p.add_argument("--data-dir", help="folder with the data sets (default: $STREAMNETS_DATA, the "
                    "repository's data/, ~/.cache/streamnets, ...)")
-    p.add_argument("--download", action="store_true", help="download missing real data sets")
+    if download_by_profile:  # reproduce: the paper profile is meant for the real data
+        p.add_argument("--download", action=argparse.BooleanOptionalAction,
+                       help="download missing real data sets (default: under --profile paper only; "
+                            "--no-download: the offline stand-ins instead)")
+    else:
+        p.add_argument("--download", action="store_true", help="download missing real data sets")
     p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
     p.add_argument("--resume", action="store_true", help="continue interrupted work in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
@@ -492,7 +504,7 @@ def build_parser():
                    help="output folder; results go to OUT/<profile>/<experiment>/ (default runs/reproduce)")
     p.add_argument("--epochs", type=int, help="override the profile's epochs (smoke tests)")
     p.add_argument("--repetitions", type=int, help="override the profile's repetitions")
-    _add_data_args(p)
+    _add_data_args(p, download_by_profile=True)
     p.set_defaults(run=_cmd_reproduce)
 
     p = sub.add_parser("bench", help="benchmarks (model-parallel execution)")
@@ -528,6 +540,8 @@ def build_parser():
                    help="the profile the training notebooks use (default: %(default)s)")
     p.add_argument("--out", default="runs/notebooks",
                    help="folder for the executed copies (default: %(default)s)")
+    p.add_argument("--device", help="the device the notebooks train and time on: auto, cpu, cuda, "
+                                    "... (default: cpu under the ci profile, auto under paper)")
     p.add_argument("--quiet", action="store_true", help="no progress output")
     p.set_defaults(run=_cmd_notebooks)
     return parser

@@ -554,3 +554,51 @@ def test_ctrl_c_exits_130_on_a_line_of_its_own_saying_what_is_kept(capsys):
     assert capsys.readouterr().err == ("\nstreamnets: interrupted; finished epochs and runs are kept (train "
                                        "and reproduce go on from them with --resume)\n")
 
+
+
+@pytest.mark.parametrize("args, device", [([], "cpu"), (["--profile", "paper"], "auto"),
+                                          (["--device", "cpu", "--profile", "paper"], "cpu")])
+def test_notebooks_run_on_the_cpu_under_ci_and_on_the_best_device_under_paper(args, device, tmp_path,
+                                                                               monkeypatch, capsys):
+    # before: `streamnets notebooks --profile paper` trained the paper profile on the CPU of a GPU machine
+    from streamnets import notebooks
+
+    seen = {}
+    monkeypatch.setattr(notebooks, "run_notebooks", lambda *a, **k: seen.update(k) or [])
+    assert main(["notebooks", "00", "--out", str(tmp_path), *args]) == 0
+    assert seen["parameters"] == {"device": device} and seen["profile"] == (
+        "paper" if "paper" in args else "ci")
+
+
+def test_notebooks_refuse_an_unknown_device_before_running_any(tmp_path, capsys):
+    assert main(["notebooks", "00", "--device", "warp", "--out", str(tmp_path / "nb")]) == 2
+    assert "unknown device 'warp'" in capsys.readouterr().err and not (tmp_path / "nb").exists()
+
+
+@pytest.mark.parametrize("args, download", [(["--profile", "paper"], True), ([], False),
+                                            (["--profile", "paper", "--no-download"], False),
+                                            (["--download"], True)])
+def test_reproduce_downloads_the_real_data_under_the_paper_profile(args, download, tmp_path, monkeypatch,
+                                                                   capsys):
+    # before: `make reproduce PROFILE=paper` trained 100 epochs on the offline stand-ins
+    from streamnets import experiments
+
+    seen = {}
+    monkeypatch.setattr(experiments, "reproduce", lambda *a, **k: seen.update(k) or {})
+    assert main(["reproduce", "mnist", "--out", str(tmp_path), *args]) == 0
+    assert seen["download"] is download
+
+
+def test_run_experiment_paper_profile_without_its_data_stops_instead_of_using_the_stand_in(tmp_path,
+                                                                                          monkeypatch):
+    from streamnets.data import download as dl, paths
+    from streamnets.errors import DataError
+    from streamnets.experiments import run_experiment
+
+    monkeypatch.setenv("STREAMNETS_DATA", str(tmp_path / "data"))
+    monkeypatch.setattr(paths, "REPO_DATA_DIR", tmp_path / "no-repo-data")
+    monkeypatch.setattr(paths, "CACHE_DIR", tmp_path / "no-cache")
+    monkeypatch.setitem(dl.MIRRORS, "mnist", ["http://127.0.0.1:1/"])  # nothing listens there
+    with pytest.raises(DataError, match="MNIST download failed .*--no-download for reproduce --profile paper"):
+        run_experiment("mnist", profile="paper", out=tmp_path / "out", device="cpu", progress=False,
+                       log=lambda line: None)

@@ -239,8 +239,8 @@ def test_default_for_with_failed_download_falls_back(tmp_path, monkeypatch):
     assert note.startswith("MNIST download failed (could not download") and "stand-in 'digits'" in note
     assert "127.0.0.1:1/t10k-images-idx3-ubyte.gz: " in note  # the address and why it failed
     with pytest.raises(DataError, match=r"^MNIST download failed \(could not download .*127\.0\.0\.1:1/.*"
-                                        r"put it in .*\); or leave out the download \(--download\) to use "
-                                        r"the offline stand-in 'digits'$"):
+                                        r"put it in .*\); or leave out the download \(--download; --no-download "
+                                        r"for reproduce --profile paper\) to use the offline stand-in 'digits'$"):
         default_splits("mnist", root=tmp_path, download=True, strict=True)
     assert not (tmp_path / "mnist").exists()  # no empty folder left to look like broken data
 

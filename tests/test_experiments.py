@@ -255,7 +255,7 @@ def test_the_profiles_of_one_experiment_live_side_by_side(tiny_run, tmp_path):
     # before: one folder per experiment, so the paper profile after the ci one (make reproduce,
     # then make reproduce PROFILE=paper) was refused as a finished run of other settings
     out = _copy(tiny_run, tmp_path)
-    paper = run_experiment("mnist", out=out, resume=True, **{**TINY, "profile": "paper"})
+    paper = run_experiment("mnist", out=out, resume=True, download=False, **{**TINY, "profile": "paper"})
     assert paper["kept_runs"] == 0 and paper["settings"]["lr"] == 1e-4
     assert json.loads((out / "paper" / "mnist" / "results.json").read_text())["profile"] == "paper"
     again = run_experiment("mnist", out=out, resume=True, **TINY)

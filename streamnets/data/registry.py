@@ -265,7 +265,7 @@ def default_splits(experiment, splits=("train", "test"), root=None, download=Fal
                 fix = "repair or remove the files, or leave out the data folder (--data-dir)"
             else:  # every address tried and why it failed, and where to put a copy by hand
                 why = f"{title} download failed ({one_line(str(e))})"
-                fix = "or leave out the download (--download)"
+                fix = "or leave out the download (--download; --no-download for reproduce --profile paper)"
             if strict:
                 raise DataError(f"{why}; {fix} to use the offline stand-in {standin!r}") from None
         else:

@@ -61,10 +61,13 @@ def _run_dir(out, network, rollout, rep):
 
 
 def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_dir=None,
-                   download=False, device="auto", resume=False, progress=True, log=print,
+                   download=None, device="auto", resume=False, progress=True, log=print,
                    **overrides):
     """Train and evaluate every run of one experiment; returns the results dict.
 
+    ``download``: fetch the real data set if it is missing (None: only under the
+    paper profile, which is meant for the real data; a failed download is then an
+    error, not the offline stand-in).
     ``overrides`` replace profile fields (e.g. ``epochs=1`` for a smoke test).
     Everything is written to ``out/<profile>/<name>/``. ``results["kept_runs"]``
     counts the repetitions found finished there and kept (``resume=True``)
@@ -75,6 +78,7 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
 
     experiment = get_experiment(name)
     base = experiment.profile(profile)
+    download = profile == "paper" if download is None else download
     prof = with_overrides(base, **overrides)
     earlier = Path(out) / experiment.name  # the layout before the per-profile folders
     out = writable_folder(Path(out) / profile / experiment.name, "results and runs")
