@@ -257,6 +257,21 @@ def test_default_for_with_corrupt_real_data_falls_back_and_says_why(tmp_path):
     _write_truncated_mnist(tmp_path / "mnist")
     ds, note = default_for("mnist", root=tmp_path)
     assert isinstance(ds, Digits) and "MNIST found but unreadable" in note and "truncated" in note
+    # --download would not fetch what is there: the note says to repair it instead
+    assert note.endswith("; to use the real data repair or remove the files") and "--download" not in note
+
+
+def test_a_partial_copy_is_named_with_its_missing_files_and_refused_when_asked_for(tmp_path):
+    # before: "MNIST not found" and the stand-in, also under --data-dir (data/README said: an error)
+    _write_mnist(tmp_path / "mnist")
+    (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").unlink()
+    (train, test), note = default_splits("mnist", root=tmp_path)
+    assert isinstance(train, Digits) and note.startswith(
+        f"MNIST incomplete ({tmp_path / 'mnist'} has train-images-idx3-ubyte, train-labels-idx1-ubyte, "
+        f"t10k-images-idx3-ubyte but not t10k-labels-idx1-ubyte); using the offline stand-in 'digits'")
+    with pytest.raises(DataError, match=r"^MNIST incomplete \(.* but not t10k-labels-idx1-ubyte\); add the "
+                                        r"missing files \(or --download them\), or leave out the data folder"):
+        default_splits("mnist", root=tmp_path, strict=True)
 
 
 def test_default_splits_strict_refuses_unreadable_real_data_instead_of_the_stand_in(tmp_path):

@@ -10,6 +10,7 @@ from .cifar import CIFAR10
 from .gtsrb import GTSRB
 from .idx import MNIST, FashionMNIST
 from .offline import Digits, Shapes, Signs
+from .paths import candidate_dirs
 
 __all__ = ["NAMES", "EXPERIMENTS", "FRAME_SHAPES", "canonical_name", "load", "default_for",
            "default_splits", "is_available"]
@@ -171,6 +172,23 @@ def is_available(name, root=None):
     return a is not None, looked
 
 
+def _partial_copies(name, root):
+    """``"<folder> has A, B but not C"`` for every searched folder holding only some of a
+    real data set's files (MNIST, Fashion-MNIST, CIFAR-10; GTSRB's loader reports its own)."""
+    cls = _CLASSES[name]
+    if cls is GTSRB:
+        return ""
+    need = [f for train in (True, False) for f in cls.filenames(train)]
+    notes = []
+    for folder in candidate_dirs(root, cls.subdirs, cls.system_dirs):
+        have = [f for f in need if cls._existing(folder, f)] if hasattr(cls, "_existing") else [
+            f for f in need if (folder / f).is_file()]
+        if have and len(have) < len(need):
+            notes.append(f"{folder} has {', '.join(have)} but not "
+                         f"{', '.join(f for f in need if f not in have)}")
+    return "; ".join(notes)
+
+
 def default_for(experiment, root=None, download=False, split="train", **kw):
     """The data set for one of the paper's experiments: real if present, else offline.
 
@@ -255,6 +273,7 @@ def default_splits(experiment, splits=("train", "test"), root=None, download=Fal
     first, *rest = splits
     title = _TITLES[real]
     ok, looked = is_available(real, root)
+    partial = "" if ok else _partial_copies(real, root)
     why = None
     if ok or download:
         try:
@@ -272,8 +291,18 @@ def default_splits(experiment, splits=("train", "test"), root=None, download=Fal
             others = [_same_source(real, split, first, root, download, real_kw)
                       for split in rest]
             return (ds, *others), f"using {title}{'' if ok else ', downloaded'} ({ds.name})"
+    if why is None and partial:
+        why = f"{title} incomplete ({partial})"
+        if strict:
+            raise DataError(f"{why}; add the missing files (or --download them), or leave out the data "
+                            f"folder (--data-dir) to use the offline stand-in {standin!r}")
     if why is None:
         why = f"{title} not found in [{', '.join(str(p) for p in looked)}]"
     ds, *others = (load(standin, s, **standin_kw) for s in splits)
-    hint = "" if download else "; to use the real data pass download=True (--download)"
+    if download:
+        hint = ""
+    elif ok:  # --download fetches what is missing; it does not repair what is there
+        hint = "; to use the real data repair or remove the files"
+    else:
+        hint = "; to use the real data pass download=True (--download)"
     return (ds, *others), f"{why}; using the offline stand-in {standin!r} ({ds.name}){hint}"
