@@ -388,15 +388,24 @@ def _cmd_bench_parallel(args, out):
         print(file=out)
         return 0
     print(f"{result['network']} on {result['device']}, batch {result['batch']}", file=out)
+    labels = {"sequential_ms_per_frame": "best node by node ms per frame",
+              "streaming_ms_per_frame": "best streaming ms per frame"}
     for key in ("sequential_ms_per_frame", "streaming_ms_per_frame", "ideal_ms_per_frame",
                 "balanced_ms_per_frame", "concurrent_ms_per_frame", "handoff_ms",
                 "sequential_pipelined_ms_per_frame", "streaming_pipelined_ms_per_frame"):
         if result.get(key) is not None:
-            print(f"  {key.replace('_', ' '):<42} {result[key]:9.3f}", file=out)
+            print(f"  {labels.get(key, key.replace('_', ' ')):<50} {result[key]:9.3f}", file=out)
     for name, e in result["executors"].items():
+        if e.get("ms_per_frame") is not None:
+            print(f"  {'executor ' + name + ' ms per frame':<50} {e['ms_per_frame']:9.3f}", file=out)
         if e.get("graph_ms") is not None:  # the device's time per frame alone
-            print(f"  {name + ' graph alone ms':<42} {e['graph_ms']:9.3f}", file=out)
-    print(f"  {'outputs match':<42} {result['outputs_match']}", file=out)
+            print(f"  {name + ' graph alone ms':<50} {e['graph_ms']:9.3f}", file=out)
+    node_by_node, streaming = result.get("sequential_executor"), result.get("streaming_executor")
+    if node_by_node and streaming:
+        label = (f"speed-up of {streaming} over {node_by_node}" if streaming != node_by_node
+                 else f"speed-up: none, {node_by_node} was fastest")
+        print(f"  {label:<50} {result['speedup']:8.2f}x", file=out)
+    print(f"  {'outputs match':<50} {result['outputs_match']}", file=out)
     return 0
 
 
@@ -409,7 +418,8 @@ def _add_data_args(p, download_by_profile=False):
                             "--no-download: the offline stand-ins instead)")
     else:
         p.add_argument("--download", action="store_true", help="download missing real data sets")
-    p.add_argument("--device", default="auto", help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps")
+    p.add_argument("--device", default="auto",
+                   help="auto (cuda > mps > cpu), cpu, cuda, cuda:1, mps (default: %(default)s)")
     p.add_argument("--resume", action="store_true", help="continue interrupted work in --out")
     p.add_argument("--quiet", action="store_true", help="no progress bars")
     p.add_argument("--threads", type=int, help="torch threads per process (default: one per core; "
@@ -476,7 +486,8 @@ def build_parser():
                    help="mnist, fashion-mnist, cifar10, gtsrb, or offline: digits, shapes, signs "
                         "(default: the data of the network's experiment, real if present, else "
                         "its offline stand-in)")
-    p.add_argument("--epochs", type=int, default=10, help="(default: %(default)s)")
+    p.add_argument("--epochs", type=int, default=10,
+                   help="(default: %(default)s, a quick run; the paper trained 100)")
     p.add_argument("--batch-size", type=int, default=32, help="(default: %(default)s)")
     p.add_argument("--lr", type=float, default=1e-3, help="learning rate (default: %(default)s)")
     p.add_argument("--optimizer", default="rmsprop",
@@ -516,7 +527,8 @@ def build_parser():
     p.add_argument("--network", default="cifar10_dsr6",
                    help="built-in name or spec path (default: %(default)s)")
     p.add_argument("--batch", type=int, default=1, help="(default: %(default)s)")
-    p.add_argument("--executor", nargs="+", help="executors to time (default: the device's)")
+    p.add_argument("--executor", nargs="+",
+                   help="executors to time (default: the device's; `--executor ?` lists them)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
     p.add_argument("--frames", type=int, default=20,
                    help="frames timed per executor and round (default: %(default)s)")

@@ -394,7 +394,7 @@ class Trainer:
             raise StreamnetsError(
                 f"{self.out_dir / 'checkpoint.pt'}: the checkpoint has {start} epochs, more than the "
                 f"{self.config.epochs} asked for; to continue it ask for at least {start} (--epochs), "
-                f"to start fresh train without --resume (resume=False) or use another --out folder")
+                f"to start fresh use another --out folder or delete the checkpoint (in Python: resume=False)")
         for epoch in range(start, self.config.epochs):
             self.history.append(self._train_epoch(epoch))
             self._save()
@@ -554,8 +554,8 @@ class Trainer:
                                           missing and f"no record of its {', '.join(missing)}")))
             why = why or "a different identity"
             raise StreamnetsError(f"{path}: the checkpoint is of another run ({why}); to start fresh, "
-                                  f"train without --resume (resume=False), use another --out folder "
-                                  f"or delete the checkpoint")
+                                  f"use another --out folder or delete the checkpoint (in Python: "
+                                  f"resume=False)")
         self._check_same_settings(path, state)
         missing = [k for k in ("model", "optimizer", "schedule", "history", "torch_rng") if k not in state]
         if missing:
@@ -595,8 +595,8 @@ class Trainer:
         if differ:
             raise StreamnetsError(
                 f"{path}: the checkpoint was trained with other settings: {', '.join(differ)}; to "
-                f"continue it, give the same settings; to start fresh, train without --resume "
-                f"(resume=False), use another --out folder or delete the checkpoint")
+                f"continue it, give the same settings; to start fresh, use another --out folder or "
+                f"delete the checkpoint (in Python: resume=False)")
 
     def write_metrics(self):
         """Write ``metrics.json`` and ``metrics.csv`` into ``out_dir`` atomically."""

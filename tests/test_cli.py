@@ -168,7 +168,9 @@ def test_bench_parallel_prints_the_cuda_graph_times(monkeypatch, capsys):
         return {"network": network, "device": "cuda:0", "batch": batch, "sequential_ms_per_frame": 0.33,
                 "streaming_ms_per_frame": 0.13, "ideal_ms_per_frame": 0.055, "balanced_ms_per_frame": None,
                 "handoff_ms": None, "outputs_match": True, "streaming_pipelined_ms_per_frame": 0.06,
-                "executors": {"sequential": {"graph_ms": None}, "streaming-cuda-graphs": {"graph_ms": 0.08}}}
+                "sequential_executor": "sequential", "streaming_executor": "streaming-cuda-graphs",
+                "speedup": 2.54, "executors": {"sequential": {"graph_ms": None, "ms_per_frame": 0.33},
+                                               "streaming-cuda-graphs": {"graph_ms": 0.08, "ms_per_frame": 0.13}}}
 
     monkeypatch.setattr(bench, "bench_parallel", fake)
     assert main(["bench", "parallel", "--device", "cuda"]) == 0
@@ -176,6 +178,9 @@ def test_bench_parallel_prints_the_cuda_graph_times(monkeypatch, capsys):
     lines = {line.rsplit(None, 1)[0].strip(): line.rsplit(None, 1)[1] for line in out.splitlines()[1:]}
     assert lines["streaming-cuda-graphs graph alone ms"] == "0.080"
     assert lines["streaming pipelined ms per frame"] == "0.060"
+    # which executors the two numbers are, and their ratio (before: only two unnamed numbers)
+    assert lines["best node by node ms per frame"] == "0.330" and lines["executor sequential ms per frame"] == "0.330"
+    assert lines["speed-up of streaming-cuda-graphs over sequential"] == "2.54x"
     assert len({len(line) for line in out.splitlines()[1:-1]}) == 1  # one column
     assert "balanced" not in out and "sequential graph" not in out
 

@@ -442,7 +442,8 @@ def test_resume_refuses_a_checkpoint_of_an_edited_spec(digits, tmp_path):
     train(str(_spec(tmp_path, h2=16)), "streaming", digits[1], None, out_dir=out, config=cfg)
     edited = str(_spec(tmp_path, h2=32))  # same name, other shape: the old weights do not fit
     with pytest.raises(sn.StreamnetsError, match=r"checkpoint is of another run \(different node shapes or "
-                                                 r"edges\); to start fresh, train without --resume"):
+                                                 r"edges\); to start fresh, use another --out folder or delete "
+                                                 r"the checkpoint \(in Python: resume=False\)"):
         train(edited, "streaming", digits[1], None, out_dir=out, resume=True, config=cfg)
     # a checkpoint written before the identity recorded the spec gets the same clear error
     state = torch.load(out / "checkpoint.pt", weights_only=False)

@@ -14,8 +14,9 @@ ln 43 = 3.76) and some never leave it; at 3e-3 with batch 16 they leave it withi
 one to three epochs (5e-3 left a CIFAR-10 DSR5 run stuck). After 4 CIFAR-10 epochs
 the streaming rollouts of DSR0, DSR1 and DSR5 still trailed their sequential
 rollouts' last-frame accuracy by 0.05-0.12; after 8, DSR0 and DSR1 were within
-noise of it and DSR5 0.027 behind (0.958 vs 0.985); 6 epochs is what fits the
-20-minute budget of ``reproduce all``. The times are for an
+noise of it and DSR5 0.027 behind (0.958 vs 0.985); 6 epochs keeps ``reproduce all``
+within about 35 minutes on the slower of the two machines measured (11 on the faster;
+CIFAR-10 takes 26 of the 35). The times are for an
 otherwise idle machine: with two torch threads on two cores that other work shares,
 training becomes several times slower (thread oversubscription; ``--threads 1``).
 """
