@@ -1,6 +1,7 @@
 # Everything a fresh machine needs: `make reproduce` (the main job) and `make test`.
 # Both create .venv on first use. TORCH picks the torch build: the default pin is a
-# CPU build; on a CUDA machine use e.g. `make TORCH=torch test`.
+# CPU build where the package index serves one (this project's CI machine); on a CUDA
+# machine use e.g. `make TORCH=torch test`. PYTHON picks the interpreter (3.10 or later).
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
