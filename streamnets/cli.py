@@ -356,9 +356,8 @@ def _cmd_reproduce(args, out):
 
 
 def _cmd_notebooks(args, out):
-    from .notebooks import run_notebooks
-
     from .device import resolve_device
+    from .notebooks import run_notebooks
 
     # ci: the CPU, whose results the committed references hold; paper: the best device here
     device = args.device or ("auto" if args.profile == "paper" else "cpu")
