@@ -42,10 +42,10 @@ class atomic_writer:
     def __exit__(self, exc_type, exc, tb):
         if exc_type is None:
             try:
+                _sync_file(self.tmp)  # the data on disk before the rename, or a crash can leave it empty
                 os.chmod(self.tmp, _mode_for(self.path))  # mkstemp makes it 0600
-                _sync(self.tmp)  # the data on disk before the rename, or a crash can leave it empty
                 os.replace(self.tmp, self.path)
-                _sync(self.path.parent)  # and the rename itself
+                _sync_folder(self.path.parent)  # and the rename itself
                 return False
             except OSError as err:
                 exc = err
@@ -55,12 +55,26 @@ class atomic_writer:
         return False
 
 
-def _sync(path):
-    """Flush a file's (or a folder's entries') data to disk."""
-    fd = os.open(path, os.O_RDONLY)
+def _sync_file(path):
+    """Flush a file's data to disk (an error is an error: the file may be incomplete)."""
+    fd = os.open(path, os.O_RDWR)  # Windows flushes only handles open for writing
     try:
         os.fsync(fd)
-    except OSError:  # a file system without fsync of folders: the rename is still atomic
+    finally:
+        os.close(fd)
+
+
+def _sync_folder(path):
+    """Flush a folder's entries to disk where the platform can (best effort: the rename
+    has happened and is atomic either way; Windows cannot open folders, a folder may
+    be writable but not readable)."""
+    try:
+        fd = os.open(path, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
         pass
     finally:
         os.close(fd)

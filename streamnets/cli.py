@@ -45,7 +45,7 @@ def _resolve_rollout(net, args):
     if args.pattern is not None:
         bits = args.pattern.strip()
         if set(bits) - {"0", "1"} or len(bits) != len(net.edges):
-            raise SpecError(f"give one 0/1 digit per edge ({len(net.edges)} edges, in "
+            raise SpecError(f"give one 0/1 digit per edge ({counted(net.edges, 'edge')}, in "
                             f"the order {_edge_list(net)}), got {args.pattern!r}", field="--pattern")
         return Rollout.from_bits(net, [int(b) for b in bits], "custom")
     if args.stream is not None:
@@ -326,9 +326,9 @@ def _cmd_reproduce(args, out):
         print(line, file=out, flush=True)
 
     check_counts(args, "--epochs", "--repetitions", why="leave the option out for the profile's value")
+    _check_data_dir(args)  # a misspelt folder is refused unless --download was asked for by name
     if args.download is None:
         args.download = args.profile == "paper"
-    _check_data_dir(args)
     results = reproduce(args.experiment, profile=args.profile, out=args.out, dataset=args.dataset,
                         data_dir=args.data_dir, download=args.download, device=args.device,
                         resume=args.resume, progress=not args.quiet, log=log,
@@ -387,24 +387,26 @@ def _cmd_bench_parallel(args, out):
         print(file=out)
         return 0
     print(f"{result['network']} on {result['device']}, batch {result['batch']}", file=out)
-    labels = {"sequential_ms_per_frame": "best node by node ms per frame",
-              "streaming_ms_per_frame": "best streaming ms per frame"}
-    for key in ("sequential_ms_per_frame", "streaming_ms_per_frame", "ideal_ms_per_frame",
-                "balanced_ms_per_frame", "concurrent_ms_per_frame", "handoff_ms",
-                "sequential_pipelined_ms_per_frame", "streaming_pipelined_ms_per_frame"):
-        if result.get(key) is not None:
-            print(f"  {labels.get(key, key.replace('_', ' ')):<50} {result[key]:9.3f}", file=out)
+    names = {"sequential_ms_per_frame": "best node by node ms per frame",
+             "streaming_ms_per_frame": "best streaming ms per frame"}
+    rows = [(names.get(key, key.replace("_", " ")), f"{result[key]:9.3f}")
+            for key in ("sequential_ms_per_frame", "streaming_ms_per_frame", "ideal_ms_per_frame",
+                        "balanced_ms_per_frame", "concurrent_ms_per_frame", "handoff_ms",
+                        "sequential_pipelined_ms_per_frame", "streaming_pipelined_ms_per_frame")
+            if result.get(key) is not None]
     for name, e in result["executors"].items():
         if e.get("ms_per_frame") is not None:
-            print(f"  {'executor ' + name + ' ms per frame':<50} {e['ms_per_frame']:9.3f}", file=out)
+            rows.append((f"executor {name} ms per frame", f"{e['ms_per_frame']:9.3f}"))
         if e.get("graph_ms") is not None:  # the device's time per frame alone
-            print(f"  {name + ' graph alone ms':<50} {e['graph_ms']:9.3f}", file=out)
+            rows.append((f"{name} graph alone ms", f"{e['graph_ms']:9.3f}"))
     node_by_node, streaming = result.get("sequential_executor"), result.get("streaming_executor")
     if node_by_node and streaming:
-        label = (f"speed-up of {streaming} over {node_by_node}" if streaming != node_by_node
-                 else f"speed-up: none, {node_by_node} was fastest")
-        print(f"  {label:<50} {result['speedup']:8.2f}x", file=out)
-    print(f"  {'outputs match':<50} {result['outputs_match']}", file=out)
+        rows.append((f"speed-up of {streaming} over {node_by_node}" if streaming != node_by_node
+                     else f"speed-up: none, {node_by_node} was fastest", f"{result['speedup']:8.2f}x"))
+    rows.append(("outputs match", f"{result['outputs_match']!s:>9}"))
+    width = max(len(label) for label, _ in rows)
+    for label, value in rows:
+        print(f"  {label:<{width}} {value}", file=out)
     return 0
 
 
@@ -527,7 +529,7 @@ def build_parser():
                    help="built-in name or spec path (default: %(default)s)")
     p.add_argument("--batch", type=int, default=1, help="(default: %(default)s)")
     p.add_argument("--executor", nargs="+",
-                   help="executors to time (default: the device's; `--executor ?` lists them)")
+                   help="executors to time (default: the device's; an unknown name lists them all)")
     p.add_argument("--device", default="auto", help="auto, cpu, cuda, ... (default: %(default)s)")
     p.add_argument("--frames", type=int, default=20,
                    help="frames timed per executor and round (default: %(default)s)")

@@ -596,14 +596,26 @@ def test_reproduce_downloads_the_real_data_under_the_paper_profile(args, downloa
 
 def test_run_experiment_paper_profile_without_its_data_stops_instead_of_using_the_stand_in(tmp_path,
                                                                                           monkeypatch):
-    from streamnets.data import download as dl, paths
+    from streamnets.data import MNIST, download as dl, paths
     from streamnets.errors import DataError
     from streamnets.experiments import run_experiment
 
     monkeypatch.setenv("STREAMNETS_DATA", str(tmp_path / "data"))
     monkeypatch.setattr(paths, "REPO_DATA_DIR", tmp_path / "no-repo-data")
     monkeypatch.setattr(paths, "CACHE_DIR", tmp_path / "no-cache")
+    monkeypatch.setattr(MNIST, "system_dirs", ())  # a machine with Debian's MNIST would train 100 epochs
     monkeypatch.setitem(dl.MIRRORS, "mnist", ["http://127.0.0.1:1/"])  # nothing listens there
     with pytest.raises(DataError, match="MNIST download failed .*--no-download for reproduce --profile paper"):
         run_experiment("mnist", profile="paper", out=tmp_path / "out", device="cpu", progress=False,
                        log=lambda line: None)
+
+
+def test_reproduce_paper_refuses_a_misspelt_data_dir_unless_download_is_given(tmp_path, monkeypatch, capsys):
+    from streamnets import experiments
+
+    monkeypatch.setattr(experiments, "reproduce", lambda *a, **k: {})
+    typo = str(tmp_path / "dta")
+    assert main(["reproduce", "mnist", "--profile", "paper", "--data-dir", typo, "--out", str(tmp_path)]) == 2
+    assert f"--data-dir {typo} is not a folder" in capsys.readouterr().err
+    assert main(["reproduce", "mnist", "--profile", "paper", "--data-dir", typo, "--download",
+                 "--out", str(tmp_path)]) == 0  # asked for by name: the folder to download into

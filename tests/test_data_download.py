@@ -387,3 +387,46 @@ def test_extraction_leaves_no_temporary_folders(tmp_path):
     dl.extract_archive(z, tmp_path)
     assert sorted(p.name for p in tmp_path.iterdir()) == ["a.zip", "d"]
     assert (tmp_path / "d" / "x.txt").read_text() == "x"
+
+
+def test_a_bad_local_split_is_not_called_a_failed_download(server, tmp_path, monkeypatch):
+    # the train split is on disk but truncated, the test split missing (and downloadable): reading
+    # the train split fails, and the message said "download failed ... leave out the download"
+    from streamnets.data import default_splits
+
+    src = tmp_path / "src"
+    src.mkdir()
+    blobs = {name: _gz_idx(arr, src, name) for name, arr in (
+        ("t10k-images-idx3-ubyte.gz", np.zeros((3, 28, 28), np.uint8)),
+        ("t10k-labels-idx1-ubyte.gz", np.zeros(3, np.uint8)))}
+    server.files.update(blobs)
+    monkeypatch.setattr(MNIST, "checksums", {k: (hashlib.sha256(v).hexdigest(), len(v)) for k, v in blobs.items()})
+    monkeypatch.setitem(dl.MIRRORS, "mnist", [server.url])
+    folder = tmp_path / "root" / "mnist"
+    folder.mkdir(parents=True)
+    (folder / "train-images-idx3-ubyte").write_bytes(b"\x00\x00")
+    write_idx(folder / "train-labels-idx1-ubyte", np.zeros(2, np.uint8))
+    with pytest.raises(DataError, match=r"^MNIST found but unreadable \(.*train-images-idx3-ubyte.*\); repair "
+                                        r"the files, or remove them and download them again, or leave out the "
+                                        r"data folder \(--data-dir\) and the download"):
+        default_splits("mnist", root=tmp_path / "root", download=True, strict=True)
+
+
+def test_a_fetch_that_waited_while_a_failed_one_removed_the_folder_makes_it_again(server, tmp_path):
+    # before: the waiting fetch got the lock of a removed folder and failed on every address
+    server.files["blob.bin"] = PAYLOAD
+    folder = tmp_path / "new"
+    folder.mkdir()
+    holding = threading.Event()
+
+    def failed_first_fetch():  # what a failed fetch that made the folder does under its lock
+        with dl._locked(folder):
+            holding.set()
+            time.sleep(0.3)
+            folder.rmdir()
+
+    first = threading.Thread(target=failed_first_fetch)
+    first.start()
+    holding.wait()
+    assert dl.fetch(resource(), folder, urls=server.url).read_bytes() == PAYLOAD
+    first.join()

@@ -239,8 +239,9 @@ def test_default_for_with_failed_download_falls_back(tmp_path, monkeypatch):
     assert note.startswith("MNIST download failed (could not download") and "stand-in 'digits'" in note
     assert "127.0.0.1:1/t10k-images-idx3-ubyte.gz: " in note  # the address and why it failed
     with pytest.raises(DataError, match=r"^MNIST download failed \(could not download .*127\.0\.0\.1:1/.*"
-                                        r"put it in .*\); or leave out the download \(--download; --no-download "
-                                        r"for reproduce --profile paper\) to use the offline stand-in 'digits'$"):
+                                        r"put it in .*\); put the files in place by hand, or leave out the data "
+                                        r"folder \(--data-dir\) and the download \(--download; --no-download for "
+                                        r"reproduce --profile paper\) to use the offline stand-in 'digits'$"):
         default_splits("mnist", root=tmp_path, download=True, strict=True)
     assert not (tmp_path / "mnist").exists()  # no empty folder left to look like broken data
 
@@ -258,10 +259,11 @@ def test_default_for_with_corrupt_real_data_falls_back_and_says_why(tmp_path):
     ds, note = default_for("mnist", root=tmp_path)
     assert isinstance(ds, Digits) and "MNIST found but unreadable" in note and "truncated" in note
     # --download would not fetch what is there: the note says to repair it instead
-    assert note.endswith("; to use the real data repair or remove the files") and "--download" not in note
+    assert note.endswith("; to use the real data repair the files, or remove them and pass download=True "
+                         "(--download)")
 
 
-def test_a_partial_copy_is_named_with_its_missing_files_and_refused_when_asked_for(tmp_path):
+def test_a_partial_copy_is_named_with_its_missing_files_and_refused_when_asked_for(tmp_path, monkeypatch):
     # before: "MNIST not found" and the stand-in, also under --data-dir (data/README said: an error)
     _write_mnist(tmp_path / "mnist")
     (tmp_path / "mnist" / "t10k-labels-idx1-ubyte").unlink()
@@ -272,15 +274,20 @@ def test_a_partial_copy_is_named_with_its_missing_files_and_refused_when_asked_f
     with pytest.raises(DataError, match=r"^MNIST incomplete \(.* but not t10k-labels-idx1-ubyte\); add the "
                                         r"missing files \(or --download them\), or leave out the data folder"):
         default_splits("mnist", root=tmp_path, strict=True)
+    # a leftover elsewhere (an interrupted download into $STREAMNETS_DATA) does not stop a run
+    # whose --data-dir simply holds no MNIST: the note names it, the stand-in is used
+    monkeypatch.setenv(paths.ENV_VAR, str(tmp_path))
+    (train, test), note = default_splits("mnist", root=tmp_path / "other", strict=True)
+    assert isinstance(train, Digits) and note.startswith("MNIST incomplete (")
 
 
 def test_default_splits_strict_refuses_unreadable_real_data_instead_of_the_stand_in(tmp_path):
     # what the CLI asks for when --data-dir or --download was given: before, a corrupt copy in
     # the named folder trained on the stand-in with status 0
     _write_truncated_mnist(tmp_path / "mnist")
-    with pytest.raises(DataError, match=r"^MNIST found but unreadable \(.*truncated.*\); repair or remove "
-                                        r"the files, or leave out the data folder \(--data-dir\) to use "
-                                        r"the offline stand-in 'digits'"):
+    with pytest.raises(DataError, match=r"^MNIST found but unreadable \(.*truncated.*\); repair the files, "
+                                        r"or remove them and download them again, or leave out the data "
+                                        r"folder \(--data-dir\) to use the offline stand-in 'digits'"):
         default_splits("mnist", root=tmp_path, strict=True)
     (train, test), note = default_splits("mnist", root=tmp_path / "none", strict=True)  # not there: fine
     assert isinstance(train, Digits) and "MNIST not found in" in note

@@ -44,3 +44,33 @@ def test_the_data_reach_the_disk_before_the_rename_and_the_rename_after(tmp_path
     assert [c[0] for c in calls] == ["fsync", "replace", "fsync"]
     assert calls[0][1].startswith(str(target.parent / ".checkpoint.pt.")) and calls[2][1] == str(target.parent)
     assert target.read_text() == "finished epoch"
+
+
+def test_a_failed_flush_keeps_the_old_file_and_a_folder_that_cannot_be_opened_is_no_error(tmp_path,
+                                                                                          monkeypatch):
+    import errno
+
+    from streamnets.errors import StreamnetsError
+
+    target = tmp_path / "checkpoint.pt"
+    target.write_text("epoch 3")
+
+    def failing_fsync(fd):
+        raise OSError(errno.EIO, "Input/output error")
+
+    with monkeypatch.context() as m:  # the data may not be on disk: do not put them in place
+        m.setattr(os, "fsync", failing_fsync)
+        with pytest.raises(StreamnetsError, match="cannot write the file \\(Input/output error\\)"):
+            _io.atomic_write_text(target, "epoch 4")
+    assert target.read_text() == "epoch 3" and sorted(p.name for p in tmp_path.iterdir()) == ["checkpoint.pt"]
+
+    real_open = os.open
+
+    def no_folders(path, flags, *args):  # as on Windows, or a folder writable but not readable
+        if os.path.isdir(path):
+            raise PermissionError(errno.EACCES, "Permission denied")
+        return real_open(path, flags, *args)
+
+    monkeypatch.setattr(os, "open", no_folders)
+    _io.atomic_write_text(target, "epoch 4")  # before: written, then reported as not written
+    assert target.read_text() == "epoch 4"

@@ -149,14 +149,16 @@ def _writable_dir(dest_dir):
 
 @contextlib.contextmanager
 def _locked(folder):
-    """Hold an exclusive lock on ``folder`` (a no-op where ``flock`` is missing)."""
+    """Hold an exclusive lock on ``folder`` (a no-op where ``flock`` is missing); yields
+    False when the folder was removed while we waited (its failed first download
+    removed it): the caller makes it again and retries."""
     if fcntl is None:
-        yield
+        yield True
         return
     fd = os.open(folder, os.O_RDONLY)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
-        yield
+        yield os.fstat(fd).st_nlink > 0
     finally:
         os.close(fd)  # closing releases the lock
 
@@ -240,19 +242,23 @@ def fetch(resource, dest_dir, *, urls=None, timeout=60.0, retries=3):
         No URL could be fetched, or the file fails its check twice.
     """
     dest_dir = Path(dest_dir)
-    new_folders = _missing_folders(dest_dir)
-    _writable_dir(dest_dir)
-    try:
-        with _locked(dest_dir):
-            return _fetch_locked(resource, dest_dir, urls, timeout, retries)
-    except DataError:
-        # An empty folder left behind would read as a data set that is there but broken.
-        for folder in new_folders:  # deepest first; a partial download keeps its folder
+    while True:
+        new_folders = _missing_folders(dest_dir)
+        _writable_dir(dest_dir)
+        with _locked(dest_dir) as there:
+            if not there:
+                continue
             try:
-                folder.rmdir()
-            except OSError:
-                break
-        raise
+                return _fetch_locked(resource, dest_dir, urls, timeout, retries)
+            except DataError:
+                # An empty folder left behind would read as a data set that is there but
+                # broken; removed under the lock, which a waiting fetch then sees.
+                for folder in new_folders:  # deepest first; a partial download keeps its folder
+                    try:
+                        folder.rmdir()
+                    except OSError:
+                        break
+                raise
 
 
 def _missing_folders(folder):

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import difflib
 import inspect
+from pathlib import Path
 
 from ..errors import DataError, SettingError, one_line
 from .cifar import CIFAR10
@@ -172,21 +173,30 @@ def is_available(name, root=None):
     return a is not None, looked
 
 
-def _partial_copies(name, root):
-    """``"<folder> has A, B but not C"`` for every searched folder holding only some of a
-    real data set's files (MNIST, Fashion-MNIST, CIFAR-10; GTSRB's loader reports its own)."""
+def _split_there(name, split, root):
+    """Whether the files of one split of a real data set are all present."""
     cls = _CLASSES[name]
     if cls is GTSRB:
-        return ""
+        return cls.locate(root)[0] is not None
+    return cls.locate(root, split == "train")[0] is not None
+
+
+def _partial_copies(name, root):
+    """``[(folder, "<folder> has A, B but not C")]`` for every searched folder holding only
+    some of a real data set's files (MNIST, Fashion-MNIST, CIFAR-10; GTSRB's loader
+    reports its own)."""
+    cls = _CLASSES[name]
+    if cls is GTSRB:
+        return []
     need = [f for train in (True, False) for f in cls.filenames(train)]
-    notes = []
+    found = []
     for folder in candidate_dirs(root, cls.subdirs, cls.system_dirs):
         have = [f for f in need if cls._existing(folder, f)] if hasattr(cls, "_existing") else [
             f for f in need if (folder / f).is_file()]
         if have and len(have) < len(need):
-            notes.append(f"{folder} has {', '.join(have)} but not "
-                         f"{', '.join(f for f in need if f not in have)}")
-    return "; ".join(notes)
+            found.append((folder, f"{folder} has {', '.join(have)} but not "
+                                  f"{', '.join(f for f in need if f not in have)}"))
+    return found
 
 
 def default_for(experiment, root=None, download=False, split="train", **kw):
@@ -244,9 +254,10 @@ def default_splits(experiment, splits=("train", "test"), root=None, download=Fal
     root, download, **kw
         As for :func:`default_for`.
     strict : bool
-        Real data that is there but cannot be read, or a download that fails, is a
-        :class:`~streamnets.errors.DataError` rather than a note and the stand-in
-        (for callers that named a data folder or asked for a download).
+        Real data that is there but cannot be read, a partial copy under ``root``, or a
+        download that fails, is a :class:`~streamnets.errors.DataError` rather than a
+        note and the stand-in (for callers that named a data folder or asked for a
+        download).
 
     Returns
     -------
@@ -273,36 +284,44 @@ def default_splits(experiment, splits=("train", "test"), root=None, download=Fal
     first, *rest = splits
     title = _TITLES[real]
     ok, looked = is_available(real, root)
-    partial = "" if ok else _partial_copies(real, root)
+    partial = [] if ok else _partial_copies(real, root)
+    # what made this call strict, to be left out for the stand-in
+    asked = " and ".join(filter(None, (root is not None and "the data folder (--data-dir)",
+                                       download and "the download (--download; --no-download for "
+                                                    "reproduce --profile paper)"))) or "strict=True"
     why = None
     if ok or download:
+        there = ok or _split_there(real, first, root)  # then an error is the copy's, not the download's
         try:
             ds = load(real, first, root=root, download=download and not ok, **real_kw)
         except DataError as e:
-            if ok:
+            if there or is_available(real, root)[0]:  # (perhaps just downloaded) but unreadable
                 why = f"{title} found but unreadable ({str(e).splitlines()[0]})"
-                fix = "repair or remove the files, or leave out the data folder (--data-dir)"
+                fix = "repair the files, or remove them and download them again"
             else:  # every address tried and why it failed, and where to put a copy by hand
                 why = f"{title} download failed ({one_line(str(e))})"
-                fix = "or leave out the download (--download; --no-download for reproduce --profile paper)"
+                fix = "put the files in place by hand"
             if strict:
-                raise DataError(f"{why}; {fix} to use the offline stand-in {standin!r}") from None
+                raise DataError(f"{why}; {fix}, or leave out {asked} to use the offline stand-in "
+                                f"{standin!r}") from None
         else:
             others = [_same_source(real, split, first, root, download, real_kw)
                       for split in rest]
             return (ds, *others), f"using {title}{'' if ok else ', downloaded'} ({ds.name})"
     if why is None and partial:
-        why = f"{title} incomplete ({partial})"
-        if strict:
-            raise DataError(f"{why}; add the missing files (or --download them), or leave out the data "
-                            f"folder (--data-dir) to use the offline stand-in {standin!r}")
+        why = f"{title} incomplete ({'; '.join(note for _, note in partial)})"
+        named = root is not None and any(
+            folder.resolve().is_relative_to(Path(root).expanduser().resolve()) for folder, _ in partial)
+        if strict and named:  # a leftover elsewhere does not stop a run on another folder
+            raise DataError(f"{why}; add the missing files (or --download them), or leave out {asked} "
+                            f"to use the offline stand-in {standin!r}")
     if why is None:
         why = f"{title} not found in [{', '.join(str(p) for p in looked)}]"
     ds, *others = (load(standin, s, **standin_kw) for s in splits)
     if download:
         hint = ""
     elif ok:  # --download fetches what is missing; it does not repair what is there
-        hint = "; to use the real data repair or remove the files"
+        hint = "; to use the real data repair the files, or remove them and pass download=True (--download)"
     else:
         hint = "; to use the real data pass download=True (--download)"
     return (ds, *others), f"{why}; using the offline stand-in {standin!r} ({ds.name}){hint}"

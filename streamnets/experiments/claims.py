@@ -15,7 +15,7 @@ import math
 
 __all__ = ["check_claims", "tolerance", "difference_tolerance", "accuracy_at_step"]
 
-#: What the paper reports for each claim, per experiment (PAPER.md section 2).
+#: What the paper reports for each claim, per experiment (its section 2; see streamnets.paper).
 PAPER = {
     "mnist": {
         "first_response": "streaming first response at update step 3 (FF) / 2 (S, SR, hybrid) vs "
