@@ -19,7 +19,7 @@ import torch
 from ..errors import DataError
 from . import download as dl
 from .base import ArrayDataset
-from .paths import candidate_dirs, download_dir, missing_error
+from .paths import candidate_dirs, download_dir, missing_error, partial_copies
 
 __all__ = ["read_idx", "write_idx", "MNIST", "FashionMNIST", "IMAGES_MAGIC", "LABELS_MAGIC"]
 
@@ -279,13 +279,8 @@ class MNIST(ArrayDataset):
 
     @classmethod
     def _partial_note(cls, looked, train):
-        notes = []
-        for d in looked:
-            have = [f for f in cls.filenames(train) if cls._existing(d, f)]
-            if have:
-                miss = [f for f in cls.filenames(train) if f not in have]
-                notes.append(f"{d} has {', '.join(have)} but not {', '.join(miss)}[.gz]")
-        return "; ".join(notes)
+        return "; ".join(f"{note}[.gz]" for _, note in partial_copies(looked, cls.filenames(train),
+                                                                       cls._existing))
 
     @classmethod
     def resources(cls, train=True):

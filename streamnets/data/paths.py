@@ -30,6 +30,7 @@ __all__ = [
     "candidate_dirs",
     "download_dir",
     "missing_error",
+    "partial_copies",
 ]
 
 #: Environment variable naming a data folder.
@@ -98,6 +99,29 @@ def candidate_dirs(root, subdirs, system_dirs=()):
             seen.add(key)
             unique.append(p)
     return unique
+
+
+def partial_copies(folders, names, exists=None):
+    """``[(folder, "<folder> has A, B but not C")]`` for every folder that holds some,
+    but not all, of the files ``names``; ``exists(folder, name)`` says whether one is
+    there (default: a plain file of that name).
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / "a").write_bytes(b"")
+    >>> [note.split(" has ")[1] for _, note in partial_copies([folder], ["a", "b"])]
+    ['a but not b']
+    """
+    exists = exists or (lambda folder, name: (folder / name).is_file())
+    found = []
+    for folder in folders:
+        have = [n for n in names if exists(folder, n)]
+        if have and len(have) < len(names):
+            found.append((folder, f"{folder} has {', '.join(have)} but not "
+                                  f"{', '.join(n for n in names if n not in have)}"))
+    return found
 
 
 def download_dir(root, subdir):

@@ -11,7 +11,7 @@ from .cifar import CIFAR10
 from .gtsrb import GTSRB
 from .idx import MNIST, FashionMNIST
 from .offline import Digits, Shapes, Signs
-from .paths import candidate_dirs
+from .paths import candidate_dirs, partial_copies
 
 __all__ = ["NAMES", "EXPERIMENTS", "FRAME_SHAPES", "canonical_name", "load", "default_for",
            "default_splits", "is_available"]
@@ -160,17 +160,11 @@ def is_available(name, root=None):
     True True
     """
     name = _canonical(name, tuple(_TITLES), "real data set")
-    if name in ("mnist", "fashion-mnist"):
-        cls = MNIST if name == "mnist" else FashionMNIST
-        a, looked = cls.locate(root, True)
-        b, _ = cls.locate(root, False)
-        return a is not None and b is not None, looked
-    if name == "cifar10":
-        a, looked = CIFAR10.locate(root, True)
-        b, _ = CIFAR10.locate(root, False)
-        return a is not None and b is not None, looked
-    a, looked = GTSRB.locate(root)
-    return a is not None, looked
+    if _CLASSES[name] is GTSRB:  # one folder holds every split
+        a, looked = GTSRB.locate(root)
+        return a is not None, looked
+    (a, looked), (b, _) = (_CLASSES[name].locate(root, train) for train in (True, False))
+    return a is not None and b is not None, looked
 
 
 def _split_there(name, split, root):
@@ -182,21 +176,14 @@ def _split_there(name, split, root):
 
 
 def _partial_copies(name, root):
-    """``[(folder, "<folder> has A, B but not C")]`` for every searched folder holding only
-    some of a real data set's files (MNIST, Fashion-MNIST, CIFAR-10; GTSRB's loader
-    reports its own)."""
+    """:func:`~streamnets.data.paths.partial_copies` of a real data set's files over the
+    folders searched for it (MNIST, Fashion-MNIST, CIFAR-10; GTSRB's loader reports its own)."""
     cls = _CLASSES[name]
     if cls is GTSRB:
         return []
-    need = [f for train in (True, False) for f in cls.filenames(train)]
-    found = []
-    for folder in candidate_dirs(root, cls.subdirs, cls.system_dirs):
-        have = [f for f in need if cls._existing(folder, f)] if hasattr(cls, "_existing") else [
-            f for f in need if (folder / f).is_file()]
-        if have and len(have) < len(need):
-            found.append((folder, f"{folder} has {', '.join(have)} but not "
-                                  f"{', '.join(f for f in need if f not in have)}"))
-    return found
+    return partial_copies(candidate_dirs(root, cls.subdirs, cls.system_dirs),
+                          [f for train in (True, False) for f in cls.filenames(train)],
+                          getattr(cls, "_existing", None))
 
 
 def default_for(experiment, root=None, download=False, split="train", **kw):
