@@ -327,8 +327,6 @@ def _cmd_reproduce(args, out):
 
     check_counts(args, "--epochs", "--repetitions", why="leave the option out for the profile's value")
     _check_data_dir(args)  # a misspelt folder is refused unless --download was asked for by name
-    if args.download is None:
-        args.download = args.profile == "paper"
     results = reproduce(args.experiment, profile=args.profile, out=args.out, dataset=args.dataset,
                         data_dir=args.data_dir, download=args.download, device=args.device,
                         resume=args.resume, progress=not args.quiet, log=log,

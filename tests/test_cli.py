@@ -586,11 +586,17 @@ def test_notebooks_refuse_an_unknown_device_before_running_any(tmp_path, capsys)
 def test_reproduce_downloads_the_real_data_under_the_paper_profile(args, download, tmp_path, monkeypatch,
                                                                    capsys):
     # before: `make reproduce PROFILE=paper` trained 100 epochs on the offline stand-ins
-    from streamnets import experiments
+    from streamnets.errors import DataError
+    from streamnets.experiments import runner
 
     seen = {}
-    monkeypatch.setattr(experiments, "reproduce", lambda *a, **k: seen.update(k) or {})
-    assert main(["reproduce", "mnist", "--out", str(tmp_path), *args]) == 0
+
+    def datasets(experiment, dataset, data_dir, download):
+        seen["download"] = download
+        raise DataError("seen")  # stop before any data is read
+
+    monkeypatch.setattr(runner, "_datasets", datasets)
+    assert main(["reproduce", "mnist", "--out", str(tmp_path), *args]) == 2
     assert seen["download"] is download
 
 
