@@ -136,6 +136,24 @@ def _edge_key(network, edge, field):
                     f"network {network.name!r}: {', '.join(names)}", field=field)
 
 
+def _named_streaming_edges(network, name):
+    """The streaming edges of the rollout ``name`` names by itself in ``network``
+    (``"streaming"``, ``"sequential"``, a pattern of its spec), else None."""
+    if not isinstance(name, str):
+        return None
+    if name == "streaming":
+        return {e.key for e in network.edges}
+    if name == "sequential" and "sequential" not in network.rollouts:
+        return {_edge_key(network, e, "sequential") for e in dfs_back_edges(network)}
+    if name in network.rollouts:
+        return {_edge_key(network, e, f"rollouts.{name}") for e in network.rollouts[name]}
+    return None
+
+
+def _edge_list(keys):
+    return ", ".join(f"{u}->{v}" for u, v in keys) or "none"
+
+
 class Rollout:
     """A rollout pattern R: E -> {0, 1} of a network.
 
@@ -187,6 +205,13 @@ class Rollout:
             _check_delay(key, delay)
         self.bits = tuple(int(pattern[e.key]) for e in network.edges)
         self.name = name or "custom"
+        taken = _named_streaming_edges(network, self.name)
+        if taken is not None and set(self.streaming_edges) != taken:
+            theirs = _edge_list(e.key for e in network.edges if e.key in taken)
+            raise SpecError(f"the name {self.name!r} is taken by the network's {self.name} rollout "
+                            f"(streaming edges {theirs}), but this pattern streams "
+                            f"{_edge_list(self.streaming_edges)}; give it another name (a trained "
+                            f"model answers to its rollout's name)", field="name")
 
     # -- constructors ---------------------------------------------------------------
 

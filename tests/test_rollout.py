@@ -134,6 +134,25 @@ def test_a_pattern_is_a_mapping_and_may_use_edge_objects(fig2):
     assert by_edge.bits == tuple(int(e.key == ("u", "v")) for e in fig2.edges)
 
 
+def test_a_pattern_cannot_take_a_name_taken_by_another_pattern():
+    # before: a hand-made pattern named "streaming" (or the spec's "hybrid") was accepted,
+    # and a model trained with it ran that pattern for rollout="streaming"
+    net = sn.load("mnist_sr")
+    with pytest.raises(sn.SpecError, match=r"^name: the name 'streaming' is taken by the network's "
+                                           r"streaming rollout \(streaming edges image->h1, h1->h1, h1->h2, "
+                                           r"h2->prediction, h1->prediction\), but this pattern streams "
+                                           r"h1->h1; give it another name"):
+        sn.Rollout.from_streaming_edges(net, [("h1", "h1")], name="streaming")
+    with pytest.raises(sn.SpecError, match=r"the name 'hybrid' is taken .* but this pattern streams none"):
+        sn.Rollout.from_bits(net, [0] * 5, name="hybrid")
+    with pytest.raises(sn.SpecError, match=r"the name 'sequential' is taken"):
+        sn.Rollout.from_bits(net, [1] * 5, name="sequential")
+    # the same pattern under its own name, or any pattern under a free name, is fine
+    hybrid = sn.Rollout.named(net, "hybrid")
+    assert sn.Rollout.from_bits(net, hybrid.bits, "hybrid") == hybrid
+    assert sn.Rollout.from_bits(net, [0, 1, 0, 0, 0], "mine").name == "mine"
+
+
 def test_unknown_named_rollout(fig2):
     with pytest.raises(sn.SpecError, match="choose one of streaming, sequential"):
         sn.Rollout.named(fig2, "hybird")
