@@ -283,6 +283,22 @@ def test_nan_images_and_fractional_labels_are_refused():
     assert NoisyFrames(x, y.float(), 2, 1.0).labels.dtype == torch.int64  # 3.0 is fine
 
 
+def test_labels_must_be_ids_of_named_classes():
+    # before: -1 was accepted (IndexError in the loss), and class names fewer than the
+    # labels gave num_classes 2 here while the trainer counted 6
+    from streamnets.data import ArrayDataset
+
+    x, y = images()
+    with pytest.raises(DataError, match=r"^NoisyFrames: labels must be class ids 0, 1, ..., got -1"):
+        NoisyFrames(x, y - 1, 2, 1.0)
+    named = ArrayDataset((x * 255).to(torch.uint8), y, ["a", "b"], "two names")
+    with pytest.raises(DataError, match=rf"^NoisyFrames: label {int(y.max())} has no class name: the data "
+                                        r"set names 2 classes \(ids 0..1\); give every class a name"):
+        NoisyFrames(named, None, 2, 1.0)
+    unnamed = ArrayDataset(named.data, y, [], "no names")
+    assert NoisyFrames(unnamed, None, 2, 1.0).num_classes == int(y.max()) + 1
+
+
 def test_negative_batch_indices_are_the_samples_from_the_end():
     # before: batch([-1]) drew evaluation noise for "sample -1", not that of sample
     # n-1, so ds.batch([-1]) differed from ds[-1] and ds[n-1]

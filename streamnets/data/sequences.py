@@ -81,6 +81,7 @@ def _source(images, labels, ndim, what):
     if not isinstance(images, torch.Tensor) and hasattr(images, "data") and hasattr(images, "targets"):
         name = getattr(images, "name", type(images).__name__)
         classes = getattr(images, "classes", None)
+        classes = list(classes) if classes is not None and len(classes) else None
         if labels is None:
             labels = images.targets
         images = images.data
@@ -92,6 +93,11 @@ def _source(images, labels, ndim, what):
         raise DataError(f"{what}: labels must be integer class ids, got non-integer values "
                         f"such as {float(labels[labels != labels.round()][0]):g}")
     labels = labels.to(torch.int64).reshape(-1)
+    if len(labels) and int(labels.min()) < 0:
+        raise DataError(f"{what}: labels must be class ids 0, 1, ..., got {int(labels.min())}")
+    if classes is not None and len(labels) and int(labels.max()) >= len(classes):
+        raise DataError(f"{what}: label {int(labels.max())} has no class name: the data set names "
+                        f"{len(classes)} classes (ids 0..{len(classes) - 1}); give every class a name")
     if images.ndim != ndim:
         want = "(N, C, H, W)" if ndim == 4 else "(N, L, C, H, W)"
         hint = {5: "; tracks (N, L, C, H, W) go into TrackWindows",
@@ -201,7 +207,7 @@ class _NoisySequences(Dataset):
 
     @property
     def num_classes(self):
-        """Number of classes (from the source's ``classes`` or the largest label)."""
+        """Number of classes (the source's ``classes``, else the largest label + 1)."""
         if self.classes is not None:
             return len(self.classes)
         return int(self.labels.max()) + 1 if len(self.labels) else 0
