@@ -103,6 +103,17 @@ class Node:
         return self.shape[1] * self.shape[2] > 1
 
     @property
+    def spec_shape(self):
+        """The shape as a spec writes it: ``(C,)`` for a dense node, else ``(C, H, W)``.
+
+        Examples
+        --------
+        >>> Node("h2", (128, 1, 1)).spec_shape, Node("h1", (16, 7, 7)).spec_shape
+        ((128,), (16, 7, 7))
+        """
+        return self.shape if self.is_spatial else self.shape[:1]
+
+    @property
     def size(self):
         """Number of units, C * H * W."""
         c, h, w = self.shape

@@ -171,8 +171,7 @@ def to_dict(net):
     """
     nodes = {}
     for node in net.nodes.values():
-        shape = [node.shape[0]] if not node.is_spatial else list(node.shape)
-        fields = {"shape": shape, "activation": node.activation}
+        fields = {"shape": list(node.spec_shape), "activation": node.activation}
         if node.dropout:
             fields["dropout"] = node.dropout
         if node.tags:

@@ -138,6 +138,21 @@ def test_mask_and_update_steps_follow_the_theory_on_random_networks(seed):
                 assert out.update_step[o][first.frame] == first.update_step
 
 
+def test_changing_a_mask_in_place_leaves_later_calls_alone():
+    # before: the mask and update-step tensors were the plan's cached ones, so a
+    # caller's in-place edit changed what every later forward pass returned
+    net = sn.load("mnist_sr")
+    model = StreamNet(net).eval()
+    frames = random_frames(net, batch=1, frames=5)
+    with torch.no_grad():
+        first = model(frames)
+        first.mask["prediction"].fill_(True)
+        first.update_step["prediction"].zero_()
+        again = model(frames)
+    assert again.mask["prediction"].tolist() == [False, False, True, True, True]
+    assert again.update_step["prediction"].tolist() == [0, 0, 2, 3, 4]
+
+
 def builtin_cases():
     for name in sn.builtin_names():
         net = sn.load(name)
@@ -858,6 +873,10 @@ def test_the_default_rollout_is_what_forward_and_step_run_without_one(mnist_sr):
         logits, state = model.step(frames[:, t], state)
     assert torch.allclose(logits["prediction"], expected[:, 3], atol=1e-6)
     assert torch.equal(model(frames, rollout="streaming").logits["prediction"], streaming)
+    # before: the list of names to choose from left out the default's own
+    with pytest.raises(SpecError, match=r"^rollout: unknown rollout 'mien' .* choose one of streaming, "
+                                        r"sequential, hybrid, or 'mine' \(the model's default_rollout\)$"):
+        model(frames, rollout="mien")
 
 
 @pytest.mark.parametrize("dtype", [torch.uint8, torch.int64, torch.bool])

@@ -349,7 +349,13 @@ class StreamNet(nn.Module):
                 return Rollout.of(self.network, default)
             named = self._named_rollouts.get(rollout)
             if named is None:
-                named = self._named_rollouts[rollout] = Rollout.named(self.network, rollout)
+                try:
+                    named = self._named_rollouts[rollout] = Rollout.named(self.network, rollout)
+                except SpecError as err:
+                    if default is None or err.field != "rollout":
+                        raise
+                    raise SpecError(f"{str(err).removeprefix('rollout: ')}, or {default.name!r} (the "
+                                    f"model's default_rollout)", field="rollout") from None
             return named
         return Rollout.of(self.network, rollout)
 
@@ -418,7 +424,7 @@ class StreamNet(nn.Module):
             single input may be passed as a plain tensor. Moved to the model's
             device and dtype.
         rollout : Rollout, str or None
-            The pattern (default: streaming).
+            The pattern (default: :attr:`default_rollout`, streaming unless set).
         return_states : bool
             Also return every node's value at every frame (``out.states``).
 
@@ -462,8 +468,7 @@ class StreamNet(nn.Module):
     def _stack(self, frames, batch, name):
         template = next((x for x in frames if x is not None), None)
         if template is None:
-            shape = self.network.nodes[name].shape
-            shape = shape if self.network.nodes[name].is_spatial else shape[:1]
+            shape = self.network.nodes[name].spec_shape
             template = torch.zeros((batch, *shape), device=self.device, dtype=self.dtype)
         zeros = template.new_zeros(()).expand_as(template)
         return torch.stack([zeros if x is None else x for x in frames], dim=1)
@@ -489,8 +494,8 @@ class StreamNet(nn.Module):
         state : StreamState
             From :meth:`initial_state` or the previous call (not modified).
         rollout : Rollout, str or None
-            The pattern (default: streaming). Zero-delay edges read the frame being
-            computed, streaming edges the state.
+            The pattern (default: :attr:`default_rollout`, streaming unless set).
+            Zero-delay edges read the frame being computed, streaming edges the state.
 
         Returns
         -------

@@ -80,7 +80,8 @@ class RolloutPlan:
         return self._steps[min(frame, self.steady)]
 
     def output_tensors(self, frames, device):
-        """``({output: mask}, {output: update_step})`` over frames 0..frames-1, cached.
+        """``({output: mask}, {output: update_step})`` over frames 0..frames-1: fresh
+        copies of cached tensors (a caller may change them in place).
 
         ``mask`` is True where the output is non-empty (never at frame 0) and
         ``update_step`` holds the update step at which that frame's output is
@@ -96,4 +97,5 @@ class RolloutPlan:
                 masks[o] = torch.tensor([s is not None for s in row], dtype=torch.bool, device=device)
                 steps[o] = torch.tensor([s or 0 for s in row], dtype=torch.long, device=device)
             self._tensors[key] = (masks, steps)
-        return self._tensors[key]
+        masks, steps = self._tensors[key]
+        return {o: m.clone() for o, m in masks.items()}, {o: s.clone() for o, s in steps.items()}
