@@ -150,14 +150,6 @@ def make_sequences(dataset, frames, noise_std, train=True, seed=0):
     return kind(dataset, None, frames=frames, noise_std=noise_std, train=train, seed=seed)
 
 
-def _num_classes(data):
-    """Classes of a sequence data set: its class names, or the largest label + 1."""
-    n = len(data.classes) if getattr(data, "classes", None) else 0
-    if len(data.labels):
-        n = max(n, int(data.labels.max()) + 1)
-    return n
-
-
 def _spec_digest(network):
     """A stable digest of what makes parameters (checkpoints) of ``network`` fit.
 
@@ -179,8 +171,51 @@ def _spec_digest(network):
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
 
 
+def _spec_changes(saved, network, most=3):
+    """What differs between a checkpoint's network (``saved``, from ``spec.to_dict``)
+    and ``network``, in the terms :func:`_spec_digest` covers; at most ``most`` items.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> from streamnets.spec import to_dict
+    >>> saved = to_dict(sn.load("mnist_sr"))
+    >>> saved["nodes"]["h1"]["dropout"] = 0.1
+    >>> _spec_changes(saved, sn.load("mnist_sr"))
+    ['nodes.h1.dropout: 0.1 in the checkpoint, 0.25 now']
+    """
+    from .spec import to_dict
+
+    def edges(doc):
+        return [f"{e['source']}->{e['target']} ("
+                + ", ".join(f"{k} {v}" for k, v in e.items() if k not in ("source", "target")) + ")"
+                for e in doc.get("edges", [])]
+
+    now = to_dict(network)
+    changes = []
+    old_nodes, new_nodes = saved.get("nodes", {}), now["nodes"]
+    if list(old_nodes) != list(new_nodes):
+        changes.append(f"nodes: {', '.join(old_nodes)} in the checkpoint, {', '.join(new_nodes)} now")
+    for name in [v for v in old_nodes if v in new_nodes]:
+        a, b = old_nodes[name], new_nodes[name]
+        changes += [f"nodes.{name}.{key}: {a.get(key, '(not set)')} in the checkpoint, "
+                    f"{b.get(key, '(not set)')} now"
+                    for key in sorted(a.keys() | b.keys()) if a.get(key) != b.get(key)]
+    old_edges, new_edges = edges(saved), edges(now)
+    if old_edges != new_edges:
+        gone = [e for e in old_edges if e not in new_edges]
+        added = [e for e in new_edges if e not in old_edges]
+        parts = [f"{', '.join(gone)} only in the checkpoint"] if gone else []
+        parts += [f"{', '.join(added)} only now"] if added else []
+        changes.append("edges: " + ("; ".join(parts) or "the same, in another order"))
+    return changes[:most]
+
+
 def _check_config(config):
     """The counts and rates of ``config`` in range, else a SettingError naming the field."""
+    if not isinstance(config, TrainConfig):
+        raise SettingError(f"config must be a TrainConfig, e.g. TrainConfig(epochs=1) or "
+                           f"TrainConfig(**settings), got {type(config).__name__} {config!r:.60}")
     for name in ("epochs", "batch_size", "output_frames"):
         whole_number(f"TrainConfig.{name}", getattr(config, name), 1)
     whole_number("TrainConfig.max_batches", config.max_batches, 1, default=True)
@@ -227,11 +262,23 @@ def optimizer_class(name, setting="TrainConfig.optimizer"):
 
 
 def _make_optimizer(config, params):
+    """The optimizer of ``config``; a SettingError names a bad ``optimizer_kwargs``."""
     cls = optimizer_class(config.optimizer)
+    kwargs = config.optimizer_kwargs
+    where = "TrainConfig.optimizer_kwargs"
+    if not isinstance(kwargs, dict):
+        raise SettingError(f"{where} must be a dict of {cls.__name__}'s settings, e.g. "
+                           f"{{'weight_decay': 1e-4}}; got {kwargs!r}")
+    if "lr" in kwargs or "params" in kwargs:
+        raise SettingError(f"{where}: give the learning rate as TrainConfig.lr, not in "
+                           f"optimizer_kwargs (the trainer passes the parameters and lr itself)")
     if cls is torch.optim.RMSprop:
-        kwargs = {"alpha": 0.9, "eps": 1e-7, **config.optimizer_kwargs}
-        return torch.optim.RMSprop(params, lr=config.lr, **kwargs)
-    return cls(params, lr=config.lr, **config.optimizer_kwargs)
+        kwargs = {"alpha": 0.9, "eps": 1e-7, **kwargs}  # Keras' defaults, as the authors used
+    try:
+        return cls(params, lr=config.lr, **kwargs)
+    except (TypeError, ValueError) as err:
+        raise SettingError(f"{where}: torch.optim.{cls.__name__} refuses {config.optimizer_kwargs!r}: "
+                           f"{err}") from None
 
 
 class Trainer:
@@ -272,7 +319,7 @@ class Trainer:
     """
 
     def __init__(self, model, rollout, train_data, test_data=None, config=None, out_dir=None):
-        self.config = _check_config(config or TrainConfig())
+        self.config = _check_config(TrainConfig() if config is None else config)
         self.device = resolve_device(self.config.device)
         self.model = model.to(self.device)
         self.rollout = Rollout.of(model.network, rollout).validate()
@@ -289,26 +336,18 @@ class Trainer:
                             f"output; without tags, the sinks)",
                             net.source, "outputs")
         self.output = outputs[0]
+        self._check_output_node(net)
+        self.frames = window_frames(self.rollout, self.config.output_frames)
+        self.first = self.frames - self.config.output_frames
         for name, data in (("training", train_data), ("test", test_data)):
-            if data is not None and len(data) == 0:
-                raise DataError(f"the {name} data hold no sequences; give the Trainer a data set "
-                                f"with at least one")
-        self._check_input(net, train_data, test_data)
-        self._check_output(net, train_data, test_data)
+            if data is not None:
+                self._check_data(name, data)
         activation = net.nodes[self.output].activation
         if activation not in ("identity", "softmax"):
             warnings.warn(f"output {self.output!r} of {net.name!r} has activation {activation!r}: the "
                           f"cross entropy takes the output's values as logits, which {activation} "
                           f"limits; give a classifier's output 'activation: identity' (or softmax, "
                           f"whose input the loss takes)", stacklevel=2)
-        self.frames = window_frames(self.rollout, self.config.output_frames)
-        self.first = self.frames - self.config.output_frames
-        for name, data in (("training", train_data), ("test", test_data)):
-            if data is not None and data.frames < self.frames:
-                raise ShapeError(
-                    f"{name} sequences have {data.frames} frames, but rollout {self.rollout.name!r} "
-                    f"of {model.network.name!r} needs {self.frames} (first response at frame "
-                    f"{self.first} + {self.config.output_frames} output frames); make them longer")
         if self.device.type != "cpu":  # build batches (gather + noise) on the device
             for data in (train_data, test_data):
                 if data is not None:
@@ -329,33 +368,37 @@ class Trainer:
         #: Trainer (None before one has run, or without test data).
         self.last_evaluation = None
 
-    @staticmethod
-    def _check_input(net, train_data, test_data):
-        """The input node must have the shape of the data's frames (before the first batch)."""
-        node = net.nodes[net.inputs[0]]
-        for name, data in (("training", train_data), ("test", test_data)):
-            shape = getattr(data, "frame_shape", None)
-            if shape is None or tuple(shape) == node.shape:
-                continue
-            raise SpecError(f"input node {node.name!r} has shape {list(node.shape)}, but the {name} "
-                            f"data's frames have shape {list(shape)}; give the input node shape "
-                            f"{list(shape)} or train on other data", net.source,
-                            f"nodes.{node.name}.shape")
-
-    def _check_output(self, net, train_data, test_data):
-        """The output node must be dense and have a channel per class of the data."""
+    def _check_output_node(self, net):
+        """The output node must be dense (one channel per class)."""
         node = net.nodes[self.output]
-        where = f"nodes.{self.output}.shape"
         if node.is_spatial:
             raise SpecError(f"output node {self.output!r} has the spatial shape {list(node.shape)}, "
                             f"but the trainer classifies with a dense output node; give it shape "
-                            f"[{node.shape[0]}] (one channel per class)", net.source, where)
-        for name, data in (("training", train_data), ("test", test_data)):
-            classes = None if data is None else _num_classes(data)
-            if classes is not None and node.shape[0] < classes:
-                raise SpecError(f"output node {self.output!r} has {node.shape[0]} channels, but the "
-                                f"{name} data has {classes} classes; give it shape [{classes}] "
-                                f"(one channel per class)", net.source, where)
+                            f"[{node.shape[0]}] (one channel per class)", net.source,
+                            f"nodes.{self.output}.shape")
+
+    def _check_data(self, name, data):
+        """``data`` (the ``name`` data) must hold sequences of frames of the input node's
+        shape, no more classes than the output has channels, and enough frames."""
+        net = self.model.network
+        if len(data) == 0:
+            raise DataError(f"the {name} data hold no sequences; give a data set with at least one")
+        node = net.nodes[net.inputs[0]]
+        shape = getattr(data, "frame_shape", None)
+        if shape is not None and tuple(shape) != node.shape:
+            raise SpecError(f"input node {node.name!r} has shape {list(node.spec_shape)}, but the {name} "
+                            f"data's frames have shape {list(shape)}; give the input node shape "
+                            f"{list(shape)} or use other data", net.source, f"nodes.{node.name}.shape")
+        channels = net.nodes[self.output].shape[0]
+        if channels < data.num_classes:
+            raise SpecError(f"output node {self.output!r} has {channels} channels, but the {name} "
+                            f"data has {data.num_classes} classes; give it shape [{data.num_classes}] "
+                            f"(one channel per class)", net.source, f"nodes.{self.output}.shape")
+        if data.frames < self.frames:
+            raise ShapeError(
+                f"{name} sequences have {data.frames} frames, but rollout {self.rollout.name!r} "
+                f"of {net.name!r} needs {self.frames} (first response at frame {self.first} + "
+                f"{self.config.output_frames} output frames); make them longer")
 
     # -- one batch ------------------------------------------------------------------
 
@@ -476,9 +519,12 @@ class Trainer:
     @torch.no_grad()
     def evaluate(self, data=None):
         """Test accuracy per output frame on ``data`` (default: the test data)."""
-        data = self.test_data if data is None else data
-        if data is None:
+        if data is None and self.test_data is None:
             raise StreamnetsError("no test data: pass test_data to the Trainer or data to evaluate()")
+        if data is None:
+            data = self.test_data
+        else:
+            self._check_data("evaluation", data)
         was_training = self.model.training
         self.model.eval()
         correct = torch.zeros(self.config.output_frames, dtype=torch.float64)
@@ -496,7 +542,7 @@ class Trainer:
 
     # -- checkpoints and metrics ----------------------------------------------------
 
-    _IDENTITY_WORDS = {"network": "network name", "spec": "node shapes or edges",
+    _IDENTITY_WORDS = {"network": "network name", "spec": "nodes or edges",
                        "rollout": "rollout pattern", "frames": "number of frames"}
 
     def _identity(self):
@@ -553,6 +599,9 @@ class Trainer:
             why = "; ".join(filter(None, (differ and f"different {', '.join(differ)}",
                                           missing and f"no record of its {', '.join(missing)}")))
             why = why or "a different identity"
+            spec_differs = saved.get("spec") not in (None, identity["spec"])
+            if spec_differs and isinstance(state.get("network_spec"), dict):
+                why += ": " + "; ".join(_spec_changes(state["network_spec"], self.model.network))
             raise StreamnetsError(f"{path}: the checkpoint is of another run ({why}); to start fresh, "
                                   f"use another --out folder or delete the checkpoint (in Python: "
                                   f"resume=False)")
@@ -570,7 +619,10 @@ class Trainer:
         self.resumed_epochs = len(self.history)
         torch.set_rng_state(state["torch_rng"])
         if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            torch.cuda.set_rng_state_all(state["cuda_rng"])
+            # one state per GPU of the saving machine; this one may have fewer
+            for device, rng in enumerate(state["cuda_rng"][:torch.cuda.device_count()]):
+                torch.cuda.set_rng_state(rng, device)
+        self.write_metrics()  # a run stopped between checkpoint and metrics left them behind
 
     #: TrainConfig fields a resumed run must share with its checkpoint (not epochs: a run
     #: may be extended; not device, amp, prefetch, progress: they do not change the run).
@@ -626,10 +678,16 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
     ----------
     network : Network or str
         A classifier: one input and one output node (see :class:`Trainer`).
-    rollout : Rollout or str
-        A pattern or its name (``"streaming"``, ``"sequential"``, a named pattern).
-    train_images, test_images : image or track data sets (``.data``, ``.targets``)
+    rollout : Rollout, str or dict
+        A pattern, its name (``"streaming"``, ``"sequential"``, a named pattern) or
+        ``{(source, target): 0 or 1}`` for every edge.
+    train_images, test_images : image or track data sets
+        Anything with ``.data``, a tensor of images ``(N, C, H, W)`` or tracks
+        ``(N, L, C, H, W)`` (``uint8`` or floats in [0, 1]), and ``.targets`` (class
+        ids), e.g.
+        :class:`~streamnets.data.ArrayDataset`; ``.classes`` names the classes.
     noise_std : float
+        The std of the Gaussian noise added to every frame (0: clean frames).
     config : TrainConfig, optional
     out_dir : path, optional
     resume : bool
@@ -662,7 +720,7 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
                                f"streamnets.data.load('digits'); n samples of one: "
                                f"streamnets.experiments.subset(images, n)), got {type(images).__name__} "
                                f"{images!r:.40}")
-    config = config or TrainConfig()
+    config = _check_config(TrainConfig() if config is None else config)
     net = load(network)
     rollout = Rollout.of(net, rollout)
     seed_everything(config.seed)
@@ -691,7 +749,8 @@ def load_trained(run, network=None, device="cpu"):
         The network the run trained. Not needed: checkpoints hold their network,
         and older ones name it (a built-in, or a built-in at another width). Give
         it for an older checkpoint of a network from a spec file; it must have the
-        node shapes and edges the checkpoint records.
+        nodes (shapes, activations, dropout, tags, in order) and edges the
+        checkpoint records.
     device : str or torch.device
 
     Returns
@@ -743,14 +802,20 @@ def load_trained(run, network=None, device="cpu"):
     model = StreamNet(net)
     model.load_state_dict(state["model"])
     model = model.to(resolve_device(device)).eval()
-    model.default_rollout = rollout
     last = history[-1] if history else {}
-    model.trained_with = {
-        "rollout": rollout.name, "pattern": list(identity["rollout"]),
-        "noise_std": state["data"]["noise_std"], "epochs": len(history), "seed": config["seed"],
-        "data": state.get("data_name"), "test_accuracy": last.get("test_accuracy"),
-        "update_steps": (_answer_steps(rollout, identity["frames"], config["output_frames"])
-                         if last.get("test_accuracy") is not None else None)}
+    return mark_trained(model, rollout, noise_std=state["data"]["noise_std"], epochs=len(history),
+                        seed=config["seed"], data=state.get("data_name"),
+                        test_accuracy=last.get("test_accuracy"),
+                        update_steps=(_answer_steps(rollout, identity["frames"], config["output_frames"])
+                                      if last.get("test_accuracy") is not None else None))
+
+
+def mark_trained(model, rollout, **trained_with):
+    """Make ``model`` run ``rollout`` when called without one, and record how it was
+    trained in ``model.trained_with``: the rollout's name and its delays in edge order
+    (``"rollout"``, ``"pattern"``), then ``trained_with``. Returns ``model``."""
+    model.default_rollout = rollout
+    model.trained_with = {"rollout": rollout.name, "pattern": list(rollout.bits), **trained_with}
     return model
 
 
@@ -786,7 +851,9 @@ def _checkpoint_network(state, identity, path, network):
                                   f"(load_trained(run, network=<spec file or Network>))")
         net = load(base).scaled(float(width) if width else 1)
     if _spec_digest(net) != identity["spec"]:
-        raise StreamnetsError(f"{path}: the checkpoint's node shapes or edges differ from those of "
-                              f"network {net.name!r}; pass the network the run trained (with the "
-                              f"--width it trained at)")
+        changes = (f" ({'; '.join(_spec_changes(state['network_spec'], net))})"
+                   if isinstance(state.get("network_spec"), dict) else "")
+        raise StreamnetsError(f"{path}: the checkpoint's nodes (shapes, activations, dropout, tags, "
+                              f"order) or edges differ from those of network {net.name!r}{changes}; "
+                              f"pass the network the run trained (with the --width it trained at)")
     return net

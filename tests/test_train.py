@@ -102,6 +102,37 @@ def test_empty_data_and_data_of_the_wrong_kind_are_refused(digits):
         train(net, "streaming", digits[1], [1, 2])
 
 
+@pytest.mark.parametrize("kwargs, message", [
+    ({"lr": 0.1}, "give the learning rate as TrainConfig.lr, not in optimizer_kwargs"),
+    ({"momentun": 0.9}, r"torch.optim.Adam refuses \{'momentun': 0.9\}: .*momentun"),
+    ({"weight_decay": -1.0}, r"torch.optim.Adam refuses \{'weight_decay': -1.0\}: Invalid weight_decay"),
+    ([("eps", 1e-8)], r"must be a dict of Adam's settings, e.g. \{'weight_decay': 1e-4\}; got \[")])
+def test_bad_optimizer_kwargs_are_named(digits, kwargs, message):
+    # before: TypeError "got multiple values for keyword argument 'lr'" and the like
+    data = make_sequences(digits[1], 11, 2.0)
+    with pytest.raises(sn.SettingError, match="^TrainConfig.optimizer_kwargs.*" + message):
+        Trainer(StreamNet(sn.load("mnist_ff")), "streaming", data,
+                config=TrainConfig(**QUICK, optimizer_kwargs=kwargs))
+
+
+def test_evaluate_checks_the_data_it_is_given(digits):
+    # before: one frame too few copied one frame's accuracy to every output frame
+    net = sn.load("mnist_ff")
+    r = sn.Rollout.streaming(net)
+    frames = window_frames(r, 4)
+    trainer = Trainer(StreamNet(net), r, make_sequences(digits[1], frames, 2.0),
+                      config=TrainConfig(output_frames=4, **QUICK))
+    with pytest.raises(sn.ShapeError, match=f"^evaluation sequences have {frames - 1} frames, but "
+                                            f"rollout 'streaming' of 'mnist_ff' needs {frames}"):
+        trainer.evaluate(make_sequences(digits[1], frames - 1, 2.0, train=False))
+    big = ArrayDataset(torch.zeros(2, 1, 28, 28, dtype=torch.uint8), torch.tensor([0, 11]),
+                       [str(i) for i in range(12)], "twelve classes")
+    with pytest.raises(sn.SpecError, match="output node 'prediction' has 10 channels, but the evaluation "
+                                           "data has 12 classes"):
+        trainer.evaluate(make_sequences(big, frames, 2.0, train=False))
+    assert len(trainer.evaluate(make_sequences(digits[1], frames + 2, 2.0, train=False)).accuracy) == 4
+
+
 @pytest.mark.parametrize("name, why", [("Optimizer", "it is the base class"),
                                        ("LBFGS", "its step needs a closure that re-evaluates the loss"),
                                        ("sparseadam", "it takes sparse gradients only")])
@@ -112,6 +143,13 @@ def test_optimizers_that_cannot_train_here_are_refused(digits, name, why):
     with pytest.raises(sn.SettingError, match=f"optimizer '{name}' cannot train here: {why}; use e.g. "
                                               f"rmsprop, adam or sgd"):
         Trainer(StreamNet(net), "streaming", data, config=TrainConfig(**{**QUICK, "optimizer": name}))
+
+
+def test_a_config_that_is_not_a_train_config_is_named(digits):
+    # before: train(..., config={"epochs": 1}) ended in AttributeError: 'dict' object has no attribute 'seed'
+    with pytest.raises(sn.SettingError, match=r"^config must be a TrainConfig, e.g. TrainConfig\(epochs=1\) "
+                                              r"or TrainConfig\(\*\*settings\), got dict \{'epochs': 1\}"):
+        train("mnist_ff", "streaming", digits[1], config={"epochs": 1})
 
 
 @pytest.mark.parametrize("field, value, message", [
@@ -158,6 +196,15 @@ def test_metrics_and_checkpoint_files(digits, tmp_path):
     again, _ = train("mnist_ff", "sequential", digits[1], digits[1], noise_std=2.0, out_dir=tmp_path,
                      resume=True, config=TrainConfig(epochs=2, output_frames=2, max_batches=2, **QUICK))
     assert again.history == trainer.history
+    # before: a run stopped between writing the checkpoint and the metrics kept metrics
+    # one epoch short for good, since a finished run resumed writes nothing
+    doc["epochs"] = doc["epochs"][:1]
+    (tmp_path / "metrics.json").write_text(json.dumps(doc))
+    (tmp_path / "metrics.csv").write_text("\n".join(rows[:2]) + "\n")
+    train("mnist_ff", "sequential", digits[1], digits[1], noise_std=2.0, out_dir=tmp_path,
+          resume=True, config=TrainConfig(epochs=2, output_frames=2, max_batches=2, **QUICK))
+    assert [e["epoch"] for e in json.loads((tmp_path / "metrics.json").read_text())["epochs"]] == [1, 2]
+    assert (tmp_path / "metrics.csv").read_text().splitlines() == rows
 
 
 def test_train_evaluates_the_test_data_once_after_the_last_epoch(digits, tmp_path, monkeypatch):
@@ -441,15 +488,23 @@ def test_resume_refuses_a_checkpoint_of_an_edited_spec(digits, tmp_path):
     out = tmp_path / "run"
     train(str(_spec(tmp_path, h2=16)), "streaming", digits[1], None, out_dir=out, config=cfg)
     edited = str(_spec(tmp_path, h2=32))  # same name, other shape: the old weights do not fit
-    with pytest.raises(sn.StreamnetsError, match=r"checkpoint is of another run \(different node shapes or "
-                                                 r"edges\); to start fresh, use another --out folder or delete "
+    with pytest.raises(sn.StreamnetsError, match=r"checkpoint is of another run \(different nodes or edges: "
+                                                 r"nodes.h2.shape: \[16\] in the checkpoint, \[32\] now\); "
+                                                 r"to start fresh, use another --out folder or delete "
                                                  r"the checkpoint \(in Python: resume=False\)"):
         train(edited, "streaming", digits[1], None, out_dir=out, resume=True, config=cfg)
+    # before: a change of dropout alone was reported as "different node shapes or edges"
+    dropout = tmp_path / "dropout" / "small.yaml"
+    dropout.parent.mkdir()
+    dropout.write_text(_spec(tmp_path, h2=16).read_text().replace("shape: [16]", "shape: [16], dropout: 0.3"))
+    with pytest.raises(sn.StreamnetsError, match=r"\(different nodes or edges: nodes.h2.dropout: \(not set\) in the "
+                                                 r"checkpoint, 0.3 now\)"):
+        train(str(dropout), "streaming", digits[1], None, out_dir=out, resume=True, config=cfg)
     # a checkpoint written before the identity recorded the spec gets the same clear error
     state = torch.load(out / "checkpoint.pt", weights_only=False)
     del state["identity"]["spec"]
     torch.save(state, out / "checkpoint.pt")
-    with pytest.raises(sn.StreamnetsError, match=r"another run \(no record of its node shapes or edges\)"):
+    with pytest.raises(sn.StreamnetsError, match=r"another run \(no record of its nodes or edges\)"):
         train(str(_spec(tmp_path, h2=16)), "streaming", digits[1], None, out_dir=out, resume=True,
               config=cfg)
     # starting fresh (no resume) over the old checkpoint works, and then resuming does
@@ -591,7 +646,8 @@ def test_load_trained_of_an_older_checkpoint_of_a_spec_file_needs_the_network(di
         sn.train.load_trained(tmp_path / "run")
     assert sn.train.load_trained(tmp_path / "run", network=spec).trained_with["rollout"] == "streaming"
     other = str(_spec(tmp_path, h2=32))
-    with pytest.raises(sn.StreamnetsError, match="node shapes or edges differ from those of network 'small'"):
+    with pytest.raises(sn.StreamnetsError, match=r"nodes \(shapes, activations, dropout, tags, order\) or edges "
+                                                 r"differ from those of network 'small'; pass"):
         sn.train.load_trained(tmp_path / "run", network=other)
 
 

@@ -240,6 +240,25 @@ def test_quick_trained_model_learns_and_feeds_the_viewer(digits):
         app.set(rollout="hybrid")
 
 
+def test_a_quick_model_runs_the_pattern_it_was_trained_with(digits):
+    # before: trained under "sequential", model(x) and model.step ran streaming, and
+    # trained_with had no "pattern" (load_trained set both)
+    model = quick_trained_model(rollout="sequential", epochs=1, max_batches=2, seed=0)
+    sequential = sn.Rollout.sequential(model.network)
+    assert model.default_rollout == sequential and model.default_rollout.name == "sequential"
+    assert model.trained_with["pattern"] == list(sequential.bits)
+    x = torch.rand(1, 7, 1, 28, 28)
+    with torch.no_grad():
+        assert torch.equal(model(x).logits["prediction"], model(x, rollout=sequential).logits["prediction"])
+
+
+def test_a_softmax_output_shows_probabilities_not_logits(digits):
+    net = Network([Node("x", (1, 28, 28)), Node("y", (10,), activation="softmax")], [("x", "y")],
+                  name="soft")
+    app = LiveInference(sn.StreamNet(net).eval(), data=digits, frames=3, frame=2)
+    assert by_gid(app, "node:y").get_title().startswith("y [10] (softmax)")
+
+
 def test_importing_the_widgets_package_imports_neither_torch_nor_ipywidgets():
     code = ("import sys, streamnets.widgets; "
             "from streamnets.widgets import LiveInference, quick_trained_model; "

@@ -118,10 +118,12 @@ def quick_trained_model(network="mnist_sr", rollout="streaming", epochs=3, seed=
     Returns
     -------
     StreamNet
-        In eval mode, with ``model.trained_with`` = ``{"rollout", "noise_std",
-        "epochs", "seed", "data", "test_accuracy", "update_steps"}`` (test
-        accuracy on the offline digits' test split per output frame, None when
-        ``data`` was given).
+        In eval mode, running ``rollout`` when called without one
+        (:attr:`~streamnets.nn.StreamNet.default_rollout`), with
+        ``model.trained_with`` = ``{"rollout", "pattern", "noise_std", "epochs",
+        "seed", "data", "test_accuracy", "update_steps"}`` as
+        :func:`streamnets.train.load_trained` gives (test accuracy on the offline
+        digits' test split per output frame, None when ``data`` was given).
 
     Examples
     --------
@@ -130,7 +132,7 @@ def quick_trained_model(network="mnist_sr", rollout="streaming", epochs=3, seed=
     """
     from .. import Rollout
     from ..spec import load
-    from ..train import TrainConfig, train
+    from ..train import TrainConfig, mark_trained, train
 
     net = load(network)
     what = "quick_trained_model"
@@ -145,13 +147,10 @@ def quick_trained_model(network="mnist_sr", rollout="streaming", epochs=3, seed=
                          output_frames=output_frames, seed=seed, device=device,
                          max_batches=max_batches, progress=progress)
     trainer, ev = train(net, r, data, test, noise_std=noise_std, config=config)
-    model = trainer.model.eval()
-    model.trained_with = {
-        "rollout": r.name, "noise_std": float(noise_std), "epochs": epochs, "seed": seed,
-        "data": getattr(data, "name", type(data).__name__),
-        "test_accuracy": None if ev is None else ev.accuracy,
-        "update_steps": None if ev is None else ev.update_steps}
-    return model
+    return mark_trained(trainer.model.eval(), trainer.rollout, noise_std=float(noise_std),
+                        epochs=epochs, seed=seed, data=getattr(data, "name", type(data).__name__),
+                        test_accuracy=None if ev is None else ev.accuracy,
+                        update_steps=None if ev is None else ev.update_steps)
 
 
 @dataclass
@@ -638,7 +637,7 @@ class LiveInference(WidgetApp):
         from matplotlib import colormaps
 
         node = self.network.nodes[name]
-        shape = "\u00d7".join(str(s) for s in (node.shape if node.is_spatial else node.shape[:1]))
+        shape = "\u00d7".join(str(s) for s in node.spec_shape)
         ax.set_gid(f"node:{name}")
         ax.set_xticks([])
         ax.set_yticks([])
@@ -659,7 +658,8 @@ class LiveInference(WidgetApp):
             lo, hi, cmap = 0.0, max(hi, 1e-12), "viridis"
         ax.imshow(tile, cmap=colormaps[cmap].with_extremes(bad="white"), vmin=lo, vmax=hi,
                   interpolation="nearest")
-        label = "logits" if name == self.output else node.activation
+        # a node shows its value: an identity output's logits, a softmax output's probabilities
+        label = "logits" if name == self.output and node.activation == "identity" else node.activation
         ax.set_title(f"{name} [{shape}] ({label})", fontsize=9)
         ax.set_xlabel(f"{what}\ncolour {lo:.2g} \u2026 {hi:.2g}", fontsize=8)
 
