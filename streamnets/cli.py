@@ -234,16 +234,16 @@ def _training_data(net, args):
         for name, shape in FRAME_SHAPES.items():
             shapes.setdefault("x".join(map(str, shape)), []).append(name)
         known = "; ".join(f"{shape}: {', '.join(names)}" for shape, names in shapes.items())
-        raise SettingError(f"{net.name}: input node {node.name!r} has shape {list(node.shape)}, which "
-                           f"the frames of no built-in data set have ({known}); give the input node "
-                           f"one of these shapes, or train it from Python on your own data "
-                           f"(streamnets.train.train)")
+        raise SpecError(f"input node {node.name!r} has shape {list(node.spec_shape)}, which the frames "
+                        f"of no built-in data set have ({known}); give the input node one of these "
+                        f"shapes, or train it from Python on your own data (streamnets.train.train)",
+                        net.source, f"nodes.{node.name}.shape")
     if args.dataset is not None:
         name = canonical_name(args.dataset)
         if name not in fitting:
             raise SettingError(f"--dataset {name}: its frames have shape {list(FRAME_SHAPES[name])}, "
                                f"but {net.name}'s input node {node.name!r} has shape "
-                               f"{list(node.shape)}; choose one of {', '.join(fitting)}")
+                               f"{list(node.spec_shape)}; choose one of {', '.join(fitting)}")
         return (*(load_data(name, split, root=args.data_dir, download=args.download)
                   for split in ("train", "test")), name, None)
     experiment = next((e.name for e in EXPERIMENTS.values() if net.name in e.networks),
@@ -271,8 +271,10 @@ def _cmd_train(args, out):
     resolve_device(args.device)
     spec = load(args.spec)
     net = spec.scaled(args.width)
-    rollout = _named_rollout(net, args.rollout)
-    out_dir = args.out or f"runs/train/{_folder_name(net.name, rollout.name)}"
+    rollout = _resolve_rollout(net, args).validate()  # an invalid pattern: before loading data
+    # --pattern and --stream patterns are all "custom": their delays tell two apart
+    label = f"custom-{''.join(map(str, rollout.bits))}" if rollout.name == "custom" else rollout.name
+    out_dir = args.out or f"runs/train/{_folder_name(net.name, label)}"
     if not args.resume and (Path(out_dir) / "checkpoint.pt").is_file():
         raise SettingError(f"{out_dir} holds a training run already (checkpoint.pt); add --resume to "
                            f"continue it, or give another --out (or delete the folder) to train afresh")
@@ -286,7 +288,7 @@ def _cmd_train(args, out):
     config = TrainConfig(epochs=args.epochs, batch_size=args.batch_size, lr=args.lr,
                          optimizer=args.optimizer, seed=args.seed, device=args.device,
                          progress=not args.quiet)
-    print(f"training {net.name} under the {rollout.name} rollout on {train_images.name} "
+    print(f"training {net.name} under the {label} rollout on {train_images.name} "
           f"(noise std {noise:g}); writing to {out_dir}", file=out)
     trainer, ev = train(net, rollout, train_images, test_images, noise, config, out_dir, args.resume)
     print(_training_done(trainer, args.resume, out_dir), file=out)
@@ -442,6 +444,16 @@ class _Parser(argparse.ArgumentParser):
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
+def _add_rollout_args(p):
+    """``--rollout NAME``, or a pattern of one's own: ``--pattern BITS`` or ``--stream EDGES``."""
+    group = p.add_mutually_exclusive_group()
+    group.add_argument("--rollout", default="streaming",
+                       help="streaming, sequential, or a pattern named in the spec (default: streaming)")
+    group.add_argument("--pattern", help="one 0/1 digit per edge, in the spec's edge order")
+    group.add_argument("--stream", nargs="+", action="extend", metavar="SRC:TGT",
+                       help="the streaming edges (R=1); all others get R=0")
+
+
 def build_parser():
     from . import __version__
 
@@ -455,12 +467,7 @@ def build_parser():
                        description="Inspect a network under a rollout pattern. Without SPEC: list the "
                                    "built-in networks with their values next to the paper's.")
     p.add_argument("spec", nargs="?", help="built-in network name or path to a .yaml / .st_graph file")
-    group = p.add_mutually_exclusive_group()
-    group.add_argument("--rollout", default="streaming",
-                       help="streaming, sequential, or a pattern named in the spec (default: streaming)")
-    group.add_argument("--pattern", help="one 0/1 digit per edge, in the spec's edge order")
-    group.add_argument("--stream", nargs="+", action="extend", metavar="SRC:TGT",
-                       help="the streaming edges (R=1); all others get R=0")
+    _add_rollout_args(p)
     p.add_argument("--window", type=int, help="window size W (frames 0..W) for the tableau "
                    "(default: enough to show the first response, at least 3)")
     p.add_argument("--json", action="store_true", help="print one JSON object")
@@ -479,8 +486,7 @@ def build_parser():
                                    "offline stand-in), checkpointing every epoch into --out, and print the "
                                    "test accuracy per output frame with the update step it answers at.")
     p.add_argument("spec", help="built-in network name or path to a .yaml / .st_graph file")
-    p.add_argument("--rollout", default="streaming",
-                   help="streaming, sequential or a pattern named in the spec (default: %(default)s)")
+    _add_rollout_args(p)
     p.add_argument("--dataset",
                    help="mnist, fashion-mnist, cifar10, gtsrb, or offline: digits, shapes, signs "
                         "(default: the data of the network's experiment, real if present, else "

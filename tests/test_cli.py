@@ -363,7 +363,8 @@ def test_train_takes_the_data_of_the_networks_experiment_by_default(tmp_path, mo
     (["cifar10_dsr0", "--dataset", "Digits"],
      "--dataset digits: its frames have shape [1, 28, 28], but cifar10_dsr0's input node 'image' "
      "has shape [3, 32, 32]; choose one of cifar10, shapes, gtsrb, signs"),
-    (["fig2"], "fig2: input node 'u' has shape [1, 1, 1], which the frames of no built-in data set "
+    # before: "fig2: input node 'u' has shape [1, 1, 1]", without the field, and not as written
+    (["fig2"], "fig2: nodes.u.shape: input node 'u' has shape [1], which the frames of no built-in data set "
                "have (1x28x28: mnist, fashion-mnist, digits; 3x32x32: cifar10, shapes, gtsrb, signs); "
                "give the input node one of these shapes, or train it from Python"),
 ])
@@ -389,6 +390,23 @@ def test_train_default_folder_is_one_folder_even_for_a_name_with_a_slash(tmp_pat
     assert main(["train", str(spec), "--epochs", "1", "--limit", "32", "--quiet"]) == 0
     assert "writing to runs/train/lab_mine__streaming" in capsys.readouterr().out
     assert [p.name for p in (tmp_path / "runs" / "train").iterdir()] == ["lab_mine__streaming"]
+
+
+def test_train_takes_a_pattern_of_ones_own(tmp_path, monkeypatch, capsys):
+    # before: train took --rollout names only ("unrecognized arguments: --pattern")
+    import streamnets as sn
+
+    monkeypatch.chdir(tmp_path)
+    assert main(["train", "mnist_sr", "--pattern", "01100", "--epochs", "1", "--limit", "32",
+                 "--dataset", "digits", "--quiet"]) == 0
+    assert "under the custom-01100 rollout" in capsys.readouterr().out
+    model = sn.train.load_trained(tmp_path / "runs" / "train" / "mnist_sr__custom-01100")
+    assert model.trained_with["pattern"] == [0, 1, 1, 0, 0]
+    assert main(["train", "mnist_sr", "--stream", "h1:h1", "--epochs", "1", "--limit", "32",
+                 "--dataset", "digits", "--quiet"]) == 0
+    assert (tmp_path / "runs" / "train" / "mnist_sr__custom-01000" / "checkpoint.pt").is_file()
+    assert main(["train", "mnist_sr", "--pattern", "00000", "--quiet", "--out", "bad"]) == 2
+    assert "is not valid" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 
 
 def test_an_error_message_of_several_lines_is_printed_on_one_line(monkeypatch, capsys):

@@ -3,8 +3,9 @@
 :func:`bench_parallel` times stateful inference (one :meth:`step` per frame, batch
 ``B``) of the executors it is given, side by side on the current device, with
 their outputs checked against ``model.step``, plus every node's update alone. The
-*ideal* streaming frame on this device is ``max(slowest node alone with every
-core, sum of single-threaded node times / workers)`` on the CPU; on a GPU
+*ideal* streaming frame on this device is ``max(slowest node alone (the better
+of 1 thread and every core), sum of single-threaded node times / cores in use)`` on the CPU (the cores in
+use: workers x threads per worker, at most the cores); on a GPU
 ``max(slowest node alone, every node at once without waits)`` (perfect overlap
 within the GPU's capacity). Node times measured alone, in a hot loop, leave out
 what a node pays inside a frame (inputs just written by other nodes, on another
@@ -342,8 +343,8 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     executors : str or sequence of str, optional
         A name or names from :data:`EXECUTORS`; default :func:`default_executors` of the
         device (on the CPU: ``sequential``, ``sequential-1-thread``,
-        ``streaming-reference``, ``streaming-threads``, ``streaming-threads-static``,
-        ``streaming-processes``: on 2 cores dynamically scheduled threads win at
+        ``streaming-reference``, ``streaming-1-thread``, ``streaming-threads``,
+        ``streaming-threads-static``, ``streaming-processes``: on 2 cores dynamically scheduled threads win at
         large batches, worker processes at batch 1).
     frames : int
         Frames timed per executor and round (each step is timed on its own).
