@@ -44,7 +44,7 @@ from .rollout import Rollout
 from .seeding import seed_everything
 
 __all__ = ["TrainConfig", "Evaluation", "Trainer", "window_frames", "make_sequences", "train",
-           "load_trained", "optimizer_class"]
+           "load_trained", "mark_trained", "optimizer_class"]
 
 
 @dataclass
@@ -813,7 +813,16 @@ def load_trained(run, network=None, device="cpu"):
 def mark_trained(model, rollout, **trained_with):
     """Make ``model`` run ``rollout`` when called without one, and record how it was
     trained in ``model.trained_with``: the rollout's name and its delays in edge order
-    (``"rollout"``, ``"pattern"``), then ``trained_with``. Returns ``model``."""
+    (``"rollout"``, ``"pattern"``), then ``trained_with``. Returns ``model``.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> model = sn.StreamNet(sn.load("mnist_sr"))
+    >>> model = mark_trained(model, sn.Rollout.named(model.network, "hybrid"), epochs=3)
+    >>> model.default_rollout.name, model.trained_with
+    ('hybrid', {'rollout': 'hybrid', 'pattern': [0, 1, 1, 0, 1], 'epochs': 3})
+    """
     model.default_rollout = rollout
     model.trained_with = {"rollout": rollout.name, "pattern": list(rollout.bits), **trained_with}
     return model
