@@ -137,8 +137,9 @@ def _edge_key(network, edge, field):
 
 
 def _named_streaming_edges(network, name):
-    """The streaming edges of the rollout ``name`` names by itself in ``network``
-    (``"streaming"``, ``"sequential"``, a pattern of its spec), else None."""
+    """The streaming edges of the rollout that ``name`` names in ``network`` by itself:
+    ``"streaming"`` (every edge), ``"sequential"`` (the spec's, else the DFS back
+    edges) or a pattern of its spec; None for any other name."""
     if not isinstance(name, str):
         return None
     if name == "streaming":
@@ -231,10 +232,8 @@ class Rollout:
         inclusion-minimal set of streaming edges that breaks every cycle.
         """
         network = checked_network(network)
-        streaming = network.rollouts.get("sequential")
-        if streaming is None:
-            streaming = dfs_back_edges(network)
-        return cls.from_streaming_edges(network, streaming, "sequential")
+        return cls.from_streaming_edges(network, _named_streaming_edges(network, "sequential"),
+                                        "sequential")
 
     @classmethod
     def from_streaming_edges(cls, network, edges, name=None):
@@ -313,12 +312,9 @@ class Rollout:
     def named(cls, network, name):
         """``"streaming"``, ``"sequential"`` or a pattern named in the network's spec."""
         network = checked_network(network)
-        if name == "streaming":
-            return cls.streaming(network)
-        if name == "sequential":
-            return cls.sequential(network)
-        if name in network.rollouts:
-            return cls.from_streaming_edges(network, network.rollouts[name], name)
+        edges = _named_streaming_edges(network, name)
+        if edges is not None:
+            return cls.from_streaming_edges(network, edges, name)
         known = ["streaming", "sequential", *sorted(set(network.rollouts) - {"sequential"})]
         close = difflib.get_close_matches(str(name), known, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
