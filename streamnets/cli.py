@@ -258,14 +258,14 @@ def _cmd_train(args, out):
     from .device import resolve_device
     from .experiments import subset
     from .spec import load
-    from .train import TrainConfig, optimizer_class, train
+    from .train import TrainConfig, check_lr, optimizer_class, train
 
     optimizer_class(args.optimizer, "--optimizer")
     check_counts(args, "--epochs", "--batch-size")
     check_counts(args, "--limit", why="leave the option out to use every sample")
     check_counts(args, "--seed", lo=0)
     whole_number("--seed", args.seed, 0, 2 ** 32 - 1)  # what torch's generator takes
-    _check_positive("--lr", args.lr)
+    check_lr(args.lr, "--lr")
     _check_positive("--width", args.width)
     _check_positive("--noise-std", args.noise_std, zero=True)
     resolve_device(args.device)

@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 import os
+from collections.abc import Hashable
 from importlib import resources
 from pathlib import Path
 
@@ -198,13 +199,20 @@ class _UniqueKeyLoader(yaml.SafeLoader):
     defined twice would otherwise silently replace the first)."""
 
     def construct_mapping(self, node, deep=False):
-        seen = set()
-        for key_node, _ in node.value:
-            key = self.construct_object(key_node, deep=deep)
-            if isinstance(key, (str, int, float, bool)) and key in seen:
-                raise yaml.constructor.ConstructorError(
-                    None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
-            seen.add(key)
+        if isinstance(node, yaml.MappingNode):  # else the base class says what it is
+            seen = set()
+            for key_node, _ in node.value:
+                if key_node.tag == "tag:yaml.org,2002:merge":  # '<<: *anchor', merged by the base
+                    continue
+                key = self.construct_object(key_node, deep=deep)
+                if not isinstance(key, Hashable):
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"a key must be a name, not a {type(key).__name__}",
+                        key_node.start_mark)
+                if key in seen:
+                    raise yaml.constructor.ConstructorError(
+                        None, None, f"key {key!r} is given twice in one mapping", key_node.start_mark)
+                seen.add(key)
         return super().construct_mapping(node, deep)
 
 
@@ -219,6 +227,9 @@ def _parse_yaml(text, source):
     except RecursionError:
         raise SpecError("the YAML is nested too deeply to read; a spec needs a few levels (nodes, "
                         "edges)", source) from None
+    except (ValueError, TypeError, IndexError, AttributeError) as err:  # an explicit tag's value
+        raise SpecError(f"YAML: a value does not fit its tag ({type(err).__name__}: {err}); fix the "
+                        f"value or drop the tag (e.g. !!int, !!float)", source) from None
     if doc is None:
         raise SpecError("the spec is empty (no YAML content, or only comments); write at least "
                         "'nodes:' and 'edges:', e.g. nodes: {x: {shape: [4]}, y: {shape: [2]}} "

@@ -44,7 +44,7 @@ from .rollout import Rollout
 from .seeding import seed_everything
 
 __all__ = ["TrainConfig", "Evaluation", "Trainer", "window_frames", "make_sequences", "train",
-           "load_trained", "mark_trained", "optimizer_class"]
+           "load_trained", "mark_trained", "optimizer_class", "check_lr"]
 
 
 @dataclass
@@ -211,6 +211,23 @@ def _spec_changes(saved, network, most=3):
     return changes[:most]
 
 
+def check_lr(lr, setting="TrainConfig.lr"):
+    """A learning rate: a finite number > 0 that a float32 holds (the optimizers keep it
+    as one), else a :class:`~streamnets.errors.SettingError` naming ``setting``.
+
+    Examples
+    --------
+    >>> check_lr(1e39, "--lr")
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SettingError: --lr must be at most 3.4e+38, got 1e+39
+    """
+    positive_number(setting, lr)
+    if lr > torch.finfo(torch.float32).max:
+        raise SettingError(f"{setting} must be at most {torch.finfo(torch.float32).max:.2g}, got {lr:g}")
+    return lr
+
+
 def _check_config(config):
     """The counts and rates of ``config`` in range, else a SettingError naming the field."""
     if not isinstance(config, TrainConfig):
@@ -219,7 +236,7 @@ def _check_config(config):
     for name in ("epochs", "batch_size", "output_frames"):
         whole_number(f"TrainConfig.{name}", getattr(config, name), 1)
     whole_number("TrainConfig.max_batches", config.max_batches, 1, default=True)
-    positive_number("TrainConfig.lr", config.lr)
+    check_lr(config.lr)
     positive_number("TrainConfig.decay", config.decay, zero=True)
     optimizer_class(config.optimizer)
     return config

@@ -217,6 +217,7 @@ def test_threads_option_sets_torch_threads(tmp_path, capsys):
     ("--limit", "-3", "--limit must be a whole number >= 1, got -3"),
     ("--lr", "-1", "--lr must be a finite number > 0, got -1"),
     ("--lr", "nan", "--lr must be a finite number > 0, got nan"),
+    ("--lr", "1e39", "--lr must be at most 3.4e+38, got 1e+39"),
     ("--width", "inf", "--width must be a finite number > 0, got inf"),
     ("--noise-std", "-1", "--noise-std must be a finite number >= 0, got -1"),
     ("--optimizer", "adamm", "--optimizer: unknown optimizer 'adamm'; did you mean 'adam'?"),

@@ -905,3 +905,23 @@ def test_weights_that_cannot_be_allocated_are_a_spec_error_naming_the_network():
     with pytest.raises(SpecError, match=r"^big.yaml: the weights of network 'big' do not fit in memory \(.*"
                                         r"allocate.*\); make its nodes smaller"):
         StreamNet(net)
+    # before: a size beyond int64 passed the spec check and ended in torch's TypeError
+    for spec in ("nodes: {x: {shape: [1, 28, 28]}, h: {shape: [99999999999999999999999]}, y: {shape: [10]}}\n"
+                 "edges: [[x, h], [h, y]]",
+                 "nodes: {x: {shape: [1, 28, 28]}, h: {shape: [4, 7, 7]}, y: {shape: [10]}}\n"
+                 "edges: [{source: x, target: h, rf: 99999999999999999999}, [h, y]]"):
+        with pytest.raises(SpecError, match=r"^huge.yaml: the weights of network 'huge' do not fit in memory "
+                                            r"\(.*Overflow.*\); make its nodes smaller .* or its receptive "
+                                            r"fields \(rf\)$"):
+            StreamNet(sn.spec.loads(spec, "huge.yaml"))
+
+
+@pytest.mark.parametrize("name", ["training", "_parameters", "_modules", "_buffers", "_forward_hooks", "forward"])
+def test_a_node_may_have_the_name_of_a_module_attribute(name):
+    # before: a node named 'training' (or _parameters, ...) ended in KeyError: attribute
+    # 'training' already exists; only class attributes such as 'forward' were escaped
+    net = sn.spec.loads(f"nodes: {{x: {{shape: [1, 28, 28]}}, {name}: {{shape: [4, 7, 7]}}, y: {{shape: [10]}}}}\n"
+                        f"edges: [[x, {name}], [{name}, y]]")
+    model = StreamNet(net)
+    assert model(torch.rand(1, 3, 1, 28, 28)).logits["y"].shape == (1, 3, 10)
+    assert model.training and isinstance(model.node_modules.training, bool)

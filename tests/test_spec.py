@@ -102,6 +102,15 @@ def test_st_graph_rf_count_must_match_sources():
 
 
 BAD_SPECS = [
+    # before: TypeError (unhashable list) from the duplicate-key check, and the errors of
+    # PyYAML's tag constructors (ValueError, IndexError, AttributeError) as tracebacks
+    ("nodes:\n  ? [a, b]\n  : {shape: [4]}\nedges: []",
+     r"x.yaml: line 2, column 5: YAML syntax error: a key must be a name, not a list"),
+    ("nodes: {a: {shape: [!!int four]}}", r"x.yaml: YAML: a value does not fit its tag \(ValueError: "
+                                          r"invalid literal .*'four'\); fix the value or drop the tag"),
+    ('nodes: {a: {shape: [1], dropout: !!float ""}}', r"x.yaml: YAML: a value does not fit its tag"),
+    ("name: !!timestamp yesterday", r"x.yaml: YAML: a value does not fit its tag"),
+    ("rollouts: !!set [a, b]", r"YAML syntax error: expected a mapping node, but found sequence"),
     ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, c]]",
      r"x.yaml: edges\[0\].target: unknown node 'c'"),
     ("nodes: {a: {shape: [1]}, b: {shape: [0]}}\nedges: [[a, b]]",
@@ -161,6 +170,17 @@ BAD_SPECS = [
 def test_spec_errors_name_file_field_and_node(text, message):
     with pytest.raises(sn.SpecError, match=message):
         loads(text, "x.yaml")
+
+
+def test_yaml_merge_keys_work_and_their_keys_may_be_overridden():
+    # before: "could not determine a constructor for the tag ...merge" (the duplicate-key
+    # check built the '<<' key itself)
+    net = loads("nodes:\n  x: {shape: [4]}\n  y: &b {shape: [2], activation: tanh}\n"
+                "  z: {<<: *b, shape: [3]}\nedges: [[x, y], [y, z]]", "x.yaml")
+    assert net.nodes["z"].activation == "tanh" and net.nodes["z"].spec_shape == (3,)
+    with pytest.raises(sn.SpecError, match="key 'shape' is given twice"):
+        loads("nodes:\n  x: {shape: [4]}\n  y: &b {shape: [2]}\n  z: {<<: *b, shape: [3], shape: [4]}\n"
+              "edges: [[x, y], [y, z]]", "x.yaml")
 
 
 def test_whole_numbers_are_names_as_written():

@@ -160,6 +160,7 @@ def test_a_config_that_is_not_a_train_config_is_named(digits):
     ("max_batches", 0, "TrainConfig.max_batches must be a whole number >= 1 (or None"),
     ("lr", -1.0, "TrainConfig.lr must be a finite number > 0, got -1.0"),
     ("lr", float("nan"), "TrainConfig.lr must be a finite number > 0, got nan"),
+    ("lr", 1e39, "TrainConfig.lr must be at most 3.4e+38, got 1e+39"),  # before: torch's RuntimeError
     ("decay", -0.5, "TrainConfig.decay must be a finite number >= 0, got -0.5"),
 ])
 def test_config_out_of_range_is_a_setting_error(digits, field, value, message):

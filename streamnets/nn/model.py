@@ -198,9 +198,13 @@ def _fast_call(module):
     return module.__call__ if hooked else module.forward
 
 
+#: Names a ModuleDict has itself (methods, and attributes such as ``training``).
+_TAKEN_KEYS = frozenset(dir(nn.ModuleDict()))
+
+
 def _module_key(name):
     key = name.replace(".", "_")
-    return key + "_" if hasattr(nn.ModuleDict, key) else key
+    return key + "_" if key in _TAKEN_KEYS else key
 
 
 def _shape_text(shape):
@@ -285,14 +289,15 @@ class StreamNet(nn.Module):
             self.edge_modules = nn.ModuleDict({
                 k: edge_transform(e, net.nodes[e.source], net.nodes[e.target])
                 for k, e in zip(self._edge_keys, net.edges)})
-        except RuntimeError as err:  # the CPU allocator's refusal: a spec problem, not a crash
-            if "allocate" not in str(err):
+            self.node_modules = nn.ModuleDict({
+                k: NodeUpdate(net.nodes[v]) for k, v in zip(self._node_keys, self._names) if k})
+        except (RuntimeError, TypeError) as err:
+            # the allocator's refusal, or a size beyond int64: a spec problem, not a crash
+            if "allocate" not in str(err) and "Overflow" not in str(err):
                 raise
             raise SpecError(f"the weights of network {net.name!r} do not fit in memory "
                             f"({str(err).splitlines()[0]}); make its nodes smaller (shape, or "
-                            f"network.scaled(width))", net.source) from None
-        self.node_modules = nn.ModuleDict({
-            k: NodeUpdate(net.nodes[v]) for k, v in zip(self._node_keys, self._names) if k})
+                            f"network.scaled(width)) or its receptive fields (rf)", net.source) from None
         self._outputs = tuple(self._index[o] for o in net.outputs)
         self._in_edges = {v: [(j, e.source) for j, e in enumerate(net.edges) if e.target == v]
                           for v in self._names}
