@@ -627,18 +627,23 @@ class Trainer:
         if missing:
             raise StreamnetsError(f"{path}: the checkpoint has no {', '.join(missing)}; it is damaged: "
                                   f"delete it to start over")
-        self.model.load_state_dict(state["model"])
-        self.optimizer.load_state_dict(state["optimizer"])
-        self.schedule.load_state_dict(state["schedule"])
-        if state.get("scaler"):  # older checkpoints have none; a disabled scaler saves {}
-            self.scaler.load_state_dict(state["scaler"])
-        self.history = list(state["history"])
-        self.resumed_epochs = len(self.history)
-        torch.set_rng_state(state["torch_rng"])
-        if state.get("cuda_rng") is not None and torch.cuda.is_available():
-            # one state per GPU of the saving machine; this one may have fewer
-            for device, rng in enumerate(state["cuda_rng"][:torch.cuda.device_count()]):
-                torch.cuda.set_rng_state(rng, device)
+        try:  # parts of the wrong kind: a damaged or tampered file, not a crash
+            history = _checked_history(state["history"])
+            self.model.load_state_dict(state["model"])
+            self.optimizer.load_state_dict(state["optimizer"])
+            self.schedule.load_state_dict(state["schedule"])
+            if state.get("scaler"):  # older checkpoints have none; a disabled scaler saves {}
+                self.scaler.load_state_dict(state["scaler"])
+            torch.set_rng_state(state["torch_rng"])
+            if state.get("cuda_rng") is not None and torch.cuda.is_available():
+                # one state per GPU of the saving machine; this one may have fewer
+                for device, rng in enumerate(state["cuda_rng"][:torch.cuda.device_count()]):
+                    torch.cuda.set_rng_state(rng, device)
+        except (TypeError, AttributeError, KeyError, ValueError, RuntimeError) as err:
+            raise StreamnetsError(f"{path}: the checkpoint is damaged ({type(err).__name__}: {err}); "
+                                  f"delete it to start over") from None
+        self.history = history
+        self.resumed_epochs = len(history)
         self.write_metrics()  # a run stopped between checkpoint and metrics left them behind
 
     #: TrainConfig fields a resumed run must share with its checkpoint (not epochs: a run
@@ -810,14 +815,21 @@ def load_trained(run, network=None, device="cpu"):
                               f"folder of streamnets reproduce) or its checkpoint.pt")
     try:
         state = torch.load(path, map_location="cpu", weights_only=False)
-        identity, config, history = state["identity"], state["config"], state["history"]
+        identity, config, history = state["identity"], state["config"], _checked_history(state["history"])
+        if not (isinstance(identity, dict) and isinstance(config, dict)):
+            raise TypeError("its identity or config is not a dict")
     except Exception as err:  # a corrupt or foreign file is a user-facing problem
         raise StreamnetsError(f"{path}: not a streamnets training checkpoint ({type(err).__name__}: "
                               f"{err}); give the checkpoint.pt of a training run") from None
     net = _checkpoint_network(state, identity, path, network)
     rollout = Rollout.from_bits(net, identity["rollout"], _checkpoint_rollout_name(state, path))
     model = StreamNet(net)
-    model.load_state_dict(state["model"])
+    try:
+        model.load_state_dict(state["model"])
+    except (TypeError, AttributeError, KeyError, RuntimeError) as err:
+        raise StreamnetsError(f"{path}: the checkpoint's weights are damaged ({type(err).__name__}: "
+                              f"{str(err).splitlines()[0]}); give the checkpoint.pt of a training "
+                              f"run") from None
     model = model.to(resolve_device(device)).eval()
     last = history[-1] if history else {}
     return mark_trained(model, rollout, noise_std=state["data"]["noise_std"], epochs=len(history),
@@ -859,6 +871,13 @@ def _checkpoint_rollout_name(state, path):
         return str(json.loads((path.parent / "metrics.json").read_text())["rollout_name"])
     except (OSError, ValueError, KeyError, TypeError):
         return None
+
+
+def _checked_history(history):
+    """A checkpoint's history: a list of per-epoch dicts, else a TypeError."""
+    if not (isinstance(history, list) and all(isinstance(record, dict) for record in history)):
+        raise TypeError(f"its history is not a list of epoch records, got {type(history).__name__}")
+    return list(history)
 
 
 def _checkpoint_network(state, identity, path, network):

@@ -242,6 +242,24 @@ def test_resume_refuses_a_foreign_or_corrupt_checkpoint(digits, tmp_path):
         train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path / "run", resume=True, config=cfg)
 
 
+@pytest.mark.parametrize("part, value", [("model", "junk"), ("optimizer", 5), ("torch_rng", "junk"),
+                                         ("history", "junk"), ("schedule", [1])])
+def test_a_checkpoint_with_a_part_of_the_wrong_kind_is_damaged(digits, tmp_path, part, value):
+    # before: TypeError / AttributeError tracebacks; history='junk' read as "4 epochs"
+    cfg = TrainConfig(epochs=1, output_frames=2, max_batches=1, **QUICK)
+    train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, config=cfg)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    state[part] = value
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.raises(sn.StreamnetsError, match=r"checkpoint.pt: the checkpoint is damaged \(.*\); delete "
+                                                 r"it to start over"):
+        train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, resume=True, config=cfg)
+    if part in ("model", "history"):
+        with pytest.raises(sn.StreamnetsError, match=r"checkpoint.pt: (not a streamnets training checkpoint|"
+                                                     r"the checkpoint's weights are damaged)"):
+            sn.train.load_trained(tmp_path)
+
+
 def test_resume_refuses_other_training_data_of_the_same_size(digits, tmp_path):
     # before: a run resumed on another data set of as many samples (--dataset digits, then
     # --dataset mnist with --limit) and mixed the two without a word
