@@ -107,6 +107,16 @@ def test_missing_message_says_when_root_does_not_exist_or_is_a_file(tmp_path, cl
     assert "The root" not in str(e.value)
 
 
+@pytest.mark.parametrize("cls", [MNIST, CIFAR10, GTSRB])
+def test_missing_message_says_when_the_data_variable_names_a_file(tmp_path, monkeypatch, cls):
+    # before: "put the files in <file>/mnist", without a word that <file> is a file
+    (tmp_path / "afile").write_text("x")
+    monkeypatch.setenv("STREAMNETS_DATA", str(tmp_path / "afile"))
+    monkeypatch.setattr(cls, "system_dirs", ())  # e.g. Debian's MNIST would be found there
+    with pytest.raises(DataError, match=r"\$STREAMNETS_DATA .*afile is a file, not a folder"):
+        cls()
+
+
 def test_relative_and_home_roots(tmp_path, monkeypatch):
     write_mnist(tmp_path / "data" / "mnist")
     monkeypatch.chdir(tmp_path)

@@ -169,11 +169,16 @@ def missing_error(title, looked, need, target, extra="", root=None):
 
 
 def _root_note(root):
-    if root is None:
+    """A note when the folder the files should go into (``root``, else the one
+    ``$STREAMNETS_DATA`` names) does not exist or is a file (usually a typo)."""
+    if root is not None:
+        path, what = Path(root).expanduser(), "The root"
+    elif os.environ.get(ENV_VAR):
+        path, what = Path(os.environ[ENV_VAR]).expanduser(), f"${ENV_VAR}"
+    else:
         return ""
-    path = Path(root).expanduser()
     if not path.exists():
-        return f"The root folder {path} does not exist (is the path right?)."
+        return f"{what} folder {path} does not exist (is the path right?)."
     if not path.is_dir():
-        return f"The root {path} is a file, not a folder."
+        return f"{what} {path} is a file, not a folder."
     return ""
