@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import difflib
 import math
+import numbers
 from collections.abc import Iterable
 from dataclasses import dataclass
 
@@ -75,6 +76,11 @@ def size_ratio(edge, src, tgt):
             fail(f"the ratios differ ({ht // hs} in height, {wt // ws} in width)")
         return 1, ht // hs
     fail("the target is larger in one dimension and smaller in the other")
+
+
+def _is_count(value):
+    """A whole number >= 1 (an int or a numpy integer, not a bool)."""
+    return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
 
 
 @dataclass(frozen=True)
@@ -241,11 +247,11 @@ class Network:
             shape = tuple(shape)
         except TypeError:
             shape = None
-        ok = shape is not None and len(shape) in (1, 3) and all(
-            isinstance(s, int) and not isinstance(s, bool) and s > 0 for s in shape)
+        ok = shape is not None and len(shape) in (1, 3) and all(_is_count(s) for s in shape)
         if not ok:
             raise SpecError(f"shape must be [channels] or [channels, height, width] of positive "
                             f"integers, got {node.shape!r}", self.source, f"nodes.{name}.shape")
+        shape = tuple(int(s) for s in shape)  # numpy integers too
         if len(shape) == 1:
             shape = (shape[0], 1, 1)
         if not isinstance(node.activation, str):  # e.g. an empty 'activation:' in YAML (None)
@@ -259,7 +265,7 @@ class Network:
                             f"choose one of {', '.join(ACTIVATIONS)}", self.source,
                             f"nodes.{name}.activation")
         dropout = node.dropout
-        if isinstance(dropout, bool) or not isinstance(dropout, (int, float)) or not 0 <= dropout < 1:
+        if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
             raise SpecError(f"dropout must be a number in [0, 1), got {dropout!r}", self.source,
                             f"nodes.{name}.dropout")
         tags = _checked_tags(node.tags, self.source, f"nodes.{name}.tags")
@@ -286,14 +292,14 @@ class Network:
                                     self.source, f"edges[{i}]") from None
             for end in ("source", "target"):
                 name = getattr(edge, end)
-                if name not in self.nodes:
+                if not isinstance(name, str) or name not in self.nodes:
                     raise SpecError(f"unknown node {name!r}{_suggest(name, self.nodes)}; "
                                     f"define it under 'nodes' or fix the name",
                                     self.source, f"edges[{i}].{end}")
-            rf = edge.rf
-            if isinstance(rf, bool) or not isinstance(rf, int) or rf < 1:
-                raise SpecError(f"receptive field must be a positive integer, got {rf!r}",
+            if not _is_count(edge.rf):
+                raise SpecError(f"receptive field must be a positive integer, got {edge.rf!r}",
                                 self.source, f"edges[{i}].rf ({edge.source} -> {edge.target})")
+            rf = int(edge.rf)
             if edge.key in seen:
                 raise SpecError(f"edge {edge.source} -> {edge.target} is defined twice; "
                                 f"a network has at most one edge per ordered pair of nodes",
@@ -340,10 +346,17 @@ class Network:
             if str(name) in _RESERVED_ROLLOUTS:
                 raise SpecError(f"the name {name!r} is taken ({_RESERVED_ROLLOUTS[str(name)]}); give this "
                                 f"pattern another name", self.source, f"rollouts.{name}")
+            if isinstance(streaming, (str, bytes)) or not isinstance(streaming, (Iterable, type(None))):
+                raise SpecError(f"a named pattern is a list of its streaming edges [source, target], "
+                                f"got {streaming!r}", self.source, f"rollouts.{name}")
             keys = []
             for j, pair in enumerate(streaming or ()):
                 pair = tuple(pair) if isinstance(pair, (list, tuple)) else pair
-                if pair not in self.edge_index:
+                try:
+                    known = pair in self.edge_index
+                except TypeError:  # unhashable, e.g. a list inside the pair
+                    known = False
+                if not known:
                     raise SpecError(f"{pair!r} is not an edge of the network; list edges as "
                                     f"[source, target]", self.source, f"rollouts.{name}[{j}]")
                 keys.append(pair)

@@ -386,8 +386,12 @@ class Trainer:
         self.last_evaluation = None
 
     def _check_output_node(self, net):
-        """The output node must be dense (one channel per class)."""
+        """The output node must be computed (not the input) and dense (one channel per class)."""
         node = net.nodes[self.output]
+        if self.output in net.inputs:
+            raise SpecError(f"output node {self.output!r} is the input node: it holds the frames, so "
+                            f"there is nothing to train; tag the classifying node 'tags: [prediction]' "
+                            f"and not the input", net.source, f"nodes.{self.output}.tags")
         if node.is_spatial:
             raise SpecError(f"output node {self.output!r} has the spatial shape {list(node.shape)}, "
                             f"but the trainer classifies with a dense output node; give it shape "

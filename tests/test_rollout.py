@@ -436,6 +436,28 @@ def test_network_wants_lists_of_nodes_and_edges(nodes, edges, message):
         sn.Network(nodes, edges)
 
 
+def test_numpy_numbers_make_a_network_of_plain_numbers():
+    # before: np.int64(4) as a size or rf was "not a positive integer", a list as an
+    # edge's end a TypeError (unhashable)
+    net = sn.Network([sn.Node("x", (np.int64(4),)), sn.Node("h", (2,), dropout=np.float32(0.5))],
+                     [("x", "h", np.int64(3))])
+    assert net.nodes["x"].shape == (4, 1, 1) and type(net.nodes["x"].shape[0]) is int
+    assert type(net.edges[0].rf) is int and net.nodes["h"].dropout == 0.5
+    with pytest.raises(sn.SpecError, match=r"^edges\[0\].source: unknown node \['x'\]"):
+        sn.Network([sn.Node("x", (1,)), sn.Node("h", (1,))], [(["x"], "h")])
+
+
+@pytest.mark.parametrize("streaming, message", [
+    (5, r"^rollouts.a: a named pattern is a list of its streaming edges \[source, target\], got 5"),
+    ("xh", r"^rollouts.a: a named pattern is a list .* got 'xh'"),
+    ([[["x"], "h"]], r"^rollouts.a\[0\]: \(\['x'\], 'h'\) is not an edge of the network"),
+])
+def test_named_patterns_of_a_network_are_lists_of_edges(streaming, message):
+    # before: TypeError ('int' object is not iterable; unhashable type: 'list')
+    with pytest.raises(sn.SpecError, match=message):
+        sn.Network([sn.Node("x", (1,)), sn.Node("h", (1,))], [("x", "h")], rollouts={"a": streaming})
+
+
 def test_a_pattern_gives_each_edge_once(fig2):
     # before: {Edge u->v: 0, ('u', 'v'): 1, ...} silently kept the later value
     pattern = {e.key: 1 for e in fig2.edges}

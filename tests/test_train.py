@@ -433,6 +433,16 @@ def _trainer(net, digits):
     return Trainer(StreamNet(net), r, data, config=TrainConfig(output_frames=2, **QUICK))
 
 
+def test_an_input_tagged_as_the_output_is_refused(digits, tmp_path):
+    # before: "give it shape [1] (one channel per class)" for the 1-channel input
+    spec = tmp_path / "inout.yaml"
+    spec.write_text("nodes: {image: {shape: [1, 28, 28], tags: [prediction]}, h: {shape: [10]}}\n"
+                    "edges: [[image, h]]")
+    with pytest.raises(sn.SpecError, match=r"inout.yaml: nodes.image.tags: output node 'image' is the "
+                                           r"input node: .* tag the classifying node"):
+        _trainer(sn.load(str(spec)), digits)
+
+
 def test_an_output_with_fewer_channels_than_classes_is_refused_up_front(digits, tmp_path):
     net = sn.load(str(_spec(tmp_path, output="[3]")))
     with pytest.raises(sn.SpecError, match=r"small.yaml: nodes.prediction.shape: output node 'prediction' "
