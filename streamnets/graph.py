@@ -78,6 +78,15 @@ def size_ratio(edge, src, tgt):
     fail("the target is larger in one dimension and smaller in the other")
 
 
+def _text_number(value):
+    """A hint for a number YAML read as text (YAML 1.1 wants a '.' in '5.0e-1')."""
+    try:
+        number = float(value) if isinstance(value, str) else None
+    except ValueError:
+        number = None
+    return "" if number is None else f" (YAML reads {value} as text; write {number!r})"
+
+
 def _is_count(value):
     """A whole number >= 1 (an int or a numpy integer, not a bool)."""
     return isinstance(value, numbers.Integral) and not isinstance(value, bool) and value > 0
@@ -266,8 +275,8 @@ class Network:
                             f"nodes.{name}.activation")
         dropout = node.dropout
         if isinstance(dropout, bool) or not isinstance(dropout, numbers.Real) or not 0 <= dropout < 1:
-            raise SpecError(f"dropout must be a number in [0, 1), got {dropout!r}", self.source,
-                            f"nodes.{name}.dropout")
+            raise SpecError(f"dropout must be a number in [0, 1), got {dropout!r}{_text_number(dropout)}",
+                            self.source, f"nodes.{name}.dropout")
         tags = _checked_tags(node.tags, self.source, f"nodes.{name}.tags")
         for tag in tags:
             close = difflib.get_close_matches(tag.lower(), OUTPUT_TAGS, n=1, cutoff=0.8)
