@@ -28,6 +28,7 @@ from __future__ import annotations
 
 import difflib
 import os
+import re
 from collections.abc import Hashable
 from importlib import resources
 from pathlib import Path
@@ -230,6 +231,9 @@ def _parse_yaml(text, source):
     except (ValueError, TypeError, IndexError, AttributeError) as err:  # an explicit tag's value
         raise SpecError(f"YAML: a value does not fit its tag ({type(err).__name__}: {err}); fix the "
                         f"value or drop the tag (e.g. !!int, !!float)", source) from None
+    if doc is None and str(source).endswith(".st_graph"):
+        raise SpecError("the file is empty (no YAML content, or only comments); a .st_graph file "
+                        "needs 'neuron_pools:' and 'synapse_pools:'", source)
     if doc is None:
         raise SpecError("the spec is empty (no YAML content, or only comments); write at least "
                         "'nodes:' and 'edges:', e.g. nodes: {x: {shape: [4]}, y: {shape: [2]}} "
@@ -320,7 +324,12 @@ def from_st_graph(doc, source=None):
                 streaming.append(key)
     _check_stream_tags(owner, streaming, source)
     name = _text(doc, "name", source) or (Path(source).stem if source else "network")
-    return Network(nodes, edges, name=name, rollouts={"sequential": streaming}, source=source)
+    try:
+        return Network(nodes, edges, name=name, rollouts={"sequential": streaming}, source=source)
+    except SpecError as err:  # name the field as the .st_graph file does
+        where = ": ".join(str(part) for part in (err.source, err.field) if part)
+        message = str(err).removeprefix(f"{where}: " if where else "")
+        raise SpecError(message, source, _st_field(err.field, edges, owner)) from None
 
 
 #: The keys of statestream's pools that streamnets reads (the format has more, ignored).
@@ -343,6 +352,29 @@ def _check_st_keys(fields, known, source, where):
         if meant is not None and meant in known:
             raise SpecError(f"unknown key {key!r}: a .st_graph file calls it {meant!r} (unknown keys "
                             f"are ignored, so it would take the default)", source, f"{where}.{key}")
+
+
+def _st_field(field, edges, owner):
+    """A field of our format (``nodes.h.activation``, ``edges[2].rf (a -> b)``) as a
+    .st_graph file names it (``neuron_pools.h.act``, ``synapse_pools.p.rf``).
+
+    Examples
+    --------
+    >>> edges, owner = [Edge("a", "b")], {("a", "b"): "p"}
+    >>> _st_field("nodes.h.activation", edges, owner), _st_field("edges[0].rf (a -> b)", edges, owner)
+    ('neuron_pools.h.act', 'synapse_pools.p.rf')
+    """
+    if field is None:
+        return None
+    if field.startswith("nodes."):
+        path = "neuron_pools." + field.removeprefix("nodes.")
+        return path[:-len(".activation")] + ".act" if path.endswith(".activation") else path
+    edge = re.match(r"edges\[(\d+)\](\.\w+)?", field)
+    if edge:
+        return f"synapse_pools.{owner[edges[int(edge[1])].key]}{edge[2] or ''}"
+    if field == "edges" or field.startswith("rollouts."):
+        return "synapse_pools"
+    return field
 
 
 def _check_stream_tags(owner, streaming, source):

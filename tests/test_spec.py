@@ -175,6 +175,27 @@ def test_spec_errors_name_file_field_and_node(text, message):
         loads(text, "x.yaml")
 
 
+ST_POOLS = "neuron_pools: {img: {shape: [1, 8, 8]}, h: {shape: [4, 8, 8]}, out: {shape: [10]}}\n"
+
+
+@pytest.mark.parametrize("text, message", [
+    (ST_POOLS.replace("out: {shape: [10]}", "out: {shape: [10], act: sigmod}")
+     + "synapse_pools: {a: {source: [[img]], target: h}, b: {source: [[h]], target: out}}",
+     r"^x.st_graph: neuron_pools.out.act: unknown activation 'sigmod'"),
+    (ST_POOLS + "synapse_pools: {a: {source: [[img]], target: h, rf: 0}, b: {source: [[h]], target: out}}",
+     r"^x.st_graph: synapse_pools.a.rf: receptive field must be a positive integer, got 0"),
+    (ST_POOLS.replace("h: {shape: [4, 8, 8]}", "h: {shape: [4, 3, 3]}")
+     + "synapse_pools: {a: {source: [[img]], target: h}, b: {source: [[h]], target: out}}",
+     r"^x.st_graph: synapse_pools.a: edge img -> h: cannot connect"),
+    ("# nothing\n", r"^x.st_graph: the file is empty .* needs 'neuron_pools:' and 'synapse_pools:'"),
+])
+def test_st_graph_errors_name_the_fields_of_the_st_graph_file(text, message):
+    # before: nodes.out.activation, edges[0].rf, edges[0] (our format's fields) and the
+    # advice to write 'nodes:' and 'edges:'
+    with pytest.raises(sn.SpecError, match=message):
+        loads(text, "x.st_graph")
+
+
 def test_yaml_merge_keys_work_and_their_keys_may_be_overridden():
     # before: "could not determine a constructor for the tag ...merge" (the duplicate-key
     # check built the '<<' key itself)
