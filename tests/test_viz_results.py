@@ -186,3 +186,27 @@ def test_executor_times_refuse_nothing_and_mixed_settings():
     two = _bench({"sequential": ("sequential", False, 1.0, 1), "streaming-threads": ("streaming", True, 1.0, 1)})
     with pytest.raises(ResultsError, match="b was timed with other executors than a"):
         plot_executor_times({"a": one, "b": two})
+
+
+def test_a_training_folder_stands_for_its_run(tmp_path):
+    # before: "runs[0] is a str, not a run": a run of one's own needed a dict built by hand
+    from streamnets.data import Digits
+    from streamnets.train import TrainConfig, train
+    from streamnets.viz import training_run
+
+    cfg = TrainConfig(epochs=1, batch_size=32, max_batches=1, output_frames=2, progress=False, device="cpu")
+    _, ev = train("mnist_sr", "sequential", Digits(train=False), Digits(train=False), config=cfg,
+                  out_dir=tmp_path / "run")
+    assert training_run(tmp_path / "run") == {"network": "mnist_sr", "rollout": "sequential",
+                                               "update_steps": [3, 6], "accuracy": ev.accuracy}
+    fig = plot_accuracy_over_steps([tmp_path / "run", str(tmp_path / "run" / "metrics.json")])
+    assert len(fig.axes[0].lines) == 2
+    with pytest.raises(ResultsError, match=r"runs\[0\] is a \w*Path, not a run: there is no folder .*nowhere"):
+        plot_accuracy_over_steps([tmp_path / "nowhere"])
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(ResultsError, match=r"empty/metrics.json: cannot read a training run's metrics "
+                                           r"\(FileNotFoundError"):
+        plot_accuracy_over_steps([tmp_path / "empty"])
+    train("mnist_sr", "streaming", Digits(train=False), None, config=cfg, out_dir=tmp_path / "untested")
+    with pytest.raises(ResultsError, match="no epoch was evaluated on test data"):
+        training_run(tmp_path / "untested")

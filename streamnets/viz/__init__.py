@@ -18,7 +18,7 @@ from .layout import layered_layout
 from .network import draw_network
 from .patterns import draw_patterns
 from .results import (ResultsError, first_response_table, plot_accuracy_over_steps,
-                      plot_first_response_comparison)
+                      plot_first_response_comparison, training_run)
 from .runtime import plot_executor_times
 from .style import HYBRID, SEQUENTIAL, STREAMING, edge_color, rollout_color
 from .window import draw_window
@@ -26,5 +26,5 @@ from .window import draw_window
 __all__ = [
     "draw_network", "draw_window", "draw_patterns", "layered_layout",
     "plot_accuracy_over_steps", "plot_first_response_comparison", "first_response_table",
-    "plot_executor_times", "ResultsError", "STREAMING", "SEQUENTIAL", "HYBRID", "edge_color", "rollout_color",
+    "training_run", "plot_executor_times", "ResultsError", "STREAMING", "SEQUENTIAL", "HYBRID", "edge_color", "rollout_color",
 ]

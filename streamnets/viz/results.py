@@ -7,14 +7,17 @@ A *run* is a dict::
      "update_steps": [2, 3, 4, ...], "accuracy": [...],
      "accuracy_std": [...]}          # optional: drawn as a band
 
-with one accuracy per output frame, at the update step of that output.
+with one accuracy per output frame, at the update step of that output. A training
+run's folder stands for the run it holds (:func:`training_run`).
 """
 
 from __future__ import annotations
 
+import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from pathlib import Path
 
 import numpy as np
 
@@ -22,7 +25,7 @@ from ..errors import StreamnetsError
 from .style import SEQUENTIAL, STREAMING, new_figure, rollout_color, root_figure
 
 __all__ = ["plot_accuracy_over_steps", "plot_first_response_comparison", "first_response_table",
-           "ResultsError", "short_names"]
+           "ResultsError", "short_names", "training_run"]
 
 
 class ResultsError(StreamnetsError, ValueError):
@@ -56,6 +59,31 @@ def _check_run(run, k):
                                f"numbers, got {run[key]!r}") from None
 
 
+def training_run(folder):
+    """The run a training folder holds: the test accuracy of its last evaluated epoch per
+    output frame, read from its ``metrics.json``.
+
+    ``folder``: the ``out_dir`` of :func:`streamnets.train.train`, ``streamnets train
+    --out``, a ``runs/<network>__<rollout>__rep<k>`` folder of ``streamnets reproduce``,
+    or the ``metrics.json`` itself.
+    """
+    path = Path(folder)
+    path = path / "metrics.json" if path.is_dir() else path
+    try:
+        doc = json.loads(path.read_text())
+        evaluated = [e for e in doc["epochs"] if e.get("test_accuracy") is not None]
+        network, rollout, steps = doc["network"], doc["rollout_name"], doc["update_steps"]
+    except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
+        raise ResultsError(f"{path}: cannot read a training run's metrics ({type(err).__name__}: "
+                           f"{err}); give a folder that streamnets train (or train(out_dir=...)) "
+                           f"wrote") from None
+    if not evaluated:
+        raise ResultsError(f"{path}: no epoch was evaluated on test data; train with test data to "
+                           f"plot the accuracy")
+    return {"network": network, "rollout": rollout, "update_steps": steps,
+            "accuracy": evaluated[-1]["test_accuracy"]}
+
+
 def _runs(runs):
     """``runs`` as a list of runs; a single run, a string or a file name is refused."""
     if isinstance(runs, (Mapping, str, bytes, os.PathLike)) or not isinstance(runs, Iterable):
@@ -80,6 +108,12 @@ def short_names(names):
 def _by_network(runs):
     groups = {}
     for k, run in enumerate(_runs(runs)):
+        if isinstance(run, (str, os.PathLike)):
+            if not Path(run).exists():
+                raise ResultsError(f"runs[{k}] is a {type(run).__name__}, not a run: there is no folder "
+                                   f"{run} (a run is a dict with network, rollout, update_steps and "
+                                   f"accuracy, or the folder of a training run)")
+            run = training_run(run)
         _check_run(run, k)
         groups.setdefault(run["network"], []).append(run)
     return groups
@@ -94,8 +128,9 @@ def plot_accuracy_over_steps(runs, ax=None):
 
     Parameters
     ----------
-    runs : list of dict
-        See the module docstring.
+    runs : list of dict or path
+        See the module docstring; a training run's folder stands for its run
+        (:func:`training_run`).
     ax : matplotlib Axes or sequence of Axes, optional
         One axes: every run goes into it. A sequence: one axes per network,
         in order of first appearance. By default a new figure with one panel
