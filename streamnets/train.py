@@ -44,7 +44,7 @@ from .rollout import Rollout
 from .seeding import seed_everything
 
 __all__ = ["TrainConfig", "Evaluation", "Trainer", "window_frames", "make_sequences", "train",
-           "load_trained", "mark_trained", "optimizer_class", "check_lr"]
+           "load_trained", "mark_trained", "optimizer_class", "check_lr", "classifier_output"]
 
 
 @dataclass
@@ -169,6 +169,39 @@ def _spec_digest(network):
     doc = to_dict(network)
     doc = {"nodes": list(doc["nodes"].items()), "edges": doc["edges"]}
     return hashlib.sha256(json.dumps(doc, sort_keys=True).encode()).hexdigest()[:16]
+
+
+def classifier_output(net, what="the trainer"):
+    """The output node of ``net`` as a classifier: one input node (the frames) and one
+    dense output node that is not the input; else a SpecError saying what ``what``
+    (the trainer, a viewer) needs.
+
+    Examples
+    --------
+    >>> import streamnets as sn
+    >>> classifier_output(sn.load("mnist_sr"))
+    'prediction'
+    """
+    if len(net.inputs) != 1:
+        raise SpecError(f"{what} feeds one input (the frames); network {net.name!r} has inputs "
+                        f"{', '.join(net.inputs)}; give it a single input node (a node without "
+                        f"incoming edges)", net.source, "inputs")
+    if len(net.outputs) != 1:
+        raise SpecError(f"{what} takes networks with one output; {net.name!r} has "
+                        f"{', '.join(net.outputs)}; tag only the one to use 'tags: [prediction]' (the "
+                        f"outputs are the nodes tagged prediction or output; without tags, the sinks)",
+                        net.source, "outputs")
+    output = net.outputs[0]
+    node = net.nodes[output]
+    if output in net.inputs:
+        raise SpecError(f"output node {output!r} is the input node: it holds the frames, so there is "
+                        f"nothing to classify with; tag the classifying node 'tags: [prediction]' and "
+                        f"not the input", net.source, f"nodes.{output}.tags")
+    if node.is_spatial:
+        raise SpecError(f"output node {output!r} has the spatial shape {list(node.shape)}, but {what} "
+                        f"classifies with a dense output node; give it shape [{node.shape[0]}] (one "
+                        f"channel per class)", net.source, f"nodes.{output}.shape")
+    return output
 
 
 def _spec_changes(saved, network, most=3):
@@ -341,19 +374,7 @@ class Trainer:
         self.model = model.to(self.device)
         self.rollout = Rollout.of(model.network, rollout).validate()
         net = model.network
-        if len(net.inputs) != 1:
-            raise SpecError(f"the trainer feeds one input (the frame sequences); network {net.name!r} "
-                            f"has inputs {', '.join(net.inputs)}; give it a single input node (a node "
-                            f"without incoming edges)", net.source, "inputs")
-        outputs = net.outputs
-        if len(outputs) != 1:
-            raise SpecError(f"the trainer supports networks with one output; "
-                            f"{net.name!r} has {', '.join(outputs)}; tag only the one to train "
-                            f"'tags: [prediction]' (the outputs are the nodes tagged prediction or "
-                            f"output; without tags, the sinks)",
-                            net.source, "outputs")
-        self.output = outputs[0]
-        self._check_output_node(net)
+        self.output = classifier_output(net)
         self.frames = window_frames(self.rollout, self.config.output_frames)
         self.first = self.frames - self.config.output_frames
         for name, data in (("training", train_data), ("test", test_data)):
@@ -384,19 +405,6 @@ class Trainer:
         #: The :class:`Evaluation` of the test data after the last epoch trained by this
         #: Trainer (None before one has run, or without test data).
         self.last_evaluation = None
-
-    def _check_output_node(self, net):
-        """The output node must be computed (not the input) and dense (one channel per class)."""
-        node = net.nodes[self.output]
-        if self.output in net.inputs:
-            raise SpecError(f"output node {self.output!r} is the input node: it holds the frames, so "
-                            f"there is nothing to train; tag the classifying node 'tags: [prediction]' "
-                            f"and not the input", net.source, f"nodes.{self.output}.tags")
-        if node.is_spatial:
-            raise SpecError(f"output node {self.output!r} has the spatial shape {list(node.shape)}, "
-                            f"but the trainer classifies with a dense output node; give it shape "
-                            f"[{node.shape[0]}] (one channel per class)", net.source,
-                            f"nodes.{self.output}.shape")
 
     def _check_data(self, name, data):
         """``data`` (the ``name`` data) must hold sequences of frames of the input node's

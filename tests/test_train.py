@@ -474,8 +474,8 @@ def test_a_network_with_several_outputs_is_refused_with_how_to_pick_one(digits):
                       sn.Node("prediction", (10,), "identity", tags=("prediction",)),
                       sn.Node("aux", (10,), "identity", tags=("output",))],
                      [("image", "h"), ("h", "prediction"), ("h", "aux")], name="two")
-    with pytest.raises(sn.SpecError, match="outputs: the trainer supports networks with one output; "
-                                           "'two' has prediction, aux; tag only the one to train "
+    with pytest.raises(sn.SpecError, match="outputs: the trainer takes networks with one output; "
+                                           "'two' has prediction, aux; tag only the one to use "
                                            "'tags: \\[prediction\\]'"):
         _trainer(net, digits)
 

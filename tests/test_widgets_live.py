@@ -198,11 +198,12 @@ def test_a_training_mode_model_is_run_in_eval_mode_and_left_as_it_was(digits):
 def test_unsupported_networks_and_inputs_raise_streamnets_errors(model, digits):
     two = Network([Node("x", (1, 28, 28)), Node("a", (4,)), Node("b", (3,))],
                   [("x", "a"), ("x", "b")], name="two")
-    with pytest.raises(sn.SpecError, match="one output.*outputs a, b"):
+    with pytest.raises(sn.SpecError, match="LiveInference takes networks with one output; 'two' has a, b"):
         LiveInference(sn.StreamNet(two), data=digits)
     maps = Network([Node("x", (1, 28, 28)), Node("y", (2, 28, 28), activation="identity")],
                    [("x", "y")], name="maps")
-    with pytest.raises(sn.SpecError, match="dense classification output.*spatial"):
+    with pytest.raises(sn.SpecError, match="output node 'y' has the spatial shape .* but LiveInference "
+                                           "classifies with a dense output node"):
         LiveInference(sn.StreamNet(maps), data=digits)
     with pytest.raises(sn.SpecError, match="one output"):
         quick_trained_model(two)

@@ -69,25 +69,6 @@ def _checked_noise(value):
     return noise
 
 
-def _classification_output(net, what):
-    """The name of the one dense output of ``net``, or a clear error."""
-    if len(net.outputs) != 1:
-        raise SpecError(f"{what} shows one output, but network {net.name!r} has outputs "
-                        f"{', '.join(net.outputs)}; give it a single output node",
-                        net.source, "outputs")
-    out = net.outputs[0]
-    node = net.nodes[out]
-    if node.is_spatial:
-        shape = "x".join(str(s) for s in node.shape)
-        raise SpecError(f"{what} needs a dense classification output (one unit per class), "
-                        f"but output {out!r} of network {net.name!r} is spatial ({shape}); "
-                        f"maps as outputs are not supported", net.source, f"nodes.{out}.shape")
-    if len(net.inputs) != 1:
-        raise SpecError(f"{what} streams one input, but network {net.name!r} has inputs "
-                        f"{', '.join(net.inputs)}", net.source, "inputs")
-    return out
-
-
 def quick_trained_model(network="mnist_sr", rollout="streaming", epochs=3, seed=0,
                         noise_std=QUICK_NOISE_STD, data=None, output_frames=4, batch_size=64,
                         lr=3e-3, optimizer="adam", max_batches=None, device="cpu",
@@ -132,11 +113,11 @@ def quick_trained_model(network="mnist_sr", rollout="streaming", epochs=3, seed=
     """
     from .. import Rollout
     from ..spec import load
-    from ..train import TrainConfig, mark_trained, train
+    from ..train import TrainConfig, classifier_output, mark_trained, train
 
     net = load(network)
     what = "quick_trained_model"
-    _classification_output(net, what)
+    classifier_output(net, what)
     r = Rollout.named(net, rollout) if isinstance(rollout, str) else rollout  # a typo: before the data
     shape = net.nodes[net.inputs[0]].shape
     test = None
@@ -262,6 +243,7 @@ class LiveInference(WidgetApp):
         from matplotlib.figure import Figure
 
         from ..nn import StreamNet
+        from ..train import classifier_output
 
         if not isinstance(model, StreamNet):
             raise StreamnetsError(f"LiveInference needs a StreamNet, got {type(model).__name__}; "
@@ -269,7 +251,7 @@ class LiveInference(WidgetApp):
                                   f"quick_trained_model()")
         self.model = model
         self.network = net = model.network
-        self.output = _classification_output(net, "LiveInference")
+        self.output = classifier_output(net, "LiveInference")
         self._input = net.inputs[0]
         in_node = net.nodes[self._input]
         if isinstance(rollouts, str):
