@@ -568,11 +568,11 @@ class Rollout:
         [1, 2, 3]
         """
         net = self.network
-        if node not in net.nodes:
+        if not isinstance(node, str) or node not in net.nodes:
             raise SpecError(f"no node {node!r} in network {net.name!r}{_suggest(node, net.nodes)}",
                             field="node")
-        if input is not None and input not in net.inputs:
-            what = "is not an input node" if input in net.nodes else "is no node"
+        if input is not None and (not isinstance(input, str) or input not in net.inputs):
+            what = "is not an input node" if isinstance(input, str) and input in net.nodes else "is no node"
             raise SpecError(f"{input!r} {what} of network {net.name!r}; its inputs: "
                             f"{', '.join(net.inputs)}", field="input")
         frame = whole_number("frame", frame, 0)

@@ -24,6 +24,7 @@ import io
 import itertools
 import json
 import math
+import os
 import time
 import warnings
 from dataclasses import asdict, dataclass, field
@@ -819,6 +820,9 @@ def load_trained(run, network=None, device="cpu"):
     ...             trainer.model.eval()(torch.ones(1, 4, 1, 28, 28), rollout=r).logits["prediction"])
     True
     """
+    if not isinstance(run, (str, os.PathLike)):
+        raise StreamnetsError(f"load_trained takes the folder of a training run (or its "
+                              f"checkpoint.pt), got {type(run).__name__} {run!r:.40}")
     path = Path(run)
     path = path / "checkpoint.pt" if path.is_dir() else path
     if not path.is_file():

@@ -351,6 +351,8 @@ def test_from_bits_of_the_wrong_length_names_the_edge_order(fig2):
     ({"input": "x"}, r"^input: 'x' is no node of network 'fig2'; its inputs: u"),
     ({"frame": -1}, r"^frame must be a whole number >= 0, got -1"),
     ({"node": "ww"}, r"^node: no node 'ww' in network 'fig2' \(did you mean 'w'\?\)"),
+    ({"node": ["w"]}, r"^node: no node \['w'\] in network 'fig2'"),  # before: TypeError (unhashable)
+    ({"input": ["u"]}, r"^input: \['u'\] is no node of network 'fig2'"),
 ])
 def test_input_paths_check_their_arguments(fig2, given, message):
     # before: input='v' returned the paths from v (not an input), input='x' raised

@@ -689,6 +689,9 @@ def test_load_trained_names_a_missing_or_foreign_checkpoint(tmp_path):
     torch.save({"model": {}}, tmp_path / "checkpoint.pt")
     with pytest.raises(sn.StreamnetsError, match=r"not a streamnets training checkpoint \(KeyError"):
         sn.train.load_trained(tmp_path)
+    with pytest.raises(sn.StreamnetsError, match=r"^load_trained takes the folder of a training run .*got "
+                                                 r"NoneType None"):  # before: pathlib's TypeError
+        sn.train.load_trained(None)
 
 
 # -- the trainer's numbers against a hand-written loop ---------------------------------------
