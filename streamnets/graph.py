@@ -79,12 +79,14 @@ def size_ratio(edge, src, tgt):
 
 
 def _text_number(value):
-    """A hint for a number YAML read as text (YAML 1.1 wants a '.' in '5.0e-1')."""
+    """A hint for a dropout YAML 1.1 read as text: an exponent without a '.' (5e-1)."""
     try:
-        number = float(value) if isinstance(value, str) else None
+        number = float(value) if isinstance(value, str) and "e" in value.lower() else None
     except ValueError:
         number = None
-    return "" if number is None else f" (YAML reads {value} as text; write {number!r})"
+    if number is None or not 0 <= number < 1:
+        return ""
+    return f" (YAML reads {value} as text; write {number!r})"
 
 
 def _is_count(value):
@@ -250,7 +252,7 @@ class Network:
         if not isinstance(name, str) or not name:
             raise SpecError("a node needs a non-empty string name", self.source, where)
         shape = node.shape
-        if isinstance(shape, int):
+        if isinstance(shape, numbers.Integral):
             shape = (shape,)
         try:
             shape = tuple(shape)

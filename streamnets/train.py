@@ -27,6 +27,7 @@ import math
 import os
 import time
 import warnings
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 
@@ -317,9 +318,10 @@ def _make_optimizer(config, params):
     cls = optimizer_class(config.optimizer)
     kwargs = config.optimizer_kwargs
     where = "TrainConfig.optimizer_kwargs"
-    if not isinstance(kwargs, dict):
+    if not isinstance(kwargs, Mapping):
         raise SettingError(f"{where} must be a dict of {cls.__name__}'s settings, e.g. "
                            f"{{'weight_decay': 1e-4}}; got {kwargs!r}")
+    kwargs = dict(kwargs)
     if "lr" in kwargs or "params" in kwargs:
         raise SettingError(f"{where}: give the learning rate as TrainConfig.lr, not in "
                            f"optimizer_kwargs (the trainer passes the parameters and lr itself)")
@@ -411,6 +413,10 @@ class Trainer:
         """``data`` (the ``name`` data) must hold sequences of frames of the input node's
         shape, no more classes than the output has channels, and enough frames."""
         net = self.model.network
+        if not hasattr(data, "frames") or not hasattr(data, "iter_batches"):
+            how = "" if name == "training" else ", train=False"
+            raise DataError(f"the {name} data must be frame sequences, got {type(data).__name__}; make "
+                            f"them with streamnets.train.make_sequences(images, frames, noise_std{how})")
         if len(data) == 0:
             raise DataError(f"the {name} data hold no sequences; give a data set with at least one")
         node = net.nodes[net.inputs[0]]
@@ -838,7 +844,7 @@ def load_trained(run, network=None, device="cpu"):
         raise StreamnetsError(f"{path}: not a streamnets training checkpoint ({type(err).__name__}: "
                               f"{err}); give the checkpoint.pt of a training run") from None
     net = _checkpoint_network(state, identity, path, network)
-    rollout = Rollout.from_bits(net, identity["rollout"], _checkpoint_rollout_name(state, path))
+    rollout = _checkpoint_rollout(net, identity["rollout"], _checkpoint_rollout_name(state, path), path)
     model = StreamNet(net)
     try:
         model.load_state_dict(state["model"])
@@ -877,6 +883,20 @@ def _answer_steps(rollout, frames, output_frames):
     """The update step at which the (one) output answers in each of the last
     ``output_frames`` of ``frames`` frames: the frames the trainer evaluates."""
     return rollout.output_steps(frames)[rollout.network.outputs[0]][frames - output_frames:]
+
+
+def _checkpoint_rollout(net, bits, name, path):
+    """The checkpoint's pattern under its name, or as "custom" (with a warning) when the
+    network now gives that name another pattern (a checkpoint written before names were
+    checked, or an edited spec pattern)."""
+    try:
+        return Rollout.from_bits(net, bits, name)
+    except SpecError as err:
+        if err.field != "name":
+            raise
+        warnings.warn(f"{path}: the run's pattern was named {name!r}, which network {net.name!r} now "
+                      f"gives another pattern; loaded as 'custom'", stacklevel=3)
+        return Rollout.from_bits(net, bits, "custom")
 
 
 def _checkpoint_rollout_name(state, path):

@@ -406,6 +406,9 @@ def test_train_takes_a_pattern_of_ones_own(tmp_path, monkeypatch, capsys):
     assert main(["train", "mnist_sr", "--stream", "h1:h1", "--epochs", "1", "--limit", "32",
                  "--dataset", "digits", "--quiet"]) == 0
     assert (tmp_path / "runs" / "train" / "mnist_sr__custom-01000" / "checkpoint.pt").is_file()
+    import streamnets.cli as cli  # an invalid pattern is refused before any data are read
+
+    monkeypatch.setattr(cli, "_training_data", lambda *a: pytest.fail("data were loaded"))
     assert main(["train", "mnist_sr", "--pattern", "00000", "--quiet", "--out", "bad"]) == 2
     assert "is not valid" in capsys.readouterr().err and not (tmp_path / "bad").exists()
 

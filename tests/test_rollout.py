@@ -445,6 +445,7 @@ def test_numpy_numbers_make_a_network_of_plain_numbers():
                      [("x", "h", np.int64(3))])
     assert net.nodes["x"].shape == (4, 1, 1) and type(net.nodes["x"].shape[0]) is int
     assert type(net.edges[0].rf) is int and net.nodes["h"].dropout == 0.5
+    assert sn.Network([sn.Node("x", np.int64(4)), sn.Node("h", 2)], [("x", "h")]).nodes["x"].shape == (4, 1, 1)
     with pytest.raises(sn.SpecError, match=r"^edges\[0\].source: unknown node \['x'\]"):
         sn.Network([sn.Node("x", (1,)), sn.Node("h", (1,))], [(["x"], "h")])
 

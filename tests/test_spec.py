@@ -141,6 +141,8 @@ BAD_SPECS = [
     ("nodes: {a: {shape: [1]}, b: {shape: [2], dropout: 5e-1}}\nedges: [[a, b]]",
      r"nodes.b.dropout: dropout must be a number in \[0, 1\), got '5e-1' \(YAML reads 5e-1 as text; "
      r"write 0.5\)$"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2], dropout: 2e-0}}\nedges: [[a, b]]",  # no hint to write 2.0
+     r"nodes.b.dropout: dropout must be a number in \[0, 1\), got '2e-0'$"),
     ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [{source: a, target: b, rf: 0}]",
      r"edges\[0\].rf \(a -> b\): receptive field must be a positive integer"),
     ("- just\n- a list", r"expected a mapping"),

@@ -115,6 +115,15 @@ def test_bad_optimizer_kwargs_are_named(digits, kwargs, message):
                 config=TrainConfig(**QUICK, optimizer_kwargs=kwargs))
 
 
+def test_optimizer_kwargs_may_be_any_mapping(digits):
+    from types import MappingProxyType
+
+    data = make_sequences(digits[1], 11, 2.0)
+    trainer = Trainer(StreamNet(sn.load("mnist_ff")), "streaming", data,
+                      config=TrainConfig(**QUICK, optimizer_kwargs=MappingProxyType({"weight_decay": 0.5})))
+    assert trainer.optimizer.param_groups[0]["weight_decay"] == 0.5
+
+
 def test_evaluate_checks_the_data_it_is_given(digits):
     # before: one frame too few copied one frame's accuracy to every output frame
     net = sn.load("mnist_ff")
@@ -131,6 +140,11 @@ def test_evaluate_checks_the_data_it_is_given(digits):
                                            "data has 12 classes"):
         trainer.evaluate(make_sequences(big, frames, 2.0, train=False))
     assert len(trainer.evaluate(make_sequences(digits[1], frames + 2, 2.0, train=False)).accuracy) == 4
+    # before: AttributeError: 'Digits' object has no attribute 'frames'
+    with pytest.raises(sn.DataError, match=r"^the evaluation data must be frame sequences, got Digits; "
+                                           r"make them with streamnets.train.make_sequences\(images, frames, "
+                                           r"noise_std, train=False\)"):
+        trainer.evaluate(digits[1])
 
 
 @pytest.mark.parametrize("name, why", [("Optimizer", "it is the base class"),
@@ -692,6 +706,20 @@ def test_load_trained_names_a_missing_or_foreign_checkpoint(tmp_path):
     with pytest.raises(sn.StreamnetsError, match=r"^load_trained takes the folder of a training run .*got "
                                                  r"NoneType None"):  # before: pathlib's TypeError
         sn.train.load_trained(None)
+
+
+def test_load_trained_of_a_run_whose_pattern_name_is_now_taken_loads_it_as_custom(digits, tmp_path):
+    # a checkpoint written before names were checked could call a hand-made pattern "streaming"
+    cfg = TrainConfig(epochs=1, output_frames=2, max_batches=1, **QUICK)
+    train("mnist_sr", "hybrid", digits[1], None, out_dir=tmp_path, config=cfg)
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    state["rollout_name"] = "streaming"
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with pytest.warns(UserWarning, match="the run's pattern was named 'streaming', which network 'mnist_sr' "
+                                         "now gives another pattern; loaded as 'custom'"):
+        model = sn.train.load_trained(tmp_path)
+    assert model.default_rollout.name == "custom"
+    assert model.default_rollout.bits == sn.Rollout.named(model.network, "hybrid").bits
 
 
 # -- the trainer's numbers against a hand-written loop ---------------------------------------

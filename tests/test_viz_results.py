@@ -190,6 +190,7 @@ def test_executor_times_refuse_nothing_and_mixed_settings():
 
 def test_a_training_folder_stands_for_its_run(tmp_path):
     # before: "runs[0] is a str, not a run": a run of one's own needed a dict built by hand
+    import streamnets as sn
     from streamnets.data import Digits
     from streamnets.train import TrainConfig, train
     from streamnets.viz import training_run
@@ -207,6 +208,9 @@ def test_a_training_folder_stands_for_its_run(tmp_path):
     with pytest.raises(ResultsError, match=r"empty/metrics.json: cannot read a training run's metrics "
                                            r"\(FileNotFoundError"):
         plot_accuracy_over_steps([tmp_path / "empty"])
+    train("mnist_sr", {e.key: 1 for e in sn.load("mnist_sr").edges}, Digits(train=False), Digits(train=False),
+          config=cfg, out_dir=tmp_path / "own")
+    assert training_run(tmp_path / "own")["rollout"] == "custom-11111"  # patterns of one's own differ
     train("mnist_sr", "streaming", Digits(train=False), None, config=cfg, out_dir=tmp_path / "untested")
     with pytest.raises(ResultsError, match="no epoch was evaluated on test data"):
         training_run(tmp_path / "untested")

@@ -73,6 +73,8 @@ def training_run(folder):
         doc = json.loads(path.read_text())
         evaluated = [e for e in doc["epochs"] if e.get("test_accuracy") is not None]
         network, rollout, steps = doc["network"], doc["rollout_name"], doc["update_steps"]
+        if rollout == "custom":  # patterns of one's own (--pattern, --stream): tell them apart
+            rollout = f"custom-{''.join(str(b) for b in doc['rollout'])}"
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ResultsError(f"{path}: cannot read a training run's metrics ({type(err).__name__}: "
                            f"{err}); give a folder that streamnets train (or train(out_dir=...)) "
