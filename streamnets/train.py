@@ -725,8 +725,8 @@ def train(network, rollout, train_images, test_images=None, noise_std=2.0, confi
     train_images, test_images : image or track data sets
         Anything with ``.data``, a tensor of images ``(N, C, H, W)`` or tracks
         ``(N, L, C, H, W)`` (``uint8`` or floats in [0, 1]), and ``.targets`` (class
-        ids), e.g.
-        :class:`~streamnets.data.ArrayDataset`; ``.classes`` names the classes.
+        ids), e.g. :class:`~streamnets.data.ArrayDataset`; ``.classes`` names the
+        classes.
     noise_std : float
         The std of the Gaussian noise added to every frame (0: clean frames).
     config : TrainConfig, optional
