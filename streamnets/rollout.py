@@ -152,6 +152,7 @@ def _named_streaming_edges(network, name):
 
 
 def _edge_list(keys):
+    """Edges ``(u, v)`` as ``u->v, ...`` for messages ("none" for no edge)."""
     return ", ".join(f"{u}->{v}" for u, v in keys) or "none"
 
 
@@ -268,7 +269,7 @@ class Rollout:
         [('u', 'v'), ('v', 'v'), ('w', 'v')]
         """
         network = checked_network(network)
-        order = ", ".join(f"{e.source}->{e.target}" for e in network.edges)
+        order = _edge_list(network.edge_index)
         if isinstance(bits, str) or not isinstance(bits, Iterable):
             hint = f"; for the digits of {bits!r} write [int(b) for b in {bits!r}]" if isinstance(
                 bits, str) else ""
@@ -319,7 +320,7 @@ class Rollout:
         close = difflib.get_close_matches(str(name), known, n=1)
         hint = f"did you mean {close[0]!r}? " if close else ""
         if isinstance(name, str) and name and set(name) <= {"0", "1"}:
-            hint = (f"for one delay per edge ({', '.join(f'{e.source}->{e.target}' for e in network.edges)}) "
+            hint = (f"for one delay per edge ({_edge_list(network.edge_index)}) "
                     f"use Rollout.from_bits(network, [int(b) for b in {name!r}]); ")
         raise SpecError(f"unknown rollout {name!r} for network {network.name!r}; {hint}"
                         f"choose one of {', '.join(known)}", field="rollout")
@@ -380,8 +381,8 @@ class Rollout:
         return hash((self.network.name, self.bits))
 
     def __repr__(self):
-        streaming = ", ".join(f"{u}->{v}" for u, v in self.streaming_edges) or "none"
-        return f"Rollout({self.name!r} of {self.network.name!r}, streaming edges: {streaming})"
+        return (f"Rollout({self.name!r} of {self.network.name!r}, streaming edges: "
+                f"{_edge_list(self.streaming_edges)})")
 
     # -- validity -------------------------------------------------------------------
 
