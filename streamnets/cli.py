@@ -258,6 +258,7 @@ def _cmd_train(args, out):
     from .device import resolve_device
     from .experiments import subset
     from .spec import load
+    from .rollout import pattern_label
     from .train import TrainConfig, check_lr, optimizer_class, train
 
     optimizer_class(args.optimizer, "--optimizer")
@@ -272,8 +273,7 @@ def _cmd_train(args, out):
     spec = load(args.spec)
     net = spec.scaled(args.width)
     rollout = _resolve_rollout(net, args).validate()  # an invalid pattern: before loading data
-    # --pattern and --stream patterns are all "custom": their delays tell two apart
-    label = f"custom-{''.join(map(str, rollout.bits))}" if rollout.name == "custom" else rollout.name
+    label = pattern_label(rollout.name, rollout.bits)  # --pattern / --stream: custom-<bits>
     out_dir = args.out or f"runs/train/{_folder_name(net.name, label)}"
     if not args.resume and (Path(out_dir) / "checkpoint.pt").is_file():
         raise SettingError(f"{out_dir} holds a training run already (checkpoint.pt); add --resume to "

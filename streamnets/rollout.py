@@ -21,7 +21,7 @@ import numpy as np
 from .errors import InvalidRolloutError, SettingError, SpecError, positive_number, whole_number
 from .graph import Edge, Network, _cycle_path, _suggest
 
-__all__ = ["Rollout", "FirstResponse", "dfs_back_edges"]
+__all__ = ["Rollout", "FirstResponse", "dfs_back_edges", "pattern_label"]
 
 
 class FirstResponse(NamedTuple):
@@ -149,6 +149,18 @@ def _named_streaming_edges(network, name):
     if name in network.rollouts:
         return {_edge_key(network, e, f"rollouts.{name}") for e in network.rollouts[name]}
     return None
+
+
+def pattern_label(name, bits):
+    """A rollout's label for run folders and legends: its name, or ``custom-<bits>`` for
+    a pattern of one's own (all of them are named "custom", their delays tell them apart).
+
+    Examples
+    --------
+    >>> pattern_label("custom", (0, 1, 1)), pattern_label("hybrid", (0, 1, 1))
+    ('custom-011', 'hybrid')
+    """
+    return f"custom-{''.join(str(int(b)) for b in bits)}" if name == "custom" else name
 
 
 def _edge_list(keys):

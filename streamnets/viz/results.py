@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import StreamnetsError
+from ..rollout import pattern_label
 from .style import SEQUENTIAL, STREAMING, new_figure, rollout_color, root_figure
 
 __all__ = ["plot_accuracy_over_steps", "plot_first_response_comparison", "first_response_table",
@@ -72,9 +73,8 @@ def training_run(folder):
     try:
         doc = json.loads(path.read_text())
         evaluated = [e for e in doc["epochs"] if e.get("test_accuracy") is not None]
-        network, rollout, steps = doc["network"], doc["rollout_name"], doc["update_steps"]
-        if rollout == "custom":  # patterns of one's own (--pattern, --stream): tell them apart
-            rollout = f"custom-{''.join(str(b) for b in doc['rollout'])}"
+        network, steps = doc["network"], doc["update_steps"]
+        rollout = pattern_label(doc["rollout_name"], doc["rollout"])  # own patterns: custom-<bits>
     except (OSError, ValueError, KeyError, TypeError, AttributeError) as err:
         raise ResultsError(f"{path}: cannot read a training run's metrics ({type(err).__name__}: "
                            f"{err}); give a folder that streamnets train (or train(out_dir=...)) "
