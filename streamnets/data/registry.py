@@ -161,18 +161,16 @@ def is_available(name, root=None):
     """
     name = _canonical(name, tuple(_TITLES), "real data set")
     if _CLASSES[name] is GTSRB:  # one folder holds every split
-        a, looked = GTSRB.locate(root)
-        return a is not None, looked
-    (a, looked), (b, _) = (_CLASSES[name].locate(root, train) for train in (True, False))
-    return a is not None and b is not None, looked
+        return _split_there(name, "train", root)
+    (a, looked), (b, _) = (_split_there(name, split, root) for split in ("train", "test"))
+    return a and b, looked
 
 
 def _split_there(name, split, root):
-    """Whether the files of one split of a real data set are all present."""
+    """``(present, searched)`` for the files of one split of a real data set."""
     cls = _CLASSES[name]
-    if cls is GTSRB:
-        return cls.locate(root)[0] is not None
-    return cls.locate(root, split == "train")[0] is not None
+    folder, looked = cls.locate(root) if cls is GTSRB else cls.locate(root, split == "train")
+    return folder is not None, looked
 
 
 def _partial_copies(name, root):
@@ -278,7 +276,7 @@ def default_splits(experiment, splits=("train", "test"), root=None, download=Fal
                                                     "reproduce --profile paper)"))) or "strict=True"
     why = None
     if ok or download:
-        there = ok or _split_there(real, first, root)  # then an error is the copy's, not the download's
+        there = ok or _split_there(real, first, root)[0]  # then an error is the copy's, not the download's
         try:
             ds = load(real, first, root=root, download=download and not ok, **real_kw)
         except DataError as e:
