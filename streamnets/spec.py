@@ -216,6 +216,18 @@ class _UniqueKeyLoader(yaml.SafeLoader):
                 seen.add(key)
         return super().construct_mapping(node, deep)
 
+    def construct_object(self, node, deep=False):
+        try:
+            return super().construct_object(node, deep)
+        except (ValueError, TypeError, IndexError, AttributeError) as err:  # an explicit tag's value
+            tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            raise _TagValueError(None, None, f"the value {node.value!r} does not fit its tag {tag} "
+                                 f"({type(err).__name__}: {err})", node.start_mark) from None
+
+
+class _TagValueError(yaml.constructor.ConstructorError):
+    """A value that an explicit tag (``!!int four``) cannot read: not a syntax error."""
+
 
 def _parse_yaml(text, source):
     try:
@@ -224,6 +236,8 @@ def _parse_yaml(text, source):
         mark = getattr(err, "problem_mark", None)
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
+        if isinstance(err, _TagValueError):
+            raise SpecError(f"YAML: {problem}; fix the value or drop the tag", source, where) from None
         raise SpecError(f"YAML syntax error: {problem}; fix the YAML", source, where) from None
     except RecursionError:
         raise SpecError("the YAML is nested too deeply to read; a spec needs a few levels (nodes, "

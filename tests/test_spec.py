@@ -106,10 +106,13 @@ BAD_SPECS = [
     # PyYAML's tag constructors (ValueError, IndexError, AttributeError) as tracebacks
     ("nodes:\n  ? [a, b]\n  : {shape: [4]}\nedges: []",
      r"x.yaml: line 2, column 5: YAML syntax error: a key must be a name, not a list"),
-    ("nodes: {a: {shape: [!!int four]}}", r"x.yaml: YAML: a value does not fit its tag \(ValueError: "
-                                          r"invalid literal .*'four'\); fix the value or drop the tag"),
-    ('nodes: {a: {shape: [1], dropout: !!float ""}}', r"x.yaml: YAML: a value does not fit its tag"),
-    ("name: !!timestamp yesterday", r"x.yaml: YAML: a value does not fit its tag"),
+    ("nodes: {a: {shape: [!!int four]}}",
+     r"x.yaml: line 1, column 21: YAML: the value 'four' does not fit its tag !!int \(ValueError: "
+     r"invalid literal .*'four'\); fix the value or drop the tag$"),
+    ('nodes: {a: {shape: [1], dropout: !!float ""}}',
+     r"x.yaml: line 1, column 34: YAML: the value '' does not fit its tag !!float"),
+    ("name: !!timestamp yesterday",
+     r"x.yaml: line 1, column 7: YAML: the value 'yesterday' does not fit its tag !!timestamp"),
     ("rollouts: !!set [a, b]", r"YAML syntax error: expected a mapping node, but found sequence"),
     ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, c]]",
      r"x.yaml: edges\[0\].target: unknown node 'c'"),
