@@ -440,7 +440,13 @@ def _set_threads(threads):
 class _Parser(argparse.ArgumentParser):
     """argparse with the one-line errors of every other user error (no usage block)."""
 
+    def parse_known_args(self, args=None, namespace=None):
+        self._given = list(sys.argv[1:] if args is None else args)  # for error's hint
+        return super().parse_known_args(args, namespace)
+
     def error(self, message):
+        if message.endswith("required: spec") and "--stream" in getattr(self, "_given", ()):
+            message += " (SPEC first: --stream takes every name after it as an edge)"
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 

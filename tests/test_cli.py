@@ -340,8 +340,13 @@ def test_inspect_options_without_a_network_exit_2(args, message, capsys):
     (["bench", "parallel", "--netwrk", "fig2"], "streamnets bench parallel: error: unrecognized arguments: "
                                                 "--netwrk fig2 (did you mean --network?)"),
     (["inspect", "fig2", "extra"], "streamnets inspect: error: unrecognized arguments: extra; see"),
+    # before: without the hint that --stream had taken the network's name as an edge
+    (["train", "--stream", "h1:h1", "mnist_sr"], "streamnets train: error: the following arguments are "
+     "required: spec (SPEC first: --stream takes every name after it as an edge); see"),
+    (["train", "--pattern", "01"], "streamnets train: error: the following arguments are required: "
+                                   "spec; see"),
 ])
-def test_unknown_options_are_reported_by_their_subcommand_with_the_closest_option(args, message, capsys):
+def test_argument_errors_are_reported_by_their_subcommand_with_a_hint(args, message, capsys):
     # before: the top-level parser reported them (streamnets: error: ...), without a suggestion
     with pytest.raises(SystemExit) as exit_:
         main(args)
