@@ -137,6 +137,18 @@ def test_corrupt_download_is_refetched_once_then_dataerror(server, tmp_path):
     assert not list(tmp_path.iterdir())  # neither target nor .part left behind
 
 
+def test_a_mirror_serving_the_wrong_file_does_not_hide_the_next_url(server, tmp_path):
+    # before: the first URL was asked twice and the good second one never
+    server.files["portal/blob.bin"] = b"<html>please log in</html>"
+    server.files["blob.bin"] = PAYLOAD
+    urls = [server.url + "portal/", server.url]
+    assert dl.fetch(resource(), tmp_path, urls=urls).read_bytes() == PAYLOAD
+    assert server.log == [("portal/blob.bin", None), ("blob.bin", None)]
+    server.files["blob.bin"] = b"also wrong"
+    with pytest.raises(DataError, match=r"downloaded twice from .*portal/blob.bin, .*/blob.bin but"):
+        dl.fetch(resource(), tmp_path / "b", urls=urls)
+
+
 def test_wrong_size_is_detected_without_hashing(server, tmp_path):
     server.files["blob.bin"] = PAYLOAD + b"extra"
     with pytest.raises(DataError, match="size 300005 bytes, expected 300000"):
@@ -178,10 +190,27 @@ def test_oversized_partial_gets_416_and_restarts(server, tmp_path):
     assert dl.fetch(resource(), tmp_path, urls=server.url).read_bytes() == PAYLOAD
 
 
+def test_a_complete_partial_file_is_used_without_a_request(server, tmp_path):
+    # before: a run killed between the last byte and the rename asked for bytes=N-,
+    # got 416 and downloaded the whole file again
+    server.files["blob.bin"] = PAYLOAD
+    (tmp_path / "blob.bin.part").write_bytes(PAYLOAD)
+    assert dl.fetch(resource(), tmp_path, urls=server.url).read_bytes() == PAYLOAD
+    assert server.log == [] and not (tmp_path / "blob.bin.part").exists()
+
+
 def test_corrupt_complete_target_is_replaced(server, tmp_path):
     server.files["blob.bin"] = PAYLOAD
     (tmp_path / "blob.bin").write_bytes(b"garbage")
     assert dl.fetch(resource(), tmp_path, urls=server.url).read_bytes() == PAYLOAD
+
+
+def test_a_mismatching_target_is_kept_when_the_download_fails(server, tmp_path):
+    # before: deleted first, so a failed download lost e.g. a Debian copy of the file
+    (tmp_path / "blob.bin").write_bytes(b"another compression of the same data")
+    with pytest.raises(DataError, match="HTTP 404"):
+        dl.fetch(resource(), tmp_path, urls=server.url)
+    assert (tmp_path / "blob.bin").read_bytes() == b"another compression of the same data"
 
 
 def test_falls_through_to_next_url_and_reports_all_failures(server, tmp_path):
@@ -207,6 +236,13 @@ def test_a_failed_download_removes_the_folders_it_made_but_keeps_a_partial_file(
     assert (tmp_path / "new" / "blob.bin.part").stat().st_size == 100_000  # kept for resuming
 
 
+def test_a_resource_without_urls_is_a_dataerror(tmp_path):
+    # before: IndexError from the message naming the first URL
+    with pytest.raises(DataError, match=r"no URL to download blob.bin from; pass urls="):
+        dl.fetch(resource(urls=()), tmp_path / "new")
+    assert not (tmp_path / "new").exists()
+
+
 def test_unknown_checksum_is_size_or_format_only(server, tmp_path):
     server.files["blob.bin"] = b"anything"
     p = dl.fetch(resource(sha256=None, size=None), tmp_path, urls=server.url)
@@ -219,10 +255,61 @@ def test_extract_archive_rejects_path_traversal(tmp_path):
         f.writestr("../outside.txt", "x")
     with pytest.raises(DataError, match="outside"):
         dl.extract_archive(z, tmp_path / "dest")
-    assert not (tmp_path / "outside.txt").exists()
+    assert not list(tmp_path.rglob("outside.txt"))  # was: looked only in tmp_path itself
+    # a tar member written through a symlink that points out of the folder
+    (tmp_path / "elsewhere").mkdir()
+    with tarfile.open(tmp_path / "evil.tar.gz", "w:gz") as t:
+        link = tarfile.TarInfo("data/link")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../elsewhere"  # tmp_path/elsewhere
+        t.addfile(link)
+        t.addfile(tarfile.TarInfo("data/link/pwned"), io.BytesIO(b""))
+    with pytest.raises(DataError, match="evil.tar.gz"):
+        dl.extract_archive(tmp_path / "evil.tar.gz", tmp_path / "dest")
+    assert not list((tmp_path / "elsewhere").iterdir())
     (tmp_path / "notzip").write_bytes(b"hello")
     with pytest.raises(DataError, match="not a zip or tar archive"):
         dl.extract_archive(tmp_path / "notzip", tmp_path / "dest")
+
+
+def test_without_extraction_filters_links_in_a_tar_are_refused(tmp_path, monkeypatch):
+    # before: on Python < 3.10.12 / 3.11.4 a symlink member led the next member out of the folder
+    (tmp_path / "elsewhere").mkdir()
+    with tarfile.open(tmp_path / "evil.tar.gz", "w:gz") as t:
+        link = tarfile.TarInfo("data/link")
+        link.type, link.linkname = tarfile.SYMTYPE, "../../../elsewhere"
+        t.addfile(link)
+        t.addfile(tarfile.TarInfo("data/link/pwned"), io.BytesIO(b""))
+    extractall = tarfile.TarFile.extractall
+
+    def old_python(self, path, members=None, *, numeric_owner=False, **kw):
+        if kw:
+            raise TypeError("extractall() got an unexpected keyword argument 'filter'")
+        return extractall(self, path, members, numeric_owner=numeric_owner, filter="fully_trusted")
+
+    monkeypatch.setattr(tarfile.TarFile, "extractall", old_python)
+    with pytest.raises(DataError, match=r"evil.tar.gz: holds links or special files \(data/link\)"):
+        dl.extract_archive(tmp_path / "evil.tar.gz", tmp_path / "dest")
+    assert not list((tmp_path / "elsewhere").iterdir())
+
+
+def test_an_archive_with_corrupt_compressed_data_is_a_dataerror(tmp_path):
+    # before: a bare zlib.error ("invalid code lengths set") from zipfile / tarfile
+    text = bytes(np.random.default_rng(0).choice(np.frombuffer(b"abcdefgh ", np.uint8), 300_000))
+    with zipfile.ZipFile(tmp_path / "a.zip", "w", zipfile.ZIP_DEFLATED) as z:
+        z.writestr("GTSRB/x.txt", text)
+    buf = io.BytesIO()
+    with tarfile.open(fileobj=buf, mode="w:gz") as t:
+        info = tarfile.TarInfo("cifar/x.txt")
+        info.size = len(text)
+        t.addfile(info, io.BytesIO(text))
+    (tmp_path / "b.tar.gz").write_bytes(buf.getvalue())
+    for name, start in (("a.zip", 30 + len("GTSRB/x.txt")), ("b.tar.gz", 5000)):
+        raw = bytearray((tmp_path / name).read_bytes())
+        raw[start + 2:start + 12] = b"\xff" * 10  # garble the deflate stream
+        (tmp_path / name).write_bytes(raw)
+        with pytest.raises(DataError, match=rf"{name}: corrupt archive .*delete it and download again"):
+            dl.extract_archive(tmp_path / name, tmp_path / "dest")
+    assert not list((tmp_path / "dest").iterdir())
 
 
 # --- end to end through the data set classes -------------------------------------

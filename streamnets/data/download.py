@@ -3,9 +3,11 @@
 A :class:`Resource` names a file, its official URLs and, where known for sure,
 its SHA-256 and size. :func:`fetch` downloads it into a ``<name>.part`` file next
 to the target, resumes an interrupted ``.part`` file with an HTTP ``Range``
-request, verifies it and only then moves it into place with :func:`os.replace`,
+request (a ``.part`` file that already passes the check is used as it is),
+verifies it and only then moves it into place with :func:`os.replace`,
 so the target is either absent or complete. A file whose checksum does not match
-is deleted and fetched once more; a second mismatch raises
+is deleted and fetched again from the next URL (once more from the same one if it
+is the only one); when every URL gave a wrong file (a single URL: twice), that is a
 :class:`~streamnets.errors.DataError`. Downloads and extractions into one folder
 hold an exclusive lock on that folder (``flock``, where the platform has it), so
 two processes fetching the same data set take turns: the second finds the file
@@ -32,6 +34,7 @@ import tempfile
 import urllib.error
 import urllib.request
 import zipfile
+import zlib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -239,7 +242,7 @@ def fetch(resource, dest_dir, *, urls=None, timeout=60.0, retries=3):
     Raises
     ------
     DataError
-        No URL could be fetched, or the file fails its check twice.
+        No URL could be fetched, or every URL gave a file that fails its check.
     """
     dest_dir = Path(dest_dir)
     while True:
@@ -276,13 +279,23 @@ def _fetch_locked(resource, dest_dir, urls, timeout, retries):
     if target.exists():
         if _verify(target, resource) is None:
             return target
-        target.unlink()  # corrupt complete file: refetch
+        # else refetch; the file stays until a verified download replaces it (it may be a
+        # valid copy compressed differently, e.g. Debian's, and the download may fail)
+    if (part.exists() and (resource.sha256 is not None or resource.size is not None)
+            and _verify(part, resource) is None):  # complete, but killed before its rename
+        os.replace(part, target)
+        return target
     candidates = urls_for(resource, urls)
-    mismatch = None
-    for attempt in range(2):  # second attempt only after a checksum mismatch
+    if not candidates:
+        raise DataError(f"no URL to download {resource.filename} from; pass urls=, set "
+                        f"streamnets.data.download.MIRRORS[{resource.key!r}], or put the file in {dest_dir}")
+    mismatch, order, corrupt_from = None, list(candidates), []
+    # another attempt only after a checksum mismatch, starting at the next URL (a mirror
+    # that answers with the wrong file must not hide the others); a single URL twice
+    for attempt in range(max(2, len(candidates))):
         errors = []
         done = False
-        for url in candidates:
+        for url in order:
             for _ in range(retries + 1):
                 try:
                     _download_once(url, part, timeout)
@@ -318,9 +331,13 @@ def _fetch_locked(resource, dest_dir, urls, timeout, retries):
             os.replace(part, target)
             return target
         part.unlink()
+        corrupt_from.append(url)
+        i = order.index(url) + 1
+        order = order[i:] + order[:i]
+    times = "twice" if len(corrupt_from) == 2 else f"{len(corrupt_from)} times"
     raise DataError(
-        f"{dest_dir / resource.filename}: downloaded twice from {candidates[0]} but the "
-        f"file is corrupt ({mismatch}). To fix: download it by hand and put it in {dest_dir}, "
+        f"{dest_dir / resource.filename}: downloaded {times} from {', '.join(dict.fromkeys(corrupt_from))} "
+        f"but the file is corrupt ({mismatch}). To fix: download it by hand and put it in {dest_dir}, "
         "or try again later."
     )
 
@@ -374,7 +391,12 @@ def _extract_locked(archive, dest_dir):
                 _safe_members(t.getnames(), tmp)
                 try:
                     t.extractall(tmp, filter="data")
-                except TypeError:  # Python without extraction filters
+                except TypeError:  # Python without extraction filters (< 3.10.12, 3.11.4):
+                    # _safe_members checks names only, so a link could still lead out
+                    odd = [m.name for m in t.getmembers() if not (m.isfile() or m.isdir())]
+                    if odd:
+                        raise DataError(f"{archive}: holds links or special files ({', '.join(odd[:3])}), "
+                                        "which this Python cannot extract safely; not extracting") from None
                     t.extractall(tmp)
         else:
             raise DataError(f"{archive}: not a zip or tar archive; delete it and download again")
@@ -384,7 +406,7 @@ def _extract_locked(archive, dest_dir):
                 _merge_tree(entry, final)
             else:
                 os.replace(entry, final)
-    except (zipfile.BadZipFile, tarfile.TarError, EOFError) as e:
+    except (zipfile.BadZipFile, tarfile.TarError, EOFError, zlib.error) as e:  # zlib: bad deflate data
         raise DataError(f"{archive}: corrupt archive ({e}); delete it and download again") from e
     finally:
         shutil.rmtree(tmp, ignore_errors=True)
