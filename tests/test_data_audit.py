@@ -78,6 +78,22 @@ def test_default_for_passes_each_class_only_what_it_takes(tmp_path):
 
 # --- missing data: the message says what to do --------------------------------------
 
+@pytest.mark.parametrize("cls, split", [(MNIST, "train"), (CIFAR10, "train"), (GTSRB, "split")])
+def test_positional_arguments_follow_torchvision(cls, split):
+    # before: download came third, so MNIST(root, False, transform) took the transform as
+    # download=<function> and silently loaded untransformed images
+    import inspect
+    names = list(inspect.signature(cls).parameters)[:5]
+    assert names == ["root", split, "transform", "target_transform", "download"]
+
+
+def test_transform_passed_by_position_is_applied(tmp_path):
+    write_mnist(tmp_path)
+    ds = MNIST(tmp_path, False, lambda x: x - 1.0, lambda y: y + 10)
+    x, y = ds[1]
+    assert float(x.max()) == pytest.approx(51 / 255 - 1.0) and y == 11
+
+
 def test_missing_message_names_the_env_sub_folder(tmp_path, monkeypatch):
     # before: "(or point $STREAMNETS_DATA at a folder that holds them)", but files
     # directly in that folder are not found: only its sub-folders are searched

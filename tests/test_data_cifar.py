@@ -112,6 +112,15 @@ def test_missing_cifar_message(tmp_path):
     assert "data_batch_1" in msg and "download=True" in msg and "--download" in msg
 
 
+def test_missing_batch_of_a_partial_copy_is_named(tmp_path):
+    # before: "CIFAR-10 not found" without saying that only data_batch_5 was missing
+    write_cifar(tmp_path / "cifar-10-batches-py")
+    (tmp_path / "cifar-10-batches-py" / "data_batch_5").unlink()
+    with pytest.raises(DataError, match=r"cifar-10-batches-py has data_batch_1, data_batch_2, "
+                                        r"data_batch_3, data_batch_4 but not data_batch_5\n"):
+        CIFAR10(tmp_path, train=True)
+
+
 @pytest.mark.parametrize("labels, message", [
     ([1.5, 2.7], "float64"),           # before: silently truncated to 1, 2
     ([[1, 2]], r"shape \(1, 2\)"),   # before: silently flattened

@@ -228,6 +228,14 @@ def test_csv_that_is_not_utf8_text(tmp_path):
         GTSRB(tmp_path, cache=False)
 
 
+def test_csv_saved_with_a_byte_order_mark(tmp_path):
+    # before: "header has no column 'Filename' (found ['\ufeffFilename', ...])"
+    images = write_gtsrb(tmp_path, layout={2: {0: 30, 1: 30, 2: 30}})
+    csv = images / "00002" / "GT-00002.csv"
+    csv.write_text(csv.read_text(), encoding="utf-8-sig")
+    assert GTSRB(tmp_path, split="test", cache=False).targets.tolist() == [2]
+
+
 def test_csv_listing_an_image_twice(tmp_path):
     # before: the track silently got the frame twice (31 frames, one repeated)
     images = write_gtsrb(tmp_path, layout={2: {0: 30}})

@@ -11,7 +11,7 @@ import torch
 from ..errors import DataError
 from . import download as dl
 from .base import ArrayDataset
-from .paths import candidate_dirs, download_dir, missing_error
+from .paths import candidate_dirs, download_dir, missing_error, partial_copies
 
 __all__ = ["CIFAR10", "read_cifar_batch"]
 
@@ -123,9 +123,9 @@ class CIFAR10(ArrayDataset):
     root : str or path-like, optional
     train : bool
         50,000 training images (5 batches) or 10,000 test images.
-    download : bool
     transform, target_transform : callable, optional
         Applied to the float image ``(3, 32, 32)`` in [0, 1] and to the label.
+    download : bool
 
     Examples
     --------
@@ -155,14 +155,15 @@ class CIFAR10(ArrayDataset):
         "cifar10",
     )
 
-    def __init__(self, root=None, train=True, download=False, transform=None, target_transform=None):
+    def __init__(self, root=None, train=True, transform=None, target_transform=None, download=False):
         self.train = bool(train)
         folder, looked = self.locate(root, train)
         if folder is None and download:
             folder = self.download(root)
         if folder is None:
             need = [f"{self.folder_name}/" + ", ".join(self.filenames(train))]
-            raise missing_error(self.title, looked, need, download_dir(root, "cifar10"), root=root)
+            partial = "; ".join(note for _, note in partial_copies(looked, self.filenames(train)))
+            raise missing_error(self.title, looked, need, download_dir(root, "cifar10"), partial, root)
         parts = [read_cifar_batch(folder / f) for f in self.filenames(train)]
         data = np.concatenate([p[0] for p in parts])
         labels = np.concatenate([p[1] for p in parts])

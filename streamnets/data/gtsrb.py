@@ -156,7 +156,7 @@ def _id_ranges(ids):
 
 def _read_csv(csv_path, cls):
     try:
-        with open(csv_path, newline="", encoding="utf-8") as f:
+        with open(csv_path, newline="", encoding="utf-8-sig") as f:  # -sig: a BOM from an editor
             rows = list(csv.reader(f, delimiter=";"))
     except (UnicodeDecodeError, csv.Error) as e:
         raise DataError(f"{csv_path}: not a readable GTSRB annotation file ({e}); extract the "
@@ -241,12 +241,12 @@ class GTSRB(ArrayDataset):
         ``gtsrb/`` sub-folder and in the other folders of :mod:`streamnets.data.paths`.
     split : {"train", "val", "test"}
         Tracks are split 80/10/10 per class (see :func:`split_tracks`).
+    transform, target_transform : callable, optional
+        Applied to the float track ``(30, 3, 32, 32)`` in [0, 1] and to the label.
     download : bool
         Download ``GTSRB_Final_Training_Images.zip`` and extract it. Its SHA-256 is
         not pinned (no value known for sure): the check is format-only (a valid zip
         whose images decode).
-    transform, target_transform : callable, optional
-        Applied to the float track ``(30, 3, 32, 32)`` in [0, 1] and to the label.
     seed : int
         Seed of the track split.
     size : int
@@ -302,8 +302,8 @@ class GTSRB(ArrayDataset):
         "gtsrb",
     )
 
-    def __init__(self, root=None, split="train", download=False, transform=None,
-                 target_transform=None, seed=0, size=32, track_length=30, cache=True):
+    def __init__(self, root=None, split="train", transform=None, target_transform=None,
+                 download=False, seed=0, size=32, track_length=30, cache=True):
         if split not in SPLITS:
             raise DataError(f"GTSRB: unknown split {split!r}; use one of {list(SPLITS)}")
         size = whole_number("GTSRB: size", size)

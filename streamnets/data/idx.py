@@ -163,10 +163,10 @@ class MNIST(ArrayDataset):
         Data folder searched first (itself and its sub-folders).
     train : bool
         Training split (60,000 images) or test split (10,000).
-    download : bool
-        Download the files (SHA-256-checked) if they are not found.
     transform, target_transform : callable, optional
         Applied to the float image ``(1, 28, 28)`` in [0, 1] and to the label.
+    download : bool
+        Download the files (SHA-256-checked) if they are not found.
 
     Attributes
     ----------
@@ -215,7 +215,7 @@ class MNIST(ArrayDataset):
         "t10k-labels-idx1-ubyte.gz": ("f7ae60f92e00ec6debd23a6088c31dbd2371eca3ffa0defaefb259924204aec6", 4542),
     }
 
-    def __init__(self, root=None, train=True, download=False, transform=None, target_transform=None):
+    def __init__(self, root=None, train=True, transform=None, target_transform=None, download=False):
         self.train = bool(train)
         folder, looked = self.locate(root, train)
         if folder is None and download:
