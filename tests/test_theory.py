@@ -198,3 +198,46 @@ def test_check_theorem1_refuses_a_larger_or_wider_minimal_tableau():
     with pytest.raises(sn.SettingError, match="it has nodes u, v, w, extra"):
         check_theorem1(r, 3, wider)
     assert check_theorem1(r, 3, minimal_tableau(net, 3)) == (True, True, True, True)
+
+
+def test_lemma1_cycle_set_gives_only_valid_patterns():
+    """Guards against: a cycle set whose edges form further cycles. In the complete graph the
+    2-cycles are chordless and edge-disjoint, but R = 0 on a -> b -> c -> a with R = 1 on
+    the way back is invalid; on 5 nodes the product 3^10 = 59049 exceeded the 58562 valid
+    patterns."""
+    import itertools
+
+    names = "abcd"
+    edges = [("x", "a")] + [(u, v) for u in names for v in names if u != v]
+    nodes = [sn.Node(v, (1,), tags=("prediction",) if v == "d" else ()) for v in "x" + names]
+    net = sn.Network(nodes, edges, name="k4")
+    b = lemma1_bounds(net)
+    cycles = [list(zip(c, c[1:] + c[:1])) for c in b.cycle_set]
+    choices = [[bits for bits in itertools.product((0, 1), repeat=len(c)) if any(bits)]
+               for c in cycles]
+    for combo in itertools.product(*choices):
+        pattern = {e.key: 1 for e in net.edges}
+        for cycle, bits in zip(cycles, combo):
+            pattern.update(zip(cycle, bits))
+        assert sn.Rollout(net, pattern).is_valid, pattern
+    assert b.cycles <= count_patterns(net).valid
+
+
+def test_check_theorem1_compares_a_minimal_tableau_of_tuples_by_value():
+    # before: rows given as tuples compared unequal to the tableau's lists: (d) False for the
+    # streaming rollout (inconsistent with Theorem 1); rows of numbers raised a bare TypeError
+    net = sn.load("fig2")
+    r = sn.Rollout.streaming(net)
+    rows = {v: tuple(row) for v, row in minimal_tableau(net, 3).items()}
+    assert check_theorem1(r, 3, rows) == (True, True, True, True)
+    with pytest.raises(sn.SettingError, match="minimal does not fit size 3"):
+        check_theorem1(r, 3, {"u": 0, "v": 0, "w": 0})
+
+
+def test_check_theorem1_needs_a_window_of_one_frame_at_least():
+    # before: size=0 left only frame 0, where (c) and (d) hold for every pattern:
+    # the sequential rollout of fig2 came out (False, False, True, True), not consistent
+    seq = sn.Rollout.sequential(sn.load("fig2"))
+    with pytest.raises(sn.SettingError, match=r"^size must be a whole number >= 1, got 0"):
+        check_theorem1(seq, 0)
+    assert check_theorem1(seq, 1) == (False, False, False, False)
