@@ -342,3 +342,33 @@ def test_explorer_caps_the_window_before_computing_anything(explorer, monkeypatc
     explorer.set(window=MAX_WINDOW)  # the cap itself is drawn
     assert explorer.window == MAX_WINDOW
     assert len(window_axes(explorer).get_xticks()) == MAX_WINDOW + 1
+
+
+def test_builder_shows_the_error_of_a_misspelt_field_not_the_blank_page_hint():
+    # before: a mapping without 'nodes' and 'edges' counted as a blank page, so a typo such as
+    # 'nodez' (or an .st_graph without synapses) showed "add nodes and edges ... to start"
+    b = NetworkBuilder(spec=None)
+    b.text.value = "nodez: {x: {shape: [4]}, y: {shape: [2]}}\nedgez: [[x, y]]\n"
+    assert b.network is None and "unknown field 'nodez' (did you mean 'nodes'?)" in b.message.value
+    b.text.value = "name: mine\nnodes: {}\nedges: []\n"
+    assert b.message.value == "add nodes and edges (form or YAML text) to start"
+
+
+def test_builder_add_node_on_an_existing_node_keeps_its_tags_dropout_and_place():
+    # before: the node was written anew at the end: fig2's w lost its 'prediction' tag (no
+    # output any more) and mnist_sr's h1 its dropout 0.25
+    b = NetworkBuilder()
+    assert b.add_node("w", "16") and b.network is not None, b.message.value
+    assert b.network.outputs == ("w",) and b.network.nodes["w"].shape == (16, 1, 1)
+    assert list(b.network.nodes) == ["u", "v", "w"]
+    b = NetworkBuilder("mnist_sr")
+    assert b.add_node("h1", "16, 7, 7", "tanh") and b.network.nodes["h1"].dropout == 0.25
+    assert b.network.nodes["h1"].activation == "tanh" and list(b.network.nodes)[1] == "h1"
+
+
+@pytest.mark.parametrize("given, message", [({}, "gives no value for edge"),
+                                            ("", "unknown rollout ''")])
+def test_explorer_refuses_an_empty_pattern_instead_of_showing_the_sequential_one(given, message):
+    # before: an empty dict or name was falsy and silently became the sequential rollout
+    with pytest.raises(sn.SpecError, match=message):
+        RolloutExplorer("fig2", rollout=given)

@@ -153,7 +153,9 @@ class NetworkBuilder(WidgetApp):
     def _show(self):
         net = self.network
         doc = self._doc if isinstance(self._doc, dict) else {}
-        blank = not self.text.value.strip() or (doc and not doc.get("nodes") and not doc.get("edges"))
+        # a fresh page: no nodes or edges yet, and no other field (a typo such as 'nodez' is an error)
+        blank = not self.text.value.strip() or (doc and not doc.get("nodes") and not doc.get("edges")
+                                                and set(doc) <= {"name", "description", "nodes", "edges"})
         if net is None and blank:  # a blank page, not a mistake
             self.message.value = "add nodes and edges (form or YAML text) to start"
         elif net is None:
@@ -230,7 +232,8 @@ class NetworkBuilder(WidgetApp):
                 doc["rollouts"][name] = [p for p in pairs if not gone(self._ends(p) or ())]
 
     def add_node(self, name, shape="8", activation="relu"):
-        """Add (or replace) node ``name`` with ``shape`` ("8" or "16, 7, 7").
+        """Add node ``name`` with ``shape`` ("8" or "16, 7, 7"), or give an existing
+        one this shape and activation (it keeps its place, tags and dropout).
 
         Like the other form actions it edits the text and returns True, or
         shows what is wrong in :attr:`message` and returns False.
@@ -238,11 +241,16 @@ class NetworkBuilder(WidgetApp):
         def change(doc):
             if not str(name).strip():
                 raise StreamnetsError("give the node a name")
-            old = self._key(doc, str(name).strip())
-            if old is not None:
-                del doc["nodes"][old]
-            doc["nodes"][str(name).strip()] = {"shape": _parse_shape(shape),
-                                               "activation": activation}
+            key = str(name).strip()
+            old = self._key(doc, key)
+            fields = doc["nodes"].get(old) if old is not None else None
+            fields = dict(fields) if isinstance(fields, dict) else {}
+            fields.update(shape=_parse_shape(shape), activation=activation)
+            if old is None:
+                doc["nodes"][key] = fields
+            else:  # in place: the node order is the drawing's and the tableau's
+                doc["nodes"] = {(key if k == old else k): (fields if k == old else v)
+                                for k, v in doc["nodes"].items()}
         return self._edit(change)
 
     def remove_node(self, name):

@@ -164,7 +164,7 @@ class RolloutExplorer(WidgetApp):
         from ..spec import load
 
         self.network = net = load(network)
-        rollout = Rollout.of(net, rollout or "sequential")
+        rollout = Rollout.of(net, "sequential" if rollout is None else rollout)
         window = _checked_window(window)
         if step is not None:
             step = _checked_step(step, rollout, window)
