@@ -10,6 +10,7 @@ that split reductions differently.
 
 import itertools
 import threading
+import time
 
 import pytest
 import torch
@@ -1029,3 +1030,105 @@ def test_a_model_moved_in_mid_stream_asks_for_a_new_stream(make):
                                               r"model is now torch.float64 on cpu; after moving a "
                                               r"model start a new stream with initial_state\(2\)"):
             ex.step(x, state)
+
+
+@pytest.mark.parametrize("make", [lambda m: SerialExecutor(m), lambda m: ThreadExecutor(m, workers=2)])
+def test_kernels_see_parameters_and_global_hooks_as_step_does(make):
+    # The kernels kept the bias Parameter they were built with: after
+    # load_state_dict(assign=True) they mixed new weights with old biases (max
+    # |diff| 2e4); and a global forward hook, which model.step runs, was skipped.
+    model, other = model_of(sn.load("cifar10_dsr1")), model_of(sn.load("cifar10_dsr1"), seed=1)
+    x = torch.rand(1, 4, 3, 32, 32)
+    with make(model) as ex:
+        model.load_state_dict(other.state_dict(), assign=True)
+        assert compare_outputs(ex.run(x), ReferenceExecutor(model).run(x))[0]
+        calls = []
+        handle = torch.nn.modules.module.register_module_forward_hook(lambda m, i, o: calls.append(m))
+        try:
+            ReferenceExecutor(model).run(x)
+            expected, calls[:] = len(calls), []
+            with make(model) as hooked:
+                hooked.run(x)
+        finally:
+            handle.remove()
+        assert len(calls) == expected > 0
+
+
+def test_closing_from_another_thread_lets_a_waiting_step_finish_right():
+    # close() did not wait for a step of another thread: one waiting for its turn
+    # then found no pool and ran only the caller's static share (the other
+    # worker's nodes came back empty), or put its jobs behind the workers' stop
+    # order and waited forever.
+    model = model_of(sn.load("cifar10_dsr1"))
+    x = torch.rand(1, 4, 3, 32, 32)
+    expected = ReferenceExecutor(model).steps(x)[1]
+    ex = ThreadExecutor(model, workers=2, schedule="static")
+    _, state = ex.steps(x[:, :3])
+    got = {}
+    with ex._lock:  # another thread's step in progress
+        stepping = threading.Thread(target=lambda: got.update(state=ex.step(x[:, 3], state)[1]))
+        stepping.start()
+        time.sleep(0.2)  # past the check for a pool, waiting for its turn
+        closing = threading.Thread(target=ex.close)
+        closing.start()
+        time.sleep(0.2)
+    stepping.join(10)
+    closing.join(10)
+    assert not stepping.is_alive() and not closing.is_alive() and ex._threads == []
+    assert_same_state(got["state"], expected, TOLERANCE)
+
+
+def test_thread_executor_under_autocast_equals_step():
+    # Autocast is per thread: the pool computed in float32 from the caller's
+    # bfloat16 values and failed ("Input type (c10::BFloat16) and bias type (float)").
+    model = model_of(sn.load("cifar10_dsr1"))
+    x = torch.rand(2, 6, 3, 32, 32)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        expected = ReferenceExecutor(model).run(x)
+        for mode in ("dynamic", "static"):
+            with ThreadExecutor(model, workers=2, schedule=mode) as ex:
+                got = ex.run(x)
+            assert got[-1]["prediction"].dtype == torch.bfloat16
+            assert compare_outputs(got, expected)[0]
+
+
+def test_timing_counts_out_of_range_are_setting_errors():
+    # repeats=0 was a StatisticsError ("no median for empty data"), frames=0 a
+    # ZeroDivisionError, batch=0 timed empty tensors.
+    from streamnets.parallel import launch
+
+    model = model_of(sn.load("cifar10_dsr0"))
+    with ThreadExecutor(model, workers=2) as ex:
+        for call, name in [(lambda: ex.calibrate(repeats=0), "repeats"), (lambda: ex.calibrate(batch=0), "batch"),
+                           (lambda: ex.concurrent_ms(frames=0), "frames"),
+                           (lambda: ex.concurrent_ms(repeats=0), "repeats"),
+                           (lambda: measure_node_times(ex.schedule, repeats=0), "repeats")]:
+            with pytest.raises(SettingError, match=f"{name} must be a whole number >= 1, got 0"):
+                call()
+    for world in (0, -1):  # 0: ZeroDivisionError; -1: returned [] without running anything
+        with pytest.raises(SettingError, match=f"world_size must be a whole number >= 1, got {world}"):
+            launch(print, world)
+
+
+def test_the_training_mode_warning_points_at_the_callers_line():
+    # For executors without an __init__ of their own it named the caller's caller.
+    model = StreamNet(sn.load("mnist_sr")).train()
+    for executor in (ReferenceExecutor, SerialExecutor, ThreadExecutor):
+        with pytest.warns(UserWarning, match="training mode") as record:
+            executor(model)
+        assert record[0].filename == __file__, executor
+
+
+@pytest.mark.parametrize("count", [1, 3])
+def test_simulated_cuda_graph_captured_in_inference_mode_replays_outside_it(simulated_cuda, count):
+    # The graph's buffers made under torch.inference_mode() were inference
+    # tensors: a replay outside it failed ("Inplace update to inference tensor
+    # outside InferenceMode is not allowed"), where model.step goes on.
+    model = model_of(sn.load("cifar10_dsr1"))
+    steady = Schedule(model, "streaming").plan.steady
+    x = torch.rand(1, steady + 1 + 3 * count, 3, 32, 32)
+    ex = simulated_cuda(model, graphs=True, frames_per_graph=count)
+    with torch.inference_mode():
+        first, state = ex.steps(x[:, :steady + 1 + count])
+    rest, _ = ex.steps(x[:, steady + 1 + count:], state)
+    assert compare_outputs(first + rest, ReferenceExecutor(model).run(x))[0]

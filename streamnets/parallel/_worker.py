@@ -20,6 +20,7 @@ import torch
 import torch.multiprocessing as mp
 
 from ..device import keep_freed_memory
+from ..errors import StreamnetsError
 from .schedule import Schedule
 
 # Control words (one shared int64 tensor): the order and its arguments, then each
@@ -31,7 +32,7 @@ STEP, SLOT, FREE, SHARES, MODES, REST, LOOP, STOP = 1, 2, 3, 4, 5, 6, 7, 8
 POLL = 0.1
 
 
-class WorkerError(RuntimeError):
+class WorkerError(StreamnetsError, RuntimeError):
     """A worker process died, did not start, or an order to it was interrupted."""
 
 

@@ -30,7 +30,13 @@ class Executor:
     not seen by the executors that run node kernels (all but
     :class:`ReferenceExecutor`): a kernel calls a module's ``forward`` directly
     unless the module had hooks when it was made, which saves the call overhead
-    every frame. Register hooks first, or make a new executor.
+    every frame. Register hooks first, or make a new executor. For the same
+    reason these executors keep calling the edge and node modules they were made
+    with: after replacing a module of ``model.edge_modules`` or
+    ``model.node_modules``, make a new executor. Their parameters are read at
+    every call, so weights changed in place or replaced
+    (``load_state_dict(..., assign=True)``) are seen, except where an executor
+    says otherwise (:class:`ProcessExecutor`, :class:`CudaStreamExecutor`).
 
     Parameters
     ----------
@@ -57,7 +63,8 @@ class Executor:
         if model.training and any(m.p for m in model.node_modules.values()):
             warnings.warn(f"{type(self).__name__}: the model is in training mode, so dropout makes its "
                           f"outputs random (and different from model.step's); call model.eval() first",
-                          stacklevel=3)  # the caller of the executor class
+                          # the caller of the executor class, through a subclass's __init__ if it has one
+                          stacklevel=2 if type(self).__init__ is Executor.__init__ else 3)
         self.model = model
         self.schedule = Schedule(model, rollout)
         self.rollout = self.schedule.rollout

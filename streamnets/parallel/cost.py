@@ -20,7 +20,7 @@ from collections.abc import Mapping
 import torch
 
 from ..device import DeviceError, intra_op_threads
-from ..errors import SettingError, positive_number
+from ..errors import SettingError, positive_number, whole_number
 from .cuda import capture, replay_seconds
 
 __all__ = ["estimate_flops", "check_costs", "balanced_partition", "makespan", "measure_node_times", "steady_values",
@@ -240,6 +240,8 @@ def measure_node_times(schedule, batch=1, threads=None, repeats=20, warmup=3, se
     >>> sorted(measure_node_times(s, repeats=2, warmup=1))
     ['h1', 'h2', 'prediction']
     """
+    batch, repeats = whole_number("batch", batch), whole_number("repeats", repeats)
+    warmup = whole_number("warmup", warmup, lo=0)
     model = schedule.model
     device = next(model.parameters()).device
     if graphs and device.type != "cuda":

@@ -92,8 +92,8 @@ class CudaStreamExecutor(Executor):
     A captured graph reads the parameters' storage as it was at capture: when
     their data move (``model.half()``, ``param.data = ...``; ``load_state_dict``
     copies in place) the next frame captures anew. After replacing a
-    ``Parameter`` object itself, make a new executor: the node kernels hold the
-    biases they were built with. One graph is kept per batch size and frame
+    ``Parameter`` object itself, make a new executor: it lists the parameters
+    once, when it is made, and a graph would replay the old ones. One graph is kept per batch size and frame
     count; :meth:`close` frees them.
 
     Examples
@@ -310,7 +310,10 @@ class CudaStreamExecutor(Executor):
         entry = self._graphs.get(key)
         if entry is None or entry.storage != storage or not entry.reads(previous):
             self._drop(*key)
-            entry = self._graphs[key] = self._capture(previous, inputs)
+            # Normal tensors also under torch.inference_mode(): later replays,
+            # maybe outside it, copy into the graph's buffers in place.
+            with torch.inference_mode(False), torch.no_grad():
+                entry = self._graphs[key] = self._capture(previous, inputs)
             entry.storage = storage
         pairs = [(d, s) for d, s in zip(entry.previous, previous) if d is not None and s is not None]
         pairs += [(entry.inputs[i], x) for i, x in inputs.items()]

@@ -305,6 +305,7 @@ def launch(fn, world_size, args=(), backend="gloo", threads=None, timeout=300):
     StreamnetsError
         When a rank fails (with its traceback) or the ranks time out.
     """
+    world_size = whole_number("world_size", world_size)
     check_backend(backend, world_size)
     threads = threads or max(1, cpu_cores() // world_size)
     ctx = start_context()

@@ -33,6 +33,7 @@ import torch.multiprocessing as mp
 
 from ..device import DeviceError, cpu_cores, intra_op_threads, keep_freed_memory
 from ..errors import SettingError, StreamnetsError, positive_number, whole_number
+from ..nn.model import moved_model_error
 from . import _worker as w
 from ._worker import WorkerError
 from .base import Executor
@@ -64,12 +65,15 @@ class _Slot:
 
     def __init__(self, key, schedule, batch, dtype, outputs):
         self.key = key
-        self.values = [torch.empty(schedule.values_shape(v, batch), dtype=dtype).share_memory_()
-                       for v in schedule.names]
-        self.present = torch.zeros(len(schedule.names), dtype=torch.uint8).share_memory_()
+        # Normal tensors also when made under torch.inference_mode(): the slot is
+        # written in place by later steps, which may run outside it.
+        with torch.inference_mode(False):
+            self.values = [torch.empty(schedule.values_shape(v, batch), dtype=dtype).share_memory_()
+                           for v in schedule.names]
+            self.present = torch.zeros(len(schedule.names), dtype=torch.uint8).share_memory_()
+            self.logits = {v: torch.empty(schedule.values_shape(v, batch), dtype=dtype).share_memory_()
+                           for v in outputs}
         self.flags = self.present.numpy()
-        self.logits = {v: torch.empty(schedule.values_shape(v, batch), dtype=dtype).share_memory_()
-                       for v in outputs}
         self.refs = ()
         self.baseline = ()
 
@@ -278,7 +282,8 @@ class ProcessExecutor(BalancedShares, Executor):
                 while not done.acquire(timeout=w.POLL):
                     if not proc.is_alive():
                         raise WorkerError(f"worker process {k} did not start: it "
-                                          f"{_how_it_ended(proc.exitcode)}")
+                                          f"{_how_it_ended(proc.exitcode)}; in a script, make the "
+                                          f"executor under if __name__ == '__main__':")
                     if time.monotonic() > deadline:
                         raise WorkerError(f"worker process {k} did not start within {timeout:.0f} s")
         except BaseException:
@@ -343,12 +348,14 @@ class ProcessExecutor(BalancedShares, Executor):
                 self._order(w.REST)
 
     def close(self):
-        """Stop the worker processes (the executor then runs everything in the caller)."""
-        if self._finalizer is not None:
-            self._finalizer()
-            self._finalizer = None
-        self._procs, self._gos, self._dones, self._inboxes, self._errors = [], [], [], [], []
-        self._pools = {}
+        """Stop the worker processes (the executor then runs everything in the caller).
+        A step running in another thread finishes first."""
+        with self._lock:
+            if self._finalizer is not None:
+                self._finalizer()
+                self._finalizer = None
+            self._procs, self._gos, self._dones, self._inboxes, self._errors = [], [], [], [], []
+            self._pools = {}
 
     # -- shares ----------------------------------------------------------------------
 
@@ -392,6 +399,8 @@ class ProcessExecutor(BalancedShares, Executor):
         ...     ex.concurrent_ms(batch=1, frames=2, repeats=1) > 0
         True
         """
+        batch, frames = whole_number("batch", batch), whole_number("frames", frames)
+        repeats = whole_number("repeats", repeats)
         _, current = steady_values(self.schedule, batch, seed)
         state = replace(self.initial_state(batch), frame=self.schedule.plan.steady + 1, values=tuple(current))
         mine = self._mine if self._procs else [[self._kernels[v] for g in self.schedule.groups for v in g]]
@@ -458,6 +467,9 @@ class ProcessExecutor(BalancedShares, Executor):
         for slot in self._pools.get(batch, ()):
             if slot.holds(state.values):
                 return slot
+        moved = moved_model_error(self.model, state, RuntimeError())
+        if moved:  # model.step would fail on it: the copy below would convert silently
+            raise moved
         slot = self._free_slot(batch, None)
         slot.refs = ()
         for i, x in enumerate(state.values):
@@ -484,9 +496,13 @@ class ProcessExecutor(BalancedShares, Executor):
             self._modes = modes
 
     def step(self, frame, state):
-        if not self._procs:
-            return super().step(frame, state)
         with self._lock:  # the slots and the control words are the workers' and ours
+            if not self._procs:  # none started, or closed while this step waited for its turn
+                return super().step(frame, state)
+            if torch.is_autocast_enabled("cpu"):
+                raise DeviceError("ProcessExecutor does not run under torch.autocast: its worker "
+                                  "processes would compute in the model's dtype; use ThreadExecutor, "
+                                  "or convert the model (model.bfloat16()) instead")
             return self._step_in_turn(frame, state)
 
     def _step_in_turn(self, frame, state):

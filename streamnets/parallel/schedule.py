@@ -14,15 +14,15 @@ edge module on every call, about 40 µs, too much for a frame of 0.3 ms).
 from __future__ import annotations
 
 from ..errors import SpecError
+from ..nn.model import _fast_call
 
 __all__ = ["NodeKernel", "Schedule"]
 
 
 def _bound(module):
-    """``module.forward`` unless hooks are registered on it (then the full call)."""
-    if module._forward_hooks or module._forward_pre_hooks:
-        return module.__call__
-    return module.forward
+    """``module.forward`` unless hooks are registered on it or globally (then the
+    full call), as ``StreamNet.step`` calls it."""
+    return _fast_call(module)
 
 
 class NodeKernel:
@@ -52,7 +52,7 @@ class NodeKernel:
     ('w', 2)
     """
 
-    __slots__ = ("name", "index", "terms", "update", "bias", "is_output")
+    __slots__ = ("name", "index", "terms", "update", "_parameters", "is_output")
 
     def __init__(self, model, node, terms):
         edges = list(model.edge_modules.values())
@@ -63,19 +63,26 @@ class NodeKernel:
         self.index = list(model.network.nodes).index(node)
         self.terms = tuple((_bound(edges[e]), u, d) for e, u, d in terms)
         self.update = _bound(updates[node])
-        self.bias = updates[node].bias
+        # The bias is looked up per call, as by StreamNet.step: a Parameter replaced
+        # later (load_state_dict(assign=True)) is seen, as the edges' weights are.
+        self._parameters = updates[node]._parameters
         self.is_output = node in model.network.outputs
+
+    @property
+    def bias(self):
+        """The node's bias (its update module's, looked up at every call)."""
+        return self._parameters["bias"]
 
     def __call__(self, previous, current):
         """``(value, logits)`` of this node from the previous frame's values and the
         current frame's values so far (sequences indexed like the network's nodes);
         ``(None, None)`` when every source is empty."""
-        summed = None
+        summed, bias = None, self._parameters["bias"]
         for edge, u, d in self.terms:
             x = previous[u] if d else current[u]
             if x is None:
                 continue
-            summed = edge(x, self.bias) if summed is None else summed.add_(edge(x))
+            summed = edge(x, bias) if summed is None else summed.add_(edge(x))
         if summed is None:
             return None, None
         return self.update(summed)

@@ -15,6 +15,7 @@ thread with its full intra-op threads.
 
 from __future__ import annotations
 
+import contextlib
 import functools
 import queue
 import statistics
@@ -194,18 +195,25 @@ class ThreadExecutor(BalancedShares, Executor):
         self._finalizer = weakref.finalize(self, _shutdown, self._inboxes, self._threads)
 
     def close(self):
-        """Stop the worker threads (the executor then runs everything in the caller)."""
-        if self._finalizer is not None:
-            self._finalizer()
-            self._finalizer = None
-        self._inboxes, self._threads = [], []
+        """Stop the worker threads (the executor then runs everything in the caller).
+        A step running in another thread finishes first."""
+        with self._lock:
+            if self._finalizer is not None:
+                self._finalizer()
+                self._finalizer = None
+            self._inboxes, self._threads = [], []
 
     def _compute(self, previous, current, outputs, frame, batch):
         kernels = self.schedule.kernels
+        device = self._reference.device.type
+        # Autocast is per thread: the pool runs under the caller's, as model.step would.
+        cast = (torch.get_autocast_dtype(device) if torch.is_autocast_enabled(device) and self._threads
+                else None)
 
         def run(nodes):
-            for v in nodes:
-                kernels[v].run(previous, current, outputs)
+            with torch.autocast(device, dtype=cast) if cast is not None else contextlib.nullcontext():
+                for v in nodes:
+                    kernels[v].run(previous, current, outputs)
 
         for g, group in enumerate(self._groups):
             if len(group) <= 1 or not self._threads:
@@ -235,7 +243,12 @@ class ThreadExecutor(BalancedShares, Executor):
             self._run_jobs_locked(list(jobs))
 
     def _run_jobs_locked(self, jobs):
-        mine = jobs.pop(0) if self.caller_works or not self._inboxes else None
+        if not self._inboxes:  # no pool, or closed while this step waited for its turn
+            with intra_op_threads(self.intra_op_threads):
+                for job in jobs:
+                    job()
+            return
+        mine = jobs.pop(0) if self.caller_works else None
         # Every hand-off carries a ticket: after an interrupted wait (Ctrl-C), the
         # answers of that step's jobs come late and must not count for this one.
         self._ticket += 1
@@ -283,6 +296,8 @@ class ThreadExecutor(BalancedShares, Executor):
         ...     ex.concurrent_ms(batch=1, frames=2, repeats=1) > 0
         True
         """
+        batch, frames = whole_number("batch", batch), whole_number("frames", frames)
+        repeats = whole_number("repeats", repeats)
         previous, current = steady_values(self.schedule, batch, seed)
         kernels = self.schedule.kernels
         if self._threads:
