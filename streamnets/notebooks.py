@@ -230,6 +230,9 @@ def run_notebooks(names=None, profile="ci", out_dir="runs/notebooks", parameters
         except PapermillExecutionError as exc:
             os.replace(partial, output)
             raise _cell_failure(exc, path, output) from None
+        except KeyboardInterrupt:  # papermill has written part of it: leave no stray copy
+            partial.unlink(missing_ok=True)
+            raise
         except Exception as exc:
             if partial.exists():
                 partial.unlink()

@@ -2,8 +2,8 @@
 
 The theory values of the example network (Figs. 2-6) and the authors' values for
 the experiment networks. Code never derives anything from these: they are what
-computed results are compared against (by the tests and by ``streamnets inspect
---paper``).
+computed results are compared against (by the tests and by ``streamnets list``,
+also ``streamnets inspect`` without a network).
 """
 
 from typing import NamedTuple, Optional

@@ -2,8 +2,10 @@
 
 CPU runs are bit-reproducible with :func:`seed_everything` alone: the CPU kernels
 streamnets uses (convolution, matrix products, dropout) are deterministic for a
-given PyTorch version and number of threads (``torch.get_num_threads()``; reductions
-are split across threads, so change neither between runs you compare).
+given PyTorch build, CPU instruction set (``torch.backends.cpu.get_cpu_capability()``,
+e.g. AVX2 vs AVX512: the kernels round differently) and number of threads
+(``torch.get_num_threads()``; reductions are split across threads), so change none
+of them between runs you compare.
 ``torch.use_deterministic_algorithms`` is therefore *not* switched on by default:
 it matters for CUDA (cuDNN algorithm choice, cuBLAS workspaces, atomic adds) and
 costs speed there. Pass ``deterministic=True`` to get reproducible GPU runs too.

@@ -431,3 +431,49 @@ def test_comparing_with_a_reference_of_another_float_environment_says_so():
     assert compare_to_reference(same, unrecorded)[0].startswith(
         "the reference was made with an unrecorded torch build and CPU")
     assert not compare_to_reference(same, same)[0].startswith("the reference")
+
+
+@pytest.mark.parametrize("trained_with, text", [
+    ({"device": "cuda:0"}, "torch ? on cuda:0"),  # a record of an earlier streamnets: its device alone
+    ({"device": "cuda:0", "environment": {"torch": "2.11.0+cu130", "cpu_capability": "AVX512",
+                                          "device": "NVIDIA H200 (bfloat16 autocast)"}},
+     "torch 2.11.0+cu130 on NVIDIA H200 (bfloat16 autocast)"),
+])
+def test_a_kept_run_of_another_float_environment_is_named(tiny_run, tmp_path, trained_with, text):
+    # before: a run finished on a GPU was kept by a resumed CPU run without a word, and
+    # results.json named the CPU alone as the environment of all its runs
+    out = _copy(tiny_run, tmp_path)
+    path = out / "ci" / "mnist" / "runs" / "mnist_s__streaming__rep0" / "evaluation.json"
+    record = {k: v for k, v in json.loads(path.read_text()).items() if k != "environment"}
+    path.write_text(json.dumps({**record, **trained_with}))
+    lines = []
+    results = run_experiment("mnist", out=out, resume=True, device="cpu", **{**TINY, "log": lines.append})
+    [warning] = [line for line in lines if "float rounding differs" in line]
+    assert warning.startswith(f"[mnist: mnist_s streaming rep 0] it was trained with {text}, this call trains "
+                              f"with torch {torch.__version__} on ")
+    assert results["kept_environments"] == [trained_with.get("environment", {"device": "cuda:0"})]
+    assert results["kept_runs"] == 7
+    again = run_experiment("mnist", out=tiny_run, resume=True, device="cpu", **TINY)
+    assert "kept_environments" not in again  # all trained here
+
+
+def test_streaming_must_reach_the_sequential_accuracy_before_the_sequential_rollout_does():
+    # before: compared with the sequential rollout's last step (24), so a streaming rollout that
+    # got there at step 8 "reached it far earlier" than a sequential one that had it at step 6
+    runs = [_run("mnist_sr", "streaming", list(range(2, 10)), [0.45, 0.5, 0.55, 0.6, 0.65, 0.7, 0.87, 0.87],
+                 n=10000),
+            _run("mnist_sr", "sequential", list(range(3, 27, 3)), [0.45] + [0.87] * 7, n=10000)]
+    claim = _claims(runs)["recurrent_growth"]
+    assert not claim["holds"]
+    assert claim["evidence"].endswith("mnist_sr: streaming reaches the sequential last-frame accuracy 0.870 "
+                                      "at step 8, sequential at step 24 (the sequential rollout was within "
+                                      "noise of it at step 6) (does not hold)")
+    assert _claims(MNIST_GOOD)["recurrent_growth"]["holds"]
+
+
+@pytest.mark.parametrize("call", [lambda: run_experiment("all"), lambda: get_experiment("all")])
+def test_all_given_as_one_experiment_is_refused_without_suggesting_all(call):
+    # before: "unknown experiment 'all'; choose one of mnist, cifar10, gtsrb or all"
+    with pytest.raises(sn.StreamnetsError, match=r"'all' is not one experiment; choose one of mnist, "
+                                                 r"cifar10, gtsrb, or run them all with reproduce\('all'\)"):
+        call()

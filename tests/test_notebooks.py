@@ -152,3 +152,20 @@ def test_notebook_names():
         find_notebooks(["no_such_notebook"])
     with pytest.raises(StreamnetsError, match="matches several"):
         find_notebooks(["0"])
+
+
+def test_an_interrupted_notebook_leaves_no_partial_copy(tmp_path, monkeypatch):
+    # before: Ctrl-C left .<stem>.<pid>.partial.ipynb behind, one more per interrupted run
+    import papermill
+
+    def interrupted(source, partial, **kwargs):
+        with open(partial, "w") as f:  # papermill saves the output as it goes
+            f.write("{")
+        raise KeyboardInterrupt
+
+    monkeypatch.setattr(papermill, "execute_notebook", interrupted)
+    source = write_notebook(tmp_path / "tiny.ipynb", "x = 1")
+    out = tmp_path / "out"
+    with pytest.raises(KeyboardInterrupt):
+        run_notebooks([source], out_dir=out, progress=False)
+    assert list(out.iterdir()) == []

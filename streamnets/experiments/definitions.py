@@ -155,10 +155,18 @@ def get_experiment(name):
     ('CIFAR-10: network depth DSR0 ... DSR6', 1.0)
     >>> cifar.depth_series[-1], cifar.profile("ci").width
     ('cifar10_dsr6', 0.125)
+    >>> get_experiment("all")
+    Traceback (most recent call last):
+    ...
+    streamnets.errors.SpecError: experiment: 'all' is not one experiment; choose one of mnist, cifar10, gtsrb, or run them all with reproduce('all') (streamnets reproduce all)
     """
     try:
         return EXPERIMENTS[name]
     except KeyError:
+        if name == "all":  # what reproduce("all") and `streamnets reproduce all` take, not one experiment
+            raise SpecError(f"'all' is not one experiment; choose one of {', '.join(EXPERIMENTS)}, or "
+                            f"run them all with reproduce('all') (streamnets reproduce all)",
+                            field="experiment") from None
         raise SpecError(f"unknown experiment {name!r}; choose one of {', '.join(EXPERIMENTS)} or all",
                         field="experiment") from None
 

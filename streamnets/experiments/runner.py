@@ -10,8 +10,10 @@ experiment live side by side; the committed references use the same layout)::
 
 A run whose ``evaluation.json`` exists is finished and is never redone with
 ``resume=True``; it records the settings it was trained with, and one of other
-settings (profile, epochs, data, width) is refused rather than mixed in. An
-interrupted run continues from its last epoch checkpoint.
+settings (profile, epochs, data, width) is refused rather than mixed in. One kept
+from another float environment (device, torch build, CPU instruction set) is kept
+with a warning and listed in ``results["kept_environments"]``. An interrupted run
+continues from its last epoch checkpoint.
 """
 
 from __future__ import annotations
@@ -32,6 +34,7 @@ from ..seeding import derive_seed
 from ..spec import load
 from ..train import TrainConfig, _spec_digest, train
 from .definitions import EXPERIMENTS, get_experiment, with_overrides
+from .report import _environment_text
 
 __all__ = ["reproduce", "run_experiment", "subset"]
 
@@ -102,7 +105,7 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     if not finished and (earlier / "results.json").exists():
         log(f"[{experiment.name}] {earlier} holds runs of an earlier streamnets, which wrote every "
             f"profile there; to keep them, stop now and move that folder to {out}")
-    runs, kept = [], 0
+    runs, kept, elsewhere = [], 0, []
     for network in experiment.networks:
         net = load(network).scaled(prof.width)
         for rollout_name in experiment.rollouts[network]:
@@ -113,7 +116,9 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
                 if resume and (run_dir / "evaluation.json").exists():
                     kept += 1
                 reps.append(_one_run(net, rollout, rep, run_dir, train_images, test_images,
-                                     experiment, prof, device, resume, progress, log))
+                                     experiment, prof, device, resume, progress, log, environment))
+                if reps[-1]["environment"] != environment and reps[-1]["environment"] not in elsewhere:
+                    elsewhere.append(reps[-1]["environment"])
             runs.append(_aggregate(network, rollout, reps))
     results = {"experiment": experiment.name, "title": experiment.title, "profile": profile,
                "dataset": train_images.name, "noise_std": experiment.noise_std,
@@ -125,6 +130,8 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
                "environment": environment, "runs": runs,
                # finished runs found in OUT and kept (resume) rather than trained by this call
                "kept_runs": kept}
+    if elsewhere:  # kept runs trained in another float environment than ``environment``
+        results["kept_environments"] = elsewhere
     results["claims"] = check_claims(experiment, results)
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
     write_report(results, out)
@@ -151,7 +158,7 @@ def float_environment(device="cpu"):
 
 
 def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, prof, device,
-             resume, progress, log):
+             resume, progress, log, environment):
     done = run_dir / "evaluation.json"
     label = f"{experiment.name}: {net.name} {rollout.name} rep {rep}"
     config = TrainConfig(epochs=prof.epochs, batch_size=prof.batch_size, lr=prof.lr,
@@ -163,17 +170,31 @@ def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, 
         record = _read_finished(done)
         _check_same_settings(done, record, settings)
         log(f"[{label}] finished earlier, kept")
+        if not isinstance(record.get("environment"), dict):  # an earlier streamnets records none
+            record["environment"] = _recorded_environment(record, environment, device)
+        if record["environment"] != environment:
+            log(f"[{label}] it was trained with {_environment_text(record['environment'])}, this call "
+                f"trains with {_environment_text(environment)}: float rounding differs, so the results "
+                f"mix the two (listed in results.json, kept_environments); to train it here, delete {run_dir}")
         return record
     started = time.perf_counter()
     trainer, ev = train(net, rollout, train_images, test_images, experiment.noise_std, config,
                         out_dir=run_dir, resume=resume)
     earlier = sum(h["seconds"] for h in trainer.history[:trainer.resumed_epochs or 0])
     record = {**ev.as_dict(), "seconds": time.perf_counter() - started + earlier,
-              "device": str(trainer.device), "settings": settings}
+              "device": str(trainer.device), "environment": environment, "settings": settings}
     atomic_write_text(done, json.dumps(record, indent=1))
     log(f"[{label}] accuracy per frame {' '.join(f'{a:.3f}' for a in ev.accuracy)} "
         f"at update steps {ev.update_steps} ({record['seconds']:.0f} s)")
     return record
+
+
+def _recorded_environment(record, environment, device):
+    """The float environment of a finished run that does not record one (an earlier
+    streamnets): ``environment`` if it was trained on the kind of device ``device``
+    is, else its device alone."""
+    trained_on = str(record.get("device", "cpu"))
+    return environment if trained_on.split(":")[0] == resolve_device(device).type else {"device": trained_on}
 
 
 def _settings(net, rollout, config, prof, train_images, test_images, noise_std):
