@@ -385,7 +385,8 @@ def test_float_environment_names_the_device_it_trains_on(monkeypatch):
     from streamnets.device import DeviceError
     from streamnets.experiments.runner import float_environment
 
-    cpu = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    cpu = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability(),
+           "threads": torch.get_num_threads()}
     assert float_environment("cpu") == cpu
     monkeypatch.setattr(torch.cuda, "is_available", lambda: False)
     monkeypatch.setattr(torch.backends.mps, "is_available", lambda: False)
@@ -426,7 +427,15 @@ def test_comparing_with_a_reference_of_another_float_environment_says_so():
         "the reference was made with torch 2.11.0+cu130 on NVIDIA H200 (bfloat16 autocast), this run "
         f"with torch {torch.__version__} on ")
     assert compare_to_reference(same, gpu)[0].endswith("on the same torch build and device and precision)")
-    assert compare_to_reference(same, other)[0].endswith("on the same torch build and CPU instruction set)")
+    assert compare_to_reference(same, other)[0].endswith(
+        "on the same torch build and CPU instruction set and thread count)")
+    # before: the thread count was not recorded, so --threads 1 differed from the reference
+    # (by up to 0.018 per frame for MNIST) without a word on why
+    fewer = {**same, "environment": {**float_environment(), "threads": 1}}
+    assert compare_to_reference(fewer, same)[0].startswith(
+        f"the reference was made with torch {torch.__version__} on {float_environment()['cpu_capability']}, "
+        f"{torch.get_num_threads()} threads, this run with torch {torch.__version__} on "
+        f"{float_environment()['cpu_capability']}, 1 thread: float rounding differs")
     unrecorded = {k: v for k, v in ref.items() if k != "environment"}
     assert compare_to_reference(same, unrecorded)[0].startswith(
         "the reference was made with an unrecorded torch build and CPU")

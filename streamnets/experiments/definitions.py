@@ -18,7 +18,8 @@ noise of it and DSR5 0.027 behind (0.958 vs 0.985); 6 epochs keeps ``reproduce a
 within about 35 minutes on the slower of the two machines measured (11 on the faster;
 CIFAR-10 takes 26 of the 35). The times are for an
 otherwise idle machine: with two torch threads on two cores that other work shares,
-training becomes several times slower (thread oversubscription; ``--threads 1``).
+training becomes several times slower (thread oversubscription; ``--threads 1``
+avoids it, but its sums round differently from the 2-thread references).
 """
 
 from __future__ import annotations

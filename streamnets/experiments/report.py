@@ -91,7 +91,9 @@ def write_report(results, out_dir):
 
 
 def _environment_text(env):
-    return f"torch {env.get('torch', '?')} on {env.get('device') or env.get('cpu_capability', '?')}"
+    n = env.get("threads") if not env.get("device") else None
+    threads = f", {n} thread{'s' * (n != 1)}" if n else ""
+    return f"torch {env.get('torch', '?')} on {env.get('device') or env.get('cpu_capability', '?')}{threads}"
 
 
 def compare_to_reference(results, reference):
@@ -106,7 +108,7 @@ def compare_to_reference(results, reference):
                      f"{_environment_text(here or {})}: float rounding differs, and training "
                      f"can amplify it, so single accuracies may move by several points; compare "
                      f"the claims' verdicts (runs repeat exactly only on the same torch build and "
-                     f"{'device and precision' if on_gpu else 'CPU instruction set'})")
+                     f"{'device and precision' if on_gpu else 'CPU instruction set and thread count'})")
     for r in results["runs"]:
         old = ref.get((r["network"], r["rollout"]))
         if old is None:

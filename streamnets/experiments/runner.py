@@ -140,17 +140,20 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
 
 def float_environment(device="cpu"):
     """What decides the float rounding of a run: the torch build and the instruction set
-    its CPU kernels use, and on another device (``auto`` is resolved) that device's name
-    and autocast precision. Runs repeat bit for bit only where all are the same.
+    its CPU kernels use; on the CPU the number of torch threads (reductions are split
+    over them), on another device (``auto`` is resolved) that device's name and autocast
+    precision. Runs repeat bit for bit only where all are the same.
 
     Examples
     --------
     >>> sorted(float_environment("cpu"))
-    ['cpu_capability', 'torch']
+    ['cpu_capability', 'threads', 'torch']
     """
     env = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
     dev = resolve_device(device)
-    if dev.type != "cpu":
+    if dev.type == "cpu":
+        env["threads"] = torch.get_num_threads()
+    else:
         name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
         dtype = autocast_dtype(dev)
         env["device"] = name + (f" ({str(dtype).removeprefix('torch.')} autocast)" if dtype else "")
