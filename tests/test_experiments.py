@@ -1,6 +1,7 @@
 """Experiment definitions, claims logic, and a tiny end-to-end reproduce run."""
 
 import json
+import shutil
 
 import pytest
 import torch
@@ -249,6 +250,26 @@ def test_resume_refuses_a_finished_run_of_other_settings(tiny_run, tmp_path, cha
                                                  r".*; to keep both, write to another folder \(--out; out_dir"):
         run_experiment("mnist", out=out, resume=True, **{**TINY, **changes})
     assert json.loads((out / "ci" / "mnist" / "results.json").read_text())["settings"]["epochs"] == 1
+
+
+def test_a_finished_run_of_other_settings_is_refused_before_any_run_trains(tiny_run, tmp_path, monkeypatch):
+    # before: only when the loop reached it, after training the runs before it (hours under
+    # the paper profile); here the first run is missing and the last one of other settings
+    import streamnets.experiments.runner as runner
+
+    out = _copy(tiny_run, tmp_path)
+    mnist, runs = EXPERIMENTS["mnist"], out / "ci" / "mnist" / "runs"
+    first, last = mnist.networks[0], mnist.networks[-1]
+    first = runs / f"{first}__{mnist.rollouts[first][0]}__rep0"
+    last = runs / f"{last}__{mnist.rollouts[last][-1]}__rep0"
+    shutil.rmtree(first)
+    path = last / "evaluation.json"
+    record = json.loads(path.read_text())
+    path.write_text(json.dumps({**record, "settings": {**record["settings"], "epochs": 5}}))
+    monkeypatch.setattr(runner, "train", lambda *a, **k: pytest.fail(f"trained {a[0].name} first"))
+    with pytest.raises(sn.StreamnetsError, match=rf"{last.name}.evaluation.json: this run was finished "
+                                                 r"with other settings: epochs=5 \(now 1\)"):
+        run_experiment("mnist", out=out, resume=True, **TINY)
 
 
 def test_the_profiles_of_one_experiment_live_side_by_side(tiny_run, tmp_path):

@@ -105,21 +105,17 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     if not finished and (earlier / "results.json").exists():
         log(f"[{experiment.name}] {earlier} holds runs of an earlier streamnets, which wrote every "
             f"profile there; to keep them, stop now and move that folder to {out}")
+    plan = _plan(experiment, prof, out, device, progress, train_images, test_images, resume)
     runs, kept, elsewhere = [], 0, []
-    for network in experiment.networks:
-        net = load(network).scaled(prof.width)
-        for rollout_name in experiment.rollouts[network]:
-            rollout = Rollout.named(net, rollout_name)
-            reps = []
-            for rep in range(prof.repetitions):
-                run_dir = _run_dir(out, network, rollout_name, rep)
-                if resume and (run_dir / "evaluation.json").exists():
-                    kept += 1
-                reps.append(_one_run(net, rollout, rep, run_dir, train_images, test_images,
-                                     experiment, prof, device, resume, progress, log, environment))
-                if reps[-1]["environment"] != environment and reps[-1]["environment"] not in elsewhere:
-                    elsewhere.append(reps[-1]["environment"])
-            runs.append(_aggregate(network, rollout, reps))
+    for network, net, rollout, reps in plan:
+        records = []
+        for rep, (run_dir, config, settings) in enumerate(reps):
+            kept += resume and (run_dir / "evaluation.json").exists()
+            records.append(_one_run(net, rollout, rep, run_dir, config, settings, train_images,
+                                    test_images, experiment, resume, log, environment))
+            if records[-1]["environment"] not in (environment, *elsewhere):
+                elsewhere.append(records[-1]["environment"])
+        runs.append(_aggregate(network, rollout, records))
     results = {"experiment": experiment.name, "title": experiment.title, "profile": profile,
                "dataset": train_images.name, "noise_std": experiment.noise_std,
                "settings": {k: getattr(prof, k) for k in prof.__dataclass_fields__},
@@ -160,21 +156,40 @@ def float_environment(device="cpu"):
     return env
 
 
-def _one_run(net, rollout, rep, run_dir, train_images, test_images, experiment, prof, device,
-             resume, progress, log, environment):
+def _plan(experiment, prof, out, device, progress, train_images, test_images, resume):
+    """Every run of ``experiment``: ``(name, network, rollout, [(folder, config, settings)
+    per repetition])``. With ``resume``, a finished run of other settings is refused here,
+    before any run trains (not hours later, when the loop would reach it)."""
+    plan = []
+    for network in experiment.networks:
+        net = load(network).scaled(prof.width)
+        for rollout_name in experiment.rollouts[network]:
+            rollout = Rollout.named(net, rollout_name)
+            reps = []
+            for rep in range(prof.repetitions):
+                config = TrainConfig(epochs=prof.epochs, batch_size=prof.batch_size, lr=prof.lr,
+                                     decay=prof.decay, optimizer=prof.optimizer,
+                                     seed=derive_seed(0, experiment.name, net.name, rollout.name, rep),
+                                     device=device, max_batches=prof.max_batches, progress=progress)
+                settings = _settings(net, rollout, config, prof, train_images, test_images,
+                                     experiment.noise_std)
+                done = _run_dir(out, network, rollout_name, rep) / "evaluation.json"
+                if resume and done.exists():
+                    _check_same_settings(done, _read_finished(done), settings)
+                reps.append((done.parent, config, settings))
+            plan.append((network, net, rollout, reps))
+    return plan
+
+
+def _one_run(net, rollout, rep, run_dir, config, settings, train_images, test_images, experiment,
+             resume, log, environment):
     done = run_dir / "evaluation.json"
     label = f"{experiment.name}: {net.name} {rollout.name} rep {rep}"
-    config = TrainConfig(epochs=prof.epochs, batch_size=prof.batch_size, lr=prof.lr,
-                         decay=prof.decay, optimizer=prof.optimizer,
-                         seed=derive_seed(0, experiment.name, net.name, rollout.name, rep),
-                         device=device, max_batches=prof.max_batches, progress=progress)
-    settings = _settings(net, rollout, config, prof, train_images, test_images, experiment.noise_std)
-    if resume and done.exists():
+    if resume and done.exists():  # its settings were checked by _plan
         record = _read_finished(done)
-        _check_same_settings(done, record, settings)
         log(f"[{label}] finished earlier, kept")
         if not isinstance(record.get("environment"), dict):  # an earlier streamnets records none
-            record["environment"] = _recorded_environment(record, environment, device)
+            record["environment"] = _recorded_environment(record, environment, config.device)
         if record["environment"] != environment:
             log(f"[{label}] it was trained with {_environment_text(record['environment'])}, this call "
                 f"trains with {_environment_text(environment)}: float rounding differs, so the results "
