@@ -388,8 +388,10 @@ def test_pattern_grid_of_a_network_too_large_to_count_draws_a_sample_and_says_so
 
 
 @pytest.mark.parametrize("kwargs, message", [
-    ({"max_patterns": 0}, "max_patterns must be a whole number >= 1, got 0"),
-    ({"max_patterns": 2.5}, "max_patterns must be a whole number >= 1, got 2.5"),
+    ({"max_patterns": 0}, "max_patterns=0 is out of range 1..1024"),
+    ({"max_patterns": 2.5}, "max_patterns must be a whole number in 1..1024, got 2.5"),
+    # before: a million panels of a 23-edge network were drawn for hours
+    ({"max_patterns": 10 ** 6}, "out of range 1..1024: draw_patterns draws up to MAX_PATTERNS"),
     ({"ncols": 0}, "ncols must be a whole number >= 1"),
 ])
 def test_pattern_grid_settings_out_of_range_are_setting_errors(fig2, kwargs, message):
@@ -431,3 +433,34 @@ def test_viz_touches_no_pyplot_and_needs_no_ipywidgets():
             "assert 'ipywidgets' not in sys.modules, 'ipywidgets imported'; "
             "assert 'matplotlib.pyplot' not in sys.modules, 'pyplot imported'")
     subprocess.run([sys.executable, "-c", code], check=True)
+
+
+# -- review fixes ----------------------------------------------------------------------------
+
+@pytest.mark.parametrize("n, shown", [
+    (10, ["computed (T \u2264 10)"]), (0, ["computed (T \u2264 0)", "not yet computed"]),
+    (2, ["computed (T \u2264 2)", "not yet computed", "computed in step 2"]),
+])
+def test_window_state_legend_lists_only_the_states_shown(fig2, n, shown):
+    # before: after 10 steps of a W = 3 window every node is computed, yet the legend had
+    # "not yet computed" and "computed in step 10" (no node has a thick outline)
+    fig = draw_window(sn.Rollout.streaming(fig2), 3, state_after=n)
+    texts = [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
+    assert texts[2:] == shown
+
+
+def test_a_figure_for_ax_or_an_axes_for_fig_is_a_setting_error(fig2):
+    # before: AttributeError: 'Figure' object has no attribute 'add_patch' / 'Axes' object has
+    # no attribute 'add_gridspec'
+    with pytest.raises(sn.SettingError, match=r"ax must be a matplotlib Axes, got Figure"):
+        draw_window(sn.Rollout.streaming(fig2), 2, ax=Figure())
+    with pytest.raises(sn.SettingError, match=r"ax must be a matplotlib Axes, got Figure"):
+        draw_network(fig2, ax=Figure())
+    with pytest.raises(sn.SettingError, match=r"fig must be a matplotlib Figure or SubFigure, got Axes"):
+        draw_patterns(fig2, fig=Figure().add_subplot())
+
+
+def test_pattern_grid_has_no_empty_columns(fig2):
+    # before: ncols=10**5 made a figure 135,000 inches wide that savefig never finished
+    fig = draw_patterns(fig2, ncols=10 ** 5)
+    assert fig.get_size_inches()[0] == pytest.approx(1.35 * 32)

@@ -214,3 +214,165 @@ def test_a_training_folder_stands_for_its_run(tmp_path):
     train("mnist_sr", "streaming", Digits(train=False), None, config=cfg, out_dir=tmp_path / "untested")
     with pytest.raises(ResultsError, match="no epoch was evaluated on test data"):
         training_run(tmp_path / "untested")
+
+
+# -- review fixes ----------------------------------------------------------------------------
+
+def _cut_off(fig):
+    """The titles, labels and legends of ``fig`` that reach past its left or right edge."""
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    FigureCanvasAgg(fig).draw()
+    renderer, width = fig.canvas.get_renderer(), fig.bbox.width
+    items = [a for ax in fig.axes for a in (ax.title, ax.get_legend(), ax.xaxis.label) if a is not None]
+    return [a for a in items if not -1 <= a.get_window_extent(renderer).x0
+            <= a.get_window_extent(renderer).x1 <= width + 1]
+
+
+@pytest.mark.parametrize("n", [1, 2, 4, 7])
+def test_first_response_title_fits_few_networks(n):
+    # before: the one-line title (830 px) ran off both sides of figures of up to 5 networks
+    table = {"network": [f"dsr{k}" for k in range(n)], "streaming_accuracy": [0.5] * n,
+             "sequential_accuracy": [0.4] * n, "delay": list(range(n))}
+    assert not _cut_off(plot_first_response_comparison(table))
+
+
+def test_first_response_comparison_takes_training_folders(tmp_path):
+    # before: "table row 0 is a PosixPath, not a dict ... (or pass runs)", though the docstring
+    # promises runs as for plot_accuracy_over_steps, which takes training folders
+    import json
+
+    folders = []
+    for name, bits, steps, acc in (("streaming", [1] * 5, [2, 3, 4], [0.5, 0.6, 0.7]),
+                                   ("sequential", [0, 0, 1, 0, 0], [3, 6, 9], [0.4, 0.5, 0.6])):
+        folder = tmp_path / f"mnist_sr__{name}__rep0"
+        folder.mkdir()
+        (folder / "metrics.json").write_text(json.dumps({
+            "network": "mnist_sr", "rollout_name": name, "rollout": bits, "update_steps": steps,
+            "epochs": [{"test_accuracy": acc}]}))
+        folders.append(folder)
+    assert first_response_table(folders) == [{"network": "mnist_sr", "streaming_accuracy": 0.6,
+                                              "sequential_accuracy": 0.4, "delay": 1}]
+    assert plot_first_response_comparison([str(f) for f in folders]) is not None
+
+
+@pytest.mark.parametrize("fields, message", [
+    ({"update_steps": 3, "accuracy": 0.9}, r"update_steps must be a list with one number per output "
+                                           r"frame, got 3$"),
+    ({"update_steps": [None, 3, 6], "accuracy": [None, 0.5, 0.6]},
+     "update_steps holds None: leave out the output frames that are masked"),
+    ({"update_steps": [1, 2], "accuracy": [[0.5, 0.6], [0.6, 0.7]]},
+     "accuracy must be a list with one number per output frame.*average repetitions first"),
+    ({"update_steps": [6, 3], "accuracy": [0.5, 0.4]}, r"update_steps \[6, 3\] do not increase"),
+])
+def test_runs_that_are_not_one_number_per_output_frame_are_named(fields, message):
+    # before: a TypeError (scalars; a masked first frame in first_response_table), two curves
+    # with one label (accuracy per repetition), a first response read off the wrong frame
+    # (unsorted update steps)
+    runs = [{"network": "n", "rollout": "sequential", **fields},
+            {"network": "n", "rollout": "streaming", "update_steps": [1, 2], "accuracy": [0.5, 0.6]}]
+    for call in (plot_accuracy_over_steps, first_response_table):
+        with pytest.raises(ResultsError, match=message):
+            call(runs)
+
+
+def test_first_response_table_refuses_repetitions_and_a_late_streaming_run():
+    # before: the last of several streaming runs was taken silently; a streaming run that
+    # started after the sequential first response gave accuracy nan and a hidden negative bar
+    runs = [run("n", "streaming", 1, 1), run("n", "streaming", 1, 1, start=0.9), run("n", "sequential", 3, 3)]
+    with pytest.raises(ResultsError, match="network 'n' has several streaming runs.*average the repetitions"):
+        first_response_table(runs)
+    with pytest.raises(ResultsError, match="streaming run starts at update step 5, after the sequential "
+                                           "first response at step 3"):
+        plot_first_response_comparison([run("n", "streaming", 5, 1), run("n", "sequential", 3, 3)])
+
+
+@pytest.mark.parametrize("row, message", [
+    ({"delay": float("nan")}, "delay must be a finite number, got nan"),
+    ({"delay": "2"}, "delay must be a finite number, got '2'"),
+    ({"streaming_accuracy": None}, "streaming_accuracy must be a finite number, got None"),
+])
+def test_table_rows_must_hold_finite_numbers(row, message):
+    # before: a bare ValueError (Axis limits cannot be NaN), a TypeError, or a point left out
+    table = [{"network": "a", "streaming_accuracy": 0.5, "sequential_accuracy": 0.4, "delay": 1, **row}]
+    with pytest.raises(ResultsError, match=r"table row 0 \(a\): " + message):
+        plot_first_response_comparison(table)
+    with pytest.raises(ResultsError, match="column 'delay' of the table is 1, not a list"):
+        first_response_table({"network": ["a"], "streaming_accuracy": [0.5],
+                              "sequential_accuracy": [0.4], "delay": 1})
+
+
+def test_a_std_over_one_repetition_is_not_drawn():
+    # before: reproduce's runs of one repetition (accuracy_std all zeros) got zero-width bands
+    # and error bars claiming no spread
+    runs = [{**run("n", r, s, s), "accuracy_std": [0.0] * 6, "repetitions": 1}
+            for r, s in (("streaming", 1), ("sequential", 3))]
+    fig = plot_accuracy_over_steps(runs)
+    assert not [c for c in fig.axes[0].collections if (c.get_gid() or "").startswith("band:")]
+    assert "streaming_std" not in first_response_table(runs)[0]
+    ax = next(a for a in plot_first_response_comparison(runs).axes if a.get_ylabel() == "test accuracy")
+    assert not ax.containers
+    runs[0]["repetitions"] = 3
+    assert first_response_table(runs)[0]["streaming_std"] == 0.0
+
+
+def test_networks_in_one_axes_differ_by_line_style():
+    # before: "a, streaming" and "b, streaming" were the same red solid line
+    fig = Figure()
+    ax = fig.add_subplot()
+    plot_accuracy_over_steps([run(n, r, 1, 1) for n in ("a", "b") for r in ("streaming", "sequential")],
+                             ax=ax)
+    styles = {(same_color(line.get_color(), STREAMING), line.get_linestyle()) for line in ax.lines}
+    assert len(styles) == 4
+
+
+@pytest.mark.parametrize("steps", [[3], [2, 3], [2, 3, 4]])
+def test_update_step_ticks_are_whole_numbers(steps):
+    # before: ticks 2.2, 2.4, ... on the update-step axis of a short run
+    from matplotlib.backends.backend_agg import FigureCanvasAgg
+
+    fig = plot_accuracy_over_steps([{"network": "n", "rollout": "streaming", "update_steps": steps,
+                                     "accuracy": [0.5] * len(steps)}])
+    FigureCanvasAgg(fig).draw()
+    lo, hi = fig.axes[0].get_xlim()
+    ticks = [t for t in fig.axes[0].get_xticks() if lo <= t <= hi]
+    assert len(ticks) >= 2 and all(float(t).is_integer() for t in ticks)
+    fig = plot_first_response_comparison({"network": ["a", "b"], "streaming_accuracy": [0.5, 0.6],
+                                          "sequential_accuracy": [0.4, 0.4], "delay": [1, 2]})
+    bars = next(a for a in fig.axes if a.get_ylabel().startswith("first-response"))
+    assert all(float(t).is_integer() for t in bars.get_yticks())
+
+
+def test_executor_times_of_one_result_and_of_the_wrong_kind():
+    # before: a TypeError (string indices must be integers) for bench_parallel's own result
+    from streamnets.viz import plot_executor_times
+
+    one = {**_bench({"sequential": ("sequential", False, 1.0, 1)}), "network": "mnist_sr"}
+    fig = plot_executor_times(one)
+    assert [t.get_text() for t in fig.axes[0].get_xticklabels()] == ["mnist_sr"]
+    with pytest.raises(ResultsError, match="bench must be results of bench_parallel by network name.*a list"):
+        plot_executor_times([one])
+    with pytest.raises(ResultsError, match="got 'a': a str"):
+        plot_executor_times({"a": "x"})
+
+
+def test_a_figure_for_ax_is_refused_with_the_way_out():
+    # before: AttributeError: 'Figure' object has no attribute 'plot'
+    import streamnets as sn
+
+    with pytest.raises(sn.SettingError, match=r"ax must be a matplotlib Axes, got Figure \(a figure: pass "
+                                              r"fig.add_subplot\(\)"):
+        plot_accuracy_over_steps([run("n", "streaming", 1, 1)], ax=Figure())
+    with pytest.raises(sn.SettingError, match="ax must be a matplotlib Axes, got Figure"):
+        plot_first_response_comparison(dsr_runs(), ax=Figure())
+
+
+def test_executor_times_of_other_batch_sizes_or_devices_are_refused():
+    # before: the title said "batch 4, on cpu" for a network timed with batch 64 on cuda
+    from streamnets.viz import plot_executor_times
+
+    one = _bench({"sequential": ("sequential", False, 1.0, 1)})
+    with pytest.raises(ResultsError, match="b was timed with batch 64, a with 4"):
+        plot_executor_times({"a": one, "b": {**one, "batch": 64}})
+    with pytest.raises(ResultsError, match="b was timed with device cuda, a with cpu"):
+        plot_executor_times({"a": one, "b": {**one, "device": "cuda"}})

@@ -51,8 +51,9 @@ def _routes(net, pos):
 def draw_network(net, rollout=None, ax=None, title=None, legend=True, node_size=None):
     """Draw a network in layers, inputs at the bottom.
 
-    Back edges and self-loops are curved; edges that would cross a node bend
-    around it. With a ``rollout``, edges with R = 1 are red and edges with
+    Self-loops are drawn as loops; an edge that would cross a node, or that
+    runs opposite another edge, bends around it (other back edges stay
+    straight). With a ``rollout``, edges with R = 1 are red and edges with
     R = 0 blue; if the pattern is not valid its zero-delay cycle is drawn
     thick and dashed and the title says so.
 

@@ -6,15 +6,19 @@ import math
 import random
 import textwrap
 
+from matplotlib.figure import FigureBase
 from matplotlib.lines import Line2D
 from matplotlib.patches import Rectangle
 
 from ..errors import SettingError, StreamnetsError, whole_number
 from ..rollout import checked_network
 from .network import draw_network
-from .style import INVALID_FACE, STREAMING, root_figure
+from .style import INVALID_FACE, STREAMING, checked_axes, root_figure
 
-__all__ = ["draw_patterns", "pattern_sample"]
+__all__ = ["draw_patterns", "pattern_sample", "MAX_PATTERNS"]
+
+#: The most panels draw_patterns draws: about 40 a second, so 1024 take half a minute.
+MAX_PATTERNS = 1024
 
 
 def pattern_sample(net, max_patterns=64, seed=0):
@@ -77,7 +81,8 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     ----------
     net : Network
     max_patterns : int
-        Draw all 2^|E| patterns if there are at most this many (>= 1), else a
+        Draw all 2^|E| patterns if there are at most this many (1 to
+        :data:`MAX_PATTERNS`), else a
         random sample of this many (counts in the title stay exact; where a
         strongly connected part is too large to enumerate, the title says so).
     fig : matplotlib Figure or SubFigure, optional
@@ -86,7 +91,7 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
         Replace this axes, a grid cell, by the grid (it takes the axes' place in its
         figure). The figure's title is set only if it has none.
     ncols : int, optional
-        Panels per row (default: up to 8).
+        Panels per row (default: up to 8; never more than there are panels).
     seed : int
         Seed of the random sample.
 
@@ -101,13 +106,16 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
     >>> fig = draw_patterns(sn.load("fig2"))   # 32 patterns, 12 valid
     """
     net = checked_network(net, "draw_patterns", field="net")
-    max_patterns = whole_number("max_patterns", max_patterns, 1)
+    max_patterns = whole_number("max_patterns", max_patterns, 1, MAX_PATTERNS,
+                                why=f"draw_patterns draws up to MAX_PATTERNS = {MAX_PATTERNS} panels "
+                                    f"(each is a network drawing); for counts use "
+                                    f"streamnets.theory.count_patterns")
     ncols = whole_number("ncols", ncols, 1, default=True)
     patterns, sampled = pattern_sample(net, max_patterns, seed)
-    ncols = ncols or min(8, len(patterns))
+    ncols = min(ncols or 8, len(patterns))  # no empty columns
     nrows = math.ceil(len(patterns) / ncols)
     if ax is not None:
-        fig = ax.figure  # the (sub)figure the axes lives in
+        fig = checked_axes(ax).figure  # the (sub)figure the axes lives in
         spec = ax.get_subplotspec()
         if spec is None:
             raise SettingError("draw_patterns: ax must be a grid cell (from add_subplot or "
@@ -116,6 +124,9 @@ def draw_patterns(net, max_patterns=64, fig=None, ax=None, ncols=None, seed=0):
         grid = spec.subgridspec(nrows, ncols)
         ax.remove()
     else:
+        if fig is not None and not isinstance(fig, FigureBase):
+            raise SettingError(f"fig must be a matplotlib Figure or SubFigure, got "
+                               f"{type(fig).__name__}; pass an axes as ax= to draw in its place")
         if fig is None:
             from matplotlib.figure import Figure
 

@@ -7,8 +7,10 @@ A *run* is a dict::
      "update_steps": [2, 3, 4, ...], "accuracy": [...],
      "accuracy_std": [...]}          # optional: drawn as a band
 
-with one accuracy per output frame, at the update step of that output. A training
-run's folder stands for the run it holds (:func:`training_run`).
+with one accuracy per output frame, at the update step of that output (increasing;
+masked output frames, which have none, are left out). A run of ``streamnets
+reproduce`` with ``"repetitions": 1`` gets no band: its std is not measured. A
+training run's folder stands for the run it holds (:func:`training_run`).
 """
 
 from __future__ import annotations
@@ -17,13 +19,17 @@ import json
 import math
 import os
 from collections.abc import Iterable, Mapping
+from numbers import Real
 from pathlib import Path
 
 import numpy as np
+from matplotlib.ticker import MaxNLocator
 
 from ..errors import StreamnetsError
 from ..rollout import pattern_label
-from .style import SEQUENTIAL, STREAMING, new_figure, rollout_color, root_figure
+from .style import SEQUENTIAL, STREAMING, checked_axes, new_figure, rollout_color, root_figure
+
+_LINESTYLES = ("-", "--", ":", "-.")
 
 __all__ = ["plot_accuracy_over_steps", "plot_first_response_comparison", "first_response_table",
            "ResultsError", "short_names", "training_run"]
@@ -31,6 +37,24 @@ __all__ = ["plot_accuracy_over_steps", "plot_first_response_comparison", "first_
 
 class ResultsError(StreamnetsError, ValueError):
     """Runs or a results table that cannot be plotted (a field missing or inconsistent)."""
+
+
+def _numbers(run, k, key):
+    """``run[key]`` as a 1-D float array of finite numbers, else a ResultsError."""
+    where = f"runs[{k}] ({run['network']}, {run['rollout']}): {key}"
+    value = run[key]
+    try:
+        values = np.asarray(value, float)
+    except (TypeError, ValueError):
+        raise ResultsError(f"{where} must be numbers, got {value!r}") from None
+    if values.ndim != 1:
+        hint = "; average repetitions first (their std goes into accuracy_std)" if values.ndim else ""
+        raise ResultsError(f"{where} must be a list with one number per output frame, got "
+                           f"{value!r}{hint}")
+    if not np.all(np.isfinite(values)):
+        raise ResultsError(f"{where} holds {value[int(np.argmin(np.isfinite(values)))]!r}: leave "
+                           f"out the output frames that are masked (no update step, no accuracy)")
+    return values
 
 
 def _check_run(run, k):
@@ -41,23 +65,27 @@ def _check_run(run, k):
         if key not in run:
             raise ResultsError(f"runs[{k}] has no field {key!r}; a run needs network, rollout, "
                                f"update_steps and accuracy")
-    if not len(run["update_steps"]):
-        raise ResultsError(f"runs[{k}] ({run['network']}, {run['rollout']}): update_steps is "
-                           f"empty; a run needs at least one output frame")
-    if len(run["update_steps"]) != len(run["accuracy"]):
-        raise ResultsError(f"runs[{k}] ({run['network']}, {run['rollout']}): "
-                           f"{len(run['update_steps'])} update steps but "
-                           f"{len(run['accuracy'])} accuracies; give one per output frame")
+    where = f"runs[{k}] ({run['network']}, {run['rollout']})"
+    keys = [key for key in ("update_steps", "accuracy", "accuracy_std") if run.get(key) is not None]
+    steps, acc, *std = (_numbers(run, k, key) for key in keys)
+    if not len(steps):
+        raise ResultsError(f"{where}: update_steps is empty; a run needs at least one output frame")
+    if len(steps) != len(acc):
+        raise ResultsError(f"{where}: {len(steps)} update steps but {len(acc)} accuracies; give "
+                           f"one per output frame")
+    if std and len(std[0]) != len(acc):
+        raise ResultsError(f"{where}: accuracy_std has {len(std[0])} values for {len(acc)} "
+                           f"accuracies")
+    if np.any(np.diff(steps) <= 0):
+        raise ResultsError(f"{where}: update_steps {list(run['update_steps'])} do not increase; "
+                           f"give the output frames in order")
+
+
+def _std(run):
+    """The run's ``accuracy_std``, or None where it has none or it is over one repetition
+    (all zeros: no spread was measured)."""
     std = run.get("accuracy_std")
-    if std is not None and len(std) != len(run["accuracy"]):
-        raise ResultsError(f"runs[{k}] ({run['network']}, {run['rollout']}): accuracy_std has "
-                           f"{len(std)} values for {len(run['accuracy'])} accuracies")
-    for key in ("update_steps", "accuracy", "accuracy_std"):
-        try:
-            np.asarray(run.get(key, ()), float)
-        except (TypeError, ValueError):
-            raise ResultsError(f"runs[{k}] ({run['network']}, {run['rollout']}): {key} must be "
-                               f"numbers, got {run[key]!r}") from None
+    return None if std is None or run.get("repetitions") == 1 else std
 
 
 def training_run(folder):
@@ -166,22 +194,24 @@ def plot_accuracy_over_steps(runs, ax=None):
             extra.remove()
         axes = axes[:n]
     elif isinstance(ax, (list, tuple, np.ndarray)):
-        axes = list(np.ravel(ax))
+        axes = [checked_axes(a, f"ax[{k}]") for k, a in enumerate(np.ravel(ax))]
         if len(axes) < len(groups):
             raise ResultsError(f"{len(groups)} networks but {len(axes)} axes; give one per network")
         fig = root_figure(axes[0])
     else:
-        fig, axes = root_figure(ax), [ax] * len(groups)
+        fig, axes = root_figure(checked_axes(ax)), [ax] * len(groups)
     combined = len(set(map(id, axes))) < len(groups)
-    for (network, group), a in zip(groups.items(), axes):
+    for n, ((network, group), a) in enumerate(zip(groups.items(), axes)):
+        # in a shared axes the networks differ by line style, the rollouts by colour
+        style = _LINESTYLES[n % len(_LINESTYLES)] if combined else "-"
         for k, run in enumerate(group):
             color = rollout_color(run["rollout"], k)
             steps = np.asarray(run["update_steps"], float)
             acc = np.asarray(run["accuracy"], float)
             label = f"{network}, {run['rollout']}" if combined else str(run["rollout"])
-            a.plot(steps, acc, marker="o", markersize=3, color=color, label=label,
+            a.plot(steps, acc, marker="o", markersize=3, color=color, label=label, linestyle=style,
                    gid=f"run:{network}:{run['rollout']}")
-            std = run.get("accuracy_std")
+            std = _std(run)
             if std is not None:
                 std = np.asarray(std, float)
                 a.fill_between(steps, acc - std, acc + std, color=color, alpha=0.2, linewidth=0,
@@ -189,6 +219,7 @@ def plot_accuracy_over_steps(runs, ax=None):
         if not combined:
             a.set_title(str(network), fontsize=10)
         a.set_xlabel("update steps")
+        _whole_steps(a)
         a.set_ylabel("test accuracy")
         a.grid(alpha=0.3)
         a.legend(fontsize=8)
@@ -197,8 +228,23 @@ def plot_accuracy_over_steps(runs, ax=None):
     return fig
 
 
+def _whole_steps(ax):
+    """Whole-number ticks on the update-step axis of ``ax`` (at least two: a run of one
+    or two output frames would otherwise get ticks such as 2.2, 2.4)."""
+    lo, hi = ax.dataLim.intervalx
+    if hi - lo < 2:
+        ax.set_xlim(lo - 1, hi + 1)
+    ax.xaxis.set_major_locator(MaxNLocator(integer=True))
+
+
 def _row_from_runs(network, group):
-    by_name = {str(r["rollout"]): r for r in group}
+    by_name = {}
+    for r in group:
+        if str(r["rollout"]) in by_name:
+            raise ResultsError(f"network {network!r} has several {r['rollout']} runs; the "
+                               f"first-response comparison takes one per rollout: average the "
+                               f"repetitions first (their std goes into accuracy_std)")
+        by_name[str(r["rollout"])] = r
     missing = [n for n in ("streaming", "sequential") if n not in by_name]
     if missing:
         raise ResultsError(f"network {network!r} has no {missing[0]} run; the first-response "
@@ -206,15 +252,19 @@ def _row_from_runs(network, group):
     stream, seq = by_name["streaming"], by_name["sequential"]
     first_seq = seq["update_steps"][0]
     before = [k for k, s in enumerate(stream["update_steps"]) if s <= first_seq]
-    k = before[-1] if before else None
-    row = {"network": network,
-           "streaming_accuracy": float(stream["accuracy"][k]) if k is not None else math.nan,
+    if not before:
+        raise ResultsError(f"network {network!r}: the streaming run starts at update step "
+                           f"{stream['update_steps'][0]}, after the sequential first response at "
+                           f"step {first_seq}; the streaming rollout responds first, so these runs "
+                           f"cannot be of one network (check their update_steps)")
+    k = before[-1]
+    row = {"network": network, "streaming_accuracy": float(stream["accuracy"][k]),
            "sequential_accuracy": float(seq["accuracy"][0]),
            "delay": first_seq - stream["update_steps"][0]}
-    if stream.get("accuracy_std") is not None and k is not None:
-        row["streaming_std"] = float(stream["accuracy_std"][k])
-    if seq.get("accuracy_std") is not None:
-        row["sequential_std"] = float(seq["accuracy_std"][0])
+    if _std(stream) is not None:
+        row["streaming_std"] = float(_std(stream)[k])
+    if _std(seq) is not None:
+        row["sequential_std"] = float(_std(seq)[0])
     return row
 
 
@@ -237,13 +287,18 @@ def first_response_table(runs_or_table):
     """
     data = runs_or_table
     if isinstance(data, dict):
+        scalar = [k for k, v in data.items() if isinstance(v, (str, bytes)) or not isinstance(v, Iterable)]
+        if scalar:
+            raise ResultsError(f"column {scalar[0]!r} of the table is {data[scalar[0]]!r}, not a list "
+                               f"with one value per network")
         columns = {k: list(v) for k, v in data.items()}
         lengths = {len(v) for v in columns.values()}
         if len(lengths) != 1:
             raise ResultsError("the columns of the table have different lengths")
         data = [dict(zip(columns, values)) for values in zip(*columns.values())]
     data = _runs(data)
-    if data and isinstance(data[0], Mapping) and "accuracy" in data[0]:
+    if data and (isinstance(data[0], (str, os.PathLike))
+                 or isinstance(data[0], Mapping) and "accuracy" in data[0]):
         return [_row_from_runs(n, g) for n, g in _by_network(data).items()]
     needed = ("network", "streaming_accuracy", "sequential_accuracy", "delay")
     for k, row in enumerate(data):
@@ -254,7 +309,20 @@ def first_response_table(runs_or_table):
             if key not in row:
                 raise ResultsError(f"table row {k} has no field {key!r}; a row needs "
                                    f"{', '.join(needed)} (or pass runs)")
+        _check_row(row, k)
     return data
+
+
+def _check_row(row, k):
+    """A ResultsError unless the numbers of table row ``k`` are finite (a std may be None)."""
+    for key in ("streaming_accuracy", "sequential_accuracy", "delay", "streaming_std",
+                "sequential_std"):
+        value = row.get(key)
+        if value is None and key.endswith("_std"):
+            continue
+        if isinstance(value, bool) or not isinstance(value, Real) or not math.isfinite(value):
+            raise ResultsError(f"table row {k} ({row['network']}): {key} must be a finite number, "
+                               f"got {value!r}")
 
 
 def plot_first_response_comparison(runs_or_table, ax=None):
@@ -301,10 +369,11 @@ def plot_first_response_comparison(runs_or_table, ax=None):
              label="first-response delay")
     bars.set_ylabel("first-response delay (update steps)")
     bars.set_ylim(0, max(max(delays), 1) * 1.25)
+    bars.yaxis.set_major_locator(MaxNLocator(integer=True))  # update steps are whole
     for key, name, color in (("streaming", "streaming", STREAMING),
                              ("sequential", "sequential", SEQUENTIAL)):
         acc = [row[f"{key}_accuracy"] for row in rows]
-        std = [row.get(f"{key}_std", np.nan) for row in rows]
+        std = [np.nan if row.get(f"{key}_std") is None else row[f"{key}_std"] for row in rows]
         ax.plot(x, acc, color=color, marker="o", label=name, gid=f"accuracy:{key}")
         if not np.all(np.isnan(std)):
             ax.errorbar(x, acc, yerr=std, fmt="none", ecolor=color, capsize=3)
@@ -315,6 +384,7 @@ def plot_first_response_comparison(runs_or_table, ax=None):
     handles, labels = ax.get_legend_handles_labels()
     h2, l2 = bars.get_legend_handles_labels()
     ax.legend(handles + h2, labels + l2, fontsize=8, loc="upper left")
-    ax.set_title("test accuracy at the sequential first response (points) and how many update "
-                 "steps earlier the streaming rollout responds (bars)", fontsize=9)
+    # two lines, wrapped further if need be: one line is wider than a figure of few networks
+    ax.set_title("test accuracy at the sequential first response (points)\nand how many update "
+                 "steps earlier the streaming rollout responds (bars)", fontsize=9, wrap=True)
     return fig

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Mapping
+
 import numpy as np
 
 from .results import ResultsError
@@ -19,6 +21,20 @@ def _shades(color, n, start, stop):
         tuple(rgb + (1 - rgb) * start)] * n
 
 
+def _checked_bench(bench):
+    """``bench`` as ``{network: result}``: one result of bench_parallel stands for itself;
+    anything else that is not such a dict is a ResultsError."""
+    if isinstance(bench, Mapping) and "executors" in bench:
+        return {bench.get("network", "network"): bench}
+    bad = (f"a {type(bench).__name__}" if not isinstance(bench, Mapping) else
+           next((f"{k!r}: a {type(v).__name__}" for k, v in bench.items()
+                 if not (isinstance(v, Mapping) and {"executors", "ideal_ms_per_frame"} <= set(v))), None))
+    if bad:
+        raise ResultsError(f"bench must be results of bench_parallel by network name "
+                           f"({{name: bench_parallel(name, ...)}}), got {bad}")
+    return bench
+
+
 def plot_executor_times(bench, ax=None):
     """Per-frame time of every executor, network by network, beside the ideal streaming frame.
 
@@ -31,7 +47,7 @@ def plot_executor_times(bench, ax=None):
     ----------
     bench : dict of str to dict
         Results of :func:`~streamnets.parallel.bench_parallel` by network name, all
-        with the same executors.
+        with the same executors (or one result, standing for its network).
     ax : matplotlib Axes, optional
 
     Returns
@@ -50,6 +66,7 @@ def plot_executor_times(bench, ax=None):
     >>> [t.get_text() for t in fig.axes[0].get_legend().get_texts()]
     ['sequential', 'streaming-threads', 'ideal streaming frame']
     """
+    bench = _checked_bench(bench)
     names = list(bench)
     if not names:
         raise ResultsError("no benchmark results to plot")
@@ -59,6 +76,11 @@ def plot_executor_times(bench, ax=None):
         if [e for e, r in bench[name]["executors"].items() if r["frames_per_graph"] == 1] != executors:
             raise ResultsError(f"{name} was timed with other executors than {names[0]}; "
                                f"plot results of one bench_parallel setting")
+        setting = {k: (bench[name].get(k), bench[names[0]].get(k)) for k in ("batch", "device")}
+        for key, (here, there) in setting.items():
+            if here != there:  # the title names one batch size and device for all
+                raise ResultsError(f"{name} was timed with {key} {here}, {names[0]} with {there}; "
+                                   f"plot results of one bench_parallel setting")
     colors = {}
     for rollout, base in (("sequential", SEQUENTIAL), ("streaming", STREAMING)):
         group = [e for e in executors if first[e]["rollout"] == rollout]

@@ -7,10 +7,12 @@ rollouts purple.
 
 from __future__ import annotations
 
+from ..errors import SettingError
+
 __all__ = [
     "STREAMING", "SEQUENTIAL", "HYBRID", "NEUTRAL", "INVALID",
     "NODE_FACE", "INPUT_FACE", "FILLED_FACE", "NODE_EDGE", "INVALID_FACE",
-    "edge_color", "rollout_color", "new_figure", "root_figure",
+    "edge_color", "rollout_color", "new_figure", "root_figure", "checked_axes",
 ]
 
 STREAMING = "#d62728"   # red: R = 1, the streaming rollout
@@ -61,15 +63,28 @@ def new_figure(ax=None, figsize=(5, 4)):
     """``(figure, axes)``: the figure of ``ax``, or a new one with one axes.
 
     New figures are plain :class:`matplotlib.figure.Figure` objects, not
-    registered with pyplot: they work headless, and a notebook shows one
-    when it is the value of a cell (or via ``display(fig)``).
+    registered with pyplot: they work headless. A notebook shows one as an
+    image when it is the value of a cell (or via ``display(fig)``) once
+    ``%matplotlib inline`` has run, as in the project's notebooks; before
+    that, it shows only ``<Figure size ... with 1 Axes>``.
     """
     if ax is not None:
-        return root_figure(ax), ax
+        return root_figure(checked_axes(ax)), ax
     from matplotlib.figure import Figure
 
     fig = Figure(figsize=figsize, layout="constrained")
     return fig, fig.add_subplot()
+
+
+def checked_axes(ax, where="ax"):
+    """``ax`` if it is a matplotlib Axes, else a SettingError saying what to pass."""
+    from matplotlib.axes import Axes
+
+    if isinstance(ax, Axes):
+        return ax
+    hint = " (a figure: pass fig.add_subplot() or one of fig.axes)" if hasattr(ax, "add_subplot") else ""
+    raise SettingError(f"{where} must be a matplotlib Axes, got {type(ax).__name__}{hint}; leave it "
+                       f"out for a new figure")
 
 
 def root_figure(artist):

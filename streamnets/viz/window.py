@@ -37,6 +37,20 @@ def _rad(span):
     return (bulge if span % 2 == 0 else -bulge) / span
 
 
+def _state_handles(T, n):
+    """Legend entries for the node states after ``n`` update steps that the window shows."""
+    steps = [t for row in T.values() for t in row]
+    marker = dict(marker="o", ls="none", markeredgecolor=NODE_EDGE, markersize=8)
+    handles = [Line2D([], [], markerfacecolor=FILLED_FACE, label=f"computed (T \u2264 {n})",
+                      **marker)]
+    if max(steps) > n:
+        handles.append(Line2D([], [], markerfacecolor=NODE_FACE, label="not yet computed", **marker))
+    if n > 0 and n in steps:
+        handles.append(Line2D([], [], markerfacecolor=FILLED_FACE, markeredgewidth=2.6,
+                              label=f"computed in step {n}", **marker))
+    return handles
+
+
 def draw_window(rollout, W, ax=None, tableau=False, state_after=None, title=None, legend=True):
     """Draw the rollout window of size ``W`` (frames 0..W) of a rollout pattern.
 
@@ -157,14 +171,7 @@ def draw_window(rollout, W, ax=None, tableau=False, state_after=None, title=None
     if legend:
         handles = edge_legend_handles(not valid)
         if show_state:
-            marker = dict(marker="o", ls="none", markeredgecolor=NODE_EDGE, markersize=8)
-            handles += [Line2D([], [], markerfacecolor=FILLED_FACE,
-                               label=f"computed (T \u2264 {state_after})", **marker),
-                        Line2D([], [], markerfacecolor=NODE_FACE, label="not yet computed",
-                               **marker)]
-            if state_after > 0:
-                handles.append(Line2D([], [], markerfacecolor=FILLED_FACE, markeredgewidth=2.6,
-                                      label=f"computed in step {state_after}", **marker))
+            handles += _state_handles(T, state_after)
         ax.legend(handles=handles, loc="upper center", bbox_to_anchor=(0.5, -0.12),
                   fontsize=7, frameon=False, ncol=2)
     return fig
