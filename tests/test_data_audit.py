@@ -187,3 +187,12 @@ def test_offline_sizes_that_are_whole_numbers_are_taken():
     assert Shapes(n=10, size=4).data.shape == (10, 3, 4, 4)
     assert Signs("val", n_tracks=43, frames=2, size=8).data.shape == (43, 2, 3, 8, 8)
     assert Digits(size=8).data.shape[1:] == (1, 8, 8)
+
+
+@pytest.mark.parametrize("cls, split", [(MNIST, False), (CIFAR10, False), (GTSRB, "test")])
+def test_download_passed_third_as_before_is_refused_at_once(tmp_path, cls, split):
+    # the order changed to torchvision's: MNIST(root, False, True) had download=True and
+    # now took True as the transform, failing only at ds[0] ("'bool' object is not callable")
+    with pytest.raises(DataError, match=r"transform must be callable or None, got True; .*pass "
+                                        r"download=\.\.\. by name"):
+        cls(tmp_path, split, True)

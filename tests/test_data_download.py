@@ -199,6 +199,16 @@ def test_a_complete_partial_file_is_used_without_a_request(server, tmp_path):
     assert server.log == [] and not (tmp_path / "blob.bin.part").exists()
 
 
+def test_a_complete_partial_file_of_an_unpinned_resource_is_not_downloaded_again(server, tmp_path):
+    # without a size or SHA-256 (GTSRB) the part file cannot be checked: the server's 416
+    # with "bytes */N", N its size, says it is complete; before, it was deleted and the
+    # whole file downloaded again
+    server.files["blob.bin"] = PAYLOAD
+    (tmp_path / "blob.bin.part").write_bytes(PAYLOAD)
+    got = dl.fetch(resource(sha256=None, size=None), tmp_path, urls=server.url)
+    assert got.read_bytes() == PAYLOAD and len(server.log) == 1
+
+
 def test_corrupt_complete_target_is_replaced(server, tmp_path):
     server.files["blob.bin"] = PAYLOAD
     (tmp_path / "blob.bin").write_bytes(b"garbage")

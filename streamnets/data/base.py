@@ -21,6 +21,19 @@ from torch.utils.data import Dataset
 __all__ = ["ArrayDataset"]
 
 
+def check_transforms(title, transform, target_transform):
+    """Refuse a ``transform`` or ``target_transform`` that cannot be called, before
+    any file is read: ``MNIST(root, False, True)`` passed ``download`` third
+    before the loaders took torchvision's order (transforms third and fourth)."""
+    from ..errors import DataError
+
+    for name, value in (("transform", transform), ("target_transform", target_transform)):
+        if value is not None and not callable(value):
+            raise DataError(f"{title}: {name} must be callable or None, got {value!r}; the arguments "
+                            f"follow torchvision's order (root, train or split, transform, "
+                            f"target_transform, download): pass download=... by name")
+
+
 class ArrayDataset(Dataset):
     """In-memory data set of ``uint8`` images or tracks with integer labels.
 

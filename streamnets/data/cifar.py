@@ -10,7 +10,7 @@ import torch
 
 from ..errors import DataError
 from . import download as dl
-from .base import ArrayDataset
+from .base import ArrayDataset, check_transforms
 from .paths import candidate_dirs, download_dir, missing_error, partial_copies
 
 __all__ = ["CIFAR10", "read_cifar_batch"]
@@ -156,6 +156,7 @@ class CIFAR10(ArrayDataset):
     )
 
     def __init__(self, root=None, train=True, transform=None, target_transform=None, download=False):
+        check_transforms(self.title, transform, target_transform)
         self.train = bool(train)
         folder, looked = self.locate(root, train)
         if folder is None and download:

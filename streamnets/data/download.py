@@ -180,7 +180,10 @@ def _download_once(url, part, timeout):
         resp = urllib.request.urlopen(req, timeout=timeout)
     except urllib.error.HTTPError as e:
         if e.code == 416 and have:  # range not satisfiable: start over
+            total = e.headers.get("Content-Range", "") if e.headers else ""
             e.close()  # an HTTPError holds the connection open until closed
+            if total.replace(" ", "") == f"bytes*/{have}":  # the part file is complete already
+                return  # (a resource without size or SHA-256, killed before its rename)
             part.unlink()
             return _download_once(url, part, timeout)
         raise

@@ -30,7 +30,7 @@ from PIL import Image
 from .._io import atomic_writer
 from ..errors import DataError, StreamnetsError, whole_number
 from . import download as dl
-from .base import ArrayDataset
+from .base import ArrayDataset, check_transforms
 from . import paths
 from .paths import candidate_dirs, download_dir, missing_error
 
@@ -306,6 +306,7 @@ class GTSRB(ArrayDataset):
                  download=False, seed=0, size=32, track_length=30, cache=True):
         if split not in SPLITS:
             raise DataError(f"GTSRB: unknown split {split!r}; use one of {list(SPLITS)}")
+        check_transforms(self.title, transform, target_transform)
         size = whole_number("GTSRB: size", size)
         track_length = whole_number("GTSRB: track_length", track_length)
         self.split = split

@@ -18,7 +18,7 @@ import torch
 
 from ..errors import DataError
 from . import download as dl
-from .base import ArrayDataset
+from .base import ArrayDataset, check_transforms
 from .paths import candidate_dirs, download_dir, missing_error, partial_copies
 
 __all__ = ["read_idx", "write_idx", "MNIST", "FashionMNIST", "IMAGES_MAGIC", "LABELS_MAGIC"]
@@ -216,6 +216,7 @@ class MNIST(ArrayDataset):
     }
 
     def __init__(self, root=None, train=True, transform=None, target_transform=None, download=False):
+        check_transforms(self.title, transform, target_transform)
         self.train = bool(train)
         folder, looked = self.locate(root, train)
         if folder is None and download:
