@@ -109,6 +109,11 @@ def compare_to_reference(results, reference):
                      f"can amplify it, so single accuracies may move by several points; compare "
                      f"the claims' verdicts (runs repeat exactly only on the same torch build and "
                      f"{'device and precision' if on_gpu else 'CPU instruction set and thread count'})")
+    kept = results.get("kept_environments") or ()
+    if kept:  # runs kept (resume) from another environment than results["environment"]
+        lines.append(f"some runs were kept from an earlier call in another float environment "
+                     f"({'; '.join(map(_environment_text, kept))}): their accuracies may differ "
+                     f"from the reference for that reason too")
     for r in results["runs"]:
         old = ref.get((r["network"], r["rollout"]))
         if old is None:

@@ -11,9 +11,9 @@ experiment live side by side; the committed references use the same layout)::
 A run whose ``evaluation.json`` exists is finished and is never redone with
 ``resume=True``; it records the settings it was trained with, and one of other
 settings (profile, epochs, data, width) is refused rather than mixed in. One kept
-from another float environment (device, torch build, CPU instruction set) is kept
-with a warning and listed in ``results["kept_environments"]``. An interrupted run
-continues from its last epoch checkpoint.
+from another float environment (device, torch build, CPU instruction set, thread
+count) is kept with a warning and listed in ``results["kept_environments"]``. An
+interrupted run continues from its last epoch checkpoint.
 """
 
 from __future__ import annotations
