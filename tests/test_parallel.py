@@ -1105,6 +1105,12 @@ def test_timing_counts_out_of_range_are_setting_errors():
                            (lambda: measure_node_times(ex.schedule, repeats=0), "repeats")]:
             with pytest.raises(SettingError, match=f"{name} must be a whole number >= 1, got 0"):
                 call()
+    from streamnets.parallel.bench import handoff_ms
+    from streamnets.parallel.cuda import round_trip_ms
+
+    for call in (lambda: handoff_ms(repeats=0), lambda: round_trip_ms(repeats=0)):  # was StatisticsError
+        with pytest.raises(SettingError, match="repeats must be a whole number >= 1, got 0"):
+            call()
     for world in (0, -1):  # 0: ZeroDivisionError; -1: returned [] without running anything
         with pytest.raises(SettingError, match=f"world_size must be a whole number >= 1, got {world}"):
             launch(print, world)

@@ -545,3 +545,24 @@ def test_steps_in_and_out_of_inference_mode():
             first, state = ex.steps(x[:, :3])
         rest, _ = ex.steps(x[:, 3:], state)
     assert compare_outputs(first + rest, ReferenceExecutor(model).run(x))[0]
+
+
+def _killed_in_another_process(pid):
+    if os.getpid() != pid:
+        os.kill(os.getpid(), signal.SIGKILL)
+
+
+class Killed:
+    """Pickles, but its unpickling kills any other process (as the OOM killer would)."""
+
+    def __reduce__(self):
+        return _killed_in_another_process, (os.getpid(),)
+
+
+def test_a_worker_killed_while_starting_gets_no_main_guard_hint():
+    # the hint about the main guard fits an error exit, not a signal (out of memory?)
+    model = model_of(sn.load("cifar10_dsr0"))
+    model.poison = Killed()
+    with pytest.raises(WorkerError, match=r"worker process 1 did not start: it was killed by signal 9 "
+                                          r"\(SIGKILL; out of memory\?\)$"):
+        ProcessExecutor(model, workers=2)

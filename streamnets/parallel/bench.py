@@ -280,6 +280,7 @@ def handoff_ms(repeats=200, pause=2e-4):
     >>> 0 < handoff_ms(repeats=5, pause=0) < 1000
     True
     """
+    repeats = whole_number("repeats", repeats)  # 0: "no median for empty data"
     inbox, done = queue.SimpleQueue(), queue.SimpleQueue()
 
     def worker():

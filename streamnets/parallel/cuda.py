@@ -473,6 +473,7 @@ def round_trip_ms(device=None, repeats=200):
     >>> 0 < round_trip_ms("cuda", repeats=5) < 1000    # doctest: +SKIP
     True
     """
+    repeats = whole_number("repeats", repeats)  # 0: "no median for empty data"
     with torch.cuda.device(device):
         x = torch.zeros(1, device="cuda")
         graph = capture(lambda: x.add_(1), torch.cuda.current_device())

@@ -281,9 +281,11 @@ class ProcessExecutor(BalancedShares, Executor):
             for k, (done, proc) in enumerate(zip(self._dones, self._procs), start=1):
                 while not done.acquire(timeout=w.POLL):
                     if not proc.is_alive():
+                        # the usual cause of an error exit (not of a signal: out of memory)
+                        guard = ("; in a script, make the executor under if __name__ == '__main__':"
+                                 if (proc.exitcode or 0) > 0 else "")
                         raise WorkerError(f"worker process {k} did not start: it "
-                                          f"{_how_it_ended(proc.exitcode)}; in a script, make the "
-                                          f"executor under if __name__ == '__main__':")
+                                          f"{_how_it_ended(proc.exitcode)}{guard}")
                     if time.monotonic() > deadline:
                         raise WorkerError(f"worker process {k} did not start within {timeout:.0f} s")
         except BaseException:
