@@ -221,8 +221,15 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             return super().construct_object(node, deep)
         except (ValueError, TypeError, IndexError, AttributeError) as err:  # an explicit tag's value
             tag = node.tag.replace("tag:yaml.org,2002:", "!!")
+            if (isinstance(node, yaml.ScalarNode) and node.style is None
+                    and self.resolve(yaml.ScalarNode, node.value, (True, False)) == node.tag):
+                # no tag written: YAML read the plain value as one (2024-02-30 as a date)
+                raise _TagValueError(None, None, f"the value {node.value!r} reads as a YAML {tag} but is "
+                                     f"not a valid one ({type(err).__name__}: {err}); fix it, or quote "
+                                     f"it to keep it as text", node.start_mark) from None
             raise _TagValueError(None, None, f"the value {node.value!r} does not fit its tag {tag} "
-                                 f"({type(err).__name__}: {err})", node.start_mark) from None
+                                 f"({type(err).__name__}: {err}); fix the value or drop the tag",
+                                 node.start_mark) from None
 
 
 class _TagValueError(yaml.constructor.ConstructorError):
@@ -237,7 +244,7 @@ def _parse_yaml(text, source):
         where = f"line {mark.line + 1}, column {mark.column + 1}" if mark else None
         problem = getattr(err, "problem", None) or str(err).splitlines()[0]
         if isinstance(err, _TagValueError):
-            raise SpecError(f"YAML: {problem}; fix the value or drop the tag", source, where) from None
+            raise SpecError(f"YAML: {problem}", source, where) from None
         raise SpecError(f"YAML syntax error: {problem}; fix the YAML", source, where) from None
     except RecursionError:
         raise SpecError("the YAML is nested too deeply to read; a spec needs a few levels (nodes, "

@@ -113,6 +113,10 @@ BAD_SPECS = [
      r"x.yaml: line 1, column 34: YAML: the value '' does not fit its tag !!float"),
     ("name: !!timestamp yesterday",
      r"x.yaml: line 1, column 7: YAML: the value 'yesterday' does not fit its tag !!timestamp"),
+    # no tag written: the plain value read as a date (before: "fix the value or drop the tag")
+    ("nodes: {a: {shape: [4]}}\nedges: []\ndescription: 2024-02-30",
+     r"x.yaml: line 3, column 14: YAML: the value '2024-02-30' reads as a YAML !!timestamp but is not "
+     r"a valid one \(ValueError: day is out of range for month\); fix it, or quote it to keep it as text$"),
     ("rollouts: !!set [a, b]", r"YAML syntax error: expected a mapping node, but found sequence"),
     ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, c]]",
      r"x.yaml: edges\[0\].target: unknown node 'c'"),
