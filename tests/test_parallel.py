@@ -740,6 +740,22 @@ def test_simulated_cuda_graph_is_recaptured_when_a_parameter_moves(simulated_cud
     assert second is not first and second.storage == ex._storage()
 
 
+@pytest.mark.parametrize("count", [1, 3])
+def test_simulated_cuda_graphs_refuse_autocast(simulated_cuda, count):
+    # before: a graph captured outside autocast replayed in float32 inside it (and the
+    # reverse), where model.step computes in bfloat16
+    from streamnets.device import DeviceError
+
+    net = softmax_net()
+    model = model_of(net, seed=4)
+    frames = frames_for(net, batch=2, count=steady_frames(model, "streaming") + count + 1, seed=2)
+    with simulated_cuda(model, "streaming", graphs=True, frames_per_graph=count) as ex:
+        with torch.autocast("cpu", dtype=torch.bfloat16), pytest.raises(
+                DeviceError, match=r"CUDA graphs do not run under torch.autocast; use graphs=False"):
+            ex.steps(frames)
+        ex.steps(frames)  # outside it, as before
+
+
 def steady_frames(model, rollout):
     return Schedule(model, rollout).plan.steady + 1
 

@@ -66,7 +66,8 @@ class CudaStreamExecutor(Executor):
         batch size and replay it; earlier frames run eagerly. Replays copy the
         frame and the previous state into the graph's buffers and copy its
         results out (the node values and the outputs in one buffer each), so
-        states stay independent of each other as with ``model.step``.
+        states stay independent of each other as with ``model.step``. Not under
+        ``torch.autocast`` (a DeviceError): convert the model's dtype instead.
     frames_per_graph : int
         Frames per graph in :meth:`run` and :meth:`steps` (default 1; more needs
         ``graphs=True``): their steady frames go through the GPU K at a time,
@@ -306,6 +307,11 @@ class CudaStreamExecutor(Executor):
         captured first where needed. ``inputs``: per input node index, its frames
         (frames, batch, ...); fills in ``last`` (the last frame's node values) and
         ``outputs`` (one dict per frame)."""
+        if torch.is_autocast_enabled(self._device.type):
+            # A graph replays the dtypes of its capture, and autocast's cached casts of the
+            # weights, captured into it, are freed when the autocast region ends.
+            raise DeviceError("CUDA graphs do not run under torch.autocast; use graphs=False, or "
+                              "convert the model instead (model.bfloat16())")
         storage, key = self._storage(), (batch, len(outputs))
         entry = self._graphs.get(key)
         if entry is None or entry.storage != storage or not entry.reads(previous):

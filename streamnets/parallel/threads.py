@@ -196,7 +196,8 @@ class ThreadExecutor(BalancedShares, Executor):
 
     def close(self):
         """Stop the worker threads (the executor then runs everything in the caller).
-        A step running in another thread finishes first."""
+        A step running in another thread finishes its current update step on the
+        pool first; the rest of its frame then runs in its own thread."""
         with self._lock:
             if self._finalizer is not None:
                 self._finalizer()
