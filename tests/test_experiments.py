@@ -62,7 +62,7 @@ def test_claims_hold_on_paper_like_numbers():
     assert set(claims) == {"first_response", "skip_accuracy", "skip_alone", "recurrent_growth"}
     assert all(c["holds"] for c in claims.values()), claims
     assert "mnist_sr: streaming reaches the sequential last-frame accuracy 0.870 at step 4, " \
-           "sequential at step 9" in claims["recurrent_growth"]["evidence"]
+           "the sequential rollout from step 9 (its last frame: step 9)" in claims["recurrent_growth"]["evidence"]
 
 
 def test_claims_that_fail_are_reported_with_numbers():
@@ -498,8 +498,8 @@ def test_streaming_must_reach_the_sequential_accuracy_before_the_sequential_roll
     claim = _claims(runs)["recurrent_growth"]
     assert not claim["holds"]
     assert claim["evidence"].endswith("mnist_sr: streaming reaches the sequential last-frame accuracy 0.870 "
-                                      "at step 8, sequential at step 24 (the sequential rollout was within "
-                                      "noise of it at step 6) (does not hold)")
+                                      "at step 8, the sequential rollout from step 6 (its last frame: step "
+                                      "24) (does not hold)")
     assert _claims(MNIST_GOOD)["recurrent_growth"]["holds"]
 
 
