@@ -619,6 +619,26 @@ def test_bench_parallel_threads_per_worker_sizes_the_thread_executors(monkeypatc
         bench_parallel("mnist_ff", device="cpu", threads_per_worker=0)
 
 
+def test_bench_parallel_closes_the_executors_it_made_when_a_later_one_fails(monkeypatch):
+    # before: the executors of a phase were made in one expression, so when one failed to
+    # start, those made before it were left to the garbage collector (with their workers)
+    import streamnets.parallel.bench as bench
+
+    made, real = [], bench._make
+
+    def make(name, *args, **kwargs):
+        if made:
+            raise StreamnetsError("worker did not start")
+        made.append(real(name, *args, **kwargs))
+        return made[-1]
+
+    monkeypatch.setattr(bench, "_make", make)
+    with pytest.raises(StreamnetsError, match="worker did not start"):
+        bench_parallel("mnist_ff", batch=1, frames=1, warmup=0, repeats=1, device="cpu", node_repeats=1,
+                       executors=["streaming-threads", "streaming-serial"])
+    assert made[0]._threads == [] and made[0]._finalizer is None  # closed
+
+
 def test_bench_parallel_rejects_unknown_or_misplaced_executors():
     with pytest.raises(StreamnetsError, match="unknown executor 'warp'"):
         bench_parallel("mnist_ff", executors=["warp"], device="cpu")

@@ -462,9 +462,10 @@ def bench_parallel(network="cifar10_dsr6", batch=1, executors=None, frames=20, d
     tolerance = TOLERANCE if device.type == "cpu" else GPU_TOLERANCE
 
     def phase(names):
-        runners = {name: _make(name, model, workers, batch, team, frames_per_graph=clip_length)
-                   for name in names}
+        runners = {}
         try:
+            for name in names:  # those made are closed below even if a later one fails
+                runners[name] = _make(name, model, workers, batch, team, frames_per_graph=clip_length)
             for name, ex in runners.items():
                 key = ex.rollout.bits
                 if key not in references:
