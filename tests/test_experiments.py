@@ -272,6 +272,25 @@ def test_a_finished_run_of_other_settings_is_refused_before_any_run_trains(tiny_
         run_experiment("mnist", out=out, resume=True, **TINY)
 
 
+def test_a_report_stopped_halfway_leaves_no_claims_of_earlier_results(tiny_run, tmp_path, monkeypatch):
+    # before: stopped after results.json and before the report, the folder kept the claims of
+    # the previous call beside the new results
+    import streamnets.experiments.report as report
+
+    out = _copy(tiny_run, tmp_path)
+    folder = out / "ci" / "mnist"
+    assert (folder / "claims.md").exists()
+    monkeypatch.setattr(report, "write_report", lambda *a: (_ for _ in ()).throw(KeyboardInterrupt))
+    (folder / "results.json").unlink()
+    with pytest.raises(KeyboardInterrupt):
+        run_experiment("mnist", out=out, resume=True, **TINY)
+    assert (folder / "results.json").exists()
+    assert not (folder / "claims.md").exists() and not (folder / "claims.json").exists()
+    monkeypatch.undo()
+    run_experiment("mnist", out=out, resume=True, **TINY)  # a later call writes the report again
+    assert (folder / "claims.md").exists()
+
+
 def test_the_profiles_of_one_experiment_live_side_by_side(tiny_run, tmp_path):
     # before: one folder per experiment, so the paper profile after the ci one (make reproduce,
     # then make reproduce PROFILE=paper) was refused as a finished run of other settings

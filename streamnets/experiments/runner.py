@@ -129,6 +129,9 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     if elsewhere:  # kept runs trained in another float environment than ``environment``
         results["kept_environments"] = elsewhere
     results["claims"] = check_claims(experiment, results)
+    for old in (out / "claims.md", out / "claims.json"):  # missing, not of other results, if stopped now
+        if old.is_file():  # (anything else in their place: write_report says it cannot write there)
+            old.unlink()
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
     write_report(results, out)
     return results
