@@ -445,7 +445,9 @@ class _Parser(argparse.ArgumentParser):
         return super().parse_known_args(args, namespace)
 
     def error(self, message):
-        if message.endswith("required: spec") and "--stream" in getattr(self, "_given", ()):
+        given = getattr(self, "_given", ())
+        if message.endswith("required: spec") and any(  # --stream or an abbreviation of it
+                len(arg) > 2 and "--stream".startswith(arg) for arg in given):
             message += " (SPEC first: --stream takes every name after it as an edge)"
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 

@@ -343,6 +343,8 @@ def test_inspect_options_without_a_network_exit_2(args, message, capsys):
     # before: without the hint that --stream had taken the network's name as an edge
     (["train", "--stream", "h1:h1", "mnist_sr"], "streamnets train: error: the following arguments are "
      "required: spec (SPEC first: --stream takes every name after it as an edge); see"),
+    (["train", "--strea", "h1:h1", "mnist_sr"], "streamnets train: error: the following arguments are "
+     "required: spec (SPEC first: --stream takes every name after it as an edge); see"),
     (["train", "--pattern", "01"], "streamnets train: error: the following arguments are required: "
                                    "spec; see"),
 ])
