@@ -376,3 +376,31 @@ def test_executor_times_of_other_batch_sizes_or_devices_are_refused():
         plot_executor_times({"a": one, "b": {**one, "batch": 64}})
     with pytest.raises(ResultsError, match="b was timed with device cuda, a with cpu"):
         plot_executor_times({"a": one, "b": {**one, "device": "cuda"}})
+
+
+def test_runs_of_one_rollout_get_their_own_legend_entries(tmp_path):
+    # before: two streaming runs of one network (say two learning rates) drew two red
+    # curves with the same marker, both labelled "streaming"
+    runs = [run("mnist_sr", "streaming", 2, 1), run("mnist_sr", "streaming", 2, 1, start=0.5),
+            run("mnist_sr", "sequential", 3, 3),
+            {**run("mnist_sr", "streaming", 2, 1, start=0.6), "label": "lr 0.01"}]
+    fig = plot_accuracy_over_steps(runs)
+    (ax,) = fig.axes
+    assert [t.get_text() for t in ax.get_legend().get_texts()] == [
+        "streaming (run 0)", "streaming (run 1)", "sequential", "lr 0.01"]
+    lines = curves(fig)
+    assert [lines[g].get_marker() for g in ("run:mnist_sr:streaming", "run:mnist_sr:streaming:1",
+                                            "run:mnist_sr:streaming:2", "run:mnist_sr:sequential")] \
+        == ["o", "s", "^", "o"]
+    folders = []
+    for name, start in (("lr-0.1", 0.45), ("lr-0.01", 0.5)):
+        folder = tmp_path / name
+        folder.mkdir()
+        steps = [2, 3]
+        (folder / "metrics.json").write_text(
+            '{"network": "mnist_sr", "rollout_name": "streaming", "rollout": [1, 1, 1, 1, 1], '
+            f'"update_steps": {steps}, "epochs": [{{"test_accuracy": [{start}, 0.7]}}]}}')
+        folders.append(folder)
+    fig = plot_accuracy_over_steps(folders + [run("mnist_ff", "streaming", 2, 1)], ax=Figure().subplots())
+    assert [t.get_text() for t in fig.axes[0].get_legend().get_texts()] == [
+        "mnist_sr, streaming (lr-0.1)", "mnist_sr, streaming (lr-0.01)", "mnist_ff, streaming"]

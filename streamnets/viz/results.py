@@ -10,7 +10,8 @@ A *run* is a dict::
 with one accuracy per output frame, at the update step of that output (increasing;
 masked output frames, which have none, are left out). A run of ``streamnets
 reproduce`` with ``"repetitions": 1`` gets no band: its std is not measured. A
-training run's folder stands for the run it holds (:func:`training_run`).
+training run's folder stands for the run it holds (:func:`training_run`). An
+optional ``"label"`` names the run in legends (default: its rollout).
 """
 
 from __future__ import annotations
@@ -30,6 +31,7 @@ from ..rollout import pattern_label
 from .style import SEQUENTIAL, STREAMING, checked_axes, new_figure, rollout_color, root_figure
 
 _LINESTYLES = ("-", "--", ":", "-.")
+_MARKERS = ("o", "s", "^", "D", "v")
 
 __all__ = ["plot_accuracy_over_steps", "plot_first_response_comparison", "first_response_table",
            "ResultsError", "short_names", "training_run"]
@@ -136,17 +138,27 @@ def short_names(names):
 
 
 def _by_network(runs):
+    """The runs grouped by network, each run with its legend label: its ``label``, else
+    its rollout; a rollout that comes twice in a network adds the folder's name (or
+    ``run <k>``, its place in ``runs``), so the curves can be told apart."""
     groups = {}
     for k, run in enumerate(_runs(runs)):
+        source = f"run {k}"
         if isinstance(run, (str, os.PathLike)):
             if not Path(run).exists():
                 raise ResultsError(f"runs[{k}] is a {type(run).__name__}, not a run: there is no folder "
                                    f"{run} (a run is a dict with network, rollout, update_steps and "
                                    f"accuracy, or the folder of a training run)")
+            source = Path(run).name if Path(run).is_dir() else Path(run).parent.name
             run = training_run(run)
         _check_run(run, k)
-        groups.setdefault(run["network"], []).append(run)
-    return groups
+        groups.setdefault(run["network"], []).append((run, source))
+    labelled = {}
+    for network, group in groups.items():
+        rollouts = [str(run["rollout"]) for run, _ in group]
+        labelled[network] = [(run, run.get("label") or (f"{rollout} ({source})" if rollouts.count(
+            rollout) > 1 else rollout)) for (run, source), rollout in zip(group, rollouts)]
+    return labelled
 
 
 def plot_accuracy_over_steps(runs, ax=None):
@@ -160,7 +172,9 @@ def plot_accuracy_over_steps(runs, ax=None):
     ----------
     runs : list of dict or path
         See the module docstring; a training run's folder stands for its run
-        (:func:`training_run`).
+        (:func:`training_run`). Several runs of one rollout (say, two learning
+        rates) get other markers, and in the legend their ``label``, else the
+        folder's name, else ``run <k>`` (their place in ``runs``).
     ax : matplotlib Axes or sequence of Axes, optional
         One axes: every run goes into it. A sequence: one axes per network,
         in order of first appearance. By default a new figure with one panel
@@ -204,18 +218,22 @@ def plot_accuracy_over_steps(runs, ax=None):
     for n, ((network, group), a) in enumerate(zip(groups.items(), axes)):
         # in a shared axes the networks differ by line style, the rollouts by colour
         style = _LINESTYLES[n % len(_LINESTYLES)] if combined else "-"
-        for k, run in enumerate(group):
+        seen = []
+        for k, (run, label) in enumerate(group):
             color = rollout_color(run["rollout"], k)
             steps = np.asarray(run["update_steps"], float)
             acc = np.asarray(run["accuracy"], float)
-            label = f"{network}, {run['rollout']}" if combined else str(run["rollout"])
-            a.plot(steps, acc, marker="o", markersize=3, color=color, label=label, linestyle=style,
-                   gid=f"run:{network}:{run['rollout']}")
+            label = f"{network}, {label}" if combined else str(label)
+            again = seen.count(str(run["rollout"]))  # a rollout's later runs: other markers
+            seen.append(str(run["rollout"]))
+            gid = f"{network}:{run['rollout']}" + (f":{again}" if again else "")
+            a.plot(steps, acc, marker=_MARKERS[again % len(_MARKERS)], markersize=3, color=color,
+                   label=label, linestyle=style, gid=f"run:{gid}")
             std = _std(run)
             if std is not None:
                 std = np.asarray(std, float)
                 a.fill_between(steps, acc - std, acc + std, color=color, alpha=0.2, linewidth=0,
-                               gid=f"band:{network}:{run['rollout']}")
+                               gid=f"band:{gid}")
         if not combined:
             a.set_title(str(network), fontsize=10)
         a.set_xlabel("update steps")
@@ -299,7 +317,7 @@ def first_response_table(runs_or_table):
     data = _runs(data)
     if data and (isinstance(data[0], (str, os.PathLike))
                  or isinstance(data[0], Mapping) and "accuracy" in data[0]):
-        return [_row_from_runs(n, g) for n, g in _by_network(data).items()]
+        return [_row_from_runs(n, [run for run, _ in g]) for n, g in _by_network(data).items()]
     needed = ("network", "streaming_accuracy", "sequential_accuracy", "delay")
     for k, row in enumerate(data):
         if not isinstance(row, Mapping):
