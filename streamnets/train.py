@@ -56,7 +56,7 @@ class TrainConfig:
     ``optimizer`` names any ``torch.optim`` class (case-insensitive);
     ``"rmsprop"`` uses Keras' defaults (rho 0.9, epsilon 1e-7) like the authors'
     scripts. ``decay`` is Keras' time decay: lr_t = lr / (1 + decay * t) after t
-    batches. ``max_batches`` caps the batches per epoch (small CI runs).
+    updates (batches, less those float16 loss scaling skips). ``max_batches`` caps the batches per epoch (small CI runs).
     ``prefetch`` builds the next training batch in a background thread while
     the current one trains (same batches, same order); ``None`` (auto) does so
     when that thread has a core to itself: on a GPU, or when torch uses fewer
@@ -513,8 +513,12 @@ class Trainer:
             self.optimizer.zero_grad(set_to_none=True)
             self.scaler.scale(loss).backward()
             self.scaler.step(self.optimizer)
+            scale = self.scaler.get_scale() if self.scaler.is_enabled() else None
             self.scaler.update()
-            self.schedule.step()
+            if scale is None or self.scaler.get_scale() >= scale:
+                # the decay counts updates: a step the scaler skipped (float16 gradients
+                # overflowed) halved its scale and changed no weight
+                self.schedule.step()
             value = loss.item()
             if not math.isfinite(value):
                 raise StreamnetsError(

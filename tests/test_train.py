@@ -632,6 +632,31 @@ def test_float16_autocast_trains_with_loss_scaling(digits, tmp_path, monkeypatch
     assert again.resumed_epochs == 2 and again.scaler.get_scale() == saved["scale"]
 
 
+def test_steps_the_loss_scaler_skips_do_not_advance_the_learning_rate_decay(digits, monkeypatch):
+    # before: the schedule stepped on every batch, also where the scaler skipped the
+    # optimizer (float16 gradients overflowed): the decay ran ahead of the updates and
+    # torch warned that lr_scheduler.step() came before optimizer.step()
+    import warnings
+
+    import streamnets.train as train_mod
+
+    monkeypatch.setattr(train_mod, "autocast_dtype", lambda device, enabled: torch.float16)
+    data = make_sequences(digits[0], 11, 1.0)
+    trainer = Trainer(StreamNet(sn.load("mnist_ff")), "streaming", data,
+                      config=TrainConfig(epochs=1, max_batches=3, seed=3, **QUICK))
+    overflows = [True, True]  # the first two batches' gradients overflow, as float16's may
+    weight = next(trainer.model.parameters())
+    weight.register_hook(lambda grad: grad * float("inf") if overflows and overflows.pop() else grad)
+    scale = trainer.scaler.get_scale()
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer.fit()
+    assert trainer.scaler.get_scale() == scale / 4  # halved on each skipped step
+    assert trainer.schedule.last_epoch == 1  # one update in three batches
+    assert trainer.optimizer.param_groups[0]["lr"] == pytest.approx(
+        trainer.config.lr / (1 + trainer.config.decay))
+
+
 # -- loading a trained run --------------------------------------------------------------
 
 
