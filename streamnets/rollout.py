@@ -9,6 +9,7 @@ F(R), the first response of each output, and the model-parallel key.
 from __future__ import annotations
 
 import difflib
+import itertools
 import numbers
 from collections import deque
 from collections.abc import Iterable, Mapping
@@ -558,7 +559,7 @@ class Rollout:
 
     # -- signals and costs ------------------------------------------------------------
 
-    def input_paths(self, node, frame, input=None):
+    def input_paths(self, node, frame, input=None, max_paths=100_000):
         """Every path along which an input frame reaches ``node`` of ``frame`` in the
         rollout window: lists of ``(frame, node)``, shortest first (of equal length,
         the one from the latest input frame first).
@@ -567,6 +568,8 @@ class Rollout:
         there, the initial state), as for :attr:`first_frames`. ``input``: one
         input node (default: all of them). An invalid pattern raises
         :class:`InvalidRolloutError`: its nodes on a zero-delay cycle are never computed.
+        The number of paths can grow exponentially with ``frame`` (one choice per
+        cycle per frame); more than ``max_paths`` raise :class:`SettingError`.
 
         Examples
         --------
@@ -589,12 +592,17 @@ class Rollout:
             raise SpecError(f"{input!r} {what} of network {net.name!r}; its inputs: "
                             f"{', '.join(net.inputs)}", field="input")
         frame = whole_number("frame", frame, 0)
+        max_paths = whole_number("max_paths", max_paths)
         self.validate()
         sources = net.inputs if input is None else (input,)
         graph = self.window(frame)
         graph.remove_edges_from([(u, v) for u, v in graph.edges if v[0] == 0])
-        paths = [p for i in sources for j in range(frame + 1)
-                 for p in nx.all_simple_paths(graph, (j, i), (frame, node))]
+        found = (p for i in sources for j in range(frame + 1)
+                 for p in nx.all_simple_paths(graph, (j, i), (frame, node)))
+        paths = list(itertools.islice(found, max_paths + 1))
+        if len(paths) > max_paths:
+            raise SettingError(f"more than {max_paths} paths reach {node!r} of frame {frame}; ask "
+                               f"for an earlier frame, or raise max_paths")
         return sorted(paths, key=lambda p: (len(p), [(-f, v) for f, v in p]))
 
     def finish_times(self, costs):

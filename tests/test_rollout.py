@@ -279,6 +279,21 @@ def test_input_paths_of_the_sequential_mnist_sr_skip_frame_0():
         sn.Rollout.streaming(net).input_paths("h9", 2)
 
 
+def test_input_paths_stop_at_max_paths():
+    # before: two cycles through a node double its paths per frame, and a late frame
+    # ran until memory ran out
+    net = sn.Network([sn.Node(v, (2,), tags=("input",) if v == "x" else ()) for v in "xaby"],
+                     [("x", "a"), ("a", "b"), ("b", "a"), ("a", "a"), ("a", "y")], name="two_cycles")
+    streaming = sn.Rollout.streaming(net)
+    # x of frame j reaches a of frame 7 in 6 - j frames, each a -> a (1) or a -> b -> a (2):
+    # Fibonacci(7 - j) ways for j = 0..6
+    assert len(streaming.input_paths("y", 8)) == 13 + 8 + 5 + 3 + 2 + 1 + 1
+    assert streaming.input_paths("y", 8, max_paths=33) == streaming.input_paths("y", 8)
+    with pytest.raises(sn.SettingError, match="more than 32 paths reach 'y' of frame 8; ask for an "
+                                              "earlier frame, or raise max_paths"):
+        streaming.input_paths("y", 8, max_paths=32)
+
+
 @settings(max_examples=100, deadline=None)
 @given(st.data())
 def test_finish_times_are_the_heaviest_within_frame_paths(data):
