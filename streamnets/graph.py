@@ -101,6 +101,9 @@ class Node:
     ``activation`` is one of :data:`ACTIVATIONS` (``leaky_relu`` has slope 0.01,
     PyTorch's default; ``softmax`` is over the channels of each pixel), ``dropout``
     a rate in [0, 1) applied to the biased sum of the inputs before the activation.
+    An input node (one without incoming edges) holds its frame as given: it is never
+    updated, so its activation is not applied (write ``identity`` to say so) and a
+    network refuses dropout on it.
 
     Examples
     --------
@@ -342,6 +345,12 @@ class Network:
         if lone:  # it would count as an input that feeds nothing: most likely a typo
             raise SpecError(f"node {lone[0]!r} has no edges; connect it or remove it",
                             self.source, f"nodes.{lone[0]}")
+        dropped = [v for v in self.inputs if self.nodes[v].dropout]
+        if dropped:  # an input holds its frame as given: no update, so no dropout
+            raise SpecError(f"{dropped[0]!r} has no incoming edge, so it is an input node: it holds "
+                            f"its frame as given, and its dropout would never be applied; remove it "
+                            f"(or add a node after the input and give that one the dropout)",
+                            self.source, f"nodes.{dropped[0]}.dropout")
         reached = set(self.inputs)
         for u in self.inputs:
             reached |= nx.descendants(self.graph, u)

@@ -42,8 +42,8 @@ def random_network(seed, activations=ACTIVATIONS, max_nodes=6):
     rng.shuffle(edges)
     outputs = {names[-1]} | ({names[rng.randrange(n_inputs, n)]} if rng.random() < 0.3 else set())
     nodes = [sn.Node(v, shape(), "identity" if i < n_inputs else rng.choice(activations),
-                     rng.choice([0.0, 0.3]), ("prediction",) if v in outputs else ())
-             for i, v in enumerate(names)]
+                     rng.choice([0.0, 0.3]) * (i >= n_inputs), ("prediction",) if v in outputs else ())
+             for i, v in enumerate(names)]  # inputs take no dropout (the draw keeps the sequence)
     return sn.Network(nodes, [sn.Edge(u, v, rng.choice([1, 2, 3])) for u, v in edges],
                       name=f"random{seed}")
 
@@ -609,6 +609,51 @@ def test_rollout_of_another_network_and_bad_states(mnist_sr):
     with pytest.raises(SpecError, match="initial_state"):
         model.step(torch.rand(2, 1, 28, 28), StreamNet(sn.load("fig2")).initial_state(2))
     assert isinstance(ShapeError("x"), StreamnetsError)
+
+
+def test_a_stream_keeps_its_rollout(mnist_sr):
+    # before: a state made under one pattern was stepped under another without a word
+    # (e.g. after changing default_rollout), and the stream followed neither pattern:
+    # outputs before the pattern's first response, unequal to model(frames)
+    model = StreamNet(mnist_sr).eval()
+    x = torch.rand(2, 3, 1, 28, 28)
+    state = model.initial_state(2)
+    assert state.rollout is None
+    for t in range(2):
+        _, state = model.step(x[:, t], state, rollout="sequential")
+    assert state.rollout == sn.Rollout.sequential(mnist_sr)
+    with pytest.raises(SpecError, match=r"rollout: the state was made under rollout 'sequential' "
+                                        r"\(streaming edges h1->h1\), but this step runs 'streaming' "
+                                        r"\(streaming edges image->h1, .*\); a stream keeps its rollout: "
+                                        r"start one under 'streaming' with initial_state\(2\)"):
+        model.step(x[:, 2], state)
+    model.default_rollout = sn.Rollout.sequential(mnist_sr)
+    logits, _ = model.step(x[:, 2], state)  # the same pattern by another route
+    assert torch.equal(logits["prediction"], model(x, rollout="sequential").logits["prediction"][:, 2])
+    # a pattern equal in its delays is the same stream, whatever its name
+    same = sn.Rollout.from_streaming_edges(mnist_sr, [("h1", "h1")], name="mine")
+    assert model.step(x[:, 2], state, rollout=same)[1].rollout.bits == same.bits
+
+
+def test_a_state_of_another_network_with_the_same_node_names_is_named(mnist_sr):
+    # before: torch's "expected input[1, 16, 7, 7] to have 8 channels" from inside conv2d
+    state = StreamNet(mnist_sr).eval().initial_state(1)
+    for _ in range(2):
+        _, state = StreamNet(mnist_sr).eval().step(torch.rand(1, 1, 28, 28), state)
+    narrow = StreamNet(mnist_sr.scaled(0.5)).eval()
+    with pytest.raises(ShapeError, match=r"the state holds 'h1' with shape \[16, 7, 7\], but this "
+                                         r"model's 'h1' has shape \[8, 7, 7\]: the state comes from "
+                                         r"another network; start a stream with initial_state\(1\)"):
+        narrow.step(torch.rand(1, 1, 28, 28), state)
+
+
+def test_frame_sources_refuses_an_invalid_pattern():
+    # before: it returned sources for a pattern whose zero-delay cycle forward, step and
+    # plan refuse
+    model = StreamNet(sn.load("fig2"))
+    with pytest.raises(sn.InvalidRolloutError, match="is not valid: the cycle"):
+        model.frame_sources("v", model.initial_state(1), {}, rollout={("u", "v"): 0, ("v", "w"): 0,
+                            ("v", "v"): 1, ("u", "w"): 0, ("w", "v"): 0})
 
 
 @pytest.mark.parametrize("batch_size", [0, -1, 2.7, None, "2", True])

@@ -8,6 +8,7 @@ are in fact bitwise equal; the tolerance leaves room for intra-op thread counts
 that split reductions differently.
 """
 
+import dataclasses
 import itertools
 import threading
 import time
@@ -354,6 +355,29 @@ def test_step_errors_name_the_problem():
             ex.step(torch.rand(2, 1, 28, 28), object())
     with pytest.raises(sn.InvalidRolloutError):
         ThreadExecutor(model, sn.Rollout.from_streaming_edges(model.network, []))
+
+
+@pytest.mark.parametrize("kind", ["reference", "threads", "processes"])
+def test_executors_keep_a_streams_rollout_and_name_a_foreign_state(kind):
+    # before: a state of model.step under the sequential rollout ran on under a streaming
+    # executor, and a state of a narrower mnist_sr failed inside conv2d
+    model = model_of(sn.load("mnist_sr"))
+    make = {"reference": ReferenceExecutor, "threads": lambda m: ThreadExecutor(m, workers=2),
+            "processes": lambda m: ProcessExecutor(m, workers=1)}[kind]
+    x = torch.rand(1, 1, 28, 28)
+    sequential = model.step(x, model.step(x, model.initial_state(1), rollout="sequential")[1],
+                            rollout="sequential")[1]
+    streaming = model.step(x, model.step(x, model.initial_state(1))[1])[1]
+    with make(model) as ex:
+        with pytest.raises(SpecError, match="made under rollout 'sequential'.*this step runs 'streaming'"):
+            ex.step(x, sequential)
+        outputs, state = ex.step(x, streaming)  # model.step's state, same pattern: on it goes
+        assert state.rollout.bits == ex.rollout.bits
+        assert compare_outputs([outputs], [model.step(x, streaming)[0]])[0]
+    narrow = model_of(sn.load("mnist_sr").scaled(0.5))
+    with make(narrow) as ex, pytest.raises(ShapeError, match="the state holds 'h1' with shape "
+                                                             r"\[16, 7, 7\], but this model's"):
+        ex.step(x, streaming)
 
 
 def test_run_checks_the_clip_before_stepping():
@@ -992,6 +1016,7 @@ def test_simulated_cuda_graph_is_recaptured_for_a_state_with_other_empty_nodes(s
     sequential = sn.Rollout.sequential(net)
     _, early = ReferenceExecutor(model, "streaming").steps({k: x[:, :3] for k, x in frames.items()})
     assert any(v is None for v in early.values) and early.frame >= Schedule(model, sequential).plan.steady
+    early = dataclasses.replace(early, rollout=None)  # as a state made by hand: no pattern recorded
     rest = {k: x[:, 3:] for k, x in frames.items()}
     expected, reference_state = ReferenceExecutor(model, sequential).steps(rest, early)
     for first in ("complete", "early"):  # which state a graph is captured on first

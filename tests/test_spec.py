@@ -427,6 +427,14 @@ def test_a_dropout_of_1_is_refused():
                       [("x", "h")]).nodes["h"].dropout == 0.99
 
 
+def test_dropout_on_an_input_node_is_refused():
+    # before: accepted and never applied (an input holds its frame; no update runs there)
+    with pytest.raises(sn.SpecError, match=r"mine.yaml: nodes.x.dropout: 'x' has no incoming edge, so "
+                                           r"it is an input node: .* its dropout would never be applied"):
+        loads("nodes: {x: {shape: [4], dropout: 0.5}, y: {shape: [2], tags: [prediction]}}\n"
+              "edges: [[x, y]]", "mine.yaml")
+
+
 def test_yaml_nested_too_deeply_is_a_spec_error():
     # before: a RecursionError traceback
     with pytest.raises(sn.SpecError, match="deep.yaml: the YAML is nested too deeply to read"):

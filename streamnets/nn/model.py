@@ -10,7 +10,7 @@ from torch import nn
 from torch.nn.modules import module as _module_mod
 
 from ..errors import DeviceError, ShapeError, SpecError, whole_number
-from ..rollout import Rollout
+from ..rollout import Rollout, _edge_list
 from ..spec import load
 from .edges import edge_transform
 from .node import NodeUpdate
@@ -133,7 +133,11 @@ class StreamState:
 
     ``frame`` is the frame the values belong to (-1 before the first step);
     ``values`` holds one tensor per node in network order, None where empty.
-    Index it by node name: ``state["h1"]``.
+    Index it by node name: ``state["h1"]``. ``rollout`` is the pattern the stream
+    runs: what a node's value holds depends on it, so a step under another pattern
+    is refused. It is None before the first step, and in a state made by hand
+    (``StreamState(frame, values, names, batch_size, device)``), which any pattern
+    takes.
 
     Examples
     --------
@@ -153,6 +157,7 @@ class StreamState:
     names: tuple
     batch_size: int
     device: torch.device
+    rollout: object = None
 
     def __getitem__(self, name):
         try:
@@ -168,6 +173,34 @@ class StreamState:
         """The same state cut from the autograd graph (truncated backpropagation)."""
         values = tuple(None if v is None else v.detach() for v in self.values)
         return replace(self, values=values)
+
+
+def check_stream_rollout(state, rollout):
+    """Raise :class:`~streamnets.errors.SpecError` when ``state`` was made under another
+    pattern than ``rollout``: its values would be read as if ``rollout`` had made them,
+    and the stream would follow neither pattern."""
+    made = state.rollout
+    if made is not None and made.bits != rollout.bits:
+        raise SpecError(f"the state was made under rollout {made.name!r} (streaming edges "
+                        f"{_edge_list(made.streaming_edges)}), but this step runs {rollout.name!r} "
+                        f"(streaming edges {_edge_list(rollout.streaming_edges)}); a stream keeps its "
+                        f"rollout: start one under {rollout.name!r} with "
+                        f"initial_state({state.batch_size})", field="rollout")
+
+
+def foreign_state_error(network, state):
+    """A :class:`~streamnets.errors.ShapeError` when a value of ``state`` does not have
+    its node's shape in ``network`` (a state of another network with the same node
+    names, e.g. another width), else None."""
+    for name, value in zip(state.names, state.values):
+        node = network.nodes[name]
+        expected = node.shape if node.is_spatial else node.shape[:1]
+        if value is not None and tuple(value.shape[1:]) != expected:
+            return ShapeError(f"the state holds {name!r} with shape {list(value.shape[1:])}, but "
+                              f"this model's {name!r} has shape {list(expected)}: the state comes "
+                              f"from another network; start a stream with "
+                              f"initial_state({state.batch_size})")
+    return None
 
 
 def moved_model_error(model, state, err):
@@ -517,6 +550,7 @@ class StreamNet(nn.Module):
         if not isinstance(state, StreamState) or state.names != self._names:
             raise SpecError("state must come from this model's initial_state() or step()",
                             field="state")
+        check_stream_rollout(state, plan.rollout)
         inputs, (batch,) = self._inputs(frame, ("batch",))
         if batch != state.batch_size:
             raise ShapeError(f"the frame has batch size {batch} but the state was made for "
@@ -538,14 +572,14 @@ class StreamNet(nn.Module):
                         if v in self._outputs:
                             logits[self._names[v]] = out
             except RuntimeError as err:
-                moved = moved_model_error(self, state, err)
-                if moved:
-                    raise moved from err
+                better = moved_model_error(self, state, err) or foreign_state_error(self.network, state)
+                if better:
+                    raise better from err
                 raise
             for v in self._outputs:
                 if v in plan.inputs:
                     logits[self._names[v]] = current[v]
-        return logits, replace(state, frame=state.frame + 1, values=tuple(current))
+        return logits, replace(state, frame=state.frame + 1, values=tuple(current), rollout=plan.rollout)
 
     # -- per-node API (model-parallel executors) ----------------------------------------
 
@@ -557,7 +591,7 @@ class StreamNet(nn.Module):
         computed so far (a dict; under the streaming rollout it may be empty).
         Returns ``{source: tensor or None}``.
         """
-        r = self.resolve_rollout(rollout)
+        r = self.resolve_rollout(rollout).validate()
         prev = previous.as_dict() if isinstance(previous, StreamState) else previous
         return {u: (prev if r[(u, node)] else current).get(u) for _, u in self._in_edges_of(node)}
 

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import SettingError, ShapeError, SpecError
 from ..nn import StreamNet, StreamState
-from ..nn.model import moved_model_error, per_input
+from ..nn.model import check_stream_rollout, foreign_state_error, moved_model_error, per_input
 from .schedule import Schedule
 
 __all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames", "check_clip",
@@ -105,12 +105,13 @@ class Executor:
                 try:
                     self._compute(state.values, current, outputs, state.frame + 1, batch)
                 except RuntimeError as err:
-                    moved = moved_model_error(self.model, state, err)
-                    if moved:
-                        raise moved from err
+                    better = (moved_model_error(self.model, state, err)
+                              or foreign_state_error(self.model.network, state))
+                    if better:
+                        raise better from err
                     raise
             self._input_outputs(current, outputs)
-        return outputs, replace(state, frame=state.frame + 1, values=tuple(current))
+        return outputs, replace(state, frame=state.frame + 1, values=tuple(current), rollout=self.rollout)
 
     def _frame_values(self, frame, state):
         """A frame's node values with only its inputs filled in, after checking that
@@ -118,6 +119,7 @@ class Executor:
         if not isinstance(state, StreamState) or state.names != self.schedule.names:
             raise SpecError("state must come from this executor's initial_state() or step()",
                             field="state")
+        check_stream_rollout(state, self.rollout)
         inputs, (batch,) = self.model._inputs(frame, ("batch",))
         if batch != state.batch_size:
             raise ShapeError(f"the frame has batch size {batch} but the state was made for "

@@ -244,7 +244,7 @@ class CudaStreamExecutor(Executor):
         if any(o in self.schedule.inputs for o in self.schedule.outputs):
             for k, out in enumerate(outputs):
                 self._input_outputs(self._frame_values(pick(t + k), state)[0], out)
-        return outputs, replace(state, frame=state.frame + count, values=tuple(last))
+        return outputs, replace(state, frame=state.frame + count, values=tuple(last), rollout=self.rollout)
 
     def close(self):
         """Free the captured CUDA graphs and their buffers (idempotent)."""

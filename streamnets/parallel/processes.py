@@ -33,7 +33,7 @@ import torch.multiprocessing as mp
 
 from ..device import DeviceError, cpu_cores, intra_op_threads, keep_freed_memory
 from ..errors import SettingError, StreamnetsError, positive_number, whole_number
-from ..nn.model import moved_model_error
+from ..nn.model import foreign_state_error, moved_model_error
 from . import _worker as w
 from ._worker import WorkerError
 from .base import Executor
@@ -469,19 +469,17 @@ class ProcessExecutor(BalancedShares, Executor):
         for slot in self._pools.get(batch, ()):
             if slot.holds(state.values):
                 return slot
-        moved = moved_model_error(self.model, state, RuntimeError())
-        if moved:  # model.step would fail on it: the copy below would convert silently
-            raise moved
+        # model.step would fail on these: the copy below would convert silently or fail
+        better = moved_model_error(self.model, state, RuntimeError()) or foreign_state_error(
+            self.model.network, state)
+        if better:
+            raise better
         slot = self._free_slot(batch, None)
         slot.refs = ()
         for i, x in enumerate(state.values):
             slot.flags[i] = x is not None
-            if x is None:
-                continue
-            if x.shape != slot.values[i].shape:
-                raise StreamnetsError(f"state value of node {self.schedule.names[i]!r} has shape "
-                                      f"{tuple(x.shape)}, expected {tuple(slot.values[i].shape)}")
-            slot.values[i].copy_(x)
+            if x is not None:
+                slot.values[i].copy_(x)
         return slot
 
     # -- stepping --------------------------------------------------------------------
@@ -528,7 +526,7 @@ class ProcessExecutor(BalancedShares, Executor):
             if previous is not None:
                 self._compute_slots(previous, slot, outputs)
                 self._input_outputs(current, outputs)
-        return outputs, replace(state, frame=state.frame + 1, values=slot.hand_out())
+        return outputs, replace(state, frame=state.frame + 1, values=slot.hand_out(), rollout=self.rollout)
 
     def _compute_slots(self, previous, slot, outputs):
         words = self._words
