@@ -9,6 +9,10 @@ from .._io import atomic_writer, atomic_write_text
 
 __all__ = ["write_report", "claims_markdown", "results_table", "compare_to_reference", "profile_label"]
 
+#: What :func:`write_report` writes (the first-response figure for cifar10 only).
+REPORT_FILES = ("claims.md", "claims.json", "accuracy_over_steps.png", "accuracy_over_steps.svg",
+                "first_response.png", "first_response.svg")
+
 
 def _save(fig, path):
     for suffix in (".png", ".svg"):

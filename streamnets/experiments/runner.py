@@ -34,7 +34,7 @@ from ..seeding import derive_seed
 from ..spec import load
 from ..train import TrainConfig, _spec_digest, train
 from .definitions import EXPERIMENTS, get_experiment, with_overrides
-from .report import _environment_text
+from .report import REPORT_FILES, _environment_text
 
 __all__ = ["reproduce", "run_experiment", "subset"]
 
@@ -129,9 +129,9 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     if elsewhere:  # kept runs trained in another float environment than ``environment``
         results["kept_environments"] = elsewhere
     results["claims"] = check_claims(experiment, results)
-    for old in (out / "claims.md", out / "claims.json"):  # missing, not of other results, if stopped now
-        if old.is_file():  # (anything else in their place: write_report says it cannot write there)
-            old.unlink()
+    for name in REPORT_FILES:  # missing, not of other results, if stopped now
+        if (out / name).is_file():  # (anything else in their place: write_report says it cannot write there)
+            (out / name).unlink()
     atomic_write_text(out / "results.json", json.dumps(results, indent=1))
     write_report(results, out)
     return results
