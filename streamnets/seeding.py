@@ -27,18 +27,20 @@ __all__ = ["seed_everything", "derive_seed", "seed_worker"]
 _MAX_SEED = 2**32 - 1
 
 
-def seed_everything(seed, deterministic=False):
+def seed_everything(seed, deterministic=None):
     """Seed ``random``, NumPy and PyTorch (CPU and every GPU) with ``seed``.
 
     Parameters
     ----------
     seed : int
         In 0 .. 2**32 - 1.
-    deterministic : bool
-        Also make GPU runs reproducible: ``torch.use_deterministic_algorithms(True,
+    deterministic : bool or None
+        True also makes GPU runs reproducible: ``torch.use_deterministic_algorithms(True,
         warn_only=True)`` (ops without a deterministic kernel warn instead of
         failing), deterministic cuDNN without autotuning, and the cuBLAS workspace
-        setting it needs. ``False`` switches these back off.
+        setting it needs. ``False`` switches these back off; None (the default)
+        leaves them as they are, so that a caller's choice survives the seeding
+        that :func:`~streamnets.train.train` does.
 
     Returns
     -------
@@ -62,10 +64,11 @@ def seed_everything(seed, deterministic=False):
     if deterministic:
         # Must be set before the first cuBLAS call to take effect.
         os.environ.setdefault("CUBLAS_WORKSPACE_CONFIG", ":4096:8")
-    torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)
-    torch.backends.cudnn.deterministic = bool(deterministic)
-    if deterministic:
-        torch.backends.cudnn.benchmark = False
+    if deterministic is not None:
+        torch.use_deterministic_algorithms(bool(deterministic), warn_only=True)
+        torch.backends.cudnn.deterministic = bool(deterministic)
+        if deterministic:
+            torch.backends.cudnn.benchmark = False
     return torch.Generator().manual_seed(seed)
 
 

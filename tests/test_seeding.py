@@ -47,8 +47,17 @@ def test_deterministic_switch_and_reset():
         seed_everything(0, deterministic=True)
         assert torch.are_deterministic_algorithms_enabled()
         assert torch.backends.cudnn.deterministic
+        # before: seeding without the argument (as every train() call does) switched it off
+        seed_everything(1)
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
+        from streamnets.data import Digits
+        from streamnets.train import TrainConfig, train
+
+        train("mnist_ff", "streaming", Digits(train=False), None, config=TrainConfig(
+            epochs=1, batch_size=32, max_batches=1, output_frames=2, progress=False, device="cpu"))
+        assert torch.are_deterministic_algorithms_enabled() and torch.backends.cudnn.deterministic
     finally:
-        seed_everything(0)
+        seed_everything(0, deterministic=False)
     assert not torch.are_deterministic_algorithms_enabled()
 
 
