@@ -18,13 +18,19 @@ from .errors import SettingError, SpecError, StreamnetsError, counted, one_line,
 __all__ = ["main", "exit_status", "check_counts"]
 
 
-def check_counts(args, *options, lo=1, why=None):
-    """Each ``--option`` of ``args`` that was given a whole number >= ``lo``
+#: Upper bounds of counts beyond any machine (torch's thread calls overflow, a bench
+#: batch is allocated at once): refused with a message instead of a traceback.
+MAX_THREADS = 1024
+MAX_BENCH_BATCH = 65536
+
+
+def check_counts(args, *options, lo=1, hi=None, why=None):
+    """Each ``--option`` of ``args`` that was given a whole number in ``lo..hi``
     (SettingError naming it; ``why`` ends the message)."""
     for option in options:
         value = getattr(args, option[2:].replace("-", "_"))
         if value is not None:
-            whole_number(option, value, lo, why=why)
+            whole_number(option, value, lo, hi, why=why)
 
 
 def _folder_name(*parts):
@@ -372,8 +378,9 @@ def _cmd_notebooks(args, out):
 def _cmd_bench_parallel(args, out):
     from .parallel.bench import EXECUTORS, bench_parallel
 
-    check_counts(args, "--batch", "--frames", "--repeats", "--frames-per-graph", "--workers",
-                 "--threads-per-worker")
+    check_counts(args, "--frames", "--repeats", "--frames-per-graph")
+    check_counts(args, "--workers", "--threads-per-worker", hi=MAX_THREADS)
+    check_counts(args, "--batch", hi=MAX_BENCH_BATCH)
     unknown = [e for e in args.executor or () if e not in EXECUTORS]
     if unknown:
         raise SpecError(f"unknown executor {unknown[0]!r}; choose from {', '.join(EXECUTORS)}",
@@ -430,8 +437,7 @@ def _add_data_args(p, download_by_profile=False):
 def _set_threads(threads):
     if threads is None:
         return
-    if threads < 1:
-        raise StreamnetsError(f"--threads must be at least 1, got {threads}")
+    whole_number("--threads", threads, 1, MAX_THREADS)
     import torch
 
     torch.set_num_threads(threads)
@@ -574,8 +580,9 @@ def build_parser():
 
 def exit_status(run, prog="streamnets"):
     """Call ``run()`` as a command and return its exit status: what ``run`` returns
-    (None: 0); a :class:`~streamnets.errors.StreamnetsError` prints one line
-    ``<prog>: error: ...`` on stderr and gives 2 (no traceback), Ctrl-C 130, output
+    (None: 0); a :class:`~streamnets.errors.StreamnetsError` or an ``OSError`` (a
+    path the system refuses) prints one line ``<prog>: error: ...`` on stderr and
+    gives 2 (no traceback), Ctrl-C 130, output
     piped into a command that stopped reading (``head``) 0. The command line and
     the scripts in ``benchmarks/`` use it.
 
@@ -602,6 +609,11 @@ def exit_status(run, prog="streamnets"):
     except BrokenPipeError:  # output piped into e.g. `head`
         sys.stderr.close()
         return 0
+    except OSError as err:  # a path the system refuses (no permission, name too long, disk full)
+        where = f"{err.filename}: " if err.filename else ""
+        print(f"{prog}: error: {one_line(where + (err.strerror or str(err)))}; check the path and "
+              f"its permissions", file=sys.stderr)
+        return 2
 
 
 def _command_parser(parser, args):

@@ -65,7 +65,15 @@ def test_invalid_pattern_exits_2_with_one_line_naming_the_cycle():
     (["notebooks", "01", "--out", ""], "--out is empty; give a folder"),
     (["train", "mnist_ff", "--data-dir", ""], "--data-dir is empty; give a folder"),
     (["inspect", "nope/missing.yaml"], "no such file"),
-    (["train", "mnist_ff", "--threads", "0"], "--threads must be at least 1"),
+    (["train", "mnist_ff", "--threads", "0"], "--threads=0 is out of range 1..1024"),
+    # before: tracebacks (torch's "Overflow when unpacking long", TypeError in torch.rand,
+    # MemoryError making workers, OSError from Path.is_dir)
+    (["reproduce", "mnist", "--threads", "100000000000"], "--threads=100000000000 is out of range 1..1024"),
+    (["bench", "parallel", "--batch", "99999999999999999999999"], "--batch=99999999999999999999999 is "
+                                                                  "out of range 1..65536"),
+    (["bench", "parallel", "--workers", "100000000000"], "--workers=100000000000 is out of range 1..1024"),
+    (["inspect", "a" * 300], "a" * 300 + ": File name too long; check the path and its permissions"),
+    (["train", "mnist_ff", "--out", "b" * 300], "b" * 300 + "/checkpoint.pt: File name too long"),
 ])
 def test_user_errors_exit_2(args, message, capsys):
     assert main(args) == 2
@@ -192,7 +200,7 @@ def test_bench_parallel_unknown_executor_exits_2(capsys):
 
 def test_bench_parallel_zero_workers_exits_2(capsys):
     assert main(["bench", "parallel", "--network", "mnist_sr", "--workers", "0"]) == 2
-    assert "streamnets: error: --workers must be a whole number >= 1, got 0" in capsys.readouterr().err
+    assert "streamnets: error: --workers=0 is out of range 1..1024" in capsys.readouterr().err
 
 
 def test_threads_option_sets_torch_threads(tmp_path, capsys):
@@ -242,7 +250,8 @@ def test_bench_parallel_counts_out_of_range_exit_2(option, value, capsys):
     # --frames-per-graph 0 was ignored on the CPU
     assert main(["bench", "parallel", "--network", "fig2", option, value]) == 2
     captured = capsys.readouterr()
-    assert f"streamnets: error: {option} must be a whole number >= 1, got {value}" in captured.err
+    assert (f"streamnets: error: {option} must be a whole number >= 1, got {value}" in captured.err
+            or f"streamnets: error: {option}={value} is out of range 1..65536" in captured.err)
     assert captured.out == ""
 
 
