@@ -2,6 +2,7 @@
 # Both create .venv on first use. TORCH picks the torch build: the default pin is a
 # CPU build where the package index serves one (this project's CI machine); on a CUDA
 # machine use e.g. `make TORCH=torch test`. PYTHON picks the interpreter (3.10 or later).
+# .venv is built once: to change TORCH or PYTHON later, `make clean` first.
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
@@ -14,7 +15,9 @@ PROFILE ?= ci
 install: $(STAMP)
 
 $(STAMP): pyproject.toml
-	$(PYTHON) -m venv $(VENV)
+	@$(PYTHON) -c 'import sys; sys.exit(sys.version_info < (3, 10))' || { \
+	  echo "streamnets needs Python 3.10 or later; $(PYTHON) is $$($(PYTHON) -V 2>&1): give another, e.g. make PYTHON=python3.11" >&2; exit 2; }
+	$(PYTHON) -m venv --clear $(VENV)
 	$(BIN)/python -m pip install --quiet "$(TORCH)"
 	$(BIN)/python -m pip install --quiet -e '.[dev]'
 	touch $(STAMP)
