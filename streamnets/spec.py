@@ -84,6 +84,10 @@ def _name(value, source, where):
     YAML reads an empty key as null, unquoted yes/no/on/off/true/false as truth values and
     1.50 as 1.5; turning those into "None", "True" or "1.5" would silently rename the node,
     so they are SpecErrors that say to quote the name."""
+    if isinstance(value, _WrittenInt):
+        raise SpecError(f"a name must be text, got {value.text} (YAML 1.1 reads it as the number "
+                        f"{int(value)}: leading zeros are octal, 0x hex, _ and + are dropped); write "
+                        f"the name in quotes, e.g. '{value.text}'", source, where)
     if isinstance(value, str) or (isinstance(value, int) and not isinstance(value, bool)):
         return str(value)
     if value is None:
@@ -230,6 +234,27 @@ class _UniqueKeyLoader(yaml.SafeLoader):
             raise _TagValueError(None, None, f"the value {node.value!r} does not fit its tag {tag} "
                                  f"({type(err).__name__}: {err}); fix the value or drop the tag",
                                  node.start_mark) from None
+
+
+class _WrittenInt(int):
+    """A whole number YAML read from other digits than its own (``010`` is 8, ``0x1F``,
+    ``1_000``, ``+5``): as a number it is one, as a name its text was meant."""
+
+    text = ""
+
+    def __str__(self):  # messages name it as written
+        return self.text
+
+
+def _construct_int(loader, node):
+    value = yaml.SafeLoader.construct_yaml_int(loader, node)
+    if node.value != str(value):
+        value = _WrittenInt(value)
+        value.text = node.value
+    return value
+
+
+_UniqueKeyLoader.add_constructor("tag:yaml.org,2002:int", _construct_int)
 
 
 class _TagValueError(yaml.constructor.ConstructorError):

@@ -175,6 +175,14 @@ BAD_SPECS = [
      r"write the name in quotes, e.g. '1.50'$"),
     ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]\nrollouts: {r: [[a, ~]]}",
      r"rollouts.r\[0\]: a name must be text, got an empty name"),
+    # before: YAML 1.1's other integer forms renamed the node (010 became '8', 0x1F '31')
+    ("nodes: {a: {shape: [1]}, 010: {shape: [2]}}\nedges: [[a, '010']]",
+     r"nodes.010: a name must be text, got 010 \(YAML 1.1 reads it as the number 8: leading zeros "
+     r"are octal, 0x hex, _ and \+ are dropped\); write the name in quotes, e.g. '010'$"),
+    ("nodes: {a: {shape: [1]}, b: {shape: [2]}}\nedges: [[a, b]]\nrollouts: {1_000: [[a, b]]}",
+     r"rollouts.1_000: a name must be text, got 1_000 \(YAML 1.1 reads it as the number 1000"),
+    ("nodes: {a: {shape: [1]}, '+5': {shape: [2]}}\nedges: [[a, +5]]",
+     r"edges\[0\].target: a name must be text, got \+5"),
 ]
 
 
