@@ -345,8 +345,11 @@ def from_st_graph(doc, source=None):
         for key in ("source", "target"):
             if key not in fields:
                 raise SpecError(f"missing field {key!r}", source, f"{where}.{key}")
-        sources = _flatten(fields["source"])
-        rfs = _flatten(fields.get("rf", 3))
+        sources = _flatten(fields["source"], source, f"{where}.source")
+        if not sources:
+            raise SpecError("no source pool; give the neuron pools it reads, e.g. source: [[img]]",
+                            source, f"{where}.source")
+        rfs = _flatten(fields.get("rf", 3), source, f"{where}.rf")
         if len(rfs) == 1:
             rfs = rfs * len(sources)
         if len(rfs) != len(sources):
@@ -435,9 +438,14 @@ def _check_stream_tags(owner, streaming, source):
                     f"to the tags of one of the synapse pools {pools}", source, "synapse_pools")
 
 
-def _flatten(value):
+def _flatten(value, source, where, depth=0):
+    """The items of nested lists in order; a list that holds itself (a YAML alias of its
+    own anchor, ``&s [*s]``) or nests absurdly deep is a SpecError naming ``where``."""
+    if depth > 20:
+        raise SpecError("the list nests too deeply (does it hold itself through a YAML alias?); "
+                        "write the pools as [[a, b], [c]]", source, where)
     if isinstance(value, (list, tuple)):
-        return [x for item in value for x in _flatten(item)]
+        return [x for item in value for x in _flatten(item, source, where, depth + 1)]
     return [value]
 
 

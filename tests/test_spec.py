@@ -205,6 +205,14 @@ ST_POOLS = "neuron_pools: {img: {shape: [1, 8, 8]}, h: {shape: [4, 8, 8]}, out: 
      + "synapse_pools: {a: {source: [[img]], target: h}, b: {source: [[h]], target: out}}",
      r"^x.st_graph: synapse_pools.a: edge img -> h: cannot connect"),
     ("# nothing\n", r"^x.st_graph: the file is empty .* needs 'neuron_pools:' and 'synapse_pools:'"),
+    # before: a RecursionError traceback, and a pool with no source dropped without a word
+    (ST_POOLS + "synapse_pools: {a: {source: &s [*s], target: h}, b: {source: [[h]], target: out}}",
+     r"^x.st_graph: synapse_pools.a.source: the list nests too deeply \(does it hold itself"),
+    (ST_POOLS + "synapse_pools: {a: {source: [[img]], target: h, rf: &r [*r]}, b: {source: [[h]], target: out}}",
+     r"^x.st_graph: synapse_pools.a.rf: the list nests too deeply"),
+    (ST_POOLS + "synapse_pools: {a: {source: [[img]], target: h}, c: {source: [], target: h}, "
+                "b: {source: [[h]], target: out}}",
+     r"^x.st_graph: synapse_pools.c.source: no source pool; give the neuron pools it reads"),
 ])
 def test_st_graph_errors_name_the_fields_of_the_st_graph_file(text, message):
     # before: nodes.out.activation, edges[0].rf, edges[0] (our format's fields) and the
