@@ -69,7 +69,10 @@ def _named_rollout(net, name):
     except SpecError as err:
         if err.field != "rollout":
             raise
-        raise SpecError(str(err).removeprefix("rollout: "), field="--rollout") from None
+        message = str(err).removeprefix("rollout: ")
+        if set(name) <= {"0", "1"}:  # bits: the Python advice becomes the option's
+            message = re.sub(r"use Rollout\.from_bits\(.*?\); ", f"use --pattern {name}; ", message)
+        raise SpecError(message, field="--rollout") from None
 
 
 def _stream_edge(net, item):

@@ -66,6 +66,10 @@ def test_invalid_pattern_exits_2_with_one_line_naming_the_cycle():
     (["train", "mnist_ff", "--data-dir", ""], "--data-dir is empty; give a folder"),
     (["inspect", "nope/missing.yaml"], "no such file"),
     (["train", "mnist_ff", "--threads", "0"], "--threads=0 is out of range 1..1024"),
+    # before: "use Rollout.from_bits(network, [int(b) for b in '01100'])", Python on the command line
+    (["inspect", "mnist_sr", "--rollout", "01100"], "--rollout: unknown rollout '01100' for network "
+     "'mnist_sr'; for one delay per edge (image->h1, h1->h1, h1->h2, h2->prediction, h1->prediction) "
+     "use --pattern 01100; choose one of"),
     # before: tracebacks (torch's "Overflow when unpacking long", TypeError in torch.rand,
     # MemoryError making workers, OSError from Path.is_dir)
     (["reproduce", "mnist", "--threads", "100000000000"], "--threads=100000000000 is out of range 1..1024"),
