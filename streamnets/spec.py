@@ -15,11 +15,13 @@ Two formats are read:
       rollouts:                            # optional named patterns: their streaming edges
         sequential: [[v, v], [w, v]]
 
-* the statestream toolbox's ``.st_graph`` YAML: ``neuron_pools`` (``shape``, ``act``,
-  ``dropout``, ``tags``) and ``synapse_pools`` (``source: [[a, b]]`` gives one edge
-  per source, ``target``, ``rf``, ``tags: [stream]``). Other sections are ignored.
-  The ``sequential`` rollout of such a file has R = 1 exactly on the edges of
-  pools tagged ``stream``.
+* the statestream toolbox's ``.st_graph`` YAML: ``neuron_pools`` (``shape``, ``act``
+  (default ``Id``, as statestream's), ``dropout``, ``tags``) and ``synapse_pools``
+  (``source: [[a, b]]`` gives one edge per source, summed: the factors statestream
+  would multiply are added here; ``target``, ``rf`` (default 3, where statestream
+  makes a missing rf a dense connection), ``tags: [stream]``). Other sections are
+  ignored. The ``sequential`` rollout of such a file has R = 1 exactly on the edges
+  of pools tagged ``stream``.
 
 Built-in specs (the paper's networks) load by name, e.g. ``load("mnist_sr")``.
 """
@@ -333,7 +335,7 @@ def from_st_graph(doc, source=None):
         _check_st_keys(fields, _ST_POOL_KEYS, source, f"neuron_pools.{name}")
         if "shape" not in fields:
             raise SpecError("missing field 'shape'", source, f"neuron_pools.{name}.shape")
-        nodes.append(Node(name, fields["shape"], fields.get("act", "relu"),
+        nodes.append(Node(name, fields["shape"], fields.get("act", "identity"),  # statestream: Id
                           fields.get("dropout", 0.0), fields.get("tags")))
     known = [node.name for node in nodes]
     edges, streaming, owner = [], [], {}

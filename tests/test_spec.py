@@ -221,6 +221,16 @@ def test_st_graph_errors_name_the_fields_of_the_st_graph_file(text, message):
         loads(text, "x.st_graph")
 
 
+def test_st_graph_pools_without_act_are_identity_as_in_statestream():
+    # before: relu, so the authors' cifar_DSR2.st_graph (act only where not Id) loaded with
+    # a relu on its input and its prediction
+    net = loads(ST_POOLS.replace("h: {shape: [4, 8, 8]}", "h: {shape: [4, 8, 8], act: relu}")
+                + "synapse_pools: {a: {source: [[img]], target: h}, b: {source: [[h]], target: out}}",
+                "x.st_graph")
+    assert {v: n.activation for v, n in net.nodes.items()} == {"img": "identity", "h": "relu",
+                                                                "out": "identity"}
+
+
 def test_yaml_merge_keys_work_and_their_keys_may_be_overridden():
     # before: "could not determine a constructor for the tag ...merge" (the duplicate-key
     # check built the '<<' key itself)
