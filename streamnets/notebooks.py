@@ -13,6 +13,7 @@ marked ``# NBVAL_CHECK_OUTPUT`` must reproduce their stored output exactly.
 
 from __future__ import annotations
 
+import difflib
 import os
 import re
 import sys
@@ -21,7 +22,7 @@ from pathlib import Path
 from typing import NamedTuple
 
 from ._io import writable_folder
-from .errors import StreamnetsError
+from .errors import SettingError, StreamnetsError
 
 __all__ = ["NotebookError", "NotebookResult", "notebook_dir", "find_notebooks", "run_notebooks"]
 
@@ -161,6 +162,21 @@ def _cell_failure(exc, path, output):
                          f"with the full traceback is {output}", path.name, count, output)
 
 
+def _check_parameters(papermill, paths, given):
+    """A SettingError for a parameter that none of the notebooks at ``paths`` declares in its
+    parameters cell (a typo: papermill would only warn, and the notebooks would run on their
+    defaults). A parameter some of them declare is fine: the others ignore it."""
+    declared = set()
+    for path in paths:
+        declared |= set(papermill.inspect_notebook(str(path)))
+    unknown = sorted(set(given) - declared)
+    if unknown:
+        close = difflib.get_close_matches(unknown[0], declared, n=1)
+        hint = f"did you mean {close[0]!r}? " if close else ""
+        raise SettingError(f"no notebook run here has a parameter {unknown[0]!r}; {hint}their "
+                           f"parameters: {', '.join(sorted(declared))}")
+
+
 def run_notebooks(names=None, profile="ci", out_dir="runs/notebooks", parameters=None,
                   kernel="python3", progress=True):
     """Execute notebooks with papermill and write the executed copies to ``out_dir``.
@@ -214,6 +230,7 @@ def run_notebooks(names=None, profile="ci", out_dir="runs/notebooks", parameters
         raise StreamnetsError("running notebooks needs papermill; install it with "
                               "pip install papermill (or pip install -e '.[dev]')") from None
     paths = find_notebooks(names)
+    _check_parameters(papermill, paths, dict(parameters or {}))
     values = {"seed": 0, "device": "cpu", **dict(parameters or {}), "profile": profile}
     out_dir = writable_folder(out_dir, "the executed notebooks")
     results = []

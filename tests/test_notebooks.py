@@ -120,6 +120,17 @@ def test_runner_injects_parameters_and_writes_the_executed_copy(tmp_path):
     assert injected and "answer = 42" in injected[0].source
 
 
+def test_a_parameter_no_notebook_declares_is_refused_before_any_runs(tmp_path):
+    # before: papermill's warning "Passed unknown parameter: mdoe", and the notebook ran
+    # on its default
+    source = write_notebook(tmp_path / "tiny.ipynb", "open('ran.txt', 'w').close()",
+                            parameters='profile = "ci"\nseed = 0\ndevice = "cpu"\nmode = "ok"\n')
+    with pytest.raises(StreamnetsError, match=r"no notebook run here has a parameter 'mdoe'; did you "
+                                              r"mean 'mode'\? their parameters: device, mode, profile, seed"):
+        run_notebooks([source], out_dir=tmp_path / "out", parameters={"mdoe": "fail"}, progress=False)
+    assert not (tmp_path / "ran.txt").exists() and not (tmp_path / "out").exists()
+
+
 def test_runner_reports_the_failing_notebook(tmp_path):
     good = write_notebook(tmp_path / "a_good.ipynb", "x = 1")
     bad = write_notebook(tmp_path / "b_broken.ipynb", "x = 1", 'raise ValueError("boom 17")')
