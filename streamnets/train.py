@@ -56,7 +56,8 @@ class TrainConfig:
     ``optimizer`` names any ``torch.optim`` class (case-insensitive);
     ``"rmsprop"`` uses Keras' defaults (rho 0.9, epsilon 1e-7) like the authors'
     scripts. ``decay`` is Keras' time decay: lr_t = lr / (1 + decay * t) after t
-    updates (batches, less those float16 loss scaling skips). ``max_batches`` caps the batches per epoch (small CI runs).
+    updates (batches, less those float16 loss scaling skips). ``max_batches`` caps
+    the batches per epoch (small CI runs).
     ``prefetch`` builds the next training batch in a background thread while
     the current one trains (same batches, same order); ``None`` (auto) does so
     when that thread has a core to itself: on a GPU, or when torch uses fewer
