@@ -458,6 +458,10 @@ class _Parser(argparse.ArgumentParser):
         if message.endswith("required: spec") and any(  # --stream or an abbreviation of it
                 len(arg) > 2 and "--stream".startswith(arg) for arg in given):
             message += " (SPEC first: --stream takes every name after it as an edge)"
+        options = [arg for arg in given if arg.startswith("-")]
+        if message.endswith("required: command") and options:  # 'streamnets --foo'
+            message = (f"unrecognized arguments: {options[0]}; give a command first (e.g. "
+                       f"streamnets list), its options after it")
         self.exit(2, f"{self.prog}: error: {message}; see {self.prog} --help\n")
 
 
@@ -636,6 +640,8 @@ def _unrecognized(parser, unknown):
     first = unknown[0].split("=")[0]
     close = difflib.get_close_matches(first, options, n=1) if first.startswith("-") else []
     hint = f" (did you mean {close[0]}?)" if close else ""
+    if first in options:  # given before the command, where the top-level parser has no such option
+        hint = f" (give it after the command: {parser.prog} {unknown[0]} ...)"
     return f"unrecognized arguments: {' '.join(unknown)}{hint}"
 
 

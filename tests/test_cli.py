@@ -358,6 +358,11 @@ def test_inspect_options_without_a_network_exit_2(args, message, capsys):
      "required: spec (SPEC first: --stream takes every name after it as an edge); see"),
     (["train", "--strea", "h1:h1", "mnist_sr"], "streamnets train: error: the following arguments are "
      "required: spec (SPEC first: --stream takes every name after it as an edge); see"),
+    # before: "required: command", and "unrecognized arguments: --json (did you mean --json?)"
+    (["--foo"], "streamnets: error: unrecognized arguments: --foo; give a command first (e.g. "
+                "streamnets list), its options after it; see"),
+    (["--json", "list"], "streamnets list: error: unrecognized arguments: --json (give it after the "
+                         "command: streamnets list --json ...); see"),
     (["train", "--pattern", "01"], "streamnets train: error: the following arguments are required: "
                                    "spec; see"),
 ])
