@@ -193,14 +193,20 @@ def foreign_state_error(network, state):
     its node's shape in ``network`` (a state of another network with the same node
     names, e.g. another width), else None."""
     for name, value in zip(state.names, state.values):
-        node = network.nodes[name]
-        expected = node.shape if node.is_spatial else node.shape[:1]
+        expected = network.nodes[name].spec_shape
         if value is not None and tuple(value.shape[1:]) != expected:
             return ShapeError(f"the state holds {name!r} with shape {list(value.shape[1:])}, but "
                               f"this model's {name!r} has shape {list(expected)}: the state comes "
                               f"from another network; start a stream with "
                               f"initial_state({state.batch_size})")
     return None
+
+
+def state_error(model, state, err):
+    """The error that says why ``err`` came from stepping ``model`` from ``state``: the
+    model moved since (:func:`moved_model_error`) or the state is of another network
+    (:func:`foreign_state_error`); None when it is neither (torch's error stands)."""
+    return moved_model_error(model, state, err) or foreign_state_error(model.network, state)
 
 
 def moved_model_error(model, state, err):
@@ -572,7 +578,7 @@ class StreamNet(nn.Module):
                         if v in self._outputs:
                             logits[self._names[v]] = out
             except RuntimeError as err:
-                better = moved_model_error(self, state, err) or foreign_state_error(self.network, state)
+                better = state_error(self, state, err)
                 if better:
                     raise better from err
                 raise

@@ -10,7 +10,7 @@ import torch
 
 from ..errors import SettingError, ShapeError, SpecError
 from ..nn import StreamNet, StreamState
-from ..nn.model import check_stream_rollout, foreign_state_error, moved_model_error, per_input
+from ..nn.model import check_stream_rollout, per_input, state_error
 from .schedule import Schedule
 
 __all__ = ["Executor", "TOLERANCE", "GPU_TOLERANCE", "compare_outputs", "clip_frames", "check_clip",
@@ -105,8 +105,7 @@ class Executor:
                 try:
                     self._compute(state.values, current, outputs, state.frame + 1, batch)
                 except RuntimeError as err:
-                    better = (moved_model_error(self.model, state, err)
-                              or foreign_state_error(self.model.network, state))
+                    better = state_error(self.model, state, err)
                     if better:
                         raise better from err
                     raise

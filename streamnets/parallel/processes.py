@@ -33,7 +33,7 @@ import torch.multiprocessing as mp
 
 from ..device import DeviceError, cpu_cores, intra_op_threads, keep_freed_memory
 from ..errors import SettingError, StreamnetsError, positive_number, whole_number
-from ..nn.model import foreign_state_error, moved_model_error
+from ..nn.model import state_error
 from . import _worker as w
 from ._worker import WorkerError
 from .base import Executor
@@ -470,8 +470,7 @@ class ProcessExecutor(BalancedShares, Executor):
             if slot.holds(state.values):
                 return slot
         # model.step would fail on these: the copy below would convert silently or fail
-        better = moved_model_error(self.model, state, RuntimeError()) or foreign_state_error(
-            self.model.network, state)
+        better = state_error(self.model, state, RuntimeError())
         if better:
             raise better
         slot = self._free_slot(batch, None)
