@@ -309,7 +309,19 @@ def _cmd_train(args, out):
 
 
 def _check_data_dir(args):
-    """Refuse a ``--data-dir`` that is not a folder (unless ``--download`` will make it)."""
+    """Refuse a ``--data-dir`` that is not a folder (unless ``--download`` will make it), and
+    both options beside an offline ``--dataset``, which would ignore them."""
+    from .data import canonical_name
+    from .data.registry import EXPERIMENTS as DATA_PAIRS
+
+    real = {standin: real for real, standin in DATA_PAIRS.values()}
+    name = canonical_name(args.dataset) if args.dataset is not None else None
+    given = " and ".join(option for option, used in (("--download", args.download),
+                                                     ("--data-dir", args.data_dir is not None)) if used)
+    if name in real and given:  # the user expects real data
+        raise SettingError(f"{given}: --dataset {name} is an offline data set built into streamnets, "
+                           f"read from no folder and never downloaded; leave out {given}, or give "
+                           f"--dataset {real[name]} for the real data")
     if args.data_dir is not None and not args.download and not Path(args.data_dir).is_dir():
         raise SettingError(f"--data-dir {args.data_dir} is not a folder; give the folder that holds the "
                            f"data sets (e.g. {Path(args.data_dir) / 'mnist'} in it), or add --download "

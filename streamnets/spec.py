@@ -327,6 +327,7 @@ def from_st_graph(doc, source=None):
     if "neuron_pools" not in doc:
         raise SpecError("missing field 'neuron_pools' (the nodes of a .st_graph file)", source,
                         "neuron_pools")
+    _check_st_keys(doc, _ST_TOP_KEYS, source, "")
     pools = _mapping(doc["neuron_pools"], source, "neuron_pools")
     nodes = []
     for name, fields in pools.items():
@@ -384,6 +385,7 @@ def from_st_graph(doc, source=None):
 
 
 #: The keys of statestream's pools that streamnets reads (the format has more, ignored).
+_ST_TOP_KEYS = ("name", "neuron_pools", "synapse_pools")
 _ST_POOL_KEYS = ("shape", "act", "dropout", "tags")
 _ST_SYNAPSE_KEYS = ("source", "target", "rf", "tags")
 #: Our YAML format's names for them, a likely slip in a .st_graph file.
@@ -402,7 +404,8 @@ def _check_st_keys(fields, known, source, where):
                                             None)
         if meant is not None and meant in known:
             raise SpecError(f"unknown key {key!r}: a .st_graph file calls it {meant!r} (unknown keys "
-                            f"are ignored, so it would take the default)", source, f"{where}.{key}")
+                            f"are ignored, so it would take the default)", source,
+                            f"{where}.{key}" if where else key)
 
 
 def _st_field(field, edges, owner):

@@ -331,6 +331,9 @@ def _make_optimizer(config, params):
     try:
         return cls(params, lr=config.lr, **kwargs)
     except (TypeError, ValueError) as err:
+        if not config.optimizer_kwargs:  # then it is the network the optimizer cannot take
+            raise SettingError(f"TrainConfig.optimizer: torch.optim.{cls.__name__} cannot train this "
+                               f"network ({err}); use e.g. rmsprop, adam or sgd") from None
         raise SettingError(f"{where}: torch.optim.{cls.__name__} refuses {config.optimizer_kwargs!r}: "
                            f"{err}") from None
 

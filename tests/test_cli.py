@@ -596,6 +596,20 @@ def test_train_with_a_data_dir_refuses_what_it_cannot_use_there(tmp_path, capsys
     assert not (tmp_path / "run").exists()
 
 
+@pytest.mark.parametrize("command", [["train", "mnist_ff", "--epochs", "1", "--quiet"],
+                                     ["reproduce", "mnist", "--epochs", "1", "--quiet"]])
+def test_an_offline_dataset_refuses_the_options_it_would_ignore(command, tmp_path, capsys):
+    # before: --download and --data-dir were ignored, and the run trained on the stand-in
+    common = command + ["--out", str(tmp_path / "run"), "--dataset", "Digits"]
+    assert main(common + ["--download"]) == 2
+    assert capsys.readouterr().err == ("streamnets: error: --download: --dataset digits is an offline data "
+                                       "set built into streamnets, read from no folder and never downloaded; "
+                                       "leave out --download, or give --dataset mnist for the real data\n")
+    assert main(common + ["--data-dir", str(tmp_path), "--download"]) == 2
+    assert "error: --download and --data-dir: --dataset digits is an offline" in capsys.readouterr().err
+    assert not (tmp_path / "run").exists()
+
+
 def test_ctrl_c_exits_130_on_a_line_of_its_own_saying_what_is_kept(capsys):
     from streamnets.cli import exit_status
 

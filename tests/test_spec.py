@@ -491,3 +491,16 @@ def test_st_graph_keys_misspelled_or_in_our_format_are_named(pool, synapse, mess
     doc["neuron_pools"]["h"] = {"shape": [4, 8, 8], "noise": "normal", "bias_shape": "full"}
     doc["synapse_pools"]["in"] = {"source": [["img"]], "target": "h", "type": "conv", "init": "xavier"}
     assert [e.key for e in from_st_graph(doc, "x.st_graph").edges] == [("img", "h")]
+
+
+def test_a_misspelt_top_level_st_graph_key_is_named():
+    # before: 'synapse_pool:' was ignored, leaving a network without edges (or one
+    # that failed for an unrelated reason: the output cannot be reached)
+    doc = {"name": "t", "neuron_pools": {"img": {"shape": [1, 8, 8]}, "out": {"shape": [10]}},
+           "synapse_pool": {"read": {"source": [["img"]], "target": "out"}}}
+    with pytest.raises(sn.SpecError, match="^x.st_graph: synapse_pool: unknown key 'synapse_pool': a "
+                                           ".st_graph file calls it 'synapse_pools'"):
+        from_st_graph(doc, "x.st_graph")
+    doc["synapse_pools"] = doc.pop("synapse_pool")
+    doc["interfaces"] = {"mnist": {"type": "mnist"}}  # statestream's other top-level keys pass
+    assert [e.key for e in from_st_graph(doc, "x.st_graph").edges] == [("img", "out")]

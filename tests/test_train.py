@@ -115,6 +115,15 @@ def test_bad_optimizer_kwargs_are_named(digits, kwargs, message):
                 config=TrainConfig(**QUICK, optimizer_kwargs=kwargs))
 
 
+@pytest.mark.skipif(not hasattr(torch.optim, "Muon"), reason="torch.optim.Muon is new in torch 2.9")
+def test_an_optimizer_that_cannot_take_the_network_is_named(digits):
+    # before: "TrainConfig.optimizer_kwargs: torch.optim.Muon refuses {}: ..." (no kwargs were given)
+    data = make_sequences(digits[1], 11, 2.0)
+    with pytest.raises(sn.SettingError, match=r"^TrainConfig.optimizer: torch.optim.Muon cannot train "
+                                              r"this network \(Muon only supports 2D.*\); use e.g. rmsprop"):
+        Trainer(StreamNet(sn.load("mnist_sr")), "streaming", data, config=TrainConfig(**{**QUICK, "optimizer": "muon"}))
+
+
 def test_optimizer_kwargs_may_be_any_mapping(digits):
     from types import MappingProxyType
 
