@@ -11,6 +11,7 @@ import difflib
 import json
 import re
 import sys
+import warnings
 from pathlib import Path
 
 from .errors import SettingError, SpecError, StreamnetsError, counted, one_line, positive_number, whole_number
@@ -616,7 +617,9 @@ def exit_status(run, prog="streamnets"):
     0
     """
     try:
-        status = run()
+        with warnings.catch_warnings():  # restores Python's own display afterwards
+            warnings.showwarning = _one_line_warning(prog)
+            status = run()
         return 0 if status is None else status
     except StreamnetsError as err:
         print(f"{prog}: error: {one_line(str(err))}", file=sys.stderr)
@@ -633,6 +636,15 @@ def exit_status(run, prog="streamnets"):
         print(f"{prog}: error: {one_line(where + (err.strerror or str(err)))}; check the path and "
               f"its permissions", file=sys.stderr)
         return 2
+
+
+def _one_line_warning(prog):
+    """A ``warnings.showwarning`` that prints ``<prog>: warning: ...`` on one line (not
+    Python's file, line number and source line, which are of no use on a command line)."""
+    def show(message, category, filename, lineno, file=None, line=None):
+        kind = "" if category is UserWarning else f"{category.__name__}: "
+        print(f"{prog}: warning: {kind}{one_line(str(message))}", file=file or sys.stderr)
+    return show
 
 
 def _command_parser(parser, args):

@@ -1,4 +1,5 @@
-"""Choosing where to run: device resolution, optional mixed precision and compilation.
+"""Choosing where to run: device resolution, optional mixed precision and compilation, and
+what decides the float rounding of a run (:func:`float_environment`).
 
 Nothing here is required: every default runs on the CPU in full precision.
 """
@@ -17,7 +18,8 @@ import torch
 from .errors import DeviceError
 
 __all__ = ["DeviceError", "resolve_device", "available_devices", "autocast", "autocast_dtype", "maybe_compile",
-           "intra_op_threads", "cpu_cores", "cpu_name", "keep_freed_memory"]
+           "intra_op_threads", "cpu_cores", "cpu_name", "keep_freed_memory", "float_environment",
+           "environment_text"]
 
 
 def _mps_available():
@@ -255,3 +257,44 @@ def _mallopt(mmap_threshold, trim_threshold):
         return None  # pragma: no cover - glibc refused the values
     return (f"glibc mallopt: mmap threshold {int(mmap_threshold) >> 20} MiB, "
             f"trim threshold {int(trim_threshold) >> 20} MiB")
+
+
+def float_environment(device="cpu"):
+    """What decides the float rounding of a run: the torch build and the instruction set
+    its CPU kernels use; on the CPU the number of torch threads (reductions are split
+    over them), on another device (``auto`` is resolved) that device's name and autocast
+    precision. Runs repeat bit for bit only where all are the same.
+
+    Examples
+    --------
+    >>> sorted(float_environment("cpu"))
+    ['cpu_capability', 'threads', 'torch']
+    """
+    env = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
+    dev = resolve_device(device)
+    if dev.type == "cpu":
+        env["threads"] = torch.get_num_threads()
+    else:
+        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
+        dtype = autocast_dtype(dev)
+        env["device"] = name + (f" ({str(dtype).removeprefix('torch.')} autocast)" if dtype else "")
+    return env
+
+
+def environment_text(env):
+    """A :func:`float_environment` in words (one that mixes several, as a resumed run
+    may record, lists them).
+
+    Examples
+    --------
+    >>> environment_text({"torch": "2.13.0", "cpu_capability": "AVX2", "threads": 2})
+    'torch 2.13.0 on AVX2, 2 threads'
+    >>> environment_text({"mixed": [{"torch": "2.13.0", "cpu_capability": "AVX2", "threads": 2},
+    ...                             {"torch": "2.13.0", "cpu_capability": "AVX2", "threads": 1}]})
+    'a mix of torch 2.13.0 on AVX2, 2 threads and torch 2.13.0 on AVX2, 1 thread'
+    """
+    if isinstance(env.get("mixed"), list):
+        return "a mix of " + " and ".join(environment_text(part) for part in env["mixed"])
+    n = env.get("threads") if not env.get("device") else None
+    threads = f", {n} thread{'s' * (n != 1)}" if n else ""
+    return f"torch {env.get('torch', '?')} on {env.get('device') or env.get('cpu_capability', '?')}{threads}"

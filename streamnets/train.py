@@ -38,7 +38,7 @@ from tqdm.auto import tqdm
 from ._io import atomic_write_text, atomic_writer, writable_folder
 from .data import NoisyFrames, TrackWindows
 from .data.prefetch import prefetch
-from .device import autocast, autocast_dtype, cpu_cores, resolve_device
+from .device import autocast, autocast_dtype, cpu_cores, environment_text, float_environment, resolve_device
 from .errors import (DataError, SettingError, ShapeError, SpecError, StreamnetsError, positive_number,
                      whole_number)
 from .nn import StreamNet
@@ -409,6 +409,11 @@ class Trainer:
         self.history = []
         #: Epochs taken over from a checkpoint by ``fit(resume=True)`` (None: none was).
         self.resumed_epochs = None
+        #: The float environments (:func:`~streamnets.device.float_environment`) the
+        #: epochs of ``history`` were trained in, in order: one, unless a resumed run
+        #: went on in another (or none, before an epoch or from a checkpoint that
+        #: records none).
+        self.environments = []
         #: The :class:`Evaluation` of the test data after the last epoch trained by this
         #: Trainer (None before one has run, or without test data).
         self.last_evaluation = None
@@ -478,10 +483,21 @@ class Trainer:
                 f"{self.out_dir / 'checkpoint.pt'}: the checkpoint has {start} epochs, more than the "
                 f"{self.config.epochs} asked for; to continue it ask for at least {start} (--epochs), "
                 f"to start fresh use another --out folder or delete the checkpoint (in Python: resume=False)")
+        here = float_environment(self.device)
         for epoch in range(start, self.config.epochs):
             self.history.append(self._train_epoch(epoch))
+            if self.environments[-1:] != [here]:
+                self.environments.append(here)
             self._save()
         return self.history
+
+    @property
+    def environment(self):
+        """The float environment of the epochs trained so far (this process's before
+        any): one :func:`~streamnets.device.float_environment`, or ``{"mixed": [...]}``
+        when a resumed run went on in another, whose results repeat neither."""
+        envs = self.environments or [float_environment(self.device)]
+        return envs[0] if len(envs) == 1 else {"mixed": list(envs)}
 
     def _train_epoch(self, epoch):
         cfg = self.config
@@ -615,7 +631,7 @@ class Trainer:
                  "data_name": getattr(self.train_data, "name", None),
                  "model": self.model.state_dict(), "optimizer": self.optimizer.state_dict(),
                  "schedule": self.schedule.state_dict(), "scaler": self.scaler.state_dict(),
-                 "history": self.history,
+                 "history": self.history, "environments": self.environments,
                  "torch_rng": torch.get_rng_state(),
                  "cuda_rng": torch.cuda.get_rng_state_all() if torch.cuda.is_available() else None}
         with atomic_writer(self.out_dir / "checkpoint.pt") as tmp:
@@ -671,6 +687,14 @@ class Trainer:
                                   f"delete it to start over") from None
         self.history = history
         self.resumed_epochs = len(history)
+        self.environments = _checked_environments(state.get("environments"))
+        here = float_environment(self.device)
+        if self.environments and self.environments[-1] != here and len(history) < self.config.epochs:
+            before = self.environments[0] if len(self.environments) == 1 else {"mixed": self.environments}
+            warnings.warn(f"{path}: epochs 1..{len(history)} were trained with {environment_text(before)}, "
+                          f"this process trains with {environment_text(here)}: float rounding differs, so "
+                          f"the run will not repeat an uninterrupted one exactly (its environment is "
+                          f"recorded as the mix)", stacklevel=3)
         self.write_metrics()  # a run stopped between checkpoint and metrics left them behind
 
     #: TrainConfig fields a resumed run must share with its checkpoint (not epochs: a run
@@ -922,6 +946,14 @@ def _checked_history(history):
     if not (isinstance(history, list) and all(isinstance(record, dict) for record in history)):
         raise TypeError(f"its history is not a list of epoch records, got {type(history).__name__}")
     return list(history)
+
+
+def _checked_environments(envs):
+    """A checkpoint's float environments: a list of dicts (an earlier streamnets, or a
+    damaged record, gives none: they are a record, not needed to go on)."""
+    if isinstance(envs, list) and all(isinstance(env, dict) for env in envs):
+        return envs
+    return []
 
 
 def _checkpoint_network(state, identity, path, network):

@@ -610,6 +610,33 @@ def test_an_offline_dataset_refuses_the_options_it_would_ignore(command, tmp_pat
     assert not (tmp_path / "run").exists()
 
 
+def test_warnings_print_one_line_each_without_python_source(tmp_path, capsys):
+    # before: "/.../streamnets/train.py:781: UserWarning: output 'out' ..." and the source line
+    import warnings
+
+    spec = tmp_path / "sm.yaml"
+    spec.write_text("nodes: {image: {shape: [1, 28, 28]}, h: {shape: [16]},\n"
+                    "        out: {shape: [10], activation: relu, tags: [output]}}\n"
+                    "edges: [[image, h], [h, out]]\n")
+    before = warnings.showwarning
+    assert main(["train", str(spec), "--epochs", "1", "--limit", "8", "--quiet", "--dataset", "digits",
+                 "--out", str(tmp_path / "run")]) == 0
+    assert capsys.readouterr().err == ("streamnets: warning: output 'out' of 'sm' has activation 'relu': the "
+                                       "cross entropy takes the output's values as logits, which relu "
+                                       "limits; give a classifier's output 'activation: identity' (or "
+                                       "softmax, whose input the loss takes)\n")
+    assert warnings.showwarning is before
+
+    def deprecated():
+        warnings.warn("old", DeprecationWarning)
+
+    from streamnets.cli import exit_status
+    with warnings.catch_warnings():
+        warnings.simplefilter("always")
+        assert exit_status(deprecated, prog="bench.py") == 0
+    assert capsys.readouterr().err == "bench.py: warning: DeprecationWarning: old\n"
+
+
 def test_ctrl_c_exits_130_on_a_line_of_its_own_saying_what_is_kept(capsys):
     from streamnets.cli import exit_status
 

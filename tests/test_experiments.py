@@ -508,6 +508,22 @@ def test_a_kept_run_of_another_float_environment_is_named(tiny_run, tmp_path, tr
     assert "kept_environments" not in again  # all trained here
 
 
+def test_a_run_resumed_from_a_checkpoint_of_another_float_environment_is_named(tiny_run, tmp_path):
+    # before: evaluation.json recorded this call's environment for a run whose epochs
+    # were trained in another (the checkpoint's, e.g. before a restart with --threads 1)
+    from streamnets.device import float_environment
+
+    out = _copy(tiny_run, tmp_path)
+    run = out / "ci" / "mnist" / "runs" / "mnist_s__streaming__rep0"
+    other = {**float_environment(), "threads": torch.get_num_threads() + 1}
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    torch.save({**state, "environments": [other]}, run / "checkpoint.pt")
+    (run / "evaluation.json").unlink()  # as if stopped after the last epoch, before the evaluation
+    results = run_experiment("mnist", out=out, resume=True, device="cpu", **TINY)
+    assert json.loads((run / "evaluation.json").read_text())["environment"] == other
+    assert results["kept_environments"] == [other]
+
+
 def test_streaming_must_reach_the_sequential_accuracy_before_the_sequential_rollout_does():
     # before: compared with the sequential rollout's last step (24), so a streaming rollout that
     # got there at step 8 "reached it far earlier" than a sequential one that had it at step 6
@@ -540,7 +556,7 @@ def test_comparing_with_the_reference_names_kept_runs_of_another_float_environme
     ref = reference_results("mnist", "ci")
     results = {**ref, "kept_environments": [{**ref["environment"], "threads": 1}]}
     lines = compare_to_reference(results, ref)
-    assert lines[0] == (f"some runs were kept from an earlier call in another float environment "
-                        f"(torch {ref['environment']['torch']} on {ref['environment']['cpu_capability']}, "
+    assert lines[0] == (f"some runs were kept from, or resumed after, an earlier call in another float "
+                        f"environment (torch {ref['environment']['torch']} on {ref['environment']['cpu_capability']}, "
                         f"1 thread): their accuracies may differ from the reference for that reason too")
     assert not any("kept from" in line for line in compare_to_reference(ref, ref))

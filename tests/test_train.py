@@ -283,6 +283,43 @@ def test_a_checkpoint_with_a_part_of_the_wrong_kind_is_damaged(digits, tmp_path,
             sn.train.load_trained(tmp_path)
 
 
+def test_a_run_resumed_in_another_float_environment_says_so_and_records_the_mix(digits, tmp_path):
+    # before: a run resumed with another thread count (or on another CPU, torch build,
+    # device) went on without a word and its results named this process's environment alone
+    from streamnets.device import float_environment
+
+    threads = torch.get_num_threads()
+    first = {**float_environment(), "threads": threads + 1}  # as if epoch 1 ran with another count
+    cfg = TrainConfig(epochs=1, output_frames=2, max_batches=1, **QUICK)
+    trainer, _ = train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, config=cfg)
+    assert trainer.environments == [float_environment()] and trainer.environment == float_environment()
+    state = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert state["environments"] == [float_environment()]
+    state["environments"] = [first]
+    torch.save(state, tmp_path / "checkpoint.pt")
+    more = TrainConfig(epochs=2, output_frames=2, max_batches=1, **QUICK)
+    with pytest.warns(UserWarning, match=rf"checkpoint.pt: epochs 1..1 were trained with torch .*, "
+                                         rf"{threads + 1} threads?, this process trains with torch .*, "
+                                         rf"{threads} threads?: float rounding differs"):
+        trainer, _ = train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, resume=True,
+                           config=more)
+    assert trainer.environment == {"mixed": [first, float_environment()]}
+    saved = torch.load(tmp_path / "checkpoint.pt", weights_only=False)
+    assert saved["environments"] == [first, float_environment()]
+    with warnings.catch_warnings():  # nothing left to train, nothing to warn of
+        warnings.simplefilter("error")
+        again, _ = train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, resume=True, config=more)
+    assert again.environment == {"mixed": [first, float_environment()]}
+    # a checkpoint of an earlier streamnets records none: no warning, this environment
+    del state["environments"]
+    torch.save(state, tmp_path / "checkpoint.pt")
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        trainer, _ = train("mnist_ff", "sequential", digits[1], None, out_dir=tmp_path, resume=True,
+                           config=more)
+    assert trainer.environment == float_environment()
+
+
 def test_resume_refuses_other_training_data_of_the_same_size(digits, tmp_path):
     # before: a run resumed on another data set of as many samples (--dataset digits, then
     # --dataset mnist with --limit) and mixed the two without a word

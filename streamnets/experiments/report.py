@@ -6,6 +6,7 @@ import json
 from pathlib import Path
 
 from .._io import atomic_writer, atomic_write_text
+from ..device import environment_text
 
 __all__ = ["write_report", "claims_markdown", "results_table", "compare_to_reference", "profile_label"]
 
@@ -94,30 +95,24 @@ def write_report(results, out_dir):
         _save(fig, out_dir / "first_response")
 
 
-def _environment_text(env):
-    n = env.get("threads") if not env.get("device") else None
-    threads = f", {n} thread{'s' * (n != 1)}" if n else ""
-    return f"torch {env.get('torch', '?')} on {env.get('device') or env.get('cpu_capability', '?')}{threads}"
-
-
 def compare_to_reference(results, reference):
     """Lines describing how ``results`` differ from reference results (same experiment)."""
     ref = {(r["network"], r["rollout"]): r for r in reference["runs"]}
     lines = []
     here, there = results.get("environment"), reference.get("environment")
     if here != there:
-        made = _environment_text(there) if there else "an unrecorded torch build and CPU"
+        made = environment_text(there) if there else "an unrecorded torch build and CPU"
         on_gpu = "device" in (here or {}) or "device" in (there or {})
         lines.append(f"the reference was made with {made}, this run with "
-                     f"{_environment_text(here or {})}: float rounding differs, and training "
+                     f"{environment_text(here or {})}: float rounding differs, and training "
                      f"can amplify it, so single accuracies may move by several points; compare "
                      f"the claims' verdicts (runs repeat exactly only on the same torch build and "
                      f"{'device and precision' if on_gpu else 'CPU instruction set and thread count'})")
     kept = results.get("kept_environments") or ()
     if kept:  # runs kept (resume) from another environment than results["environment"]
-        lines.append(f"some runs were kept from an earlier call in another float environment "
-                     f"({'; '.join(map(_environment_text, kept))}): their accuracies may differ "
-                     f"from the reference for that reason too")
+        lines.append(f"some runs were kept from, or resumed after, an earlier call in another float "
+                     f"environment ({'; '.join(map(environment_text, kept))}): their accuracies may "
+                     f"differ from the reference for that reason too")
     for r in results["runs"]:
         old = ref.get((r["network"], r["rollout"]))
         if old is None:

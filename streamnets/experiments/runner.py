@@ -13,7 +13,8 @@ A run whose ``evaluation.json`` exists is finished and is never redone with
 settings (profile, epochs, data, width) is refused rather than mixed in. One kept
 from another float environment (device, torch build, CPU instruction set, thread
 count) is kept with a warning and listed in ``results["kept_environments"]``. An
-interrupted run continues from its last epoch checkpoint.
+interrupted run continues from its last epoch checkpoint; one resumed in another float
+environment records the mix (``{"mixed": [...]}``) and is listed there too.
 """
 
 from __future__ import annotations
@@ -27,14 +28,14 @@ import torch
 from .._io import atomic_write_text, writable_folder
 from ..data import default_splits, load as load_data
 from ..data.base import ArrayDataset
-from ..device import autocast_dtype, resolve_device
+from ..device import environment_text, float_environment, resolve_device
 from ..errors import StreamnetsError
 from ..rollout import Rollout
 from ..seeding import derive_seed
 from ..spec import load
 from ..train import TrainConfig, _spec_digest, train
 from .definitions import EXPERIMENTS, get_experiment, with_overrides
-from .report import REPORT_FILES, _environment_text
+from .report import REPORT_FILES
 
 __all__ = ["reproduce", "run_experiment", "subset"]
 
@@ -137,28 +138,6 @@ def run_experiment(name, profile="ci", out="runs/reproduce", dataset=None, data_
     return results
 
 
-def float_environment(device="cpu"):
-    """What decides the float rounding of a run: the torch build and the instruction set
-    its CPU kernels use; on the CPU the number of torch threads (reductions are split
-    over them), on another device (``auto`` is resolved) that device's name and autocast
-    precision. Runs repeat bit for bit only where all are the same.
-
-    Examples
-    --------
-    >>> sorted(float_environment("cpu"))
-    ['cpu_capability', 'threads', 'torch']
-    """
-    env = {"torch": torch.__version__, "cpu_capability": torch.backends.cpu.get_cpu_capability()}
-    dev = resolve_device(device)
-    if dev.type == "cpu":
-        env["threads"] = torch.get_num_threads()
-    else:
-        name = torch.cuda.get_device_name(dev) if dev.type == "cuda" else dev.type
-        dtype = autocast_dtype(dev)
-        env["device"] = name + (f" ({str(dtype).removeprefix('torch.')} autocast)" if dtype else "")
-    return env
-
-
 def _plan(experiment, prof, out, device, progress, train_images, test_images, resume):
     """Every run of ``experiment``: ``(name, network, rollout, [(folder, config, settings)
     per repetition])``. With ``resume``, a finished run of other settings is refused here,
@@ -194,8 +173,8 @@ def _one_run(net, rollout, rep, run_dir, config, settings, train_images, test_im
         if not isinstance(record.get("environment"), dict):  # an earlier streamnets records none
             record["environment"] = _recorded_environment(record, environment, config.device)
         if record["environment"] != environment:
-            log(f"[{label}] it was trained with {_environment_text(record['environment'])}, this call "
-                f"trains with {_environment_text(environment)}: float rounding differs, so the results "
+            log(f"[{label}] it was trained with {environment_text(record['environment'])}, this call "
+                f"trains with {environment_text(environment)}: float rounding differs, so the results "
                 f"mix the two (listed in results.json, kept_environments); to train it here, delete {run_dir}")
         return record
     started = time.perf_counter()
@@ -203,7 +182,7 @@ def _one_run(net, rollout, rep, run_dir, config, settings, train_images, test_im
                         out_dir=run_dir, resume=resume)
     earlier = sum(h["seconds"] for h in trainer.history[:trainer.resumed_epochs or 0])
     record = {**ev.as_dict(), "seconds": time.perf_counter() - started + earlier,
-              "device": str(trainer.device), "environment": environment, "settings": settings}
+              "device": str(trainer.device), "environment": trainer.environment, "settings": settings}
     atomic_write_text(done, json.dumps(record, indent=1))
     log(f"[{label}] accuracy per frame {' '.join(f'{a:.3f}' for a in ev.accuracy)} "
         f"at update steps {ev.update_steps} ({record['seconds']:.0f} s)")
