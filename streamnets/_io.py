@@ -1,12 +1,15 @@
 """Atomic file writes: a finished file is either complete or absent, never half-written."""
 
+import glob
 import os
 import tempfile
+import time
 from pathlib import Path
 
 from .errors import StreamnetsError
 
-__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_writer", "check_output_folder", "writable_folder"]
+__all__ = ["atomic_write_text", "atomic_write_bytes", "atomic_writer", "check_output_folder", "writable_folder",
+           "remove_stale_temp_files"]
 
 
 class atomic_writer:
@@ -32,7 +35,9 @@ class atomic_writer:
     def __enter__(self):
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.", suffix=".tmp")
+            remove_stale_temp_files(self.path.parent, self.path.name, ".tmp")
+            fd, tmp = tempfile.mkstemp(dir=self.path.parent, prefix=f".{self.path.name}.{os.getpid()}.",
+                                       suffix=".tmp")
         except OSError as err:
             raise _cannot_write(self.path, err) from None
         os.close(fd)
@@ -53,6 +58,47 @@ class atomic_writer:
         if isinstance(exc, OSError):
             raise _cannot_write(self.path, exc) from None
         return False
+
+
+def remove_stale_temp_files(folder, name, suffix, min_age=60.0):
+    """Remove the temp files ``.<name>.<pid>.<...><suffix>`` in ``folder`` that a process
+    killed while writing them left behind: its pid is gone, and the file has not
+    changed for ``min_age`` seconds (a pid of another machine or container may look
+    gone). POSIX only, where a pid can be checked without touching the process.
+
+    Examples
+    --------
+    >>> import pathlib, tempfile
+    >>> folder = pathlib.Path(tempfile.mkdtemp())
+    >>> _ = (folder / ".checkpoint.pt.999999999.x1y2.tmp").write_bytes(b"half")  # no such pid
+    >>> remove_stale_temp_files(folder, "checkpoint.pt", ".tmp", min_age=0)
+    1
+    """
+    if os.name != "posix":
+        return 0
+    removed, now = 0, time.time()
+    for path in Path(folder).glob(f".{glob.escape(name)}.*{suffix}"):
+        pid = path.name[len(name) + 2:].partition(".")[0]
+        if not pid.isdigit() or int(pid) == os.getpid() or _running(int(pid)):
+            continue
+        try:
+            if now - path.stat().st_mtime >= min_age:
+                path.unlink()
+                removed += 1
+        except OSError:  # gone already, or not ours to remove: it is only litter
+            pass
+    return removed
+
+
+def _running(pid):
+    """Whether process ``pid`` exists (POSIX: signal 0 checks without sending)."""
+    try:
+        os.kill(pid, 0)
+    except (ProcessLookupError, OverflowError):  # none; a number beyond any pid
+        return False
+    except PermissionError:  # another user's
+        return True
+    return True
 
 
 def _sync_file(path):

@@ -21,7 +21,7 @@ import time
 from pathlib import Path
 from typing import NamedTuple
 
-from ._io import writable_folder
+from ._io import remove_stale_temp_files, writable_folder
 from .errors import SettingError, StreamnetsError
 
 __all__ = ["NotebookError", "NotebookResult", "notebook_dir", "find_notebooks", "run_notebooks"]
@@ -236,6 +236,7 @@ def run_notebooks(names=None, profile="ci", out_dir="runs/notebooks", parameters
     results = []
     for k, path in enumerate(paths, start=1):
         output = out_dir / path.name
+        remove_stale_temp_files(out_dir, path.stem, ".partial.ipynb")  # of a killed earlier call
         partial = out_dir / f".{path.stem}.{os.getpid()}.partial.ipynb"
         if progress:
             print(f"[{k}/{len(paths)}] {path.name} (profile {profile})", file=sys.stderr, flush=True)

@@ -74,3 +74,38 @@ def test_a_failed_flush_keeps_the_old_file_and_a_folder_that_cannot_be_opened_is
     monkeypatch.setattr(os, "open", no_folders)
     _io.atomic_write_text(target, "epoch 4")  # before: written, then reported as not written
     assert target.read_text() == "epoch 4"
+
+
+@pytest.mark.skipif(os.name != "posix", reason="pids are checked on POSIX only")
+def test_a_temp_file_of_a_killed_writer_is_removed_by_the_next_write(tmp_path):
+    # before: a process killed inside atomic_writer (SIGKILL, power loss) left its
+    # .checkpoint.pt.*.tmp behind for good, one more per kill
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    target = tmp_path / "checkpoint.pt"
+    writer = subprocess.Popen([sys.executable, "-c", f"""
+from streamnets._io import atomic_writer
+import time
+with atomic_writer({str(target)!r}) as tmp:
+    tmp.write_bytes(b"half")
+    print("writing", flush=True)
+    time.sleep(60)
+"""], stdout=subprocess.PIPE, text=True)
+    assert writer.stdout.readline() == "writing\n"
+    [live] = tmp_path.glob(".checkpoint.pt.*.tmp")
+    assert live.name.startswith(f".checkpoint.pt.{writer.pid}.")
+    old = time.time() - 120
+    os.utime(live, (old, old))
+    _io.atomic_write_bytes(target, b"one")  # the writer is alive: its file stays
+    assert live.exists()
+    writer.send_signal(signal.SIGKILL)
+    writer.wait()
+    other = tmp_path / f".metrics.json.{writer.pid}.abc.tmp"  # another target's: not this write's
+    other.write_bytes(b"")
+    fresh = tmp_path / f".checkpoint.pt.{writer.pid}.new.tmp"  # changed within the minute: kept
+    fresh.write_bytes(b"")
+    _io.atomic_write_bytes(target, b"two")
+    assert not live.exists() and fresh.exists() and other.exists() and target.read_bytes() == b"two"

@@ -180,3 +180,27 @@ def test_an_interrupted_notebook_leaves_no_partial_copy(tmp_path, monkeypatch):
     with pytest.raises(KeyboardInterrupt):
         run_notebooks([source], out_dir=out, progress=False)
     assert list(out.iterdir()) == []
+
+
+
+def test_a_partial_copy_of_a_killed_run_is_removed_by_the_next(tmp_path, monkeypatch):
+    # a kill (SIGKILL, power loss) gives no chance to clean up: the next run does
+    import os
+    import subprocess
+    import sys
+    import time
+
+    import papermill
+
+    dead = subprocess.run([sys.executable, "-c", "import os; print(os.getpid())"], capture_output=True,
+                          text=True, check=True).stdout.strip()  # a pid that has just ended
+    out = tmp_path / "out"
+    out.mkdir()
+    left = out / f".tiny.{dead}.partial.ipynb"
+    left.write_text("{")
+    old = time.time() - 120
+    os.utime(left, (old, old))
+    monkeypatch.setattr(papermill, "execute_notebook",
+                        lambda source, partial, **kwargs: open(partial, "w").write("{}"))
+    run_notebooks([write_notebook(tmp_path / "tiny.ipynb", "x = 1")], out_dir=out, progress=False)
+    assert sorted(p.name for p in out.iterdir()) == ["tiny.ipynb"]
