@@ -58,7 +58,7 @@ def _resolve_rollout(net, args):
     if args.stream is not None:
         return Rollout.from_streaming_edges(net, [_stream_edge(net, item) for item in args.stream],
                                             "custom")
-    return _named_rollout(net, args.rollout)
+    return _named_rollout(net, args.rollout or "streaming")
 
 
 def _named_rollout(net, name):
@@ -159,7 +159,7 @@ def _cmd_inspect(args, out):
     from .spec import load
 
     if args.spec is None:
-        given = [o for o, v in (("--rollout", args.rollout != "streaming"), ("--pattern", args.pattern),
+        given = [o for o, v in (("--rollout", args.rollout is not None), ("--pattern", args.pattern),
                                 ("--stream", args.stream), ("--window", args.window is not None)) if v]
         if given:
             hint = " (SPEC first: --stream takes every name after it as an edge)" if args.stream else ""
@@ -481,7 +481,7 @@ class _Parser(argparse.ArgumentParser):
 def _add_rollout_args(p):
     """``--rollout NAME``, or a pattern of one's own: ``--pattern BITS`` or ``--stream EDGES``."""
     group = p.add_mutually_exclusive_group()
-    group.add_argument("--rollout", default="streaming",
+    group.add_argument("--rollout",  # None: streaming (and inspect can tell it was not given)
                        help="streaming, sequential, or a pattern named in the spec (default: streaming)")
     group.add_argument("--pattern", help="one 0/1 digit per edge, in the spec's edge order")
     group.add_argument("--stream", nargs="+", action="extend", metavar="SRC:TGT",

@@ -339,6 +339,7 @@ def test_a_diverging_run_exits_2_and_keeps_its_finished_epochs(tmp_path, capsys)
      "name after it as an edge)"),
     (["inspect", "--pattern", "10101"], "--pattern needs a network: streamnets inspect SPEC --pattern ..."),
     (["inspect", "--window", "5"], "--window needs a network"),
+    (["inspect", "--rollout", "streaming"], "--rollout needs a network"),  # the default, given: still asked for
 ])
 def test_inspect_options_without_a_network_exit_2(args, message, capsys):
     # before: they were ignored and the list of built-ins printed with status 0
