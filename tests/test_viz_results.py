@@ -188,6 +188,17 @@ def test_executor_times_refuse_nothing_and_mixed_settings():
         plot_executor_times({"a": one, "b": two})
 
 
+@pytest.mark.parametrize("ms, ideal, what", [(float("nan"), 1.0, "sequential has time nan"),
+                                              (0.0, 1.0, "sequential has time 0.0"),
+                                              (1.0, None, "ideal_ms_per_frame has time None")])
+def test_executor_times_refuse_a_time_the_log_axis_would_leave_out(ms, ideal, what):
+    # before: no bar (a NaN or zero on a log axis), or a TypeError for None
+    from streamnets.viz import plot_executor_times
+
+    with pytest.raises(ResultsError, match=f"^a: {what}; a time per frame must be a positive number"):
+        plot_executor_times({"a": _bench({"sequential": ("sequential", False, ms, 1)}, ideal)})
+
+
 def test_a_training_folder_stands_for_its_run(tmp_path):
     # before: "runs[0] is a str, not a run": a run of one's own needed a dict built by hand
     import streamnets as sn

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import math
+import numbers
 from collections.abc import Mapping
 
 import numpy as np
@@ -81,6 +83,13 @@ def plot_executor_times(bench, ax=None):
             if here != there:  # the title names one batch size and device for all
                 raise ResultsError(f"{name} was timed with {key} {here}, {names[0]} with {there}; "
                                    f"plot results of one bench_parallel setting")
+    for name in names:  # a log axis draws no bar for these, and says nothing
+        times = {**{e: bench[name]["executors"][e]["ms_per_frame"] for e in executors},
+                 "ideal_ms_per_frame": bench[name]["ideal_ms_per_frame"]}
+        for what, ms in times.items():
+            if not (isinstance(ms, numbers.Real) and math.isfinite(ms) and ms > 0):
+                raise ResultsError(f"{name}: {what} has time {ms!r}; a time per frame must be a positive "
+                                   f"number (results of bench_parallel have one for every executor)")
     colors = {}
     for rollout, base in (("sequential", SEQUENTIAL), ("streaming", STREAMING)):
         group = [e for e in executors if first[e]["rollout"] == rollout]
