@@ -18,10 +18,10 @@ Two formats are read:
 * the statestream toolbox's ``.st_graph`` YAML: ``neuron_pools`` (``shape``, ``act``
   (default ``Id``, as statestream's), ``dropout``, ``tags``) and ``synapse_pools``
   (``source: [[a, b]]`` gives one edge per source, summed: the factors statestream
-  would multiply are added here; ``target``, ``rf`` (default 3, where statestream
-  makes a missing rf a dense connection), ``tags: [stream]``). Other sections are
-  ignored. The ``sequential`` rollout of such a file has R = 1 exactly on the edges
-  of pools tagged ``stream``.
+  would multiply are added here; ``target``, ``rf`` (0 or none, statestream's dense
+  connection, only into a pool without spatial extent), ``tags: [stream]``). Other
+  sections are ignored. The ``sequential`` rollout of such a file has R = 1 exactly on
+  the edges of pools tagged ``stream``.
 
 Built-in specs (the paper's networks) load by name, e.g. ``load("mnist_sr")``.
 """
@@ -317,8 +317,8 @@ def from_st_graph(doc, source=None):
     >>> net = from_st_graph({
     ...     "neuron_pools": {"img": {"shape": [1, 8, 8]}, "h": {"shape": [4, 8, 8]},
     ...                      "out": {"shape": [10]}},
-    ...     "synapse_pools": {"in": {"source": [["img"]], "target": "h"},
-    ...                       "rec": {"source": [["h"]], "target": "h", "tags": ["stream"]},
+    ...     "synapse_pools": {"in": {"source": [["img"]], "target": "h", "rf": [[3]]},
+    ...                       "rec": {"source": [["h"]], "target": "h", "rf": [[3]], "tags": ["stream"]},
     ...                       "read": {"source": [["h"]], "target": "out"}}})
     >>> [e.key for e in net.edges], Rollout.sequential(net).streaming_edges
     ([('img', 'h'), ('h', 'h'), ('h', 'out')], [('h', 'h')])
@@ -339,7 +339,7 @@ def from_st_graph(doc, source=None):
         nodes.append(Node(name, fields["shape"], fields.get("act", "identity"),  # statestream: Id
                           fields.get("dropout", 0.0), fields.get("tags")))
     known = [node.name for node in nodes]
-    edges, streaming, owner = [], [], {}
+    edges, streaming, owner, dense = [], [], {}, {}
     synapses = _mapping(doc.get("synapse_pools") or {}, source, "synapse_pools")
     for name, fields in synapses.items():
         where = f"synapse_pools.{name}"
@@ -352,7 +352,7 @@ def from_st_graph(doc, source=None):
         if not sources:
             raise SpecError("no source pool; give the neuron pools it reads, e.g. source: [[img]]",
                             source, f"{where}.source")
-        rfs = _flatten(fields.get("rf", 3), source, f"{where}.rf")
+        rfs = _flatten(fields.get("rf", 0), source, f"{where}.rf")  # statestream: 0 or none is dense
         if len(rfs) == 1:
             rfs = rfs * len(sources)
         if len(rfs) != len(sources):
@@ -366,6 +366,8 @@ def from_st_graph(doc, source=None):
                 raise SpecError(f"unknown neuron pool {pool!r}{_suggest(pool, known)}; define it "
                                 f"under 'neuron_pools' or fix the name", source, f"{where}.{end}")
         for src, rf in zip(sources, rfs):
+            if rf == 0 and not isinstance(rf, bool):  # dense: checked on the built network
+                dense[(src, target)], rf = f"{where}.rf", 3
             key = (src, target)
             if key in owner:
                 raise SpecError(f"synapse pools {owner[key]!r} and {name!r} both connect "
@@ -377,11 +379,18 @@ def from_st_graph(doc, source=None):
     _check_stream_tags(owner, streaming, source)
     name = _text(doc, "name", source) or (Path(source).stem if source else "network")
     try:
-        return Network(nodes, edges, name=name, rollouts={"sequential": streaming}, source=source)
+        net = Network(nodes, edges, name=name, rollouts={"sequential": streaming}, source=source)
     except SpecError as err:  # name the field as the .st_graph file does
         where = ": ".join(str(part) for part in (err.source, err.field) if part)
         message = str(err).removeprefix(f"{where}: " if where else "")
         raise SpecError(message, source, _st_field(err.field, edges, owner)) from None
+    for (_, target), where in dense.items():
+        if net.nodes[target].is_spatial:  # a pool without spatial extent is reached densely anyway
+            raise SpecError(f"no receptive field (rf 0 or none): statestream makes this a dense "
+                            f"connection into the spatial pool {target!r}, which streamnets does not "
+                            f"build (its edges into spatial pools are convolutions); give the kernel "
+                            f"size, e.g. rf: [[3]]", source, where)
+    return net
 
 
 #: The keys of statestream's pools that streamnets reads (the format has more, ignored).

@@ -67,7 +67,7 @@ def test_st_graph_also_parses_from_a_yaml_string():
 
 
 def test_st_graph_duplicate_connection():
-    text = ST_GRAPH.replace("plasticities:", "  again: {source: [[image]], target: hidden}\nplasticities:")
+    text = ST_GRAPH.replace("plasticities:", "  again: {source: [[image]], target: hidden, rf: 3}\nplasticities:")
     with pytest.raises(sn.SpecError, match="'img_hid' and 'again' both connect image -> hidden"):
         loads(text, "dup.st_graph")
 
@@ -197,12 +197,18 @@ ST_POOLS = "neuron_pools: {img: {shape: [1, 8, 8]}, h: {shape: [4, 8, 8]}, out: 
 
 @pytest.mark.parametrize("text, message", [
     (ST_POOLS.replace("out: {shape: [10]}", "out: {shape: [10], act: sigmod}")
-     + "synapse_pools: {a: {source: [[img]], target: h}, b: {source: [[h]], target: out}}",
+     + "synapse_pools: {a: {source: [[img]], target: h, rf: 3}, b: {source: [[h]], target: out}}",
      r"^x.st_graph: neuron_pools.out.act: unknown activation 'sigmod'"),
+    (ST_POOLS + "synapse_pools: {a: {source: [[img]], target: h, rf: -1}, b: {source: [[h]], target: out}}",
+     r"^x.st_graph: synapse_pools.a.rf: receptive field must be a positive integer, got -1"),
+    # before: read as rf 3, a convolution, where statestream builds a dense connection
     (ST_POOLS + "synapse_pools: {a: {source: [[img]], target: h, rf: 0}, b: {source: [[h]], target: out}}",
-     r"^x.st_graph: synapse_pools.a.rf: receptive field must be a positive integer, got 0"),
+     r"^x.st_graph: synapse_pools.a.rf: no receptive field \(rf 0 or none\): statestream makes this a "
+     r"dense connection into the spatial pool 'h', which streamnets does not build .* e.g. rf: \[\[3\]\]$"),
+    (ST_POOLS + "synapse_pools: {a: {source: [[img]], target: h}, b: {source: [[h]], target: out}}",
+     r"^x.st_graph: synapse_pools.a.rf: no receptive field \(rf 0 or none\)"),
     (ST_POOLS.replace("h: {shape: [4, 8, 8]}", "h: {shape: [4, 3, 3]}")
-     + "synapse_pools: {a: {source: [[img]], target: h}, b: {source: [[h]], target: out}}",
+     + "synapse_pools: {a: {source: [[img]], target: h, rf: 3}, b: {source: [[h]], target: out}}",
      r"^x.st_graph: synapse_pools.a: edge img -> h: cannot connect"),
     ("# nothing\n", r"^x.st_graph: the file is empty .* needs 'neuron_pools:' and 'synapse_pools:'"),
     # before: a RecursionError traceback, and a pool with no source dropped without a word
@@ -210,7 +216,7 @@ ST_POOLS = "neuron_pools: {img: {shape: [1, 8, 8]}, h: {shape: [4, 8, 8]}, out: 
      r"^x.st_graph: synapse_pools.a.source: the list nests too deeply \(does it hold itself"),
     (ST_POOLS + "synapse_pools: {a: {source: [[img]], target: h, rf: &r [*r]}, b: {source: [[h]], target: out}}",
      r"^x.st_graph: synapse_pools.a.rf: the list nests too deeply"),
-    (ST_POOLS + "synapse_pools: {a: {source: [[img]], target: h}, c: {source: [], target: h}, "
+    (ST_POOLS + "synapse_pools: {a: {source: [[img]], target: h, rf: 3}, c: {source: [], target: h}, "
                 "b: {source: [[h]], target: out}}",
      r"^x.st_graph: synapse_pools.c.source: no source pool; give the neuron pools it reads"),
 ])
@@ -221,11 +227,20 @@ def test_st_graph_errors_name_the_fields_of_the_st_graph_file(text, message):
         loads(text, "x.st_graph")
 
 
+def test_st_graph_rf_0_or_none_into_a_pool_without_spatial_extent_is_dense_as_in_statestream():
+    # the authors' files give no rf to their pools into the prediction ([10, 1, 1])
+    for rf in ("", ", rf: 0", ", rf: [[0]]"):
+        net = loads(ST_POOLS + f"synapse_pools: {{a: {{source: [[img]], target: h, rf: 3}}, "
+                               f"b: {{source: [[h]], target: out{rf}}}}}", "x.st_graph")
+        assert [e.key for e in net.edges] == [("img", "h"), ("h", "out")]
+        assert type(sn.StreamNet(net).edge_modules["h->out"]).__name__ == "DenseEdge"
+
+
 def test_st_graph_pools_without_act_are_identity_as_in_statestream():
     # before: relu, so the authors' cifar_DSR2.st_graph (act only where not Id) loaded with
     # a relu on its input and its prediction
     net = loads(ST_POOLS.replace("h: {shape: [4, 8, 8]}", "h: {shape: [4, 8, 8], act: relu}")
-                + "synapse_pools: {a: {source: [[img]], target: h}, b: {source: [[h]], target: out}}",
+                + "synapse_pools: {a: {source: [[img]], target: h, rf: 3}, b: {source: [[h]], target: out}}",
                 "x.st_graph")
     assert {v: n.activation for v, n in net.nodes.items()} == {"img": "identity", "h": "relu",
                                                                 "out": "identity"}
@@ -484,12 +499,13 @@ def test_save_refuses_the_st_graph_suffix_that_load_would_read_as_statestream(tm
 def test_st_graph_keys_misspelled_or_in_our_format_are_named(pool, synapse, message):
     # before: ignored, so 'activation: tanh' left the pool relu and 'rff: 5' the edge rf 3
     doc = {"neuron_pools": {"img": {"shape": [1, 8, 8]}, "h": {"shape": [4, 8, 8], **pool}},
-           "synapse_pools": {"in": {"source": [["img"]], "target": "h", **synapse}}}
+           "synapse_pools": {"in": {"source": [["img"]], "target": "h", "rf": 3, **synapse}}}
     with pytest.raises(sn.SpecError, match=f"^x.st_graph: {message}"):
         from_st_graph(doc, "x.st_graph")
     # the statestream format's other keys pass
     doc["neuron_pools"]["h"] = {"shape": [4, 8, 8], "noise": "normal", "bias_shape": "full"}
-    doc["synapse_pools"]["in"] = {"source": [["img"]], "target": "h", "type": "conv", "init": "xavier"}
+    doc["synapse_pools"]["in"] = {"source": [["img"]], "target": "h", "rf": [[3]], "type": "conv",
+                                  "init": "xavier"}
     assert [e.key for e in from_st_graph(doc, "x.st_graph").edges] == [("img", "h")]
 
 
