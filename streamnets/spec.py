@@ -17,11 +17,11 @@ Two formats are read:
 
 * the statestream toolbox's ``.st_graph`` YAML: ``neuron_pools`` (``shape``, ``act``
   (default ``Id``, as statestream's), ``dropout``, ``tags``) and ``synapse_pools``
-  (``source: [[a, b]]`` gives one edge per source, summed: the factors statestream
-  would multiply are added here; ``target``, ``rf`` (0 or none, statestream's dense
-  connection, only into a pool without spatial extent), ``tags: [stream]``). Other
-  sections are ignored. The ``sequential`` rollout of such a file has R = 1 exactly on
-  the edges of pools tagged ``stream``.
+  (``source: [[a, b]]``, one factor, gives one edge per source, summed, as statestream
+  does; several factors, which statestream multiplies, are refused; ``target``; ``rf``,
+  where 0 or none is statestream's dense connection, only into a pool without spatial
+  extent; ``tags: [stream]``). Other sections are ignored. The ``sequential`` rollout
+  of such a file has R = 1 exactly on the edges of pools tagged ``stream``.
 
 Built-in specs (the paper's networks) load by name, e.g. ``load("mnist_sr")``.
 """
@@ -348,7 +348,14 @@ def from_st_graph(doc, source=None):
         for key in ("source", "target"):
             if key not in fields:
                 raise SpecError(f"missing field {key!r}", source, f"{where}.{key}")
-        sources = _flatten(fields["source"], source, f"{where}.source")
+        factors = fields["source"]
+        if isinstance(factors, list) and sum(isinstance(f, list) for f in factors) > 1:
+            raise SpecError(f"{len(factors)} factors ({_st_factors(factors)}): statestream multiplies "
+                            f"the factors of a synapse pool, which streamnets does not build (a node "
+                            f"sums its inputs); for a sum write one factor, e.g. source: "
+                            f"[[{', '.join(map(str, _flatten(factors, source, where)))}]]",
+                            source, f"{where}.source")
+        sources = _flatten(factors, source, f"{where}.source")
         if not sources:
             raise SpecError("no source pool; give the neuron pools it reads, e.g. source: [[img]]",
                             source, f"{where}.source")
@@ -450,6 +457,11 @@ def _check_stream_tags(owner, streaming, source):
     raise SpecError(f"the cycle {path} has no synapse pool tagged 'stream', so the sequential "
                     f"rollout the tags define would make a frame depend on itself; add 'stream' "
                     f"to the tags of one of the synapse pools {pools}", source, "synapse_pools")
+
+
+def _st_factors(factors):
+    """``[a] x [b, c]``: a synapse pool's factors as a message shows them."""
+    return " x ".join(f"[{', '.join(map(str, f))}]" if isinstance(f, list) else str(f) for f in factors)
 
 
 def _flatten(value, source, where, depth=0):

@@ -227,6 +227,18 @@ def test_st_graph_errors_name_the_fields_of_the_st_graph_file(text, message):
         loads(text, "x.st_graph")
 
 
+def test_st_graph_factors_which_statestream_multiplies_are_refused():
+    # before: [[img], [h]] was read as img + h, where statestream computes (W img) x (W' h)
+    text = ST_POOLS + ("synapse_pools: {a: {source: [[img], [h]], target: h, rf: 3, tags: [stream]}, "
+                       "b: {source: [[h]], target: out}}")
+    with pytest.raises(sn.SpecError, match=r"^x.st_graph: synapse_pools.a.source: 2 factors \(\[img\] x "
+                                           r"\[h\]\): statestream multiplies the factors .* for a sum write "
+                                           r"one factor, e.g. source: \[\[img, h\]\]$"):
+        loads(text, "x.st_graph")
+    net = loads(text.replace("[[img], [h]]", "[[img, h]]"), "x.st_graph")
+    assert [e.key for e in net.edges] == [("img", "h"), ("h", "h"), ("h", "out")]
+
+
 def test_st_graph_rf_0_or_none_into_a_pool_without_spatial_extent_is_dense_as_in_statestream():
     # the authors' files give no rf to their pools into the prediction ([10, 1, 1])
     for rf in ("", ", rf: 0", ", rf: [[0]]"):
