@@ -2,12 +2,13 @@
 # Both create .venv on first use. TORCH picks the torch build: the default pin is a
 # CPU build where the package index serves one (this project's CI machine); on a CUDA
 # machine use e.g. `make TORCH=torch test`. PYTHON picks the interpreter (3.10 or later).
-# .venv is built once: to change TORCH or PYTHON later, `make clean` first.
+# .venv is built again when TORCH or PYTHON differs from what it was built with.
 PYTHON ?= python3
 TORCH ?= torch==2.13.0
 VENV := .venv
 BIN := $(VENV)/bin
-STAMP := $(VENV)/.installed
+# named by what it was built with, so another TORCH or PYTHON finds no stamp and rebuilds
+STAMP := $(VENV)/.installed-$(shell printf '%s\n' '$(PYTHON)' '$(TORCH)' | cksum | cut -d' ' -f1)
 PROFILE ?= ci
 
 .PHONY: install reproduce test unit notebooks bench clean

@@ -65,3 +65,18 @@ def test_the_readme_python_examples_run_and_print_what_they_show(index, capsys):
     while code_lines and code_lines[-1].startswith("# "):
         shown.insert(0, code_lines.pop()[2:])
     assert capsys.readouterr().out.splitlines() == shown
+
+
+def _make_stamp(*assignments):
+    """The STAMP `make install` would look for with these variables (a dry run)."""
+    out = subprocess.run(["make", "-pn", "install", *assignments], cwd=ROOT, capture_output=True,
+                         text=True).stdout
+    return next(line.split(" := ", 1)[1] for line in out.splitlines() if line.startswith("STAMP := "))
+
+
+@pytest.mark.skipif(subprocess.run(["which", "make"], capture_output=True).returncode, reason="no make")
+def test_another_torch_or_python_rebuilds_the_venv():
+    # before: .venv/.installed ignored a later TORCH= or PYTHON=, and kept the first build
+    default = _make_stamp()
+    assert default.startswith(".venv/.installed-") and _make_stamp() == default
+    assert len({default, _make_stamp("TORCH=torch"), _make_stamp("PYTHON=python3.11")}) == 3
